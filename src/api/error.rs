@@ -1,0 +1,100 @@
+//! The one error type of the HTTP surface. Every failure a client can see becomes
+//! `{"error": {"code", "message", "path"?}}` with the status of `design/api.md`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Stable, machine-readable error codes (clients switch on these; never rename one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    MalformedJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotFound,
+    MethodNotAllowed,
+    InvalidType,
+    InvalidValue,
+    MissingField,
+    UnknownField,
+    NumberOutOfRange,
+    EmptyBatch,
+    TooFewItems,
+    TooManyItems,
+    TooManyLists,
+    TooManyPairs,
+    MixedRanking,
+    NoPreferences,
+    NonFiniteResult,
+    QueueFull,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            MalformedJson => StatusCode::BAD_REQUEST,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            InvalidType | InvalidValue | MissingField | UnknownField | NumberOutOfRange | EmptyBatch | TooFewItems
+            | TooManyItems | TooManyLists | TooManyPairs | MixedRanking | NoPreferences | NonFiniteResult => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// Seconds a client is told to wait after a 503: about the time a full queue takes to drain.
+const RETRY_AFTER_SECS: &str = "1";
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), path: None }
+    }
+
+    pub fn at(code: ErrorCode, path: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), path: Some(path.into()) }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    pub fn queue_full() -> Self {
+        Self::new(ErrorCode::QueueFull, "all workers are busy and the queue is full; retry after the Retry-After delay")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::InternalError, "internal error; the request was not evaluated")
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a ApiError,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(ErrorBody { error: &self })).into_response();
+        if self.code == ErrorCode::QueueFull {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}

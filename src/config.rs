@@ -1,0 +1,162 @@
+//! Every setting of the service: one flag each, each also read from a `PREFEVAL_*` environment
+//! variable. `prefeval --help` is generated from these doc comments.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "prefeval", version, about = "Scores reward models against human rankings over HTTP.")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for serving when no subcommand is given.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default when no subcommand is given).
+    Serve(Config),
+}
+
+impl Cli {
+    /// The serve configuration, whichever form the command line took.
+    pub fn into_config(self) -> Config {
+        match self.command {
+            Some(Command::Serve(config)) => config,
+            None => self.serve,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "PREFEVAL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Blocking worker threads that compute evaluations [default: number of CPUs].
+    #[arg(long, env = "PREFEVAL_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+
+    /// Requests that may wait for a worker; one more is answered 503 with Retry-After.
+    #[arg(long, env = "PREFEVAL_QUEUE_DEPTH", default_value_t = 64)]
+    pub queue_depth: usize,
+
+    /// Largest request body accepted, in bytes (413 above it).
+    #[arg(long, env = "PREFEVAL_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most items one list may hold (422 above it).
+    #[arg(long, env = "PREFEVAL_MAX_ITEMS_PER_LIST", default_value_t = 10_000)]
+    pub max_items_per_list: usize,
+
+    /// Most lists one request may hold (422 above it).
+    #[arg(long, env = "PREFEVAL_MAX_LISTS", default_value_t = 100_000)]
+    pub max_lists: usize,
+
+    /// Most pairs one response may return with include_pairs (422 above it).
+    #[arg(long, env = "PREFEVAL_MAX_PAIRS", default_value_t = 1_000_000)]
+    pub max_pairs: u64,
+
+    /// Most implied pairs one request may evaluate, returned or not: bounds the CPU one request takes.
+    #[arg(long, env = "PREFEVAL_MAX_EVALUATED_PAIRS", default_value_t = 200_000_000)]
+    pub max_evaluated_pairs: u64,
+
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, env = "PREFEVAL_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log line format.
+    #[arg(long, env = "PREFEVAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT before the process exits.
+    #[arg(long, env = "PREFEVAL_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// Parses flags and `PREFEVAL_*` variables only (for tests: `Config::from_args(["prefeval"])`
+    /// gives the built-in defaults plus the environment).
+    pub fn from_args<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::try_parse_from(args).map(Cli::into_config)
+    }
+
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+
+    /// The limits a request is validated against.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_items_per_list: self.max_items_per_list,
+            max_lists: self.max_lists,
+            max_pairs: self.max_pairs,
+            max_evaluated_pairs: self.max_evaluated_pairs,
+        }
+    }
+}
+
+impl Default for Config {
+    /// The built-in defaults, ignoring the environment.
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: None,
+            queue_depth: 64,
+            max_body_bytes: 32 * 1024 * 1024,
+            max_items_per_list: 10_000,
+            max_lists: 100_000,
+            max_pairs: 1_000_000,
+            max_evaluated_pairs: 200_000_000,
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// Per-request count limits (the byte limit is enforced while the body is read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_items_per_list: usize,
+    pub max_lists: usize,
+    pub max_pairs: u64,
+    pub max_evaluated_pairs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_clap_defaults() {
+        let parsed = Cli::try_parse_from(["prefeval"]).unwrap().into_config();
+        let builtin = Config::default();
+        assert_eq!(format!("{parsed:?}"), format!("{builtin:?}"));
+    }
+
+    #[test]
+    fn serve_subcommand_takes_the_same_flags() {
+        let config = Config::from_args(["prefeval", "serve", "--listen", "0.0.0.0:9000", "--workers", "3"]).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.worker_count(), 3);
+    }
+}

@@ -1,0 +1,193 @@
+//! A batch of ranked lists: splitting the O(N²) work into units that any number of workers can
+//! run in any order, and joining their results in a fixed order into the figures of math.md.
+
+use std::ops::Range;
+
+use super::list::{ImpliedPair, RankedList, RowsPartial};
+use super::sum::NeumaierSum;
+
+/// Pairs per work unit: ~1 ms of work, large enough that scheduling overhead is noise, small
+/// enough that one 10,000-item list (5·10^7 pairs) spreads over every core.
+pub const UNIT_PAIRS: u64 = 1 << 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Normalization {
+    /// Z = N(N−1), the reference text's formula.
+    #[default]
+    OrderedPairs,
+    /// Z = number of implied preferences (InstructGPT's 1/C(K,2) without ties).
+    Comparisons,
+    /// Z = 1.
+    Sum,
+}
+
+impl Normalization {
+    pub const ALL: [Normalization; 3] = [Self::OrderedPairs, Self::Comparisons, Self::Sum];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OrderedPairs => "ordered_pairs",
+            Self::Comparisons => "comparisons",
+            Self::Sum => "sum",
+        }
+    }
+
+    fn divisor(self, n: usize, pairs: u64) -> f64 {
+        match self {
+            Self::OrderedPairs => n as f64 * (n as f64 - 1.0),
+            Self::Comparisons => pairs as f64,
+            Self::Sum => 1.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvalOptions {
+    pub beta: f64,
+    pub normalization: Normalization,
+    pub include_pairs: bool,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions { beta: 1.0, normalization: Normalization::OrderedPairs, include_pairs: true }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListEvaluation {
+    pub n: usize,
+    pub pairs_count: u64,
+    pub agreeing_halves: u64,
+    pub loss: f64,
+    pub accuracy: f64,
+    /// Ascending by (preferred, other); `None` unless pairs were asked for.
+    pub pairs: Option<Vec<ImpliedPair>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchEvaluation {
+    pub loss: f64,
+    pub pairs: u64,
+    pub agreeing_halves: u64,
+    /// Micro-averaged over all pairs of the batch.
+    pub accuracy: f64,
+    pub lists: Vec<ListEvaluation>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchError {
+    Empty,
+    /// The list's loss overflows f64 (its log-probabilities sum past −f64::MAX).
+    ListLossOverflow {
+        list: usize,
+    },
+}
+
+/// A range of rows (sorted positions) of one list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkUnit {
+    pub list: usize,
+    pub rows: Range<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct UnitResult {
+    partial: RowsPartial,
+    pairs: Vec<ImpliedPair>,
+}
+
+/// The units of a batch, list by list and row range by row range.
+pub fn plan(lists: &[RankedList]) -> Vec<WorkUnit> {
+    lists
+        .iter()
+        .enumerate()
+        .flat_map(|(list, ranked)| ranked.row_chunks(UNIT_PAIRS).into_iter().map(move |rows| WorkUnit { list, rows }))
+        .collect()
+}
+
+/// Runs one unit. Pure: safe to call from any thread, in any order.
+pub fn run_unit(lists: &[RankedList], unit: &WorkUnit, options: &EvalOptions) -> UnitResult {
+    let Some(list) = lists.get(unit.list) else { return UnitResult::default() };
+    let mut pairs = Vec::new();
+    let partial = if options.include_pairs {
+        pairs.reserve(list.pairs().min(UNIT_PAIRS * 2) as usize);
+        list.accumulate_rows(unit.rows.clone(), options.beta, |pair| pairs.push(pair))
+    } else {
+        list.accumulate_rows(unit.rows.clone(), options.beta, |_| {})
+    };
+    UnitResult { partial, pairs }
+}
+
+/// Joins unit results (in `plan` order) into the batch figures.
+pub fn assemble(
+    lists: &[RankedList],
+    units: &[WorkUnit],
+    results: Vec<UnitResult>,
+    options: &EvalOptions,
+) -> Result<BatchEvaluation, BatchError> {
+    if lists.is_empty() {
+        return Err(BatchError::Empty);
+    }
+    let mut per_list: Vec<(RowsPartial, Vec<ImpliedPair>)> = (0..lists.len()).map(|_| Default::default()).collect();
+    for (unit, result) in units.iter().zip(results) {
+        let Some((partial, pairs)) = per_list.get_mut(unit.list) else { continue };
+        partial.merge(&result.partial);
+        if pairs.is_empty() {
+            *pairs = result.pairs;
+        } else {
+            pairs.extend(result.pairs);
+        }
+    }
+
+    let mut evaluations = Vec::with_capacity(lists.len());
+    let (mut loss_sum, mut total_pairs, mut total_halves) = (NeumaierSum::default(), 0u64, 0u64);
+    for (index, (list, (partial, mut pairs))) in lists.iter().zip(per_list).enumerate() {
+        let divisor = options.normalization.divisor(list.len(), partial.pairs);
+        let loss = -partial.log_probability_sum.value() / divisor + 0.0;
+        if !loss.is_finite() {
+            return Err(BatchError::ListLossOverflow { list: index });
+        }
+        if options.include_pairs && list.reorders_pairs() {
+            pairs.sort_unstable_by_key(|p| (p.preferred, p.other));
+        }
+        loss_sum.add(loss);
+        total_pairs += partial.pairs;
+        total_halves += partial.agreeing_halves;
+        evaluations.push(ListEvaluation {
+            n: list.len(),
+            pairs_count: partial.pairs,
+            agreeing_halves: partial.agreeing_halves,
+            loss,
+            accuracy: accuracy(partial.agreeing_halves, partial.pairs),
+            pairs: options.include_pairs.then_some(pairs),
+        });
+    }
+    let count = evaluations.len() as f64;
+    let mut loss = loss_sum.value() / count;
+    if !loss.is_finite() {
+        // Each list loss is finite, so their mean is too; only the intermediate sum overflowed.
+        let mut scaled = NeumaierSum::default();
+        evaluations.iter().for_each(|e| scaled.add(e.loss / count));
+        loss = scaled.value().min(f64::MAX);
+    }
+    Ok(BatchEvaluation {
+        loss,
+        pairs: total_pairs,
+        agreeing_halves: total_halves,
+        accuracy: accuracy(total_halves, total_pairs),
+        lists: evaluations,
+    })
+}
+
+/// Share of agreeing pairs; every list here has at least one pair (see `ListError::NoPreferences`).
+fn accuracy(agreeing_halves: u64, pairs: u64) -> f64 {
+    if pairs == 0 { 0.0 } else { agreeing_halves as f64 / (2.0 * pairs as f64) }
+}
+
+/// Plans, runs and assembles on the calling thread.
+pub fn evaluate(lists: &[RankedList], options: &EvalOptions) -> Result<BatchEvaluation, BatchError> {
+    let units = plan(lists);
+    let results = units.iter().map(|unit| run_unit(lists, unit, options)).collect();
+    assemble(lists, &units, results, options)
+}

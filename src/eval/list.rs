@@ -1,0 +1,264 @@
+//! One ranked list prepared for evaluation: rewards reordered best rank first, so that the
+//! preferences implied by row `p` are exactly the items from `tier_end(p)` to the end. The O(N²)
+//! kernel then walks contiguous memory and needs no per-pair rank comparison.
+
+use std::ops::Range;
+
+use super::logistic::{log_sigmoid, sigmoid};
+use super::sum::NeumaierSum;
+
+/// A preference implied by the ranking, with the model's Bradley–Terry probability for it.
+/// Indices refer to the items as submitted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImpliedPair {
+    pub preferred: u32,
+    pub other: u32,
+    pub probability: f64,
+    pub log_probability: f64,
+}
+
+/// Why a list cannot be evaluated; `item` indices refer to the items as submitted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ListError {
+    TooFewItems {
+        n: usize,
+    },
+    TooManyItems {
+        n: usize,
+    },
+    RanksMissing {
+        item: usize,
+    },
+    NonFiniteReward {
+        item: usize,
+    },
+    /// Every item shares one rank: the list implies no preference, so loss and accuracy are 0/0.
+    NoPreferences,
+    /// β·(r_max − r_min) overflows f64; `item` is the item with the reward of largest magnitude.
+    RewardSpreadOverflow {
+        item: usize,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct RankedList {
+    sorted_rewards: Vec<f64>,
+    /// Sorted position → submitted index; `None` when the submitted order is already rank order.
+    submitted_index: Option<Vec<u32>>,
+    /// Sorted position → first position ranked strictly worse; `None` when no two items tie.
+    tier_end: Option<Vec<u32>>,
+    pairs: u64,
+}
+
+/// Sums over a range of rows of one list; partials of one list merge in row order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RowsPartial {
+    pub log_probability_sum: NeumaierSum,
+    /// Pairs the rewards order the same way as the ranking, counted in halves (a reward tie is one half).
+    pub agreeing_halves: u64,
+    pub pairs: u64,
+}
+
+impl RowsPartial {
+    pub fn merge(&mut self, other: &RowsPartial) {
+        self.log_probability_sum.merge(&other.log_probability_sum);
+        self.agreeing_halves += other.agreeing_halves;
+        self.pairs += other.pairs;
+    }
+}
+
+impl RankedList {
+    /// `ranks`: `None` means the items are ranked best first in submitted order; otherwise one
+    /// rank per item (1 = best; ties and gaps allowed; only their order matters).
+    pub fn new(rewards: Vec<f64>, ranks: Option<&[u64]>) -> Result<Self, ListError> {
+        let n = rewards.len();
+        if n < 2 {
+            return Err(ListError::TooFewItems { n });
+        }
+        if u32::try_from(n).is_err() {
+            return Err(ListError::TooManyItems { n });
+        }
+        if let Some(item) = rewards.iter().position(|r| !r.is_finite()) {
+            return Err(ListError::NonFiniteReward { item });
+        }
+        let Some(ranks) = ranks else {
+            let pairs = n as u64 * (n as u64 - 1) / 2;
+            return Ok(RankedList { sorted_rewards: rewards, submitted_index: None, tier_end: None, pairs });
+        };
+        if ranks.len() != n {
+            return Err(ListError::RanksMissing { item: ranks.len().min(n) });
+        }
+        // n ≤ u32::MAX was checked above, so these casts are lossless.
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        // Stable sort: items of one rank keep their submitted order.
+        order.sort_by_key(|&i| ranks[i as usize]);
+        let sorted_ranks: Vec<u64> = order.iter().map(|&i| ranks[i as usize]).collect();
+        let in_submitted_order = order.iter().enumerate().all(|(p, &i)| p == i as usize);
+        let has_ties = sorted_ranks.windows(2).any(|w| w[0] == w[1]);
+
+        let tier_end = has_ties.then(|| {
+            let mut ends = vec![n as u32; n];
+            let mut end = n as u32;
+            for p in (0..n).rev() {
+                if p + 1 < n && sorted_ranks[p] != sorted_ranks[p + 1] {
+                    end = p as u32 + 1;
+                }
+                ends[p] = end;
+            }
+            ends
+        });
+        let pairs = match &tier_end {
+            Some(ends) => ends.iter().map(|&e| n as u64 - u64::from(e)).sum(),
+            None => n as u64 * (n as u64 - 1) / 2,
+        };
+        if pairs == 0 {
+            return Err(ListError::NoPreferences);
+        }
+        let sorted_rewards = order.iter().map(|&i| rewards[i as usize]).collect();
+        Ok(RankedList { sorted_rewards, submitted_index: (!in_submitted_order).then_some(order), tier_end, pairs })
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted_rewards.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sorted_rewards.is_empty()
+    }
+
+    /// Number of implied preferences (N(N−1)/2 without ties).
+    pub fn pairs(&self) -> u64 {
+        self.pairs
+    }
+
+    /// True when pairs come out of the kernel in a different order than ascending submitted indices.
+    pub fn reorders_pairs(&self) -> bool {
+        self.submitted_index.is_some()
+    }
+
+    /// Rejects a β for which some β·(r_a − r_b) would overflow: the loss would not be finite.
+    pub fn check_reward_spread(&self, beta: f64) -> Result<(), ListError> {
+        let (min_p, max_p) = self.sorted_rewards.iter().enumerate().fold((0, 0), |(lo, hi), (p, &r)| {
+            (if r < self.sorted_rewards[lo] { p } else { lo }, if r > self.sorted_rewards[hi] { p } else { hi })
+        });
+        let (min, max) = (self.sorted_rewards[min_p], self.sorted_rewards[max_p]);
+        if (beta * (max - min)).is_finite() {
+            return Ok(());
+        }
+        let culprit = if max.abs() >= min.abs() { max_p } else { min_p };
+        Err(ListError::RewardSpreadOverflow { item: self.submitted(culprit) as usize })
+    }
+
+    fn submitted(&self, position: usize) -> u32 {
+        match &self.submitted_index {
+            Some(order) => order[position],
+            None => position as u32,
+        }
+    }
+
+    fn first_worse(&self, position: usize) -> usize {
+        match &self.tier_end {
+            Some(ends) => ends[position] as usize,
+            None => position + 1,
+        }
+    }
+
+    /// Splits the rows into consecutive ranges of about `target_pairs` pairs each. Depends only on
+    /// the list, never on the number of workers, so the summation order (and every bit of the
+    /// result) is the same on any machine.
+    pub fn row_chunks(&self, target_pairs: u64) -> Vec<Range<usize>> {
+        let n = self.len();
+        let mut chunks = Vec::new();
+        let (mut start, mut acc) = (0, 0u64);
+        for p in 0..n {
+            acc += (n - self.first_worse(p)) as u64;
+            if acc >= target_pairs {
+                chunks.push(start..p + 1);
+                (start, acc) = (p + 1, 0);
+            }
+        }
+        if acc > 0 || chunks.is_empty() {
+            chunks.push(start..n);
+        }
+        chunks
+    }
+
+    /// Sums log σ(β·(r_a − r_b)) and counts agreement over the pairs whose preferred item sits in
+    /// `rows` (sorted positions); `sink` sees every pair in order.
+    pub fn accumulate_rows(&self, rows: Range<usize>, beta: f64, mut sink: impl FnMut(ImpliedPair)) -> RowsPartial {
+        let rewards = &self.sorted_rewards;
+        let mut partial = RowsPartial::default();
+        for p in rows {
+            let Some(&r_p) = rewards.get(p) else { break };
+            let first = self.first_worse(p);
+            for (q, &r_q) in rewards.iter().enumerate().skip(first) {
+                let diff = r_p - r_q;
+                let z = beta * diff;
+                let log_probability = log_sigmoid(z);
+                partial.log_probability_sum.add(log_probability);
+                partial.agreeing_halves += u64::from(diff > 0.0) * 2 + u64::from(diff == 0.0);
+                sink(ImpliedPair {
+                    preferred: self.submitted(p),
+                    other: self.submitted(q),
+                    probability: sigmoid(z),
+                    log_probability,
+                });
+            }
+            partial.pairs += (rewards.len() - first) as u64;
+        }
+        partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(list: &RankedList) -> Vec<(u32, u32)> {
+        let mut pairs = Vec::new();
+        list.accumulate_rows(0..list.len(), 1.0, |p| pairs.push((p.preferred, p.other)));
+        pairs
+    }
+
+    #[test]
+    fn strict_ranking_implies_every_ordered_pair_once() {
+        // C > A > D > B given by ranks, submitted as A, B, C, D.
+        let list = RankedList::new(vec![0.4, -0.3, 1.7, 0.9], Some(&[2, 4, 1, 3])).unwrap();
+        let mut pairs = collect(&list);
+        pairs.sort();
+        assert_eq!(pairs, vec![(0, 1), (0, 3), (2, 0), (2, 1), (2, 3), (3, 1)]);
+        assert_eq!(list.pairs(), 6);
+    }
+
+    #[test]
+    fn ties_imply_no_preference_between_them() {
+        let list = RankedList::new(vec![0.0; 4], Some(&[1, 2, 2, 4])).unwrap();
+        assert_eq!(collect(&list), vec![(0, 1), (0, 2), (0, 3), (1, 3), (2, 3)]);
+        assert_eq!(list.pairs(), 5);
+    }
+
+    #[test]
+    fn all_tied_list_is_rejected() {
+        assert_eq!(RankedList::new(vec![1.0, 2.0], Some(&[3, 3])).unwrap_err(), ListError::NoPreferences);
+    }
+
+    #[test]
+    fn row_chunks_cover_every_row_once() {
+        let list = RankedList::new(vec![0.0; 100], None).unwrap();
+        let chunks = list.row_chunks(300);
+        assert_eq!(chunks.first().unwrap().start, 0);
+        assert_eq!(chunks.last().unwrap().end, 100);
+        assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
+        let total: u64 = chunks.iter().map(|c| list.accumulate_rows(c.clone(), 1.0, |_| {}).pairs).sum();
+        assert_eq!(total, 4950);
+    }
+
+    #[test]
+    fn overflowing_spread_names_the_extreme_item() {
+        let list = RankedList::new(vec![1.0, -1.7e308, 1.7e308], None).unwrap();
+        assert_eq!(list.check_reward_spread(1.0), Err(ListError::RewardSpreadOverflow { item: 2 }));
+        let wide = RankedList::new(vec![1e300, -1e300], None).unwrap();
+        assert!(wide.check_reward_spread(1.0).is_ok());
+        assert_eq!(wide.check_reward_spread(1e10), Err(ListError::RewardSpreadOverflow { item: 0 }));
+    }
+}

@@ -1,0 +1,16 @@
+//! The math of `design/math.md`: implied preferences, the stable Bradley–Terry link, listwise
+//! loss and pairwise accuracy. Pure computation on plain slices: no I/O, no serde, no async, no
+//! threads (callers decide where `run_unit` runs).
+
+mod batch;
+mod list;
+mod logistic;
+mod sum;
+
+pub use batch::{
+    BatchError, BatchEvaluation, EvalOptions, ListEvaluation, Normalization, UNIT_PAIRS, UnitResult, WorkUnit,
+    assemble, evaluate, plan, run_unit,
+};
+pub use list::{ImpliedPair, ListError, RankedList};
+pub use logistic::{log_sigmoid, sigmoid};
+pub use sum::NeumaierSum;

@@ -1,0 +1,15 @@
+//! prefeval: scores reward models against human rankings over HTTP.
+//!
+//! The path of a request: `server` (layers) → `api` (decode, validate) → `pool` (admission, a
+//! blocking worker) → `eval` (pure math) → `api` (encode).
+
+pub mod api;
+pub mod config;
+pub mod eval;
+pub mod pool;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+pub use server::{app, serve};
+pub use state::AppState;

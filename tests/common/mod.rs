@@ -1,0 +1,86 @@
+//! Test harness: drives the real router in-process (`oneshot`), exactly as a client would see it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use prefeval::config::Config;
+use prefeval::{AppState, app};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The built-in defaults with a small pool, so tests do not start one thread per CPU each.
+pub fn test_config() -> Config {
+    Config { workers: Some(2), ..Config::default() }
+}
+
+pub fn router_with(config: &Config) -> (Router, AppState) {
+    let state = AppState::new(config).expect("worker pool starts");
+    (app(state.clone()), state)
+}
+
+pub fn router() -> Router {
+    router_with(&test_config()).0
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// `error.code` of a JSON error body.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_else(|| panic!("no error.code in {}", self.json())).to_string()
+    }
+
+    pub fn error_path(&self) -> Option<String> {
+        self.json()["error"]["path"].as_str().map(str::to_string)
+    }
+}
+
+pub async fn send(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.expect("router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("body reads").to_bytes().to_vec();
+    Answer { status, headers, body }
+}
+
+/// POST raw bytes to `/v1/evaluate` as `application/json`.
+pub async fn post_bytes(router: &Router, body: impl Into<Body>) -> Answer {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/evaluate")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .expect("request builds");
+    send(router, request).await
+}
+
+pub async fn post_json(router: &Router, body: &Value) -> Answer {
+    post_bytes(router, serde_json::to_vec(body).expect("serializes")).await
+}
+
+pub async fn get(router: &Router, uri: &str) -> Answer {
+    send(router, Request::builder().uri(uri).body(Body::empty()).expect("request builds")).await
+}
+
+/// `../shared` beside the repository root.
+pub fn shared_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared")
+}
+
+/// |got − expected| ≤ max(1e-12·|expected|, 1e-15), the golden vectors' tolerance.
+pub fn close(got: f64, expected: f64) -> bool {
+    (got - expected).abs() <= (1e-12 * expected.abs()).max(1e-15)
+}
