@@ -11,5 +11,5 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 
-pub use server::{app, serve};
+pub use server::{app, serve, serve_until};
 pub use state::AppState;

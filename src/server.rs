@@ -81,25 +81,34 @@ async fn json_error_bodies(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-/// Serves until SIGTERM or SIGINT, then stops taking connections, lets in-flight requests finish
-/// for up to `grace`, and returns.
+/// Serves until SIGTERM or SIGINT, then drains (see `serve_until`).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState, grace: Duration) -> std::io::Result<()> {
+    serve_until(listener, state, grace, shutdown_signal()).await
+}
+
+/// Serves until `stop` completes; then readiness turns 503, no new connection is taken, and
+/// in-flight requests get up to `grace` to finish before this returns.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    grace: Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let draining = state.clone();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!(grace_secs = grace.as_secs(), "shutdown signal received; draining");
+        stop.await;
+        tracing::info!(grace_secs = grace.as_secs(), "shutdown requested; draining");
         draining.begin_draining();
-        let _ = stop_tx.send(true);
+        let _ = stopping_tx.send(true);
     });
-    let mut stop_rx = stop_rx;
-    let deadline = async move {
-        let _ = stop_rx.wait_for(|stopping| *stopping).await;
+    let grace_over = async move {
+        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
         result = server => result,
-        () = deadline => {
+        () = grace_over => {
             tracing::warn!("grace period over with requests still in flight; exiting");
             Ok(())
         }

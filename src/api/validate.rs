@@ -73,7 +73,7 @@ fn options_of(request: &EvaluateRequest<'_>) -> Result<EvalOptions, ApiError> {
         options.include_pairs = include_pairs;
     }
     if let Some(beta) = wire.beta {
-        if !(beta.0 > 0.0) {
+        if beta.0.is_nan() || beta.0 <= 0.0 {
             return Err(ApiError::at(
                 ErrorCode::InvalidValue,
                 "options.beta",

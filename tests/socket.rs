@@ -1,0 +1,117 @@
+//! The service on a real TCP socket (port 0 on 127.0.0.1): the binary as a user starts it, and the
+//! library's `serve_until` with graceful draining.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{close, test_config};
+use prefeval::config::Config;
+use prefeval::{AppState, serve_until};
+use serde_json::Value;
+
+/// One HTTP/1.1 exchange with `Connection: close`; returns status and body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads the answer");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+const WORKED_EXAMPLE: &str = r#"{"model":"rm-7b-step-1200","lists":[
+  {"id":"prompt-0001","items":[{"id":"C","reward":1.7},{"id":"A","reward":0.4},{"id":"D","reward":0.9},{"id":"B","reward":-0.3}]},
+  {"id":"prompt-0002","items":[{"id":"x","reward":0.2,"rank":1},{"id":"y","reward":0.5,"rank":1},{"id":"z","reward":-1.0,"rank":2}]}]}"#;
+
+#[test]
+fn binary_serves_over_tcp_and_exits_zero_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--workers", "2"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    log.read_line(&mut line).expect("startup line");
+    let startup: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("startup line is not JSON ({e}): {line}"));
+    assert_eq!(startup["message"], "prefeval serving");
+    assert!(startup["config"].as_str().unwrap().contains("queue_depth: 64"), "effective config logged: {line}");
+    let addr: SocketAddr = startup["listen"].as_str().unwrap().parse().unwrap();
+
+    assert_eq!(http(addr, "GET", "/healthz", None).0, 200);
+    let (status, body) = http(addr, "POST", "/v1/evaluate", Some(WORKED_EXAMPLE));
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert!(close(answer["loss"].as_f64().unwrap(), 0.13787392174453775));
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let mut exit = None;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exit = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let exit = exit.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("prefeval did not exit within 10 s of SIGTERM")
+    });
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_turns_readiness_off_and_finishes_in_flight_requests() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(&Config { workers: Some(1), ..test_config() }).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_until(listener, state.clone(), Duration::from_secs(10), async {
+        let _ = stop_rx.await;
+    }));
+
+    let ready = tokio::task::spawn_blocking(move || http(addr, "GET", "/readyz", None)).await.unwrap();
+    assert_eq!(ready.0, 200);
+
+    // Hold the pool so that a request is provably in flight (admitted, waiting) when shutdown begins.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let blocker = state.pool.submit(move |_| hold.recv().unwrap()).unwrap();
+    let in_flight = tokio::task::spawn_blocking(move || http(addr, "POST", "/v1/evaluate", Some(WORKED_EXAMPLE)));
+    for _ in 0..500 {
+        if state.pool.queued() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(state.pool.queued(), 1, "the request reached the pool");
+    stop_tx.send(()).unwrap();
+    for _ in 0..500 {
+        if !state.is_ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!state.is_ready(), "readiness turns off as soon as shutdown begins");
+    release.send(()).unwrap();
+    blocker.wait().await.unwrap();
+
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "the in-flight request completes: {body}");
+    let done = tokio::time::timeout(Duration::from_secs(15), server).await.expect("server stops");
+    done.unwrap().unwrap();
+    assert!(TcpStream::connect(addr).is_err(), "no new connections after shutdown");
+}
