@@ -66,6 +66,14 @@ pub struct Config {
     #[arg(long, env = "PREFEVAL_MAX_EVALUATED_PAIRS", default_value_t = 200_000_000)]
     pub max_evaluated_pairs: u64,
 
+    /// Distinct `model` labels kept in metrics; further models count under `other`.
+    #[arg(long, env = "PREFEVAL_MAX_MODEL_LABELS", default_value_t = 100)]
+    pub max_model_labels: usize,
+
+    /// Serve `/metrics` on this separate address instead of the main listener (keeps it private).
+    #[arg(long, env = "PREFEVAL_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, env = "PREFEVAL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -126,6 +134,8 @@ impl Default for Config {
             max_lists: 100_000,
             max_pairs: 1_000_000,
             max_evaluated_pairs: 200_000_000,
+            max_model_labels: 100,
+            metrics_listen: None,
             log_level: "info".into(),
             log_format: LogFormat::Text,
             shutdown_grace_secs: 20,

@@ -5,11 +5,13 @@
 
 pub mod api;
 pub mod config;
+pub mod docs;
 pub mod eval;
+pub mod metrics;
 pub mod pool;
 pub mod server;
 pub mod state;
 pub mod telemetry;
 
-pub use server::{app, serve, serve_until};
+pub use server::{Listeners, app, metrics_app, serve, serve_until};
 pub use state::AppState;

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use prefeval::config::Cli;
-use prefeval::{AppState, serve, telemetry};
+use prefeval::{AppState, Listeners, serve, telemetry};
 
 fn main() -> ExitCode {
     let config = Cli::parse().into_config();
@@ -20,15 +20,24 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let state = AppState::new(&config)?;
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let main = tokio::net::TcpListener::bind(config.listen).await?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+            None => None,
+        };
+        let metrics_listen = match &metrics {
+            Some(listener) => listener.local_addr()?.to_string(),
+            None => "main listener".to_string(),
+        };
         tracing::info!(
-            listen = %listener.local_addr()?,
+            listen = %main.local_addr()?,
+            metrics_listen,
             workers = state.pool.workers(),
             config = ?config,
             version = env!("CARGO_PKG_VERSION"),
             "prefeval serving"
         );
-        serve(listener, state, Duration::from_secs(config.shutdown_grace_secs)).await
+        serve(Listeners { main, metrics }, state, Duration::from_secs(config.shutdown_grace_secs)).await
     });
     match result {
         Ok(()) => {

@@ -1,8 +1,9 @@
 //! Admission control and the blocking worker pool. Owns every CPU-heavy step of a request
 //! (decoding, validation, evaluation, encoding) so that none of it runs on the async runtime.
 //!
-//! A job is admitted only while fewer than `queue_depth` jobs wait for a worker; otherwise the
-//! caller is told at once (the HTTP layer answers 503). Inside a job, `WorkerScope::map` spreads
+//! A job is admitted only while fewer than `workers + queue_depth` jobs are in the pool (running
+//! or waiting), so at most `queue_depth` wait for a worker; otherwise the caller is told at once
+//! (the HTTP layer answers 503). Inside a job, `WorkerScope::map` spreads
 //! independent units over every worker, so one large request can use all cores.
 
 use std::any::Any;
@@ -28,6 +29,9 @@ pub struct Pool {
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// Jobs admitted and not finished (running or waiting).
+    admitted: AtomicUsize,
+    /// Jobs admitted and not started.
     queued: AtomicUsize,
     busy: AtomicUsize,
 }
@@ -133,17 +137,20 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&WorkerScope<'_>) -> T + Send + 'static,
     {
-        let admitted = self.counters.queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
-            (queued < self.queue_depth).then_some(queued + 1)
+        let capacity = self.workers + self.queue_depth;
+        let admitted = self.counters.admitted.fetch_update(Ordering::AcqRel, Ordering::Acquire, |admitted| {
+            (admitted < capacity).then_some(admitted + 1)
         });
         if admitted.is_err() {
             return Err(QueueFull);
         }
+        self.counters.queued.fetch_add(1, Ordering::AcqRel);
         let (sender, receiver) = oneshot::channel();
         let counters = Arc::clone(&self.counters);
         let submitted = Instant::now();
         self.threads.spawn(move || {
             counters.queued.fetch_sub(1, Ordering::AcqRel);
+            let admission = Admission(&counters);
             if sender.is_closed() {
                 return;
             }
@@ -154,9 +161,21 @@ impl Pool {
                 catch_unwind(AssertUnwindSafe(|| job(&scope)))
             };
             let timings = Timings { queue: started - submitted, compute: started.elapsed() };
+            // Free the slot before answering, so a caller that submits again right after its
+            // answer never finds its own finished job still counted.
+            drop(admission);
             let _ = sender.send(outcome.map(|value| (value, timings)).map_err(panic_message));
         });
         Ok(PendingJob { receiver })
+    }
+}
+
+/// Releases a job's admission slot when it finishes, however it finishes.
+struct Admission<'a>(&'a Counters);
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

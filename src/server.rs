@@ -1,11 +1,11 @@
 //! The router, its middleware stack, health and readiness, and serving with graceful shutdown.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,24 +16,66 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::api::{ApiError, ErrorCode, evaluate};
+use crate::docs;
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP surface, ready for `axum::serve` or in-process `oneshot` tests.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/v1/evaluate", post(evaluate::evaluate))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.yaml", get(docs::openapi_yaml))
+        .route("/docs", get(docs::index))
+        .route("/docs/init.js", get(docs::init_js))
+        .route("/docs/swagger-ui-bundle.js", get(docs::bundle_js))
+        .route("/docs/swagger-ui.css", get(docs::css));
+    if state.metrics_on_main_listener {
+        router = router.route("/metrics", get(metrics));
+    }
+    with_layers(router.layer(DefaultBodyLimit::max(state.max_body_bytes)), state)
+}
+
+/// The router of the separate metrics listener (`PREFEVAL_METRICS_LISTEN`).
+pub fn metrics_app(state: AppState) -> Router {
+    with_layers(Router::new().route("/metrics", get(metrics)), state)
+}
+
+fn with_layers(router: Router<AppState>, state: AppState) -> Router {
+    router
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(middleware::from_fn(json_error_bodies))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(middleware::from_fn_with_state(state.clone(), record_http))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Counts and times every answer under its route template (never the raw path, whose values
+/// are unbounded).
+async fn record_http(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
+    state.metrics.observe_http(method.as_str(), route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// `route` label of requests that matched no route.
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.metrics.render(state.pool.queued(), state.pool.busy()).map_err(|error| {
+        tracing::error!(%error, "could not render metrics");
+        ApiError::internal()
+    })?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(prometheus::TEXT_FORMAT))], text).into_response())
 }
 
 /// Alive: answers as long as the process serves HTTP; does no work.
@@ -81,22 +123,32 @@ async fn json_error_bodies(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// Where the service listens: the main address, and optionally a separate one for `/metrics`.
+pub struct Listeners {
+    pub main: tokio::net::TcpListener,
+    pub metrics: Option<tokio::net::TcpListener>,
+}
+
 /// Serves until SIGTERM or SIGINT, then drains (see `serve_until`).
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, grace: Duration) -> std::io::Result<()> {
-    serve_until(listener, state, grace, shutdown_signal()).await
+pub async fn serve(listeners: Listeners, state: AppState, grace: Duration) -> std::io::Result<()> {
+    serve_until(listeners, state, grace, shutdown_signal()).await
 }
 
 /// Serves until `stop` completes; then readiness turns 503, no new connection is taken, and
 /// in-flight requests get up to `grace` to finish before this returns.
 pub async fn serve_until(
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     state: AppState,
     grace: Duration,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let metrics_server = listeners.metrics.map(|listener| {
+        let router = metrics_app(state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await })
+    });
     let draining = state.clone();
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+    let server = axum::serve(listeners.main, app(state)).with_graceful_shutdown(async move {
         stop.await;
         tracing::info!(grace_secs = grace.as_secs(), "shutdown requested; draining");
         draining.begin_draining();
@@ -106,13 +158,17 @@ pub async fn serve_until(
         let _ = stopping_rx.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         () = grace_over => {
             tracing::warn!("grace period over with requests still in flight; exiting");
             Ok(())
         }
+    };
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
     }
+    result
 }
 
 async fn shutdown_signal() {

@@ -4,13 +4,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::{Config, Limits};
+use crate::metrics::Metrics;
 use crate::pool::Pool;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     pub pool: Arc<Pool>,
+    pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub max_body_bytes: usize,
+    /// False when `/metrics` has a listener of its own.
+    pub metrics_on_main_listener: bool,
     ready: Arc<AtomicBool>,
 }
 
@@ -19,8 +23,10 @@ impl AppState {
         let pool = Pool::new(config.worker_count(), config.queue_depth)?;
         Ok(AppState {
             pool: Arc::new(pool),
+            metrics: Arc::new(Metrics::new(config.max_model_labels).map_err(std::io::Error::other)?),
             limits: config.limits(),
             max_body_bytes: config.max_body_bytes,
+            metrics_on_main_listener: config.metrics_listen.is_none(),
             ready: Arc::new(AtomicBool::new(true)),
         })
     }

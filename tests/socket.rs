@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{close, test_config};
 use prefeval::config::Config;
-use prefeval::{AppState, serve_until};
+use prefeval::{AppState, Listeners, serve_until};
 use serde_json::Value;
 
 /// One HTTP/1.1 exchange with `Connection: close`; returns status and body.
@@ -80,9 +80,14 @@ async fn draining_turns_readiness_off_and_finishes_in_flight_requests() {
     let addr = listener.local_addr().unwrap();
     let state = AppState::new(&Config { workers: Some(1), ..test_config() }).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_until(listener, state.clone(), Duration::from_secs(10), async {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(serve_until(
+        Listeners { main: listener, metrics: None },
+        state.clone(),
+        Duration::from_secs(10),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     let ready = tokio::task::spawn_blocking(move || http(addr, "GET", "/readyz", None)).await.unwrap();
     assert_eq!(ready.0, 200);
