@@ -2,8 +2,11 @@
 //! variable. `prefeval --help` is generated from these doc comments.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::ApiTokens;
 
 #[derive(Debug, Parser)]
 #[command(name = "prefeval", version, about = "Scores reward models against human rankings over HTTP.")]
@@ -74,6 +77,29 @@ pub struct Config {
     #[arg(long, env = "PREFEVAL_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Whole-request timeout in seconds, reading the body included; past it the answer is 408.
+    #[arg(long, env = "PREFEVAL_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, env = "PREFEVAL_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+
+    /// API tokens, comma-separated. When set (here or in the file), `/v1/*` requires
+    /// `Authorization: Bearer <token>`. Never logged.
+    #[arg(long, env = "PREFEVAL_API_TOKENS", hide_env_values = true, value_parser = parse_tokens)]
+    pub api_tokens: Option<ApiTokens>,
+
+    /// File of API tokens, one per line (`#` comments allowed); combined with PREFEVAL_API_TOKENS.
+    #[arg(long, env = "PREFEVAL_API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+
+    /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    /// `https://label.example.com`; `*` allows any. None by default.
+    #[arg(long, env = "PREFEVAL_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, env = "PREFEVAL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -85,6 +111,11 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT before the process exits.
     #[arg(long, env = "PREFEVAL_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
+}
+
+fn parse_tokens(text: &str) -> Result<ApiTokens, String> {
+    let tokens = ApiTokens::parse(text);
+    if tokens.is_empty() { Err("no token given".into()) } else { Ok(tokens) }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -109,6 +140,26 @@ impl Config {
             Some(n) => usize::from(n),
             None => std::thread::available_parallelism().map_or(1, usize::from),
         }
+    }
+
+    /// The tokens of `--api-tokens` and `--api-tokens-file` together (empty: no authentication).
+    pub fn resolve_api_tokens(&self) -> std::io::Result<ApiTokens> {
+        let mut text = self.api_tokens.as_ref().map(ApiTokens::to_config_text).unwrap_or_default();
+        if let Some(path) = &self.api_tokens_file {
+            let file = std::fs::read_to_string(path).map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!("cannot read PREFEVAL_API_TOKENS_FILE {}: {error}", path.display()),
+                )
+            })?;
+            text.push('\n');
+            text.push_str(&file);
+            let tokens = ApiTokens::parse(&text);
+            if tokens.is_empty() {
+                return Err(std::io::Error::other(format!("{} holds no token", path.display())));
+            }
+        }
+        Ok(ApiTokens::parse(&text))
     }
 
     /// The limits a request is validated against.
@@ -136,6 +187,11 @@ impl Default for Config {
             max_evaluated_pairs: 200_000_000,
             max_model_labels: 100,
             metrics_listen: None,
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            api_tokens: None,
+            api_tokens_file: None,
+            cors_origins: Vec::new(),
             log_level: "info".into(),
             log_format: LogFormat::Text,
             shutdown_grace_secs: 20,

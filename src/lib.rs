@@ -4,14 +4,18 @@
 //! blocking worker) → `eval` (pure math) → `api` (encode).
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod docs;
 pub mod eval;
+pub mod listen;
 pub mod metrics;
+pub mod middleware;
 pub mod pool;
 pub mod server;
 pub mod state;
 pub mod telemetry;
 
-pub use server::{Listeners, app, metrics_app, serve, serve_until};
+pub use listen::{Listeners, serve, serve_until};
+pub use server::{app, app_with, metrics_app};
 pub use state::AppState;

@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::http::HeaderValue;
+
+use crate::auth::ApiTokens;
 use crate::config::{Config, Limits};
 use crate::metrics::Metrics;
 use crate::pool::Pool;
@@ -15,6 +18,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// False when `/metrics` has a listener of its own.
     pub metrics_on_main_listener: bool,
+    pub request_timeout_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub api_tokens: Arc<ApiTokens>,
+    pub cors_origins: Vec<HeaderValue>,
     ready: Arc<AtomicBool>,
 }
 
@@ -27,6 +34,10 @@ impl AppState {
             limits: config.limits(),
             max_body_bytes: config.max_body_bytes,
             metrics_on_main_listener: config.metrics_listen.is_none(),
+            request_timeout_secs: config.request_timeout_secs,
+            header_read_timeout_secs: config.header_read_timeout_secs,
+            api_tokens: Arc::new(config.resolve_api_tokens()?),
+            cors_origins: cors_origins(&config.cors_origins)?,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -39,4 +50,16 @@ impl AppState {
     pub fn begin_draining(&self) {
         self.ready.store(false, Ordering::Release);
     }
+}
+
+fn cors_origins(origins: &[String]) -> std::io::Result<Vec<HeaderValue>> {
+    origins
+        .iter()
+        .map(|origin| origin.trim())
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            HeaderValue::from_str(origin)
+                .map_err(|_| std::io::Error::other(format!("PREFEVAL_CORS_ORIGINS: `{origin}` is not a valid origin")))
+        })
+        .collect()
 }

@@ -2,10 +2,19 @@
 
 mod common;
 
-use common::{post_bytes, router};
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use common::{router, send};
 
-/// (request body, expected output) for each `curl ... -d '<body>'` block followed by a json block.
-fn examples(readme: &str) -> Vec<(String, String)> {
+/// A README example: the request's body and request id, and the output the README shows.
+struct Example {
+    body: String,
+    request_id: Option<String>,
+    output: String,
+}
+
+/// Each `curl ... -d '<body>'` block followed by a json block.
+fn examples(readme: &str) -> Vec<Example> {
     let blocks: Vec<&str> = readme.split("```").collect();
     let mut found = Vec::new();
     // Odd indices are the insides of fenced blocks, starting with their language tag.
@@ -14,7 +23,11 @@ fn examples(readme: &str) -> Vec<(String, String)> {
         let Some((_, rest)) = shell.split_once("-d '") else { continue };
         let Some((body, _)) = rest.split_once('\'') else { continue };
         let Some(output) = blocks.get(i + 2).and_then(|b| b.strip_prefix("json\n")) else { continue };
-        found.push((body.to_string(), output.trim_end().to_string()));
+        let request_id = shell
+            .split_once("-H 'x-request-id: ")
+            .and_then(|(_, rest)| rest.split_once('\''))
+            .map(|(id, _)| id.to_string());
+        found.push(Example { body: body.to_string(), request_id, output: output.trim_end().to_string() });
     }
     found
 }
@@ -25,8 +38,15 @@ async fn readme_curl_examples_print_what_the_readme_shows() {
     let examples = examples(&readme);
     assert!(examples.len() >= 2, "README lost its examples");
     let router = router();
-    for (body, expected) in examples {
-        let answer = post_bytes(&router, body.clone()).await;
-        assert_eq!(String::from_utf8_lossy(&answer.body), expected, "for the README request {body}");
+    for example in examples {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/evaluate")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(id) = &example.request_id {
+            request = request.header("x-request-id", id);
+        }
+        let answer = send(&router, request.body(Body::from(example.body.clone())).unwrap()).await;
+        assert_eq!(String::from_utf8_lossy(&answer.body), example.output, "for the README request {}", example.body);
     }
 }

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     MixedRanking,
     NoPreferences,
     NonFiniteResult,
+    Unauthorized,
+    RequestTimeout,
     QueueFull,
     InternalError,
 }
@@ -45,6 +47,8 @@ impl ErrorCode {
             | TooManyItems | TooManyLists | TooManyPairs | MixedRanking | NoPreferences | NonFiniteResult => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             QueueFull => StatusCode::SERVICE_UNAVAILABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }

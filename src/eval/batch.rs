@@ -144,7 +144,10 @@ pub fn assemble(
     let (mut loss_sum, mut total_pairs, mut total_halves) = (NeumaierSum::default(), 0u64, 0u64);
     for (index, (list, (partial, mut pairs))) in lists.iter().zip(per_list).enumerate() {
         let divisor = options.normalization.divisor(list.len(), partial.pairs);
-        let loss = -partial.log_probability_sum.value() / divisor + 0.0;
+        let mut loss = -partial.log_probability_sum.value() / divisor + 0.0;
+        if !loss.is_finite() {
+            loss = rescaled_loss(list, options.beta, divisor);
+        }
         if !loss.is_finite() {
             return Err(BatchError::ListLossOverflow { list: index });
         }
@@ -178,6 +181,17 @@ pub fn assemble(
         accuracy: accuracy(total_halves, total_pairs),
         lists: evaluations,
     })
+}
+
+/// Power-of-two scale for sums that overflow f64: exact, so −(S·2⁻⁶⁴ / Z)·2⁶⁴ rounds like −S/Z.
+const OVERFLOW_SCALE: f64 = 1.0 / 18_446_744_073_709_551_616.0;
+
+/// The loss of a list whose log-probability sum overflows although the loss itself (S/Z) may
+/// not: sums again with every term scaled down. Rare (rewards near ±1e308), so it may be slow.
+fn rescaled_loss(list: &RankedList, beta: f64, divisor: f64) -> f64 {
+    let mut scaled = NeumaierSum::default();
+    list.accumulate_rows(0..list.len(), beta, |pair| scaled.add(pair.log_probability * OVERFLOW_SCALE));
+    -(scaled.value() / divisor) / OVERFLOW_SCALE + 0.0
 }
 
 /// Share of agreeing pairs; every list here has at least one pair (see `ListError::NoPreferences`).

@@ -1,0 +1,89 @@
+//! Middleware of every route: JSON error bodies that carry the request id, HTTP metrics under the
+//! route template, and the request span that puts the request id on every log line.
+
+use std::time::Instant;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `route` label of requests that matched no route.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Error bodies are a few hundred bytes; anything larger is not ours to rewrite.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Every error answer becomes the JSON error body with `error.request_id`: the plain-text answers
+/// of axum and tower (405 with its `Allow`, 408 from the timeout) are rewritten, keeping status and
+/// headers; JSON error bodies get the request id added.
+pub async fn error_bodies(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
+    let (mut parts, body) = response.into_parts();
+    let mut error = if is_json {
+        match to_bytes(body, MAX_ERROR_BODY).await.ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+            Some(value) => value,
+            None => json!({ "error": ApiError::internal() }),
+        }
+    } else {
+        json!({ "error": replacement_for(status, &method) })
+    };
+    if let (Some(id), Some(fields)) = (request_id, error.get_mut("error").and_then(Value::as_object_mut)) {
+        fields.insert("request_id".into(), Value::String(id));
+    }
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The body may be half read: the connection cannot carry another request.
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&error).unwrap_or_default()))
+}
+
+fn replacement_for(status: StatusCode, method: &axum::http::Method) -> ApiError {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("method {method} is not allowed here; see the Allow header"),
+        ),
+        StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "no such route"),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request did not complete within the request timeout (PREFEVAL_REQUEST_TIMEOUT_SECS)",
+        ),
+        _ => ApiError::internal(),
+    }
+}
+
+/// Counts and times every answer under its route template (never the raw path, whose values
+/// are unbounded).
+pub async fn record_http(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
+    state.metrics.observe_http(method.as_str(), route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The span of one request: its id is on every log line written while handling it.
+pub fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", request_id, method = %request.method(), path = request.uri().path())
+}
