@@ -13,8 +13,11 @@ use crate::pool::Timings;
 
 /// Why a request was turned away before evaluation; each is exported at 0 from start-up so
 /// `rate()` and alerts see the series before the first event.
-pub const REJECT_REASONS: [&str; 1] = [REJECT_QUEUE_FULL];
+pub const REJECT_REASONS: [&str; 2] = [REJECT_QUEUE_FULL, REJECT_CLIENT_DISCONNECTED];
+/// The worker queue was full (answered 503).
 pub const REJECT_QUEUE_FULL: &str = "queue_full";
+/// The client went away while its request waited for a worker: the work was skipped.
+pub const REJECT_CLIENT_DISCONNECTED: &str = "client_disconnected";
 
 /// `model` label for requests that name none, and for models past the label bound.
 pub const MODEL_UNSPECIFIED: &str = "unspecified";

@@ -19,13 +19,16 @@ use tokio::sync::oneshot;
 /// Below this many units a job runs them inline: spreading costs more than it saves.
 const MIN_UNITS_TO_SPREAD: usize = 2;
 
-#[derive(Debug)]
 pub struct Pool {
     threads: rayon::ThreadPool,
     counters: Arc<Counters>,
     queue_depth: usize,
     workers: usize,
+    on_skip: Option<SkipHook>,
 }
+
+/// Called when a job is dropped unrun because its caller went away.
+pub type SkipHook = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -113,7 +116,13 @@ impl Pool {
             .thread_name(|i| format!("prefeval-worker-{i}"))
             .build()
             .map_err(std::io::Error::other)?;
-        Ok(Pool { threads, counters: Arc::default(), queue_depth, workers: workers.max(1) })
+        Ok(Pool { threads, counters: Arc::default(), queue_depth, workers: workers.max(1), on_skip: None })
+    }
+
+    /// Sets the hook called for every job skipped because its caller went away (metrics).
+    pub fn on_skip(mut self, hook: SkipHook) -> Pool {
+        self.on_skip = Some(hook);
+        self
     }
 
     pub fn workers(&self) -> usize {
@@ -148,10 +157,14 @@ impl Pool {
         let (sender, receiver) = oneshot::channel();
         let counters = Arc::clone(&self.counters);
         let submitted = Instant::now();
+        let on_skip = self.on_skip.clone();
         self.threads.spawn(move || {
             counters.queued.fetch_sub(1, Ordering::AcqRel);
             let admission = Admission(&counters);
             if sender.is_closed() {
+                if let Some(hook) = on_skip {
+                    hook();
+                }
                 return;
             }
             let started = Instant::now();

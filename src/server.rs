@@ -11,6 +11,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use tower::util::option_layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -70,18 +71,18 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| request_span(request)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(cors)
+        .layer(option_layer(cors))
         .with_state(state)
 }
 
-fn cors_layer(origins: &[HeaderValue]) -> CorsLayer {
+/// `None` without an allow-list: no CORS headers at all, so browsers keep the same-origin policy.
+fn cors_layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
     if origins.is_empty() {
-        // No allow-list: no CORS headers at all, so browsers keep the same-origin policy.
-        return CorsLayer::new();
+        return None;
     }
     let allow =
         if origins.iter().any(|o| o == "*") { AllowOrigin::any() } else { AllowOrigin::list(origins.iter().cloned()) };
-    CorsLayer::new()
+    let layer = CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
@@ -91,7 +92,8 @@ fn cors_layer(origins: &[HeaderValue]) -> CorsLayer {
             header::HeaderName::from_static("x-queue-time-ms"),
             header::HeaderName::from_static("x-compute-time-ms"),
         ])
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    Some(layer)
 }
 
 fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {

@@ -7,7 +7,7 @@ use axum::http::HeaderValue;
 
 use crate::auth::ApiTokens;
 use crate::config::{Config, Limits};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, REJECT_CLIENT_DISCONNECTED};
 use crate::pool::Pool;
 
 #[derive(Clone)]
@@ -27,10 +27,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: &Config) -> std::io::Result<AppState> {
-        let pool = Pool::new(config.worker_count(), config.queue_depth)?;
+        let metrics = Arc::new(Metrics::new(config.max_model_labels).map_err(std::io::Error::other)?);
+        let skipped = Arc::clone(&metrics);
+        let pool = Pool::new(config.worker_count(), config.queue_depth)?
+            .on_skip(Arc::new(move || skipped.reject(REJECT_CLIENT_DISCONNECTED)));
         Ok(AppState {
             pool: Arc::new(pool),
-            metrics: Arc::new(Metrics::new(config.max_model_labels).map_err(std::io::Error::other)?),
+            metrics,
             limits: config.limits(),
             max_body_bytes: config.max_body_bytes,
             metrics_on_main_listener: config.metrics_listen.is_none(),

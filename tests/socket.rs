@@ -94,7 +94,15 @@ async fn draining_turns_readiness_off_and_finishes_in_flight_requests() {
 
     // Hold the pool so that a request is provably in flight (admitted, waiting) when shutdown begins.
     let (release, hold) = std::sync::mpsc::channel::<()>();
-    let blocker = state.pool.submit(move |_| hold.recv().unwrap()).unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let blocker = state
+        .pool
+        .submit(move |_| {
+            started_tx.send(()).unwrap();
+            hold.recv().unwrap();
+        })
+        .unwrap();
+    started_rx.recv().unwrap();
     let in_flight = tokio::task::spawn_blocking(move || http(addr, "POST", "/v1/evaluate", Some(WORKED_EXAMPLE)));
     for _ in 0..500 {
         if state.pool.queued() == 1 {
@@ -119,4 +127,51 @@ async fn draining_turns_readiness_off_and_finishes_in_flight_requests() {
     let done = tokio::time::timeout(Duration::from_secs(15), server).await.expect("server stops");
     done.unwrap().unwrap();
     assert!(TcpStream::connect(addr).is_err(), "no new connections after shutdown");
+}
+
+#[test]
+fn every_log_line_of_a_request_carries_its_request_id() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug", "--workers", "1"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let startup: Value = serde_json::from_str(&lines_rx.recv_timeout(Duration::from_secs(30)).unwrap()).unwrap();
+    let addr: SocketAddr = startup["listen"].as_str().unwrap().parse().unwrap();
+
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let body = r#"{"lists":[{"items":[{"reward":1},{"reward":"x"}]}]}"#;
+    write!(
+        stream,
+        "POST /v1/evaluate HTTP/1.1\r\nHost: t\r\nx-request-id: trace-me-1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains(r#""request_id":"trace-me-1""#), "{answer}");
+
+    let mut request_lines = Vec::new();
+    while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(500)) {
+        let entry: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        if entry["span"]["name"] == "request" {
+            request_lines.push(entry);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(request_lines.len() >= 2, "the request was logged (start and finish)");
+    for entry in &request_lines {
+        assert_eq!(entry["span"]["request_id"], "trace-me-1", "{entry}");
+    }
 }
