@@ -23,14 +23,36 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default when no subcommand is given).
     Serve(Config),
+    /// Probe a running prefeval over HTTP and exit 0 when it answers 200 (for container health
+    /// checks in images without curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Address of the service to probe (port 0.0.0.0 is probed on 127.0.0.1).
+    #[arg(long, env = "PREFEVAL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Path to probe.
+    #[arg(long, default_value = "/healthz")]
+    pub path: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout_secs: u64,
+}
+
+/// What the command line asks for.
+pub enum Action {
+    Serve(Config),
+    Healthcheck(HealthcheckArgs),
 }
 
 impl Cli {
-    /// The serve configuration, whichever form the command line took.
-    pub fn into_config(self) -> Config {
+    pub fn into_action(self) -> Action {
         match self.command {
-            Some(Command::Serve(config)) => config,
-            None => self.serve,
+            Some(Command::Serve(config)) => Action::Serve(config),
+            Some(Command::Healthcheck(args)) => Action::Healthcheck(args),
+            None => Action::Serve(self.serve),
         }
     }
 }
@@ -132,7 +154,12 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Cli::try_parse_from(args).map(Cli::into_config)
+        match Cli::try_parse_from(args)?.into_action() {
+            Action::Serve(config) => Ok(config),
+            Action::Healthcheck(_) => {
+                Err(clap::Error::raw(clap::error::ErrorKind::InvalidSubcommand, "expected the serve configuration"))
+            }
+        }
     }
 
     pub fn worker_count(&self) -> usize {
@@ -214,7 +241,7 @@ mod tests {
 
     #[test]
     fn defaults_match_the_clap_defaults() {
-        let parsed = Cli::try_parse_from(["prefeval"]).unwrap().into_config();
+        let parsed = Config::from_args(["prefeval"]).unwrap();
         let builtin = Config::default();
         assert_eq!(format!("{parsed:?}"), format!("{builtin:?}"));
     }

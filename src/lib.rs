@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod docs;
 pub mod eval;
+pub mod healthcheck;
 pub mod listen;
 pub mod metrics;
 pub mod middleware;

@@ -2,11 +2,22 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use prefeval::config::Cli;
-use prefeval::{AppState, Listeners, serve, telemetry};
+use prefeval::config::{Action, Cli};
+use prefeval::{AppState, Listeners, healthcheck, serve, telemetry};
 
 fn main() -> ExitCode {
-    let config = Cli::parse().into_config();
+    let config = match Cli::parse().into_action() {
+        Action::Serve(config) => config,
+        Action::Healthcheck(args) => {
+            return match healthcheck::probe(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("prefeval healthcheck: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     if let Err(error) = telemetry::init(&config.log_level, config.log_format) {
         eprintln!("prefeval: {error}");
         return ExitCode::from(2);

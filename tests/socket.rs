@@ -57,6 +57,17 @@ fn binary_serves_over_tcp_and_exits_zero_on_sigterm() {
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert!(close(answer["loss"].as_f64().unwrap(), 0.13787392174453775));
 
+    let probe = |target: &str| {
+        Command::new(env!("CARGO_BIN_EXE_prefeval")).args(["healthcheck", "--listen", target]).output().unwrap()
+    };
+    assert!(probe(&addr.to_string()).status.success(), "healthcheck passes against the live server");
+    let wildcard = format!("0.0.0.0:{}", addr.port());
+    assert!(probe(&wildcard).status.success(), "a wildcard listen address is probed on loopback");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap(); // freed at once
+    let failed = probe(&closed.to_string());
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("cannot connect"));
+
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let mut exit = None;
