@@ -242,6 +242,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_job_spreads_its_units_over_every_worker() {
+        let pool = Pool::new(2, 1).unwrap();
+        // Each unit waits for the other: this finishes only if two workers run them at once.
+        let (a_tx, a_rx) = mpsc::channel::<()>();
+        let (b_tx, b_rx) = mpsc::channel::<()>();
+        let channels = [std::sync::Mutex::new((a_tx, b_rx)), std::sync::Mutex::new((b_tx, a_rx))];
+        let met = pool
+            .submit(move |scope| {
+                scope.map(&channels, |pair| {
+                    let pair = pair.lock().unwrap();
+                    pair.0.send(()).unwrap();
+                    pair.1.recv_timeout(Duration::from_secs(20)).is_ok()
+                })
+            })
+            .unwrap()
+            .wait()
+            .await
+            .unwrap()
+            .0;
+        assert_eq!(met, vec![true, true], "both units ran at the same time");
+    }
+
+    #[tokio::test]
     async fn a_panicking_job_is_reported_and_the_pool_goes_on() {
         let pool = Pool::new(2, 4).unwrap();
         let failed = pool.submit(|_| -> u8 { panic!("boom") }).unwrap().wait().await;
