@@ -5,14 +5,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use axum::routing::get;
-use common::{get as get_path, post_json, router_with, send, test_config};
+use common::{get as get_path, hold_worker, post_json, router_with, send, test_config};
 use prefeval::auth::ApiTokens;
 use prefeval::config::Config;
 use prefeval::{AppState, Listeners, app_with, serve_until};
@@ -134,16 +133,7 @@ async fn a_panicking_handler_answers_500_json_with_the_request_id_and_serving_go
 async fn work_of_a_client_that_went_away_is_skipped() {
     let config = Config { workers: Some(1), queue_depth: 4, ..test_config() };
     let (router, state) = router_with(&config);
-    let (release, hold) = mpsc::channel::<()>();
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let blocker = state
-        .pool
-        .submit(move |_| {
-            started_tx.send(()).unwrap();
-            hold.recv().unwrap();
-        })
-        .unwrap();
-    started_rx.recv().unwrap();
+    let held = hold_worker(&state);
 
     let waiting = tokio::spawn({
         let router = router.clone();
@@ -158,8 +148,7 @@ async fn work_of_a_client_that_went_away_is_skipped() {
     assert_eq!(state.pool.queued(), 1, "the request waits for the worker");
     waiting.abort(); // the client disconnects
     let _ = waiting.await;
-    release.send(()).unwrap();
-    blocker.wait().await.unwrap();
+    held.release().await;
     while state.pool.queued() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{get, post_json, router_with, test_config};
+use common::{get, hold_worker, post_json, router_with, test_config};
 use prefeval::config::Config;
 use prefeval::{AppState, Listeners, serve_until};
 use serde_json::{Value, json};
@@ -114,20 +113,10 @@ async fn http_metrics_use_the_route_template_and_count_rejections() {
     get(&router, "/no/such/path/12345").await;
     get(&router, "/healthz").await;
     // queue_depth 0 and a busy worker: the next request is shed.
-    let (release, hold) = mpsc::channel::<()>();
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let blocker = state
-        .pool
-        .submit(move |_| {
-            started_tx.send(()).unwrap();
-            hold.recv().unwrap();
-        })
-        .unwrap();
-    started_rx.recv().unwrap();
+    let held = hold_worker(&state);
     assert_eq!(post_json(&router, &json!({"lists": [list(&[1.0, 0.0])]})).await.status, 503);
     let text = scrape(&router).await;
-    release.send(()).unwrap();
-    blocker.wait().await.unwrap();
+    held.release().await;
 
     assert_eq!(
         sample(&text, r#"prefeval_http_requests_total{method="GET",route="unmatched",status="404"}"#),

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::sync::mpsc;
-
-use common::{get, post_json, router_with, test_config};
+use common::{get, hold_worker, post_json, router_with, test_config};
 use prefeval::config::Config;
 use serde_json::json;
 
@@ -15,16 +13,7 @@ async fn full_queue_answers_503_with_retry_after_then_recovers() {
     let (router, state) = router_with(&config);
 
     // Occupy the only worker, then the only queue slot.
-    let (release, hold) = mpsc::channel::<()>();
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let blocker = state
-        .pool
-        .submit(move |_| {
-            started_tx.send(()).unwrap();
-            hold.recv().unwrap();
-        })
-        .unwrap();
-    started_rx.recv().unwrap();
+    let held = hold_worker(&state);
     let queued = state.pool.submit(|_| ()).unwrap();
 
     let body = json!({"lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]});
@@ -36,8 +25,7 @@ async fn full_queue_answers_503_with_retry_after_then_recovers() {
     // Liveness does no work and answers even while the pool is saturated.
     assert_eq!(get(&router, "/healthz").await.status, 200);
 
-    release.send(()).unwrap();
-    blocker.wait().await.unwrap();
+    held.release().await;
     queued.wait().await.unwrap();
     let accepted = post_json(&router, &body).await;
     assert_eq!(accepted.status, 200);

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{close, test_config};
+use common::{close, hold_worker, test_config};
 use prefeval::config::Config;
 use prefeval::{AppState, Listeners, serve_until};
 use serde_json::Value;
@@ -104,16 +104,7 @@ async fn draining_turns_readiness_off_and_finishes_in_flight_requests() {
     assert_eq!(ready.0, 200);
 
     // Hold the pool so that a request is provably in flight (admitted, waiting) when shutdown begins.
-    let (release, hold) = std::sync::mpsc::channel::<()>();
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-    let blocker = state
-        .pool
-        .submit(move |_| {
-            started_tx.send(()).unwrap();
-            hold.recv().unwrap();
-        })
-        .unwrap();
-    started_rx.recv().unwrap();
+    let held = hold_worker(&state);
     let in_flight = tokio::task::spawn_blocking(move || http(addr, "POST", "/v1/evaluate", Some(WORKED_EXAMPLE)));
     for _ in 0..500 {
         if state.pool.queued() == 1 {
@@ -130,8 +121,7 @@ async fn draining_turns_readiness_off_and_finishes_in_flight_requests() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(!state.is_ready(), "readiness turns off as soon as shutdown begins");
-    release.send(()).unwrap();
-    blocker.wait().await.unwrap();
+    held.release().await;
 
     let (status, body) = in_flight.await.unwrap();
     assert_eq!(status, 200, "the in-flight request completes: {body}");

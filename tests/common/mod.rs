@@ -84,3 +84,32 @@ pub fn shared_dir() -> PathBuf {
 pub fn close(got: f64, expected: f64) -> bool {
     (got - expected).abs() <= (1e-12 * expected.abs()).max(1e-15)
 }
+
+/// One pool worker held busy until `release`, for tests of queueing, shedding and draining.
+pub struct HeldWorker {
+    release: std::sync::mpsc::Sender<()>,
+    job: prefeval::pool::PendingJob<()>,
+}
+
+/// Occupies a worker of `state`'s pool and returns once the worker is provably running the job.
+pub fn hold_worker(state: &AppState) -> HeldWorker {
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let job = state
+        .pool
+        .submit(move |_| {
+            started_tx.send(()).expect("test waits for the start");
+            // Returns when released, or when the test is gone.
+            let _ = hold.recv();
+        })
+        .expect("the pool admits the holding job");
+    started_rx.recv().expect("the holding job starts");
+    HeldWorker { release, job }
+}
+
+impl HeldWorker {
+    pub async fn release(self) {
+        let _ = self.release.send(());
+        self.job.wait().await.expect("the holding job ends");
+    }
+}
