@@ -27,6 +27,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub async fn error_bodies(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let has_body = request_has_body(&request);
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -46,13 +47,37 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
     if let (Some(id), Some(fields)) = (request_id, error.get_mut("error").and_then(Value::as_object_mut)) {
         fields.insert("request_id".into(), Value::String(id));
     }
-    if status == StatusCode::REQUEST_TIMEOUT {
-        // The body may be half read: the connection cannot carry another request.
+    if status == StatusCode::REQUEST_TIMEOUT || (has_body && refused_before_reading(status)) {
+        // The body is unread or half read, so the connection cannot carry another request: say
+        // so, rather than let the client find a closed socket on its next request.
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(serde_json::to_vec(&error).unwrap_or_default()))
+}
+
+/// Statuses answered before (or instead of) reading the request body.
+fn refused_before_reading(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::UNAUTHORIZED
+            | StatusCode::NOT_FOUND
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::INTERNAL_SERVER_ERROR
+    )
+}
+
+fn request_has_body(request: &Request) -> bool {
+    let headers = request.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|length| length > 0)
 }
 
 fn replacement_for(status: StatusCode, method: &axum::http::Method) -> ApiError {

@@ -16,7 +16,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 use crate::api::{ApiError, ErrorCode, evaluate};
 use crate::auth::require_token;
@@ -68,7 +69,13 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(middleware::from_fn(error_bodies))
         .layer(middleware::from_fn_with_state(state.clone(), record_http))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| request_span(request)))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| request_span(request))
+                // A 503 under load is expected and counted in metrics; logging each at ERROR would
+                // flood the logs exactly when the service is busiest. Panics log on their own.
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(option_layer(cors))

@@ -231,3 +231,29 @@ async fn trickling_headers_and_idle_connections_are_closed() {
     assert!(idle.0.starts_with("HTTP/1.1 200"), "{}", idle.0);
     assert!(idle.1 < Duration::from_secs(8), "idle keep-alive connection closed after {:?}", idle.1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_refusals_answer_before_the_body_and_close_the_connection_openly() {
+    let (addr, _stop) = live_server(test_config()).await;
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut results = Vec::new();
+        for head in [
+            // Announced far over the 32 MiB limit: refused before any of it is sent.
+            "POST /v1/evaluate HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n",
+            // Wrong content type: refused without reading the body that has not arrived yet.
+            "POST /v1/evaluate HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 54\r\n\r\n",
+        ] {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(head.as_bytes()).unwrap();
+            results.push(read_until_closed(&mut stream));
+        }
+        results
+    })
+    .await
+    .unwrap();
+    for ((answer, took), status) in answers.iter().zip(["413", "415"]) {
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+        assert!(*took < Duration::from_secs(8), "answered and closed after {took:?}");
+    }
+}

@@ -23,6 +23,12 @@ impl FromRequest<AppState> for JsonBytes {
             };
             return Err(ApiError::new(ErrorCode::UnsupportedMediaType, message));
         }
+        // A body announced as too large is refused before a byte of it is read.
+        let announced =
+            request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|length| length > state.max_body_bytes as u64) {
+            return Err(too_large(state.max_body_bytes));
+        }
         match Bytes::from_request(request, state).await {
             Ok(bytes) => Ok(JsonBytes(bytes)),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {

@@ -33,21 +33,35 @@ pub struct RequestOptions {
     pub beta: Option<Number>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WireNormalization {
-    OrderedPairs,
-    Comparisons,
-    Sum,
+/// `options.normalization`: one of the names of `Normalization`, as a JSON string. Decoded by
+/// hand: serde's enum form would also take `{"sum": null}` and report other types as syntax errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireNormalization(pub Normalization);
+
+impl<'de> Deserialize<'de> for WireNormalization {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        const EXPECTED: &str = "one of `ordered_pairs`, `comparisons`, `sum`";
+        impl Visitor<'_> for NameVisitor {
+            type Value = WireNormalization;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<WireNormalization, E> {
+                Normalization::ALL
+                    .into_iter()
+                    .find(|n| n.name() == name)
+                    .map(WireNormalization)
+                    .ok_or_else(|| E::invalid_value(Unexpected::Str(name), &EXPECTED))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
 }
 
 impl From<WireNormalization> for Normalization {
     fn from(wire: WireNormalization) -> Self {
-        match wire {
-            WireNormalization::OrderedPairs => Normalization::OrderedPairs,
-            WireNormalization::Comparisons => Normalization::Comparisons,
-            WireNormalization::Sum => Normalization::Sum,
-        }
+        wire.0
     }
 }
 
