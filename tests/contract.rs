@@ -1,0 +1,1085 @@
+//! The contract and the code agree: `openapi.yaml` at the repository root lists exactly the
+//! router's routes, is served byte for byte at `GET /openapi.yaml`, documents every status the
+//! server answers, and every answer of the in-process router (errors included) validates against
+//! the schema and headers the spec documents for it. A route, a status, a field or an error code
+//! added to the code without the spec (or the other way round) fails here.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use common::{Answer, hold_worker, router, router_with, send, test_config};
+use prefeval::api::ErrorCode;
+use prefeval::auth::ApiTokens;
+use prefeval::config::Config;
+use serde_json::{Value, json};
+
+const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
+const SERVER_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server.rs");
+const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/error.rs");
+
+/// Every route of `src/server.rs` (`app` and `metrics_app`), as (method, path). Checked against
+/// the source itself and against the spec below.
+const ROUTES: [(&str, &str); 9] = [
+    ("POST", "/v1/evaluate"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.yaml"),
+    ("GET", "/docs"),
+    ("GET", "/docs/init.js"),
+    ("GET", "/docs/swagger-ui-bundle.js"),
+    ("GET", "/docs/swagger-ui.css"),
+];
+
+/// Every variant of `ErrorCode`; checked against the enum's source, so a new code fails here.
+const ERROR_CODES: [ErrorCode; 22] = {
+    use ErrorCode::*;
+    [
+        MalformedJson,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        NotFound,
+        MethodNotAllowed,
+        InvalidType,
+        InvalidValue,
+        MissingField,
+        UnknownField,
+        NumberOutOfRange,
+        EmptyBatch,
+        TooFewItems,
+        TooManyItems,
+        TooManyLists,
+        TooManyPairs,
+        MixedRanking,
+        NoPreferences,
+        NonFiniteResult,
+        Unauthorized,
+        RequestTimeout,
+        QueueFull,
+        InternalError,
+    ]
+};
+
+/// Headers whose presence in an answer must be documented for that answer.
+const TRACKED_HEADERS: [&str; 7] =
+    ["x-request-id", "x-queue-time-ms", "x-compute-time-ms", "allow", "retry-after", "www-authenticate", "connection"];
+
+const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+const VALID: &str = r#"{"lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}"#;
+
+// ----- the spec as data and its schemas as validators ------------------------------------------
+
+struct Spec {
+    text: String,
+    doc: Value,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+fn spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let text = std::fs::read_to_string(SPEC_FILE).unwrap_or_else(|e| panic!("cannot read {SPEC_FILE}: {e}"));
+        let doc: Value = serde_norway::from_str(&text).unwrap_or_else(|e| panic!("openapi.yaml is not YAML: {e}"));
+        Spec { text, doc, validators: Mutex::default() }
+    })
+}
+
+/// One segment of a JSON pointer (`~` and `/` escaped).
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// A JSON pointer from its segments.
+fn pointer(segments: &[&str]) -> String {
+    segments.iter().map(|segment| format!("/{}", escape(segment))).collect()
+}
+
+/// A JSON pointer as a URI fragment (percent-encoded where a fragment needs it).
+fn fragment(pointer: &str) -> String {
+    let mut out = String::from("#");
+    for byte in pointer.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Spec {
+    fn at(&self, pointer: &str) -> &Value {
+        self.doc.pointer(pointer).unwrap_or_else(|| panic!("openapi.yaml has nothing at {pointer}"))
+    }
+
+    /// Follows `$ref`s from `pointer` to the object they name: its pointer and value.
+    fn resolve(&self, pointer: String) -> (String, &Value) {
+        let mut pointer = pointer;
+        for _ in 0..16 {
+            let value = self.at(&pointer);
+            match value.get("$ref").and_then(Value::as_str) {
+                Some(target) => {
+                    pointer = target
+                        .strip_prefix('#')
+                        .unwrap_or_else(|| panic!("only local $refs are expected, found {target}"))
+                        .to_string();
+                }
+                None => return (pointer, value),
+            }
+        }
+        panic!("$ref loop at {pointer}")
+    }
+
+    /// A validator for the schema at `pointer`: the whole document as the root, with a top-level
+    /// `$ref` to the schema, so that the schema's own `$ref`s resolve in the document.
+    fn validator(&self, pointer: &str) -> Arc<jsonschema::Validator> {
+        let mut cache = self.validators.lock().unwrap_or_else(PoisonError::into_inner);
+        let validator = cache.entry(pointer.to_string()).or_insert_with(|| {
+            let mut root = self.doc.clone();
+            root["$ref"] = Value::String(fragment(pointer));
+            let validator = jsonschema::draft202012::new(&root)
+                .unwrap_or_else(|e| panic!("the schema at {pointer} does not compile: {e}"));
+            Arc::new(validator)
+        });
+        Arc::clone(validator)
+    }
+
+    fn errors(&self, pointer: &str, instance: &Value) -> Vec<String> {
+        let validator = self.validator(pointer);
+        validator.iter_errors(instance).map(|e| format!("{e} (at `{}`)", e.instance_path())).collect()
+    }
+
+    #[track_caller]
+    fn assert_valid(&self, pointer: &str, instance: &Value, what: &str) {
+        let errors = self.errors(pointer, instance);
+        assert!(
+            errors.is_empty(),
+            "{what} does not validate against {pointer}:\n  {}\n{}",
+            errors.iter().map(|e| excerpt(e.as_bytes())).collect::<Vec<_>>().join("\n  "),
+            excerpt(instance.to_string().as_bytes())
+        );
+    }
+
+    /// Pointer of the response documented for `status` of `method path`, if any.
+    fn documented(&self, method: &Method, path: &str, status: u16) -> Option<String> {
+        let method = method.as_str().to_ascii_lowercase();
+        let status = status.to_string();
+        let operation = self.doc["paths"].get(path)?.get(&method)?;
+        operation["responses"].get(&status)?;
+        Some(pointer(&["paths", path, &method, "responses", &status]))
+    }
+
+    /// The (METHOD, path) pairs the spec documents.
+    fn operations(&self) -> BTreeSet<(String, String)> {
+        let paths = self.doc["paths"].as_object().expect("paths is a mapping");
+        let mut operations = BTreeSet::new();
+        for (path, item) in paths {
+            for method in HTTP_METHODS {
+                if item.get(method).is_some() {
+                    operations.insert((method.to_ascii_uppercase(), path.clone()));
+                }
+            }
+        }
+        operations
+    }
+
+    /// Checks an answer of `method path`: its status is documented for that operation, and it
+    /// matches that response (see `check_response`).
+    #[track_caller]
+    fn check(&self, method: &Method, path: &str, answer: &Answer) {
+        let status = answer.status.as_u16();
+        let documented = self.documented(method, path, status).unwrap_or_else(|| {
+            panic!(
+                "{method} {path} answered {status}, which openapi.yaml does not document for it; body: {}",
+                excerpt(&answer.body)
+            )
+        });
+        self.check_response(&format!("{status} of {method} {path}"), documented, answer);
+    }
+
+    /// Checks an answer against the response object at `pointer`: a documented media type, a
+    /// body that validates against its schema, every required header present, every header
+    /// value valid, and no tracked header present that the response does not document.
+    #[track_caller]
+    fn check_response(&self, what: &str, pointer: String, answer: &Answer) {
+        let (pointer, response) = self.resolve(pointer);
+
+        let content_type = answer.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let content = response["content"].as_object().unwrap_or_else(|| panic!("{what}: {pointer} has no content"));
+        let media = content.keys().find(|key| media_type_matches(key, content_type)).unwrap_or_else(|| {
+            panic!(
+                "{what}: Content-Type {content_type:?} is not documented at {pointer} (documented: {:?})",
+                content.keys()
+            )
+        });
+        let essence = media_essence(media);
+        let body: Value = if essence == "application/json" || essence.ends_with("+json") {
+            serde_json::from_slice(&answer.body)
+                .unwrap_or_else(|e| panic!("{what}: body is not JSON ({e}): {}", excerpt(&answer.body)))
+        } else if essence.ends_with("yaml") {
+            serde_norway::from_slice(&answer.body).unwrap_or_else(|e| panic!("{what}: body is not YAML ({e})"))
+        } else {
+            Value::String(String::from_utf8_lossy(&answer.body).into_owned())
+        };
+        self.assert_valid(&format!("{pointer}/content/{}/schema", escape(media)), &body, what);
+
+        let documented = response.get("headers").and_then(Value::as_object).cloned().unwrap_or_default();
+        let documented_names: BTreeSet<String> = documented.keys().map(|name| name.to_ascii_lowercase()).collect();
+        for (name, _) in &documented {
+            let (header_pointer, header) = self.resolve(format!("{pointer}/headers/{}", escape(name)));
+            let value = answer.headers.get(name.as_str()).map(|v| v.to_str().expect("header is text").to_string());
+            let Some(value) = value else {
+                assert!(header["required"] != json!(true), "{what}: required header {name} is missing");
+                continue;
+            };
+            let schema = &header["schema"];
+            let instance = if schema["type"] == "integer" || schema["type"] == "number" {
+                serde_json::from_str(&value)
+                    .unwrap_or_else(|_| panic!("{what}: header {name}: {value:?} is not a number"))
+            } else {
+                Value::String(value)
+            };
+            self.assert_valid(&format!("{header_pointer}/schema"), &instance, &format!("{what}: header {name}"));
+        }
+        for name in TRACKED_HEADERS {
+            if answer.headers.contains_key(name) {
+                assert!(
+                    documented_names.contains(name),
+                    "{what}: the answer carries `{name}`, undocumented at {pointer}"
+                );
+            }
+        }
+    }
+}
+
+/// The start of a body, for failure messages (the Swagger UI bundle is 1.7 MB).
+fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 600;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]).into_owned();
+    if body.len() > MAX { format!("{text}… ({} bytes)", body.len()) } else { text }
+}
+
+fn media_essence(media_type: &str) -> String {
+    media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// Parameters of a media type, lower-cased, without spaces.
+fn media_parameters(media_type: &str) -> BTreeSet<String> {
+    media_type.split(';').skip(1).map(|p| p.replace(' ', "").to_ascii_lowercase()).filter(|p| !p.is_empty()).collect()
+}
+
+/// The documented media type `key` covers the answer's `content_type`: the same type and subtype,
+/// and every parameter the key names (`version=0.0.4`) is in the answer.
+fn media_type_matches(key: &str, content_type: &str) -> bool {
+    media_essence(key) == media_essence(content_type)
+        && media_parameters(key).is_subset(&media_parameters(content_type))
+}
+
+// ----- requests --------------------------------------------------------------------------------
+
+fn request(method: Method, uri: &str) -> Request<Body> {
+    Request::builder().method(method).uri(uri).body(Body::empty()).expect("request builds")
+}
+
+fn evaluate_request(body: impl Into<Body>, content_type: Option<&str>) -> Request<Body> {
+    let mut builder = Request::builder().method(Method::POST).uri("/v1/evaluate");
+    if let Some(content_type) = content_type {
+        builder = builder.header(header::CONTENT_TYPE, content_type);
+    }
+    builder.body(body.into()).expect("request builds")
+}
+
+/// POSTs `body` to `/v1/evaluate` as JSON and checks the answer against the spec.
+async fn evaluate(router: &Router, body: impl Into<Body>) -> Answer {
+    let answer = send(router, evaluate_request(body, Some("application/json"))).await;
+    spec().check(&Method::POST, "/v1/evaluate", &answer);
+    answer
+}
+
+#[track_caller]
+fn assert_status(answer: &Answer, status: u16, code: Option<&str>) {
+    let text = excerpt(&answer.body);
+    assert_eq!(answer.status.as_u16(), status, "body: {text}");
+    if let Some(code) = code {
+        assert_eq!(answer.error_code(), code, "body: {text}");
+    }
+}
+
+// ----- the spec itself -------------------------------------------------------------------------
+
+fn collect_refs<'a>(value: &'a Value, refs: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                refs.push(target);
+            }
+            map.values().for_each(|v| collect_refs(v, refs));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_spec_is_openapi_3_1_every_ref_resolves_and_every_schema_compiles() {
+    let spec = spec();
+    assert_eq!(spec.doc["openapi"], "3.1.0");
+    assert!(!spec.text.trim_start().starts_with('{'), "openapi.yaml must be YAML, not JSON");
+    let mut refs = Vec::new();
+    collect_refs(&spec.doc, &mut refs);
+    assert!(!refs.is_empty());
+    for target in refs {
+        let pointer = target.strip_prefix('#').unwrap_or_else(|| panic!("non-local $ref {target}"));
+        assert!(spec.doc.pointer(pointer).is_some(), "$ref {target} resolves to nothing");
+    }
+    for name in spec.doc["components"]["schemas"].as_object().expect("components.schemas").keys() {
+        spec.validator(&pointer(&["components", "schemas", name]));
+    }
+    // Every response of every operation has a content schema.
+    for (method, path) in spec.operations() {
+        let method = method.to_ascii_lowercase();
+        let responses = spec.at(&pointer(&["paths", &path, &method, "responses"])).as_object().expect("responses");
+        assert!(!responses.is_empty(), "{method} {path} documents no response");
+        for status in responses.keys() {
+            assert!(status.len() == 3 && status.parse::<u16>().is_ok(), "{method} {path}: status {status:?}");
+            let (at, response) = spec.resolve(pointer(&["paths", &path, &method, "responses", status]));
+            let content = response["content"].as_object().unwrap_or_else(|| panic!("{at} has no content"));
+            for (media, object) in content {
+                assert!(object.get("schema").is_some(), "{at}: {media} has no schema");
+            }
+        }
+    }
+}
+
+/// Every example in the spec (media types, parameters, headers, schemas) validates against the
+/// schema it illustrates.
+#[test]
+fn every_example_in_the_spec_validates_against_its_schema() {
+    let spec = spec();
+    let mut checked = 0;
+    let mut visit = |at: &str, object: &Value, schema_pointer: &str| {
+        if let Some(example) = object.get("example") {
+            spec.assert_valid(schema_pointer, example, &format!("the example at {at}"));
+            checked += 1;
+        }
+        if let Some(examples) = object.get("examples").and_then(Value::as_object) {
+            for name in examples.keys() {
+                let (_, example) = spec.resolve(format!("{at}/examples/{}", escape(name)));
+                spec.assert_valid(schema_pointer, &example["value"], &format!("example {name} at {at}"));
+                checked += 1;
+            }
+        }
+    };
+    // Media types of request bodies and responses, inline or in components.
+    let mut media_objects = Vec::new();
+    for (method, path) in spec.operations() {
+        let method = method.to_ascii_lowercase();
+        let operation = pointer(&["paths", &path, &method]);
+        if spec.at(&operation).get("requestBody").is_some() {
+            media_objects.push(format!("{operation}/requestBody"));
+        }
+        for status in spec.at(&format!("{operation}/responses")).as_object().expect("responses").keys() {
+            media_objects.push(format!("{operation}/responses/{status}"));
+        }
+    }
+    for name in spec.doc["components"]["responses"].as_object().expect("components.responses").keys() {
+        media_objects.push(pointer(&["components", "responses", name]));
+    }
+    for at in media_objects {
+        if spec.at(&at).get("$ref").is_some() {
+            continue; // checked where it is defined
+        }
+        for media in spec.at(&at)["content"].as_object().expect("content").keys() {
+            let media_pointer = format!("{at}/content/{}", escape(media));
+            visit(&media_pointer, spec.at(&media_pointer), &format!("{media_pointer}/schema"));
+        }
+    }
+    for kind in ["parameters", "headers"] {
+        for name in spec.doc["components"][kind].as_object().expect("components").keys() {
+            let at = pointer(&["components", kind, name]);
+            visit(&at, spec.at(&at), &format!("{at}/schema"));
+        }
+    }
+    // `examples` of a schema is a list of instances of that schema.
+    for name in spec.doc["components"]["schemas"].as_object().expect("components.schemas").keys() {
+        let at = pointer(&["components", "schemas", name]);
+        for example in spec.at(&at).get("examples").and_then(Value::as_array).into_iter().flatten() {
+            spec.assert_valid(&at, example, &format!("an example of {at}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} examples found");
+}
+
+/// The statuses each operation documents are the ones the server can answer (`design/api.md`).
+#[test]
+fn each_operation_documents_its_statuses() {
+    let spec = spec();
+    let statuses = |method: &str, path: &str| -> BTreeSet<String> {
+        spec.at(&pointer(&["paths", path, method, "responses"]))
+            .as_object()
+            .expect("responses")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let evaluate: BTreeSet<String> =
+        ["200", "400", "401", "405", "408", "413", "415", "422", "500", "503"].map(String::from).into();
+    assert_eq!(statuses("post", "/v1/evaluate"), evaluate);
+    for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
+        let documented = statuses(&method.to_ascii_lowercase(), path);
+        for status in ["200", "405", "500"] {
+            assert!(documented.contains(status), "GET {path} does not document {status}");
+        }
+    }
+    assert!(statuses("get", "/readyz").contains("503"));
+    assert!(statuses("get", "/metrics").contains("404"), "GET /metrics is 404 when metrics have their own listener");
+    // The 503 of a full queue carries Retry-After; a 405 carries Allow; a 401 WWW-Authenticate.
+    let (_, queue_full) = spec.resolve(pointer(&["paths", "/v1/evaluate", "post", "responses", "503"]));
+    assert!(queue_full["headers"].get("Retry-After").is_some());
+    let (_, unauthorized) = spec.resolve(pointer(&["paths", "/v1/evaluate", "post", "responses", "401"]));
+    assert!(unauthorized["headers"].get("WWW-Authenticate").is_some());
+    for (method, path) in ROUTES {
+        let method = method.to_ascii_lowercase();
+        let (_, not_allowed) = spec.resolve(pointer(&["paths", path, &method, "responses", "405"]));
+        assert!(not_allowed["headers"].get("Allow").is_some(), "the 405 of {path} does not document Allow");
+    }
+    let (_, ok) = spec.resolve(pointer(&["paths", "/v1/evaluate", "post", "responses", "200"]));
+    for name in ["x-request-id", "x-queue-time-ms", "x-compute-time-ms"] {
+        assert!(ok["headers"].get(name).is_some(), "the 200 of /v1/evaluate does not document {name}");
+    }
+}
+
+// ----- routes: the spec, the router and its source ---------------------------------------------
+
+/// The end of the balanced parenthesised group that `text` starts with (`(`…`)`).
+fn skip_group(text: &str) -> &str {
+    let mut depth = 0usize;
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[at + 1..];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced parentheses in src/server.rs near {:?}", &text[..text.len().min(80)])
+}
+
+/// The `.route("PATH", get(..).post(..))` calls of `source`, as (METHOD, PATH).
+fn routes_in_source(source: &str) -> BTreeSet<(String, String)> {
+    let code: String = source.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    // `.merge(` needs nothing: the merged routers' `.route(` calls are in this file too.
+    for unsupported in [".nest(", ".nest_service(", ".route_service("] {
+        assert!(!code.contains(unsupported), "src/server.rs uses `{unsupported}`: teach routes_in_source to read it");
+    }
+    let mut routes = BTreeSet::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let literal = rest.trim_start().strip_prefix('"').expect("a route's path is a string literal");
+        let end = literal.find('"').expect("closing quote");
+        let path = &literal[..end];
+        let mut method_router = literal[end + 1..].trim_start().strip_prefix(',').expect("`,` after the path");
+        loop {
+            method_router = method_router.trim_start();
+            let name_end = method_router
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .expect("a method router");
+            let name = method_router[..name_end].rsplit("::").next().unwrap_or_default();
+            let method = name.strip_suffix("_service").unwrap_or(name);
+            assert!(HTTP_METHODS.contains(&method), "route {path}: unexpected method router `{name}`");
+            routes.insert((method.to_ascii_uppercase(), path.to_string()));
+            method_router = skip_group(&method_router[name_end..]).trim_start();
+            match method_router.strip_prefix('.') {
+                Some(chained) => method_router = chained,
+                None => break,
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn routes_in_source_reads_chained_merged_and_conditional_routes() {
+    let source = r#"
+        let v1 = Router::new().route("/v1/a", post(a)).route_layer(layer);
+        // .route("/commented-out", get(c))
+        let r = Router::new()
+            .merge(v1)
+            .route("/b", get(b).post(handler(1)))
+            .route("/c", axum::routing::delete(d));
+        if on { router = router.route("/m", get(metrics)); }
+    "#;
+    let expected: BTreeSet<(String, String)> =
+        [("POST", "/v1/a"), ("GET", "/b"), ("POST", "/b"), ("DELETE", "/c"), ("GET", "/m")]
+            .iter()
+            .map(|(method, path)| (method.to_string(), path.to_string()))
+            .collect();
+    assert_eq!(routes_in_source(source), expected);
+}
+
+fn listed_routes() -> BTreeSet<(String, String)> {
+    ROUTES.iter().map(|(method, path)| (method.to_string(), path.to_string())).collect()
+}
+
+#[test]
+fn the_routes_of_src_server_rs_are_the_listed_ones() {
+    let source = std::fs::read_to_string(SERVER_RS).unwrap_or_else(|e| panic!("cannot read {SERVER_RS}: {e}"));
+    let in_source = routes_in_source(&source);
+    assert_eq!(
+        in_source,
+        listed_routes(),
+        "the routes of src/server.rs differ from ROUTES in tests/contract.rs: add the route to ROUTES and to openapi.yaml"
+    );
+}
+
+#[test]
+fn the_spec_documents_exactly_the_routes() {
+    assert_eq!(
+        spec().operations(),
+        listed_routes(),
+        "openapi.yaml's paths and methods differ from the router's routes"
+    );
+}
+
+#[tokio::test]
+async fn every_route_answers_in_process_as_documented() {
+    let router = router();
+    for (method, path) in ROUTES {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let answer = if method == Method::POST {
+            send(&router, evaluate_request(VALID, Some("application/json"))).await
+        } else {
+            send(&router, request(method.clone(), path)).await
+        };
+        assert!(
+            ![404, 405].contains(&answer.status.as_u16()),
+            "{method} {path} answered {}: the router does not serve it",
+            answer.status
+        );
+        spec().check(&method, path, &answer);
+    }
+}
+
+#[tokio::test]
+async fn every_operation_of_the_spec_is_served() {
+    let router = router();
+    for (method, path) in spec().operations() {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut builder = Request::builder().method(method.clone()).uri(&path);
+        if method == Method::POST {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        let answer = send(&router, builder.body(Body::from(VALID)).expect("request builds")).await;
+        assert_ne!(answer.status, 404, "{method} {path} is in openapi.yaml but the router does not route it");
+        assert_ne!(answer.status, 405, "{method} {path} is in openapi.yaml but the route does not serve {method}");
+    }
+}
+
+#[tokio::test]
+async fn a_method_a_route_does_not_serve_answers_a_documented_405() {
+    let router = router();
+    let query = Method::from_bytes(b"QUERY").expect("QUERY is a valid method token");
+    for (served, path) in ROUTES {
+        let other = if served == "POST" { Method::GET } else { Method::POST };
+        // OPTIONS too: without PREFEVAL_CORS_ORIGINS nothing answers it as a CORS preflight.
+        for method in [other, Method::DELETE, Method::PUT, Method::PATCH, Method::OPTIONS, query.clone()] {
+            let answer = send(&router, request(method.clone(), path)).await;
+            assert_status(&answer, 405, Some("method_not_allowed"));
+            let allow = answer.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            assert!(allow.split(',').any(|m| m.trim() == served), "{method} {path}: Allow {allow:?} lacks {served}");
+            // The spec documents the 405 on the operation the path serves.
+            spec().check(&Method::from_bytes(served.as_bytes()).expect("method"), path, &answer);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_path_answers_the_documented_404() {
+    let router = router();
+    let unknown = [
+        (Method::GET, "/v1/nothing-here"),
+        (Method::POST, "/v2/evaluate"),
+        (Method::GET, "/docs/"),
+        (Method::OPTIONS, "/nowhere"),
+    ];
+    for (method, uri) in unknown {
+        let answer = send(&router, request(method, uri)).await;
+        assert_status(&answer, 404, Some("not_found"));
+        spec().check_response(&format!("404 of {uri}"), pointer(&["components", "responses", "NotFound"]), &answer);
+    }
+}
+
+#[tokio::test]
+async fn openapi_yaml_is_served_byte_for_byte() {
+    let answer = send(&router(), request(Method::GET, "/openapi.yaml")).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers[header::CONTENT_TYPE], "application/yaml");
+    assert!(answer.body == spec().text.as_bytes(), "GET /openapi.yaml differs from the repository's openapi.yaml");
+    spec().check(&Method::GET, "/openapi.yaml", &answer);
+}
+
+// ----- /v1/evaluate ----------------------------------------------------------------------------
+
+/// The named request examples of the spec, sent to the server, answer exactly the response
+/// examples of the same name.
+#[tokio::test]
+async fn request_examples_answer_their_documented_response_examples() {
+    let spec = spec();
+    let requests = spec.at("/paths/~1v1~1evaluate/post/requestBody/content/application~1json/examples");
+    let responses = spec.at("/paths/~1v1~1evaluate/post/responses/200/content/application~1json/examples");
+    let requests = requests.as_object().expect("request examples");
+    assert!(requests.len() >= 3, "expected several request examples");
+    let router = router();
+    for (name, example) in requests {
+        let body = serde_json::to_vec(&example["value"]).expect("serializes");
+        let answer = evaluate(&router, body).await;
+        assert_status(&answer, 200, None);
+        let expected = &responses.get(name).unwrap_or_else(|| panic!("no 200 example named {name}"))["value"];
+        assert_eq!(&answer.json(), expected, "example {name}: the server's answer differs from the documented one");
+    }
+    // The worked example of design/api.md, as a request example.
+    let worked = &requests["worked"]["value"];
+    assert_eq!(worked["lists"][0]["id"], "prompt-0001");
+    assert_eq!(responses["worked"]["value"]["summary"], json!({"lists": 2, "pairs": 8, "accuracy": 0.875}));
+}
+
+#[tokio::test]
+async fn evaluations_validate_with_and_without_pairs_and_ids() {
+    let router = router();
+    let bodies = [
+        json!({"lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}, {"reward": 0.5}]}]}),
+        json!({"lists": [{"id": "p", "items": [{"id": "a", "reward": 1.0}, {"reward": 0.0}]}]}),
+        json!({"options": {"include_pairs": false}, "lists": [{"id": "p", "items": [{"id": "a", "reward": 1.0}, {"id": "b", "reward": 2.0}]}]}),
+        json!({"options": {"include_pairs": false, "normalization": "sum"}, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}),
+        json!({"options": {"normalization": "comparisons", "beta": 2.5}, "lists": [
+            {"items": [{"reward": 3.0, "rank": 2}, {"reward": 1.0, "rank": 1}, {"reward": 0.0, "rank": 2}]},
+            {"items": [{"reward": 5.0}, {"reward": 5.0}]}]}),
+        // Extreme but finite: probabilities 0 and 1, log-probabilities near −1e3 and −0.
+        json!({"options": {"normalization": "sum"}, "lists": [{"items": [{"reward": -500.0}, {"reward": 500.0}]}, {"items": [{"reward": 500.0}, {"reward": -500.0}]}]}),
+    ];
+    for body in &bodies {
+        let answer = evaluate(&router, serde_json::to_vec(body).expect("serializes")).await;
+        assert_status(&answer, 200, None);
+        let json = answer.json();
+        assert_eq!(json["lists"][0].get("pairs").is_some(), body["options"]["include_pairs"] != json!(false));
+    }
+}
+
+#[tokio::test]
+async fn the_request_id_is_echoed_as_documented() {
+    let router = router();
+    let mut with_id = evaluate_request(VALID, Some("application/json"));
+    with_id.headers_mut().insert("x-request-id", "contract-test-7".parse().expect("header value"));
+    let answer = send(&router, with_id).await;
+    spec().check(&Method::POST, "/v1/evaluate", &answer);
+    assert_eq!(answer.headers["x-request-id"], "contract-test-7");
+    let parameter = spec().at("/components/parameters/RequestId");
+    assert_eq!(parameter["name"], "x-request-id");
+    assert_eq!(parameter["in"], "header");
+    assert_eq!(parameter["required"], false);
+    // Generated when the client sends none, on every route.
+    for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
+        let answer = send(&router, request_for(method, path)).await;
+        assert!(answer.headers.contains_key("x-request-id"), "{method} {path}: no x-request-id");
+    }
+    // Error bodies carry it too: the client's, or the generated one of the header.
+    let mut malformed = evaluate_request("{", Some("application/json"));
+    malformed.headers_mut().insert("x-request-id", "contract-test-8".parse().expect("header value"));
+    let answer = send(&router, malformed).await;
+    spec().check(&Method::POST, "/v1/evaluate", &answer);
+    assert_eq!(answer.json()["error"]["request_id"], "contract-test-8");
+    let answer = send(&router, request(Method::GET, "/nowhere")).await;
+    let generated = answer.headers["x-request-id"].to_str().expect("text");
+    assert_eq!(answer.json()["error"]["request_id"], generated);
+}
+
+fn request_for(method: &str, path: &str) -> Request<Body> {
+    request(Method::from_bytes(method.as_bytes()).expect("method"), path)
+}
+
+#[tokio::test]
+async fn malformed_json_and_wrong_media_types_answer_documented_errors() {
+    let router = router();
+    for body in
+        [&b"{\"lists\": [{\"items\": [{\"reward\": 1.0,}]}]}"[..], b"", b"{\"lists\": [", b"{\"lists\": []} x", b"NaN"]
+    {
+        assert_status(&evaluate(&router, body.to_vec()).await, 400, Some("malformed_json"));
+    }
+    let invalid_utf8 = b"{\"model\": \"\xff\xfe\", \"lists\": []}".to_vec();
+    assert_status(&evaluate(&router, invalid_utf8).await, 400, Some("malformed_json"));
+
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("application/jsonx")]
+    {
+        let answer = send(&router, evaluate_request(VALID, content_type)).await;
+        assert_status(&answer, 415, Some("unsupported_media_type"));
+        spec().check(&Method::POST, "/v1/evaluate", &answer);
+    }
+    // application/*+json with parameters is JSON.
+    let answer = send(&router, evaluate_request(VALID, Some("application/vnd.api+json; charset=utf-8"))).await;
+    assert_status(&answer, 200, None);
+    spec().check(&Method::POST, "/v1/evaluate", &answer);
+}
+
+#[tokio::test]
+async fn invalid_requests_answer_documented_422s() {
+    let router = router();
+    let cases = [
+        (
+            json!({"lists": [{"items": [{"reward": 1.7}, {"reward": "0.4"}]}]}),
+            "invalid_type",
+            Some("lists[0].items[1].reward"),
+        ),
+        (
+            json!({"model": null, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}),
+            "invalid_type",
+            Some("model"),
+        ),
+        (
+            json!({"lists": [{"items": [{"reward": 1.0, "rank": 0}, {"reward": 0.0, "rank": 1}]}]}),
+            "invalid_value",
+            Some("lists[0].items[0].rank"),
+        ),
+        (
+            json!({"options": {"beta": 0}, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}),
+            "invalid_value",
+            Some("options.beta"),
+        ),
+        (
+            json!({"model": "m".repeat(257), "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}),
+            "invalid_value",
+            Some("model"),
+        ),
+        (json!({"lists": [{"items": [{"reward": 1.0}, {"id": 7}]}]}), "invalid_type", Some("lists[0].items[1].id")),
+        (
+            json!({"lists": [{"items": [{"reward": 1.0}, {"rank": 1}]}]}),
+            "missing_field",
+            Some("lists[0].items[1].reward"),
+        ),
+        (
+            json!({"options": {"normalisation": "sum"}, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}),
+            "unknown_field",
+            Some("options.normalisation"),
+        ),
+        (json!({"lists": []}), "empty_batch", Some("lists")),
+        (json!({"lists": [{"items": [{"reward": 1.0}]}]}), "too_few_items", Some("lists[0].items")),
+        (
+            json!({"lists": [{"items": [{"reward": 1.0, "rank": 1}, {"reward": 0.0}]}]}),
+            "mixed_ranking",
+            Some("lists[0].items[1].rank"),
+        ),
+        (
+            json!({"lists": [{"items": [{"reward": 1.0, "rank": 3}, {"reward": 0.0, "rank": 3}]}]}),
+            "no_preferences",
+            Some("lists[0].items"),
+        ),
+        (
+            json!({"lists": [{"items": [{"reward": 1.7e308}, {"reward": -1.7e308}]}]}),
+            "non_finite_result",
+            Some("lists[0].items[0].reward"),
+        ),
+        (json!("lists"), "invalid_type", None),
+    ];
+    for (body, code, path) in cases {
+        let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        assert_status(&answer, 422, Some(code));
+        assert_eq!(answer.error_path().as_deref(), path, "{body}");
+    }
+    let beyond_f64 = r#"{"lists": [{"items": [{"reward": 1e400}, {"reward": 0.0}]}]}"#;
+    assert_status(&evaluate(&router, beyond_f64).await, 422, Some("number_out_of_range"));
+}
+
+#[tokio::test]
+async fn limits_answer_documented_413_and_422s() {
+    let config = Config {
+        max_body_bytes: 256,
+        max_items_per_list: 3,
+        max_lists: 2,
+        max_pairs: 2,
+        max_evaluated_pairs: 5,
+        ..test_config()
+    };
+    let (router, _state) = router_with(&config);
+    let large = format!(r#"{{"lists": [{{"items": [{}]}}]}}"#, vec![r#"{"reward": 1.0}"#; 40].join(", "));
+    assert_status(&evaluate(&router, large).await, 413, Some("payload_too_large"));
+    let cases = [
+        (json!({"lists": [{"items": [{"reward": 1}, {"reward": 2}, {"reward": 3}, {"reward": 4}]}]}), "too_many_items"),
+        (
+            json!({"lists": [{"items": [{"reward": 1}, {"reward": 2}]}, {"items": [{"reward": 1}, {"reward": 2}]}, {"items": [{"reward": 1}, {"reward": 2}]}]}),
+            "too_many_lists",
+        ),
+        (json!({"lists": [{"items": [{"reward": 1}, {"reward": 2}, {"reward": 3}]}]}), "too_many_pairs"),
+        (
+            json!({"options": {"include_pairs": false}, "lists": [{"items": [{"reward": 1}, {"reward": 2}, {"reward": 3}]}, {"items": [{"reward": 1}, {"reward": 2}, {"reward": 3}]}]}),
+            "too_many_pairs",
+        ),
+    ];
+    for (body, code) in cases {
+        let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        assert_status(&answer, 422, Some(code));
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_a_documented_503() {
+    let config = Config { workers: Some(1), queue_depth: 1, ..test_config() };
+    let (router, state) = router_with(&config);
+    // Occupy the only worker, then the only queue slot.
+    let held = hold_worker(&state);
+    let queued = state.pool.submit(|_| ()).expect("the queue admits one");
+
+    let answer = evaluate(&router, VALID).await;
+    assert_status(&answer, 503, Some("queue_full"));
+    assert!(answer.headers.contains_key(header::RETRY_AFTER));
+    // Readiness and liveness do no work: documented answers while saturated.
+    let health = send(&router, request(Method::GET, "/healthz")).await;
+    spec().check(&Method::GET, "/healthz", &health);
+
+    held.release().await;
+    queued.wait().await.expect("the queued job ends");
+    assert_status(&evaluate(&router, VALID).await, 200, None);
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_answers_a_documented_401_when_tokens_are_configured() {
+    let config = Config { api_tokens: Some(ApiTokens::parse("contract-token")), ..test_config() };
+    let (router, _state) = router_with(&config);
+    for authorization in [None, Some("Bearer wrong-token"), Some("Basic Y29udHJhY3Q6dG9rZW4=")] {
+        let mut request = evaluate_request(VALID, Some("application/json"));
+        if let Some(value) = authorization {
+            request.headers_mut().insert(header::AUTHORIZATION, value.parse().expect("header value"));
+        }
+        let answer = send(&router, request).await;
+        assert_status(&answer, 401, Some("unauthorized"));
+        assert!(answer.headers.contains_key(header::WWW_AUTHENTICATE), "{authorization:?}: no WWW-Authenticate");
+        spec().check(&Method::POST, "/v1/evaluate", &answer);
+    }
+    let mut request = evaluate_request(VALID, Some("application/json"));
+    request.headers_mut().insert(header::AUTHORIZATION, "Bearer contract-token".parse().expect("header value"));
+    assert_status(&send(&router, request).await, 200, None);
+    // The other routes stay open, as documented (no security on them).
+    for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
+        let answer = send(&router, request_for(method, path)).await;
+        assert_status(&answer, 200, None);
+        let operation = spec().at(&pointer(&["paths", path, "get"]));
+        assert!(operation.get("security").is_none(), "GET {path} documents security it does not need");
+    }
+    let security = &spec().at("/paths/~1v1~1evaluate/post")["security"];
+    assert_eq!(security, &json!([{}, {"apiToken": []}]), "auth on /v1/evaluate is optional (off by default)");
+}
+
+/// The request timeout (1 s here: the smallest setting) answers the documented 408 to a request
+/// still waiting for a worker.
+#[tokio::test]
+async fn a_request_past_the_timeout_answers_a_documented_408() {
+    let config = Config { workers: Some(1), queue_depth: 4, request_timeout_secs: 1, ..test_config() };
+    let (router, state) = router_with(&config);
+    let held = hold_worker(&state);
+
+    let answer = evaluate(&router, VALID).await;
+    assert_status(&answer, 408, Some("request_timeout"));
+    assert_eq!(answer.headers[header::CONNECTION], "close");
+
+    held.release().await;
+}
+
+/// The request schema and the server agree on what is a valid request, with the two documented
+/// gaps that JSON Schema cannot express (all ranks equal; an overflowing reward spread).
+#[tokio::test]
+async fn the_request_schema_and_the_server_agree() {
+    let spec = spec();
+    let schema = "/components/schemas/EvaluateRequest";
+    let items = || json!([{"reward": 1.0}, {"reward": 0.0}]);
+    let emoji_64 = "\u{1F600}".repeat(64); // 64 characters, 256 bytes: the safe maxLength
+    let emoji_256 = "\u{1F600}".repeat(256); // 1024 bytes
+    let cases: Vec<(Value, bool, u16)> = vec![
+        (json!({"lists": [{"items": items()}]}), true, 200),
+        (
+            json!({"model": emoji_64, "lists": [{"id": emoji_256, "items": [{"id": emoji_256, "reward": 1}, {"reward": 0}]}]}),
+            true,
+            200,
+        ),
+        (
+            json!({"options": {"normalization": "sum", "include_pairs": false, "beta": 1e-300}, "lists": [{"items": items()}]}),
+            true,
+            200,
+        ),
+        (json!({"lists": [{"items": [{"reward": 1, "rank": 2.0}, {"reward": 0, "rank": 1}]}]}), true, 200),
+        (
+            json!({"lists": [{"items": [{"reward": 1, "rank": 9_007_199_254_740_992_u64}, {"reward": 0, "rank": 1}]}]}),
+            true,
+            200,
+        ),
+        (
+            json!({"options": {}, "lists": [{"items": [{"reward": 1, "rank": 1}, {"reward": 0, "rank": 1}, {"reward": 0, "rank": 2}]}]}),
+            true,
+            200,
+        ),
+        (json!({"model": null, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": null, "lists": [{"items": items()}]}), false, 422),
+        (json!({"lists": [{"id": null, "items": items()}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": 1.0, "rank": null}, {"reward": 0.0}]}]}), false, 422),
+        (json!({"lists": [{"items": items()}], "extra": 1}), false, 422),
+        (json!({"options": {"normalisation": "sum"}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"lists": [{"items": items(), "weight": 2}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": 1.0, "score": 1}, {"reward": 0.0}]}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": "1.0"}, {"reward": 0.0}]}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": true}, {"reward": 0.0}]}]}), false, 422),
+        (json!({"lists": [{"items": [{"id": "a"}, {"reward": 0.0}]}]}), false, 422),
+        (json!({"model": "m"}), false, 422),
+        (json!({"lists": []}), false, 422),
+        (json!({"lists": [{"items": [{"reward": 1.0}]}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": 1.0, "rank": 0}, {"reward": 0.0, "rank": 1}]}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": 1.0, "rank": 1.5}, {"reward": 0.0, "rank": 1}]}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": 1.0, "rank": -1}, {"reward": 0.0, "rank": 1}]}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": 1.0, "rank": 1e300}, {"reward": 0.0, "rank": 1}]}]}), false, 422),
+        (json!({"lists": [{"items": [{"reward": 1.0, "rank": 1}, {"reward": 0.0}]}]}), false, 422),
+        (json!({"options": {"beta": 0}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": {"beta": -1.5}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": {"normalization": "mean"}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": {"include_pairs": "true"}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": [], "lists": [{"items": items()}]}), false, 422),
+        (json!({"lists": [{"items": [[1.0], [0.0]]}]}), false, 422),
+        (json!({"lists": [[{"reward": 1.0}, {"reward": 0.0}]]}), false, 422),
+        (json!([{"items": items()}]), false, 422),
+        // Schema-valid, refused by rules JSON Schema cannot state (documented in prose).
+        (json!({"lists": [{"items": [{"reward": 1.0, "rank": 2}, {"reward": 0.0, "rank": 2}]}]}), true, 422),
+        (json!({"lists": [{"items": [{"reward": 1.7e308}, {"reward": -1.7e308}]}]}), true, 422),
+    ];
+    let router = router();
+    for (body, schema_valid, status) in cases {
+        let errors = spec.errors(schema, &body);
+        assert_eq!(errors.is_empty(), schema_valid, "schema validity of {body}: {errors:?}");
+        let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        assert_eq!(answer.status.as_u16(), status, "{body}: {}", excerpt(&answer.body));
+    }
+}
+
+// ----- error codes -----------------------------------------------------------------------------
+
+fn snake_case(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The variants of `pub enum ErrorCode` in src/api/error.rs, in snake_case (their wire form).
+fn error_codes_in_source() -> Vec<String> {
+    let source = std::fs::read_to_string(ERROR_RS).unwrap_or_else(|e| panic!("cannot read {ERROR_RS}: {e}"));
+    let start = source.find("pub enum ErrorCode {").expect("pub enum ErrorCode in src/api/error.rs");
+    let body = &source[start + "pub enum ErrorCode {".len()..];
+    let body = &body[..body.find('}').expect("end of ErrorCode")];
+    body.lines()
+        .map(|line| line.split("//").next().unwrap_or("").trim().trim_end_matches(','))
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(snake_case)
+        .collect()
+}
+
+fn wire_name(code: ErrorCode) -> String {
+    serde_json::to_value(code).expect("serializes").as_str().expect("a code is a string").to_string()
+}
+
+#[test]
+fn every_error_code_is_documented_under_its_status() {
+    let spec = spec();
+    let listed: Vec<String> = ERROR_CODES.iter().map(|&code| wire_name(code)).collect();
+    assert_eq!(
+        error_codes_in_source(),
+        listed,
+        "ErrorCode in src/api/error.rs changed: update ERROR_CODES here and the ErrorCode enum of openapi.yaml"
+    );
+    let in_spec: Vec<String> = spec
+        .at("/components/schemas/ErrorCode/enum")
+        .as_array()
+        .expect("ErrorCode.enum")
+        .iter()
+        .map(|v| v.as_str().expect("a code is a string").to_string())
+        .collect();
+    assert_eq!(
+        in_spec.iter().collect::<BTreeSet<_>>(),
+        listed.iter().collect::<BTreeSet<_>>(),
+        "the ErrorCode enum of openapi.yaml"
+    );
+    // Each code is admitted by the error schema of its status, and not by the others.
+    let mut by_status: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    for code in ERROR_CODES {
+        by_status.entry(code.status().as_u16()).or_default().push(wire_name(code));
+    }
+    let schema_of = |status: u16| -> String {
+        let response = if status == 404 {
+            pointer(&["components", "responses", "NotFound"])
+        } else {
+            spec.documented(&Method::POST, "/v1/evaluate", status)
+                .unwrap_or_else(|| panic!("status {status} of an error code is not documented on /v1/evaluate"))
+        };
+        let (at, _) = spec.resolve(response);
+        format!("{at}/content/application~1json/schema")
+    };
+    for (&status, codes) in &by_status {
+        for (&other, _) in by_status.iter().filter(|(other, _)| **other != status) {
+            for code in codes {
+                let body = json!({"error": {"code": code, "message": "m"}});
+                assert!(spec.errors(&schema_of(status), &body).is_empty(), "{code} is refused by the {status} schema");
+                assert!(!spec.errors(&schema_of(other), &body).is_empty(), "{code} is admitted by the {other} schema");
+            }
+        }
+    }
+}
+
+// ----- operational routes ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn health_readiness_metrics_and_docs_answer_as_documented() {
+    let (router, state) = router_with(&test_config());
+    for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
+        let answer = send(&router, request_for(method, path)).await;
+        assert_status(&answer, 200, None);
+        spec().check(&Method::GET, path, &answer);
+    }
+    assert_eq!(send(&router, request(Method::GET, "/healthz")).await.json(), json!({"status": "ok"}));
+    assert_eq!(send(&router, request(Method::GET, "/readyz")).await.json(), json!({"status": "ready"}));
+
+    state.begin_draining();
+    let answer = send(&router, request(Method::GET, "/readyz")).await;
+    assert_status(&answer, 503, None);
+    assert_eq!(answer.json(), json!({"status": "draining"}));
+    spec().check(&Method::GET, "/readyz", &answer);
+    // A draining readiness must not pass for ready, nor the other way round.
+    let ready_schema = "/paths/~1readyz/get/responses/200/content/application~1json/schema";
+    assert!(!spec().errors(ready_schema, &json!({"status": "draining"})).is_empty());
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_listener_leave_a_documented_404() {
+    let config = Config { metrics_listen: Some("127.0.0.1:0".parse().expect("address")), ..test_config() };
+    let (router, _state) = router_with(&config);
+    let answer = send(&router, request(Method::GET, "/metrics")).await;
+    assert_status(&answer, 404, Some("not_found"));
+    spec().check(&Method::GET, "/metrics", &answer);
+}
+
+#[test]
+fn media_types_match_by_essence_and_named_parameters() {
+    assert!(media_type_matches("text/plain; version=0.0.4", "text/plain; version=0.0.4"));
+    assert!(media_type_matches("text/plain; version=0.0.4", "text/plain;version=0.0.4; charset=utf-8"));
+    assert!(!media_type_matches("text/plain; version=0.0.4", "text/plain"));
+    assert!(media_type_matches("text/html", "text/html; charset=utf-8"));
+    assert!(!media_type_matches("application/json", "application/yaml"));
+}
