@@ -5,7 +5,9 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{Answer, close, get, post_bytes, router, router_with, send, test_config};
+use common::{
+    Answer, WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close, get, post_bytes, router, router_with, send, test_config,
+};
 use prefeval::config::Config;
 
 /// Asserts the whole shape of an error answer: status, JSON content type, a body that is exactly
@@ -433,20 +435,6 @@ async fn too_many_evaluated_pairs_is_422_naming_the_setting() {
 
 // ----- the router survives bad requests --------------------------------------------------------
 
-/// The request of `design/api.md`.
-const WORKED_EXAMPLE: &str = r#"{
-  "model": "rm-7b-step-1200",
-  "options": { "normalization": "ordered_pairs", "include_pairs": true, "beta": 1.0 },
-  "lists": [
-    { "id": "prompt-0001",
-      "items": [ {"id": "C", "reward": 1.7}, {"id": "A", "reward": 0.4},
-                 {"id": "D", "reward": 0.9}, {"id": "B", "reward": -0.3} ] },
-    { "id": "prompt-0002",
-      "items": [ {"id": "x", "reward": 0.2, "rank": 1}, {"id": "y", "reward": 0.5, "rank": 1},
-                 {"id": "z", "reward": -1.0, "rank": 2} ] }
-  ]
-}"#;
-
 #[tokio::test]
 async fn bad_requests_leave_the_router_answering_the_worked_example_exactly() {
     let router = router();
@@ -491,7 +479,7 @@ async fn bad_requests_leave_the_router_answering_the_worked_example_exactly() {
     assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
     let json = answer.json();
     let loss = json["loss"].as_f64().expect("loss");
-    assert!(close(loss, 0.13787392174453775), "worked example loss {loss:e}, expected 0.13787392174453775");
+    assert!(close(loss, WORKED_EXAMPLE_LOSS), "worked example loss {loss:e}, expected {WORKED_EXAMPLE_LOSS:e}");
     assert_eq!(json["normalization"], "ordered_pairs");
     assert_eq!(json["summary"]["lists"], 2);
     assert_eq!(json["summary"]["pairs"], 8);

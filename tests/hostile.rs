@@ -17,7 +17,9 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
-use common::{Answer, close, get, post_bytes, router_with, send, shared_dir, test_config};
+use common::{
+    Answer, WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close, get, post_bytes, router_with, send, shared_dir, test_config,
+};
 use hyper::body::{Body as HttpBody, Frame};
 use prefeval::config::Config;
 use serde_json::Value;
@@ -1002,20 +1004,6 @@ fn short_uri(uri: &str) -> String {
     if uri.len() > 60 { format!("{}…", &uri[..60]) } else { uri.to_string() }
 }
 
-/// The api.md worked example, exactly as the page shows it.
-const WORKED_EXAMPLE: &str = r#"{
-  "model": "rm-7b-step-1200",
-  "options": { "normalization": "ordered_pairs", "include_pairs": true, "beta": 1.0 },
-  "lists": [
-    { "id": "prompt-0001",
-      "items": [ {"id": "C", "reward": 1.7}, {"id": "A", "reward": 0.4},
-                 {"id": "D", "reward": 0.9}, {"id": "B", "reward": -0.3} ] },
-    { "id": "prompt-0002",
-      "items": [ {"id": "x", "reward": 0.2, "rank": 1}, {"id": "y", "reward": 0.5, "rank": 1},
-                 {"id": "z", "reward": -1.0, "rank": 2} ] }
-  ]
-}"#;
-
 async fn assert_still_serving(router: &Router) {
     let health = get(router, "/healthz").await;
     assert_eq!(health.status, StatusCode::OK, "healthz: {}", String::from_utf8_lossy(&health.body));
@@ -1023,7 +1011,7 @@ async fn assert_still_serving(router: &Router) {
     let answer = post_bytes(router, WORKED_EXAMPLE).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
     let got = answer.json();
-    assert!(close(got["loss"].as_f64().unwrap(), 0.13787392174453775), "loss {}", got["loss"]);
+    assert!(close(got["loss"].as_f64().unwrap(), WORKED_EXAMPLE_LOSS), "loss {}", got["loss"]);
     // Every other figure against the golden vector of the same example.
     let path = shared_dir().join("testdata/golden/evaluate.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{close, hold_worker, test_config};
+use common::{WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close, hold_worker, test_config};
 use prefeval::config::Config;
 use prefeval::{AppState, Listeners, serve_until};
 use serde_json::Value;
@@ -29,10 +29,6 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16,
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
-
-const WORKED_EXAMPLE: &str = r#"{"model":"rm-7b-step-1200","lists":[
-  {"id":"prompt-0001","items":[{"id":"C","reward":1.7},{"id":"A","reward":0.4},{"id":"D","reward":0.9},{"id":"B","reward":-0.3}]},
-  {"id":"prompt-0002","items":[{"id":"x","reward":0.2,"rank":1},{"id":"y","reward":0.5,"rank":1},{"id":"z","reward":-1.0,"rank":2}]}]}"#;
 
 #[test]
 fn binary_serves_over_tcp_and_exits_zero_on_sigterm() {
@@ -55,7 +51,7 @@ fn binary_serves_over_tcp_and_exits_zero_on_sigterm() {
     let (status, body) = http(addr, "POST", "/v1/evaluate", Some(WORKED_EXAMPLE));
     assert_eq!(status, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).unwrap();
-    assert!(close(answer["loss"].as_f64().unwrap(), 0.13787392174453775));
+    assert!(close(answer["loss"].as_f64().unwrap(), WORKED_EXAMPLE_LOSS));
 
     let probe = |target: &str| {
         Command::new(env!("CARGO_BIN_EXE_prefeval")).args(["healthcheck", "--listen", target]).output().unwrap()

@@ -35,6 +35,35 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for documentation checks.
+    pub const ALL: [ErrorCode; 22] = {
+        use ErrorCode::*;
+        [
+            MalformedJson,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            NotFound,
+            MethodNotAllowed,
+            InvalidType,
+            InvalidValue,
+            MissingField,
+            UnknownField,
+            NumberOutOfRange,
+            EmptyBatch,
+            TooFewItems,
+            TooManyItems,
+            TooManyLists,
+            TooManyPairs,
+            MixedRanking,
+            NoPreferences,
+            NonFiniteResult,
+            Unauthorized,
+            RequestTimeout,
+            QueueFull,
+            InternalError,
+        ]
+    };
+
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {

@@ -113,3 +113,20 @@ impl HeldWorker {
         self.job.wait().await.expect("the holding job ends");
     }
 }
+
+/// The worked example of `design/api.md`, exactly as the page shows it.
+pub const WORKED_EXAMPLE: &str = r#"{
+  "model": "rm-7b-step-1200",
+  "options": { "normalization": "ordered_pairs", "include_pairs": true, "beta": 1.0 },
+  "lists": [
+    { "id": "prompt-0001",
+      "items": [ {"id": "C", "reward": 1.7}, {"id": "A", "reward": 0.4},
+                 {"id": "D", "reward": 0.9}, {"id": "B", "reward": -0.3} ] },
+    { "id": "prompt-0002",
+      "items": [ {"id": "x", "reward": 0.2, "rank": 1}, {"id": "y", "reward": 0.5, "rank": 1},
+                 {"id": "z", "reward": -1.0, "rank": 2} ] }
+  ]
+}"#;
+
+/// Its batch loss, from the golden vectors.
+pub const WORKED_EXAMPLE_LOSS: f64 = 0.13787392174453775;
