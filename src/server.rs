@@ -11,7 +11,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use tower::util::option_layer;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -63,7 +63,7 @@ pub fn metrics_app(state: AppState) -> Router {
 fn with_layers(router: Router<AppState>, state: AppState) -> Router {
     let timeout = Duration::from_secs(state.request_timeout_secs);
     let cors = cors_layer(&state.cors_origins);
-    router
+    let router = router
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
@@ -78,8 +78,25 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(option_layer(cors))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        None => router,
+        Some(cors) => with_cors(router, cors),
+    }
+}
+
+/// Sends cross-origin requests through `cors` and everything else straight to `router`.
+/// `CorsLayer` takes every OPTIONS for a preflight; only one carrying `Origin` and
+/// `Access-Control-Request-Method` is, and any other OPTIONS must get the router's 405.
+fn with_cors(router: Router, cors: CorsLayer) -> Router {
+    let cross_origin = router.clone().layer(cors);
+    Router::new().fallback_service(tower::service_fn(move |request: Request| {
+        let headers = request.headers();
+        let is_cors = headers.contains_key(header::ORIGIN)
+            && (request.method() != Method::OPTIONS || headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD));
+        let service = if is_cors { cross_origin.clone() } else { router.clone() };
+        service.oneshot(request)
+    }))
 }
 
 /// `None` without an allow-list: no CORS headers at all, so browsers keep the same-origin policy.

@@ -101,6 +101,13 @@ async fn cors_is_off_by_default_and_follows_the_allow_list() {
     let other = send(&open, preflight("https://evil.example.net")).await;
     assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
 
+    // An OPTIONS that is no preflight is an ordinary request: 405 with the JSON error.
+    let plain_options = Request::builder().method(Method::OPTIONS).uri("/v1/evaluate").body(Body::empty()).unwrap();
+    let answer = send(&open, plain_options).await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.error_code(), "method_not_allowed");
+    assert!(answer.headers.contains_key("x-request-id"));
+
     let mut request = evaluate_request(None);
     request.headers_mut().insert(header::ORIGIN, "https://label.example.com".parse().unwrap());
     let answer = send(&open, request).await;
