@@ -32,9 +32,9 @@ impl ApiTokens {
         ApiTokens(tokens)
     }
 
-    /// The tokens as `parse` reads them back; only for combining configuration sources.
-    pub fn to_config_text(&self) -> String {
-        self.0.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect::<Vec<_>>().join("\n")
+    /// Adds the tokens of another source (flag and file together).
+    pub fn extend(&mut self, other: ApiTokens) {
+        self.0.extend(other.0);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -171,7 +171,7 @@ impl Config {
 
     /// The tokens of `--api-tokens` and `--api-tokens-file` together (empty: no authentication).
     pub fn resolve_api_tokens(&self) -> std::io::Result<ApiTokens> {
-        let mut text = self.api_tokens.as_ref().map(ApiTokens::to_config_text).unwrap_or_default();
+        let mut tokens = self.api_tokens.clone().unwrap_or_default();
         if let Some(path) = &self.api_tokens_file {
             let file = std::fs::read_to_string(path).map_err(|error| {
                 std::io::Error::new(
@@ -179,14 +179,13 @@ impl Config {
                     format!("cannot read PREFEVAL_API_TOKENS_FILE {}: {error}", path.display()),
                 )
             })?;
-            text.push('\n');
-            text.push_str(&file);
-            let tokens = ApiTokens::parse(&text);
-            if tokens.is_empty() {
+            let from_file = ApiTokens::parse(&file);
+            if from_file.is_empty() {
                 return Err(std::io::Error::other(format!("{} holds no token", path.display())));
             }
+            tokens.extend(from_file);
         }
-        Ok(ApiTokens::parse(&text))
+        Ok(tokens)
     }
 
     /// The limits a request is validated against.

@@ -25,7 +25,7 @@ pub struct Listeners {
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves until SIGTERM or SIGINT, then drains (see `serve_until`).
-pub async fn serve(listeners: Listeners, state: AppState, grace: Duration) -> std::io::Result<()> {
+pub async fn serve(listeners: Listeners, state: AppState, grace: Duration) {
     serve_until(listeners, state, grace, shutdown_signal()).await
 }
 
@@ -36,7 +36,7 @@ pub async fn serve_until(
     state: AppState,
     grace: Duration,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let header_timeout = Duration::from_secs(state.header_read_timeout_secs);
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let draining = state.clone();
@@ -58,7 +58,6 @@ pub async fn serve_until(
     if let Some(metrics) = metrics {
         metrics.abort();
     }
-    Ok(())
 }
 
 /// Accepts until `stopping` turns true; returns the connections still open, to be drained.

@@ -48,7 +48,8 @@ fn main() -> ExitCode {
             version = env!("CARGO_PKG_VERSION"),
             "prefeval serving"
         );
-        serve(Listeners { main, metrics }, state, Duration::from_secs(config.shutdown_grace_secs)).await
+        serve(Listeners { main, metrics }, state, Duration::from_secs(config.shutdown_grace_secs)).await;
+        Ok::<(), std::io::Error>(())
     });
     match result {
         Ok(()) => {

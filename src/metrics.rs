@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use axum::http::StatusCode;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -158,9 +160,8 @@ impl Metrics {
         })
     }
 
-    pub fn observe_http(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let status = status.to_string();
-        self.http_requests.with_label_values(&[method, route, &status]).inc();
+    pub fn observe_http(&self, method: &str, route: &str, status: StatusCode, elapsed: Duration) {
+        self.http_requests.with_label_values(&[method, route, status.as_str()]).inc();
         self.http_duration.with_label_values(&[method, route]).observe(elapsed.as_secs_f64());
     }
 

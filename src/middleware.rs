@@ -3,12 +3,11 @@
 
 use std::time::Instant;
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use serde_json::{Value, json};
 
 use crate::api::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -18,12 +17,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `route` label of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// Error bodies are a few hundred bytes; anything larger is not ours to rewrite.
-const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// Every error answer becomes the JSON error body with `error.request_id`: the plain-text answers
-/// of axum and tower (405 with its `Allow`, 408 from the timeout) are rewritten, keeping status and
-/// headers; JSON error bodies get the request id added.
+/// Every error answer becomes the JSON error body with `error.request_id`: `ApiError` answers are
+/// written again with the id, and the plain-text answers of axum and tower (405 with its `Allow`,
+/// 408 from the timeout) are replaced, keeping their status and headers.
 pub async fn error_bodies(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -35,26 +31,24 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
     }
     let is_json =
         response.headers().get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
-    let (mut parts, body) = response.into_parts();
-    let mut error = if is_json {
-        match to_bytes(body, MAX_ERROR_BODY).await.ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
-            Some(value) => value,
-            None => json!({ "error": ApiError::internal() }),
-        }
-    } else {
-        json!({ "error": replacement_for(status, &method) })
+    let (mut parts, mut body) = response.into_parts();
+    let error = match parts.extensions.remove::<ApiError>() {
+        Some(error) => Some(error),
+        // JSON that is no error body of ours (readiness while draining) passes as it is.
+        None if is_json => None,
+        None => Some(replacement_for(status, &method)),
     };
-    if let (Some(id), Some(fields)) = (request_id, error.get_mut("error").and_then(Value::as_object_mut)) {
-        fields.insert("request_id".into(), Value::String(id));
+    if let Some(error) = error {
+        body = Body::from(error.body(request_id.as_deref()));
+        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        parts.headers.remove(header::CONTENT_LENGTH);
     }
     if status == StatusCode::REQUEST_TIMEOUT || (has_body && refused_before_reading(status)) {
         // The body is unread or half read, so the connection cannot carry another request: say
         // so, rather than let the client find a closed socket on its next request.
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(serde_json::to_vec(&error).unwrap_or_default()))
+    Response::from_parts(parts, body)
 }
 
 /// Statuses answered before (or instead of) reading the request body.
@@ -103,7 +97,7 @@ pub async fn record_http(State(state): State<AppState>, request: Request, next: 
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let response = next.run(request).await;
     let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
-    state.metrics.observe_http(method.as_str(), route, response.status().as_u16(), started.elapsed());
+    state.metrics.observe_http(method.as_str(), route, response.status(), started.elapsed());
     response
 }
 

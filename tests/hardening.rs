@@ -56,6 +56,9 @@ async fn api_tokens_file_is_read_and_a_missing_file_stops_start_up() {
     let (router, _) = router_with(&config);
     assert_eq!(send(&router, evaluate_request(Some("file-token"))).await.status, 200);
     assert_eq!(send(&router, evaluate_request(None)).await.status, 401);
+    std::fs::write(&path, "# no token here\n").unwrap();
+    let with_flag_too = Config { api_tokens: Some(ApiTokens::parse("flag-token")), ..config.clone() };
+    assert!(AppState::new(&with_flag_too).is_err(), "a token file without tokens is a start-up error");
     std::fs::remove_file(&path).unwrap();
     assert!(AppState::new(&config).is_err(), "an unreadable token file is a start-up error");
 }

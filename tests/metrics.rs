@@ -176,5 +176,5 @@ async fn metrics_listen_moves_metrics_to_their_own_listener() {
     let health = fetch(main_addr, "/healthz").await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"));
     stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
 }

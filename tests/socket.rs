@@ -122,7 +122,7 @@ async fn draining_turns_readiness_off_and_finishes_in_flight_requests() {
     let (status, body) = in_flight.await.unwrap();
     assert_eq!(status, 200, "the in-flight request completes: {body}");
     let done = tokio::time::timeout(Duration::from_secs(15), server).await.expect("server stops");
-    done.unwrap().unwrap();
+    done.unwrap();
     assert!(TcpStream::connect(addr).is_err(), "no new connections after shutdown");
 }
 
@@ -171,4 +171,43 @@ fn every_log_line_of_a_request_carries_its_request_id() {
     for entry in &request_lines {
         assert_eq!(entry["span"]["request_id"], "trace-me-1", "{entry}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_gives_up_on_requests_still_running_after_the_grace_period() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(&Config { workers: Some(1), ..test_config() }).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_until(
+        Listeners { main: listener, metrics: None },
+        state.clone(),
+        Duration::from_secs(1),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    // A request stuck behind a worker that never frees up within the grace period.
+    let held = hold_worker(&state);
+    let _stuck = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let head = format!(
+            "POST /v1/evaluate HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{WORKED_EXAMPLE}",
+            WORKED_EXAMPLE.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut rest = String::new();
+        let _ = stream.read_to_string(&mut rest);
+    });
+    for _ in 0..500 {
+        if state.pool.queued() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(state.pool.queued(), 1, "the request reached the pool");
+    stop_tx.send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(stopped.is_ok(), "serve_until returns once the 1 s grace period is over");
+    held.release().await;
 }

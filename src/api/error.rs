@@ -1,7 +1,6 @@
 //! The one error type of the HTTP surface. Every failure a client can see becomes
 //! `{"error": {"code", "message", "path"?}}` with the status of `design/api.md`.
 
-use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -119,15 +118,37 @@ impl ApiError {
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    error: &'a ApiError,
+    error: ErrorFields<'a>,
 }
 
+#[derive(Serialize)]
+struct ErrorFields<'a> {
+    #[serde(flatten)]
+    error: &'a ApiError,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+impl ApiError {
+    /// The JSON error body, with the request id when known.
+    pub fn body(&self, request_id: Option<&str>) -> Vec<u8> {
+        let body = ErrorBody { error: ErrorFields { error: self, request_id } };
+        // Plain strings and enums only: serializing cannot fail.
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+}
+
+/// The body carries no request id yet; the error stays in the response's extensions, so the
+/// error-body middleware (which knows the id) can write it again with one.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), Json(ErrorBody { error: &self })).into_response();
+        let mut response =
+            (self.status(), [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], self.body(None))
+                .into_response();
         if self.code == ErrorCode::QueueFull {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
         }
+        response.extensions_mut().insert(self);
         response
     }
 }

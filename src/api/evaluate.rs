@@ -11,7 +11,7 @@ use super::body::JsonBytes;
 use super::error::{ApiError, ErrorCode};
 use super::request::decode;
 use super::response::encode;
-use super::validate::validate;
+use super::validate::{empty_batch, validate};
 use crate::config::Limits;
 use crate::eval::{BatchError, assemble, plan, run_unit};
 use crate::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
@@ -65,7 +65,7 @@ fn evaluate_body(
     let units = plan(&lists);
     let results = scope.map(&units, |unit| run_unit(&lists, unit, &options));
     let batch = assemble(&lists, &units, results, &options).map_err(|error| match error {
-        BatchError::Empty => ApiError::at(ErrorCode::EmptyBatch, "lists", "`lists` must hold at least one list"),
+        BatchError::Empty => empty_batch(),
         BatchError::ListLossOverflow { list } => ApiError::at(
             ErrorCode::NonFiniteResult,
             format!("lists[{list}]"),

@@ -17,7 +17,7 @@ pub fn validate(request: &EvaluateRequest<'_>, limits: &Limits) -> Result<(EvalO
         check_length(model, MAX_MODEL_BYTES, "model")?;
     }
     if request.lists.is_empty() {
-        return Err(ApiError::at(ErrorCode::EmptyBatch, "lists", "`lists` must hold at least one list"));
+        return Err(empty_batch());
     }
     if request.lists.len() > limits.max_lists {
         return Err(ApiError::at(
@@ -61,6 +61,10 @@ pub fn validate(request: &EvaluateRequest<'_>, limits: &Limits) -> Result<(EvalO
         lists.push(ranked);
     }
     Ok((options, lists))
+}
+
+pub fn empty_batch() -> ApiError {
+    ApiError::at(ErrorCode::EmptyBatch, "lists", "`lists` must hold at least one list")
 }
 
 fn options_of(request: &EvaluateRequest<'_>) -> Result<EvalOptions, ApiError> {

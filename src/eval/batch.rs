@@ -198,10 +198,3 @@ fn rescaled_loss(list: &RankedList, beta: f64, divisor: f64) -> f64 {
 fn accuracy(agreeing_halves: u64, pairs: u64) -> f64 {
     if pairs == 0 { 0.0 } else { agreeing_halves as f64 / (2.0 * pairs as f64) }
 }
-
-/// Plans, runs and assembles on the calling thread.
-pub fn evaluate(lists: &[RankedList], options: &EvalOptions) -> Result<BatchEvaluation, BatchError> {
-    let units = plan(lists);
-    let results = units.iter().map(|unit| run_unit(lists, unit, options)).collect();
-    assemble(lists, &units, results, options)
-}

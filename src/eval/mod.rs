@@ -9,7 +9,7 @@ mod sum;
 
 pub use batch::{
     BatchError, BatchEvaluation, EvalOptions, ListEvaluation, Normalization, UNIT_PAIRS, UnitResult, WorkUnit,
-    assemble, evaluate, plan, run_unit,
+    assemble, plan, run_unit,
 };
 pub use list::{ImpliedPair, ListError, RankedList};
 pub use logistic::{log_sigmoid, sigmoid};
