@@ -19,6 +19,8 @@ pub struct Cli {
     pub serve: Config,
 }
 
+// Built once at start-up: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default when no subcommand is given).
@@ -42,6 +44,7 @@ pub struct HealthcheckArgs {
 }
 
 /// What the command line asks for.
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     Serve(Config),
     Healthcheck(HealthcheckArgs),
@@ -74,6 +77,18 @@ pub struct Config {
     /// Largest request body accepted, in bytes (413 above it).
     #[arg(long, env = "PREFEVAL_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Most memory, in bytes, that requests in flight may hold together: bodies being read or
+    /// waiting for a worker, their decoded form, results and answers not yet sent. A request the
+    /// budget cannot cover now is answered 503 with Retry-After; one that exceeds it alone, 413
+    /// [default: half the cgroup memory limit when there is one, else 1 GiB].
+    #[arg(long, env = "PREFEVAL_MEMORY_LIMIT_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_limit_bytes: Option<u64>,
+
+    /// Most client connections open at once on the main listener; further ones wait in the
+    /// kernel's accept queue until one closes.
+    #[arg(long, env = "PREFEVAL_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 
     /// Most items one list may hold (422 above it).
     #[arg(long, env = "PREFEVAL_MAX_ITEMS_PER_LIST", default_value_t = 10_000)]
@@ -169,6 +184,12 @@ impl Config {
         }
     }
 
+    /// The memory budget in bytes: the setting, else the default for this machine.
+    pub fn memory_limit(&self) -> usize {
+        let bytes = self.memory_limit_bytes.unwrap_or_else(crate::memory::default_limit);
+        usize::try_from(bytes).unwrap_or(usize::MAX)
+    }
+
     /// The tokens of `--api-tokens` and `--api-tokens-file` together (empty: no authentication).
     pub fn resolve_api_tokens(&self) -> std::io::Result<ApiTokens> {
         let mut tokens = self.api_tokens.clone().unwrap_or_default();
@@ -207,6 +228,8 @@ impl Default for Config {
             workers: None,
             queue_depth: 64,
             max_body_bytes: 32 * 1024 * 1024,
+            memory_limit_bytes: None,
+            max_connections: 1024,
             max_items_per_list: 10_000,
             max_lists: 100_000,
             max_pairs: 1_000_000,

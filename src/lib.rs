@@ -6,10 +6,12 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod connection;
 pub mod docs;
 pub mod eval;
 pub mod healthcheck;
 pub mod listen;
+pub mod memory;
 pub mod metrics;
 pub mod middleware;
 pub mod pool;

@@ -1,17 +1,24 @@
 //! Accepting connections and shutting down gracefully. Built on hyper directly (not
 //! `axum::serve`) for the header-read timeout, which stops idle and trickling connections from
-//! piling up.
+//! piling up, the cap on open connections, an idle timeout that also covers HTTP/2, and the
+//! lingering close of `crate::connection`.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::extract::Request;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
 
+use crate::connection::{Activity, ClientStream, LingerOnClose};
 use crate::server::{app, metrics_app};
 use crate::state::AppState;
 
@@ -29,6 +36,16 @@ pub async fn serve(listeners: Listeners, state: AppState, grace: Duration) {
     serve_until(listeners, state, grace, shutdown_signal()).await
 }
 
+/// How connections of one listener are kept.
+#[derive(Clone)]
+struct ConnectionRules {
+    /// For the request headers, and how long a connection may sit idle.
+    header_timeout: Duration,
+    max_connections: u32,
+    /// Counts the open connections, for the metrics gauge.
+    open: Option<Arc<AtomicUsize>>,
+}
+
 /// Serves until `stop` completes; then readiness turns 503 at once, the listeners close (no new
 /// connection is taken), and in-flight requests get up to `grace` to finish before this returns.
 pub async fn serve_until(
@@ -37,7 +54,11 @@ pub async fn serve_until(
     grace: Duration,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    let header_timeout = Duration::from_secs(state.header_read_timeout_secs);
+    let rules = ConnectionRules {
+        header_timeout: Duration::from_secs(state.header_read_timeout_secs),
+        max_connections: state.max_connections,
+        open: Some(Arc::clone(&state.open_connections)),
+    };
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let draining = state.clone();
     tokio::spawn(async move {
@@ -48,11 +69,11 @@ pub async fn serve_until(
     });
     let metrics = listeners.metrics.map(|listener| {
         let router = metrics_app(state.clone());
-        tokio::spawn(accept_loop(listener, router, header_timeout, stopping_rx.clone()))
+        let rules = ConnectionRules { open: None, ..rules.clone() };
+        tokio::spawn(accept_loop(listener, router, rules, stopping_rx.clone()))
     });
-    let drained = accept_loop(listeners.main, app(state), header_timeout, stopping_rx).await;
-    let finished = tokio::time::timeout(grace, drained.shutdown()).await;
-    if finished.is_err() {
+    let open = accept_loop(listeners.main, app(state), rules, stopping_rx).await;
+    if tokio::time::timeout(grace, open.all_closed()).await.is_err() {
         tracing::warn!("grace period over with requests still in flight; exiting");
     }
     if let Some(metrics) = metrics {
@@ -60,43 +81,146 @@ pub async fn serve_until(
     }
 }
 
-/// Accepts until `stopping` turns true; returns the connections still open, to be drained.
+/// The connections of one listener, each holding a permit until it closes.
+struct OpenConnections {
+    permits: Arc<Semaphore>,
+    max: u32,
+}
+
+impl OpenConnections {
+    async fn all_closed(self) {
+        let _ = self.permits.acquire_many(self.max).await;
+    }
+}
+
+/// Accepts until `stopping` turns true; returns the connections still open, to be drained. At
+/// most `max_connections` are open at once: past that, new ones wait in the kernel's backlog.
 async fn accept_loop(
     listener: TcpListener,
     router: axum::Router,
-    header_timeout: Duration,
-    mut stopping: watch::Receiver<bool>,
-) -> GracefulShutdown {
-    let graceful = GracefulShutdown::new();
+    rules: ConnectionRules,
+    stopping: watch::Receiver<bool>,
+) -> OpenConnections {
+    let permits = Arc::new(Semaphore::new(rules.max_connections as usize));
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(rules.header_timeout);
     builder.http2().timer(TokioTimer::new());
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = stopped(stopping.clone()) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = stopped(stopping.clone()) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Activity::new();
+        let io = TokioIo::new(ClientStream::new(stream, Arc::clone(&activity)));
+        let connection = builder
+            .serve_connection_with_upgrades(io, per_connection(router.clone(), Arc::clone(&activity)))
+            .into_owned();
+        let open = rules.open.clone();
+        let idle = rules.header_timeout;
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _open = open.map(OpenGauge::enter);
+            drive(connection, &activity, idle, stopping).await;
+        });
+    }
+    OpenConnections { permits, max: rules.max_connections }
+}
+
+/// The router as one connection's service: each request carries the connection's linger switch
+/// and counts as in flight until its answer is produced.
+fn per_connection(
+    router: axum::Router,
+    activity: Arc<Activity>,
+) -> TowerToHyperService<
+    impl tower::Service<
+        Request<Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone,
+> {
+    TowerToHyperService::new(tower::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(LingerOnClose(Arc::clone(&activity)));
+        let in_flight = activity.request_started();
+        let answer = router.clone().oneshot(request);
+        async move {
+            let response = answer.await;
+            drop(in_flight);
+            response
+        }
+    }))
+}
+
+/// Runs one connection to its end: shuts it down gracefully when the server stops, or when it
+/// has been idle (no request in flight, no byte moved) for `idle`, over HTTP/1 and HTTP/2 alike.
+async fn drive<C>(connection: C, activity: &Activity, idle: Duration, stopping: watch::Receiver<bool>)
+where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    let mut connection = std::pin::pin!(connection);
+    let mut closing = false;
+    loop {
+        let idle_at = tokio::time::Instant::from_std(activity.idle_deadline(idle));
         tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(router.clone());
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                });
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                return;
             }
-            // The guard `wait_for` returns is not `Send`; drop it inside the future.
-            _ = async { stopping.wait_for(|stopping| *stopping).await.map(|_| ()) } => break,
+            () = stopped(stopping.clone()), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = tokio::time::sleep_until(idle_at), if !closing => {
+                if activity.is_idle(idle) {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
         }
     }
-    graceful
+}
+
+/// Completes once the server is stopping.
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; drop it inside this future.
+    if stopping.wait_for(|stopping| *stopping).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// One open connection on the gauge.
+struct OpenGauge(Arc<AtomicUsize>);
+
+impl OpenGauge {
+    fn enter(open: Arc<AtomicUsize>) -> OpenGauge {
+        open.fetch_add(1, Ordering::Relaxed);
+        OpenGauge(open)
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn shutdown_signal() {

@@ -15,9 +15,11 @@ use crate::pool::Timings;
 
 /// Why a request was turned away before evaluation; each is exported at 0 from start-up so
 /// `rate()` and alerts see the series before the first event.
-pub const REJECT_REASONS: [&str; 2] = [REJECT_QUEUE_FULL, REJECT_CLIENT_DISCONNECTED];
+pub const REJECT_REASONS: [&str; 3] = [REJECT_QUEUE_FULL, REJECT_MEMORY_BUDGET, REJECT_CLIENT_DISCONNECTED];
 /// The worker queue was full (answered 503).
 pub const REJECT_QUEUE_FULL: &str = "queue_full";
+/// The memory budget could not cover the request (answered 503, or 413 when it never could).
+pub const REJECT_MEMORY_BUDGET: &str = "memory_budget";
 /// The client went away while its request waited for a worker: the work was skipped.
 pub const REJECT_CLIENT_DISCONNECTED: &str = "client_disconnected";
 
@@ -53,6 +55,9 @@ pub struct Metrics {
     queue_depth: IntGauge,
     workers_busy: IntGauge,
     rejected: IntCounterVec,
+    memory_reserved: IntGauge,
+    memory_limit: IntGauge,
+    connections_open: IntGauge,
     queue_wait: Histogram,
     compute: Histogram,
     models: ModelLabels,
@@ -110,6 +115,14 @@ impl Metrics {
             Opts::new("prefeval_requests_rejected_total", "Requests turned away before evaluation, by reason."),
             &["reason"],
         )?;
+        let memory_reserved = IntGauge::new(
+            "prefeval_memory_reserved_bytes",
+            "Bytes of the memory budget reserved by requests in flight (bodies, decoded forms, answers).",
+        )?;
+        let memory_limit =
+            IntGauge::new("prefeval_memory_limit_bytes", "The memory budget (PREFEVAL_MEMORY_LIMIT_BYTES).")?;
+        let connections_open =
+            IntGauge::new("prefeval_connections_open", "Client connections open on the main listener.")?;
         let queue_wait = Histogram::with_opts(
             HistogramOpts::new("prefeval_queue_wait_seconds", "Time an admitted request waited for a worker.")
                 .buckets(QUEUE_WAIT_BUCKETS.to_vec()),
@@ -139,6 +152,9 @@ impl Metrics {
         registry.register(Box::new(queue_depth.clone()))?;
         registry.register(Box::new(workers_busy.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
+        registry.register(Box::new(memory_reserved.clone()))?;
+        registry.register(Box::new(memory_limit.clone()))?;
+        registry.register(Box::new(connections_open.clone()))?;
         registry.register(Box::new(queue_wait.clone()))?;
         registry.register(Box::new(compute.clone()))?;
         registry.register(Box::new(build_info))?;
@@ -154,6 +170,9 @@ impl Metrics {
             queue_depth,
             workers_busy,
             rejected,
+            memory_reserved,
+            memory_limit,
+            connections_open,
             queue_wait,
             compute,
             models: ModelLabels::new(max_model_labels),
@@ -185,14 +204,27 @@ impl Metrics {
         self.rejected.with_label_values(&[reason]).inc();
     }
 
-    /// The text exposition, with the pool gauges read at scrape time.
-    pub fn render(&self, queued: usize, busy: usize) -> Result<Vec<u8>, prometheus::Error> {
-        self.queue_depth.set(i64::try_from(queued).unwrap_or(i64::MAX));
-        self.workers_busy.set(i64::try_from(busy).unwrap_or(i64::MAX));
+    /// The text exposition, with the gauges read at scrape time.
+    pub fn render(&self, gauges: &GaugeReadings) -> Result<Vec<u8>, prometheus::Error> {
+        let set = |gauge: &IntGauge, value: usize| gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        set(&self.queue_depth, gauges.queued);
+        set(&self.workers_busy, gauges.busy);
+        set(&self.memory_reserved, gauges.memory_reserved);
+        set(&self.memory_limit, gauges.memory_limit);
+        set(&self.connections_open, gauges.connections_open);
         let mut out = Vec::with_capacity(16 * 1024);
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(out)
     }
+}
+
+/// Values of the gauges that are read from their owners when scraped, not kept up to date.
+pub struct GaugeReadings {
+    pub queued: usize,
+    pub busy: usize,
+    pub memory_reserved: usize,
+    pub memory_limit: usize,
+    pub connections_open: usize,
 }
 
 /// Bounds the `model` label: the first `max` distinct names keep their own series, later ones

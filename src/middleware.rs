@@ -1,15 +1,20 @@
 //! Middleware of every route: JSON error bodies that carry the request id, HTTP metrics under the
 //! route template, and the request span that puts the request id on every log line.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::api::{ApiError, ErrorCode};
+use crate::connection::LingerOnClose;
 use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -19,12 +24,20 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// Every error answer becomes the JSON error body with `error.request_id`: `ApiError` answers are
 /// written again with the id, and the plain-text answers of axum and tower (405 with its `Allow`,
-/// 408 from the timeout) are replaced, keeping their status and headers.
+/// 408 from the timeout) are replaced, keeping their status and headers. An error answered
+/// before the request body was read in full closes the connection, lingering (see
+/// `crate::connection`) so that the client can read the answer.
 pub async fn error_bodies(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let has_body = request_has_body(&request);
-    let response = next.run(request).await;
+    let linger = (request.version() <= Version::HTTP_11)
+        .then(|| request.extensions().get::<LingerOnClose>().cloned())
+        .flatten();
+    let (parts, body) = request.into_parts();
+    let body_read = Arc::new(AtomicBool::new(false));
+    let body = Body::new(ObservedBody { inner: body, finished: Arc::clone(&body_read) });
+    let response = next.run(Request::from_parts(parts, body)).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -43,25 +56,47 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
         parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         parts.headers.remove(header::CONTENT_LENGTH);
     }
-    if status == StatusCode::REQUEST_TIMEOUT || (has_body && refused_before_reading(status)) {
-        // The body is unread or half read, so the connection cannot carry another request: say
-        // so, rather than let the client find a closed socket on its next request.
+    let body_unread = has_body && !body_read.load(Ordering::Acquire);
+    if body_unread || status == StatusCode::REQUEST_TIMEOUT {
+        // The body is unread or half read (or the client too slow to keep), so the connection
+        // cannot carry another request: say so, rather than let the client find a closed socket
+        // on its next request.
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Some(linger) = linger.filter(|_| body_unread) {
+        linger.request();
     }
     Response::from_parts(parts, body)
 }
 
-/// Statuses answered before (or instead of) reading the request body.
-fn refused_before_reading(status: StatusCode) -> bool {
-    matches!(
-        status,
-        StatusCode::UNAUTHORIZED
-            | StatusCode::NOT_FOUND
-            | StatusCode::METHOD_NOT_ALLOWED
-            | StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::UNSUPPORTED_MEDIA_TYPE
-            | StatusCode::INTERNAL_SERVER_ERROR
-    )
+/// A request body that reports when it has been read to its end.
+struct ObservedBody {
+    inner: Body,
+    finished: Arc<AtomicBool>,
+}
+
+impl HttpBody for ObservedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.finished.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 fn request_has_body(request: &Request) -> bool {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,7 @@ use tracing::Level;
 use crate::api::{ApiError, ErrorCode, evaluate};
 use crate::auth::require_token;
 use crate::docs;
+use crate::metrics::GaugeReadings;
 use crate::middleware::{REQUEST_ID, error_bodies, record_http, request_span};
 use crate::state::AppState;
 
@@ -49,7 +50,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     if state.metrics_on_main_listener {
         router = router.route("/metrics", get(metrics));
     }
-    with_layers(router.layer(DefaultBodyLimit::max(state.max_body_bytes)), state)
+    with_layers(router, state)
 }
 
 /// The router of the separate metrics listener (`PREFEVAL_METRICS_LISTEN`).
@@ -145,7 +146,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.metrics.render(state.pool.queued(), state.pool.busy()).map_err(|error| {
+    let gauges = GaugeReadings {
+        queued: state.pool.queued(),
+        busy: state.pool.busy(),
+        memory_reserved: state.memory.reserved(),
+        memory_limit: state.memory.limit(),
+        connections_open: state.open_connections.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    let text = state.metrics.render(&gauges).map_err(|error| {
         tracing::error!(%error, "could not render metrics");
         ApiError::internal()
     })?;

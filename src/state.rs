@@ -7,6 +7,7 @@ use axum::http::HeaderValue;
 
 use crate::auth::ApiTokens;
 use crate::config::{Config, Limits};
+use crate::memory::MemoryBudget;
 use crate::metrics::{Metrics, REJECT_CLIENT_DISCONNECTED};
 use crate::pool::Pool;
 
@@ -16,9 +17,14 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub max_body_bytes: usize,
+    /// Shared by every request in flight (see `crate::memory`).
+    pub memory: MemoryBudget,
+    /// Client connections open on the main listener, for the metrics gauge.
+    pub open_connections: Arc<std::sync::atomic::AtomicUsize>,
     /// False when `/metrics` has a listener of its own.
     pub metrics_on_main_listener: bool,
     pub request_timeout_secs: u64,
+    pub max_connections: u32,
     pub header_read_timeout_secs: u64,
     pub api_tokens: Arc<ApiTokens>,
     pub cors_origins: Vec<HeaderValue>,
@@ -36,8 +42,11 @@ impl AppState {
             metrics,
             limits: config.limits(),
             max_body_bytes: config.max_body_bytes,
+            memory: MemoryBudget::new(config.memory_limit()),
+            open_connections: Arc::default(),
             metrics_on_main_listener: config.metrics_listen.is_none(),
             request_timeout_secs: config.request_timeout_secs,
+            max_connections: config.max_connections,
             header_read_timeout_secs: config.header_read_timeout_secs,
             api_tokens: Arc::new(config.resolve_api_tokens()?),
             cors_origins: cors_origins(&config.cors_origins)?,

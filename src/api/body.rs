@@ -1,17 +1,27 @@
-//! The JSON body extractor: checks the content type and reads the body under the byte limit,
-//! mapping axum's own rejections into `ApiError`. Parsing happens later, on a worker.
+//! The JSON body extractor: checks the content type, then reads the body under the byte limit
+//! and the memory budget, reserving before a byte is buffered (from `Content-Length`, or as
+//! chunks arrive). Parsing happens later, on a worker. Also the answers to a body that exceeds
+//! the budget, and the response body that keeps its reservation until it is sent.
 
-use axum::body::Bytes;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 
 use super::error::{ApiError, ErrorCode};
+use crate::memory::{ADMISSION_BYTES_PER_BODY_BYTE, OverBudget, Reservation};
+use crate::metrics::REJECT_MEMORY_BUDGET;
 use crate::state::AppState;
 
-/// A request body declared as JSON, not yet parsed.
-pub struct JsonBytes(pub Bytes);
+/// A request body declared as JSON, read in full and not yet parsed, with the budget it holds.
+pub struct JsonBody {
+    pub bytes: Vec<u8>,
+    pub reservation: Reservation,
+}
 
-impl FromRequest<AppState> for JsonBytes {
+impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -23,21 +33,56 @@ impl FromRequest<AppState> for JsonBytes {
             };
             return Err(ApiError::new(ErrorCode::UnsupportedMediaType, message));
         }
-        // A body announced as too large is refused before a byte of it is read.
+        let max = state.max_body_bytes;
+        // A body announced as too large, or too large for the budget now, is refused before a
+        // byte of it is read.
         let announced =
             request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if announced.is_some_and(|length| length > state.max_body_bytes as u64) {
-            return Err(too_large(state.max_body_bytes));
-        }
-        match Bytes::from_request(request, state).await {
-            Ok(bytes) => Ok(JsonBytes(bytes)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(too_large(state.max_body_bytes))
+        let announced = match announced {
+            Some(length) if length > max as u64 => return Err(too_large(max)),
+            Some(length) => length as usize,
+            None => 0,
+        };
+        let mut reservation =
+            state.memory.reserve(admission_charge(announced, state)).map_err(|e| over_budget(state, e))?;
+        let mut bytes = Vec::with_capacity(announced);
+        let mut body = request.into_body();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            let frame = frame.map_err(|error| {
+                ApiError::new(ErrorCode::MalformedJson, format!("could not read the body: {error}"))
+            })?;
+            let Ok(data) = frame.into_data() else { continue };
+            let needed = bytes.len() + data.len();
+            if needed > max {
+                return Err(too_large(max));
             }
-            Err(rejection) => {
-                Err(ApiError::new(ErrorCode::MalformedJson, format!("could not read the body: {rejection}")))
+            if needed > bytes.capacity() {
+                // Chunked (or a short Content-Length, which hyper refuses anyway): grow by
+                // doubling, charged before the new buffer exists.
+                let capacity = needed.max(bytes.capacity() * 2).min(max);
+                reservation.resize(admission_charge(capacity, state)).map_err(|e| over_budget(state, e))?;
+                bytes.reserve_exact(capacity - bytes.len());
             }
+            bytes.extend_from_slice(&data);
         }
+        Ok(JsonBody { bytes, reservation })
+    }
+}
+
+/// What a body of `length` bytes is charged before it can be scanned: the body plus an estimate
+/// of its decoded form, but never more than the whole budget (the exact bound, known on a
+/// worker, decides whether it can ever fit).
+fn admission_charge(length: usize, state: &AppState) -> usize {
+    length.saturating_mul(ADMISSION_BYTES_PER_BODY_BYTE).min(state.memory.limit().max(length))
+}
+
+/// The answer to a reservation the budget refused, counted under `memory_budget`: 503 with
+/// `Retry-After` while other requests hold the budget, 413 when this request alone exceeds it.
+pub fn over_budget(state: &AppState, refusal: OverBudget) -> ApiError {
+    state.metrics.reject(REJECT_MEMORY_BUDGET);
+    match refusal {
+        OverBudget::Exhausted => ApiError::memory_budget(state.pool.retry_after_secs()),
+        OverBudget::NeverFits { needed, limit } => ApiError::never_fits_budget(needed, limit),
     }
 }
 
@@ -46,6 +91,37 @@ pub fn too_large(limit: usize) -> ApiError {
         ErrorCode::PayloadTooLarge,
         format!("request body is larger than the limit of {limit} bytes (PREFEVAL_MAX_BODY_BYTES / --max-body-bytes)"),
     )
+}
+
+/// A response body that holds its reservation until the last byte is handed to the connection
+/// (or the client goes away), so slow readers count against the budget too.
+pub fn reserved_body(bytes: Vec<u8>, reservation: Reservation) -> Body {
+    Body::new(ReservedBody { data: Some(Bytes::from(bytes)), _reservation: reservation })
+}
+
+struct ReservedBody {
+    data: Option<Bytes>,
+    _reservation: Reservation,
+}
+
+impl HttpBody for ReservedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.data.take().map(|data| Ok(http_body::Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |data| data.len() as u64))
+    }
 }
 
 /// `application/json` or any `application/*+json`, parameters (charset) allowed.

@@ -30,12 +30,13 @@ pub enum ErrorCode {
     Unauthorized,
     RequestTimeout,
     QueueFull,
+    MemoryBudget,
     InternalError,
 }
 
 impl ErrorCode {
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 22] = {
+    pub const ALL: [ErrorCode; 23] = {
         use ErrorCode::*;
         [
             MalformedJson,
@@ -59,6 +60,7 @@ impl ErrorCode {
             Unauthorized,
             RequestTimeout,
             QueueFull,
+            MemoryBudget,
             InternalError,
         ]
     };
@@ -77,7 +79,7 @@ impl ErrorCode {
             }
             Unauthorized => StatusCode::UNAUTHORIZED,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+            QueueFull | MemoryBudget => StatusCode::SERVICE_UNAVAILABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,26 +91,46 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Seconds for the `Retry-After` header of a 503.
+    #[serde(skip)]
+    pub retry_after_secs: Option<u64>,
 }
-
-/// Seconds a client is told to wait after a 503: about the time a full queue takes to drain.
-const RETRY_AFTER_SECS: &str = "1";
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), path: None }
+        ApiError { code, message: message.into(), path: None, retry_after_secs: None }
     }
 
     pub fn at(code: ErrorCode, path: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), path: Some(path.into()) }
+        ApiError { code, message: message.into(), path: Some(path.into()), retry_after_secs: None }
     }
 
     pub fn status(&self) -> StatusCode {
         self.code.status()
     }
 
-    pub fn queue_full() -> Self {
-        Self::new(ErrorCode::QueueFull, "all workers are busy and the queue is full; retry after the Retry-After delay")
+    /// 503: every worker is busy and the queue is full.
+    pub fn queue_full(retry_after_secs: u64) -> Self {
+        let message = "all workers are busy and the queue is full; retry after the Retry-After delay";
+        ApiError { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::QueueFull, message) }
+    }
+
+    /// 503: requests in flight hold the memory budget; this one fits once some finish.
+    pub fn memory_budget(retry_after_secs: u64) -> Self {
+        let message = "requests in flight hold the memory budget (PREFEVAL_MEMORY_LIMIT_BYTES); \
+                       retry after the Retry-After delay";
+        ApiError { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::MemoryBudget, message) }
+    }
+
+    /// 413: this request alone would need more than the whole memory budget.
+    pub fn never_fits_budget(needed: usize, limit: usize) -> Self {
+        Self::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "this request needs about {needed} bytes of memory to evaluate, more than the whole memory budget \
+                 of {limit} bytes (PREFEVAL_MEMORY_LIMIT_BYTES / --memory-limit-bytes); send a smaller batch"
+            ),
+        )
     }
 
     pub fn internal() -> Self {
@@ -145,8 +167,8 @@ impl IntoResponse for ApiError {
         let mut response =
             (self.status(), [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], self.body(None))
                 .into_response();
-        if self.code == ErrorCode::QueueFull {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response.extensions_mut().insert(self);
         response

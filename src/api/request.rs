@@ -272,7 +272,7 @@ fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         ErrorCode::MalformedJson => format!("malformed JSON: {message}"),
         _ => message,
     };
-    ApiError { code, message, path }
+    ApiError { code, message, path, retry_after_secs: None }
 }
 
 /// serde_json's message without its " at line L column C" suffix for data errors, which point

@@ -10,21 +10,25 @@ use crate::eval::{BatchEvaluation, ImpliedPair, ListEvaluation, Normalization};
 /// Bytes one pair takes in JSON, about: sizes the output buffer once.
 const PAIR_JSON_BYTES: usize = 96;
 
+/// About the size of the encoded answer, to size its buffer once in the common case.
+pub fn encoded_size_estimate(batch: &BatchEvaluation) -> usize {
+    let returned_pairs: usize = batch.lists.iter().map(|l| l.pairs.as_ref().map_or(0, Vec::len)).sum();
+    256 + batch.lists.len() * 128 + returned_pairs * PAIR_JSON_BYTES
+}
+
 pub fn encode(
+    out: &mut impl std::io::Write,
     request: &EvaluateRequest<'_>,
     normalization: Normalization,
     batch: &BatchEvaluation,
-) -> Result<Vec<u8>, serde_json::Error> {
-    let returned_pairs: usize = batch.lists.iter().map(|l| l.pairs.as_ref().map_or(0, Vec::len)).sum();
-    let mut out = Vec::with_capacity(256 + batch.lists.len() * 128 + returned_pairs * PAIR_JSON_BYTES);
+) -> Result<(), serde_json::Error> {
     let body = EvaluateResponse {
         loss: batch.loss,
         normalization: normalization.name(),
         summary: Summary { lists: batch.lists.len(), pairs: batch.pairs, accuracy: batch.accuracy },
         lists: Lists { request, batch },
     };
-    serde_json::to_writer(&mut out, &body)?;
-    Ok(out)
+    serde_json::to_writer(out, &body)
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,196 @@
+//! One client connection below HTTP: when it was last active (for the idle timeout, which HTTP/2
+//! lacks), how many requests it has in flight, and the lingering close.
+//!
+//! Lingering close (what nginx does): when an answer went out before the request body was read
+//! (413, 401, 503, ...), closing at once would make the kernel reset the connection, and a client
+//! that writes its whole body before reading (Python's `http.client`, many others) would see a
+//! broken pipe instead of the answer. So the write side is shut first (the client sees the whole
+//! answer and end of stream), then the rest of the body is read and discarded, for at most
+//! `LINGER_TOTAL` and until `LINGER_IDLE` of silence, before the socket closes. Discarded bytes go
+//! through one small buffer per connection and never count against the memory budget.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+/// Longest a lingering close reads and discards (nginx's `lingering_time`).
+pub const LINGER_TOTAL: Duration = Duration::from_secs(30);
+/// Silence after which a lingering close gives up (nginx's `lingering_timeout`).
+pub const LINGER_IDLE: Duration = Duration::from_secs(5);
+
+/// Bytes read per call while discarding.
+const DISCARD_CHUNK: usize = 8 * 1024;
+
+/// What a connection's socket and its requests report about it.
+#[derive(Debug)]
+pub struct Activity {
+    opened: Instant,
+    /// Milliseconds after `opened` of the last byte read or written.
+    last_active_ms: AtomicU64,
+    in_flight: AtomicUsize,
+    linger: AtomicBool,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            opened: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            linger: AtomicBool::new(false),
+        })
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the connection counts as idle if nothing happens before: `idle` after the last byte,
+    /// or, while a request is in flight, `idle` from now.
+    pub fn idle_deadline(&self, idle: Duration) -> Instant {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Instant::now() + idle;
+        }
+        self.opened + Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed)) + idle
+    }
+
+    /// No request in flight and no byte moved for `idle`.
+    pub fn is_idle(&self, idle: Duration) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0 && self.idle_deadline(idle) <= Instant::now()
+    }
+
+    /// Counts a request in flight until the guard drops.
+    pub fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+        InFlight(Arc::clone(self))
+    }
+}
+
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// In a request's extensions when it came over a real connection: asks that connection to close
+/// lingering, because its answer leaves the request body unread.
+#[derive(Clone, Debug)]
+pub struct LingerOnClose(pub Arc<Activity>);
+
+impl LingerOnClose {
+    pub fn request(&self) {
+        self.0.linger.store(true, Ordering::Release);
+    }
+}
+
+/// A TCP stream that records its activity and closes lingering when asked to.
+pub struct ClientStream {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+    lingering: Option<Lingering>,
+}
+
+struct Lingering {
+    write_closed: bool,
+    until: Pin<Box<Sleep>>,
+    silence: Pin<Box<Sleep>>,
+}
+
+impl ClientStream {
+    pub fn new(stream: TcpStream, activity: Arc<Activity>) -> ClientStream {
+        ClientStream { stream, activity, lingering: None }
+    }
+
+    /// Shuts the write side, then discards input until end of stream, an error, `LINGER_IDLE` of
+    /// silence or `LINGER_TOTAL` in all.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let now = tokio::time::Instant::now();
+        let lingering = self.lingering.get_or_insert_with(|| Lingering {
+            write_closed: false,
+            until: Box::pin(tokio::time::sleep_until(now + LINGER_TOTAL)),
+            silence: Box::pin(tokio::time::sleep_until(now + LINGER_IDLE)),
+        });
+        if !lingering.write_closed {
+            ready!(Pin::new(&mut self.stream).poll_shutdown(cx))?;
+            lingering.write_closed = true;
+        }
+        let mut scratch = [0u8; DISCARD_CHUNK];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    lingering.silence.as_mut().reset(tokio::time::Instant::now() + LINGER_IDLE);
+                }
+                // The client reset or the socket failed: nothing left to be polite to.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    let out_of_time = lingering.until.as_mut().poll(cx).is_ready();
+                    let silent = lingering.silence.as_mut().poll(cx).is_ready();
+                    return if out_of_time || silent { Poll::Ready(Ok(())) } else { Poll::Pending };
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.activity.linger.load(Ordering::Acquire) {
+            return self.poll_linger(cx);
+        }
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
