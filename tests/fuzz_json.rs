@@ -11,7 +11,7 @@ mod common;
 use std::cell::Cell;
 
 use axum::Router;
-use common::{Answer, post_bytes, router_with, shared_dir, test_config};
+use common::{Answer, post_bytes, router_with, test_config, test_data_dir};
 use prefeval::config::Config;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
@@ -130,7 +130,7 @@ fn base_requests() -> Vec<String> {
     ]
     .map(str::to_string)
     .to_vec();
-    let path = shared_dir().join("testdata/golden/evaluate.json");
+    let path = test_data_dir().join("golden/evaluate.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let golden: Value = serde_json::from_str(&text).expect("the golden file is JSON");
     for case in golden["cases"].as_array().expect("golden cases") {

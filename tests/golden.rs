@@ -1,11 +1,11 @@
-//! Every case of `shared/testdata/golden/evaluate.json`, sent over HTTP, matches the independent
+//! Every case of `tests/data/golden/evaluate.json`, sent over HTTP, matches the independent
 //! float64 reference to its stated tolerance.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::{close, post_json, router, shared_dir};
+use common::{close, post_json, router, test_data_dir};
 use serde_json::Value;
 
 fn number(value: &Value, what: &str) -> f64 {
@@ -54,7 +54,7 @@ fn compare(case: &str, got: &Value, expected: &Value) {
 
 #[tokio::test]
 async fn every_golden_case_matches_the_reference_over_http() {
-    let path = shared_dir().join("testdata/golden/evaluate.json");
+    let path = test_data_dir().join("golden/evaluate.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let golden: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(golden["tolerance"]["relative"].as_f64(), Some(1e-12));

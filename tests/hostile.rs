@@ -18,7 +18,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use common::{
-    Answer, WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close, get, post_bytes, router_with, send, shared_dir, test_config,
+    Answer, WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close, get, post_bytes, router_with, send, test_config, test_data_dir,
 };
 use hyper::body::{Body as HttpBody, Frame};
 use prefeval::config::Config;
@@ -1013,7 +1013,7 @@ async fn assert_still_serving(router: &Router) {
     let got = answer.json();
     assert!(close(got["loss"].as_f64().unwrap(), WORKED_EXAMPLE_LOSS), "loss {}", got["loss"]);
     // Every other figure against the golden vector of the same example.
-    let path = shared_dir().join("testdata/golden/evaluate.json");
+    let path = test_data_dir().join("golden/evaluate.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let golden: Value = serde_json::from_str(&text).unwrap();
     let case = golden["cases"]

@@ -75,9 +75,9 @@ pub async fn get(router: &Router, uri: &str) -> Answer {
     send(router, Request::builder().uri(uri).body(Body::empty()).expect("request builds")).await
 }
 
-/// `../shared` beside the repository root.
-pub fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared")
+/// `tests/data`: the vendored test data (golden vectors), read-only; see its README.md.
+pub fn test_data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("data")
 }
 
 /// |got − expected| ≤ max(1e-12·|expected|, 1e-15), the golden vectors' tolerance.
