@@ -5,9 +5,15 @@
 #   3. a real Prometheus server scrapes the service, and its HTTP query API must return exactly
 #      the lists, pairs and agreeing pairs that were sent.
 # Usage: scripts/prometheus-e2e.sh [path/to/prefeval]   (needs prometheus + promtool: Debian `prometheus`)
+# The binary defaults to release/prefeval in cargo's target directory (CARGO_TARGET_DIR honoured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-target/release/prefeval}
+# Where cargo puts its output (CARGO_TARGET_DIR, .cargo/config.toml, or target/), as cargo says.
+target_dir() {
+  cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
+if [ $# -ge 1 ]; then BIN=$1; else BIN="$(target_dir)/release/prefeval"; fi
 [ -x "$BIN" ] || { echo "error: $BIN not built" >&2; exit 1; }
 command -v promtool >/dev/null && command -v prometheus >/dev/null || { echo "error: prometheus/promtool missing" >&2; exit 1; }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Contract test of a running server against openapi.yaml with schemathesis (v4).
 #
-#   scripts/schemathesis.sh [PATH_TO_BINARY]     (default: target/release/prefeval)
+#   scripts/schemathesis.sh [PATH_TO_BINARY]     (default: release/prefeval in cargo's target directory)
 #
 # Builds nothing: build the binary first (`cargo build --release`). Starts it on a free port of
 # 127.0.0.1, waits for /healthz, runs schemathesis's `examples` and `coverage` phases with the checks
@@ -13,7 +13,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-binary="${1:-target/release/prefeval}"
+# Where cargo puts its output (CARGO_TARGET_DIR, .cargo/config.toml, or target/), as cargo says.
+target_dir() {
+  cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
+if [ $# -ge 1 ]; then
+  binary="$1"
+else
+  binary="$(target_dir)/release/prefeval"
+fi
 spec="openapi.yaml"
 time_limit="${ST_TIME_LIMIT_SECS:-600}"
 workers="${ST_WORKERS:-2}"

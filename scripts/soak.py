@@ -5,9 +5,10 @@ Usage (from the repository root, after `cargo build --release`):
 
     python3 scripts/soak.py [BINARY] [--seconds 60] [--clients 16] [--warmup 5]
                             [--workers 2] [--queue-depth 4] [--max-body-bytes 1048576]
-                            [--golden ../shared/testdata/golden/evaluate.json] [--seed N]
+                            [--golden tests/data/golden/evaluate.json] [--seed N]
 
-BINARY defaults to target/release/prefeval. The script starts it on a free 127.0.0.1 port (loopback
+BINARY defaults to release/prefeval in cargo's target directory (as `cargo metadata` reports it,
+so CARGO_TARGET_DIR is honoured). The script starts it on a free 127.0.0.1 port (loopback
 only) with a small pool and queue, so that the clients saturate it, and drives it for a warm-up
 and then for --seconds from --clients threads, each with one keep-alive connection
 (http.client):
@@ -53,6 +54,7 @@ import time
 from collections import Counter
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN = os.path.join(REPO_ROOT, "tests", "data", "golden", "evaluate.json")
 REQUEST_TIMEOUT = 30.0
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -377,27 +379,36 @@ def stop(server, grace=30.0):
     return server.returncode
 
 
+def cargo_target_dir():
+    """Where cargo puts its output (CARGO_TARGET_DIR, .cargo/config.toml, or target/), as cargo says."""
+    metadata = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=REPO_ROOT,
+                              check=True, stdout=subprocess.PIPE)
+    return json.loads(metadata.stdout)["target_directory"]
+
+
 def mib(kib):
     return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("binary", nargs="?", default=os.path.join(REPO_ROOT, "target", "release", "prefeval"))
+    parser.add_argument("binary", nargs="?", default=None,
+                        help="the prefeval binary (default: release/prefeval in cargo's target directory)")
     parser.add_argument("--seconds", type=float, default=60.0, help="measured duration (default 60)")
     parser.add_argument("--warmup", type=float, default=5.0, help="warm-up at full load before RSS is taken (5)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent client threads (16)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--queue-depth", type=int, default=4)
     parser.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
-    parser.add_argument("--golden", default=os.path.join(REPO_ROOT, "..", "shared", "testdata", "golden",
-                                                         "evaluate.json"))
+    parser.add_argument("--golden", default=GOLDEN, help="golden vectors (default: tests/data/golden/evaluate.json)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     args = parser.parse_args()
     if not 0 < args.seconds + args.warmup <= 3600 or args.warmup < 0:
         parser.error("--seconds and --warmup must be positive and at most an hour together")
     if not 1 <= args.clients <= 256:
         parser.error("--clients must be 1..256")
+    if args.binary is None:
+        args.binary = os.path.join(cargo_target_dir(), "release", "prefeval")
     if not os.access(args.binary, os.X_OK):
         parser.error(f"{args.binary} is not an executable; run `cargo build --release` first")
     seed = args.seed if args.seed is not None else random.randrange(2**32)
