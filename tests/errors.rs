@@ -384,6 +384,26 @@ async fn overlong_ids_are_422_invalid_value() {
     assert_error(&post_bytes(&router, body).await, 422, "invalid_value", Some("lists[0].items[1].id"));
 }
 
+/// `unspecified` and `other` are the service's own `model` metrics labels (no model given, models
+/// past the label bound): a client's model of that name would be merged into them.
+#[tokio::test]
+async fn models_named_like_the_reserved_metrics_labels_are_422_invalid_value() {
+    let router = router();
+    for reserved in ["other", "unspecified"] {
+        let body = format!(r#"{{"model": "{reserved}", "lists": [{{"items": [{{"reward": 1}}, {{"reward": 0}}]}}]}}"#);
+        let answer = post_bytes(&router, body).await;
+        assert_error(&answer, 422, "invalid_value", Some("model"));
+        let text = message(&answer);
+        assert!(text.contains("reserved") && text.contains("metrics"), "{reserved}: {text}");
+    }
+    // Only the exact names: the comparison is case-sensitive, as label values are.
+    for allowed in ["Other", "others", "UNSPECIFIED", "other-rm"] {
+        let body = format!(r#"{{"model": "{allowed}", "lists": [{{"items": [{{"reward": 1}}, {{"reward": 0}}]}}]}}"#);
+        let answer = post_bytes(&router, body).await;
+        assert_eq!(answer.status, StatusCode::OK, "{allowed}: {}", String::from_utf8_lossy(&answer.body));
+    }
+}
+
 // ----- 422 configured limits -------------------------------------------------------------------
 
 fn list_of(n: usize) -> String {

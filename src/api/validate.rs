@@ -5,6 +5,7 @@ use super::error::{ApiError, ErrorCode};
 use super::request::{EvaluateRequest, RequestList, Text};
 use crate::config::Limits;
 use crate::eval::{EvalOptions, ListError, RankedList};
+use crate::metrics::{MODEL_OTHER, MODEL_UNSPECIFIED};
 
 /// Longest `id` (list or item), in bytes.
 pub const MAX_ID_BYTES: usize = 1024;
@@ -15,6 +16,7 @@ pub fn validate(request: &EvaluateRequest<'_>, limits: &Limits) -> Result<(EvalO
     let options = options_of(request)?;
     if let Some(model) = &request.model {
         check_length(model, MAX_MODEL_BYTES, "model")?;
+        check_not_reserved(model)?;
     }
     if request.lists.is_empty() {
         return Err(empty_batch());
@@ -161,6 +163,26 @@ fn list_error(index: usize, error: ListError) -> ApiError {
             "beta × (largest − smallest reward) of this list overflows a 64-bit float; rescale the rewards",
         ),
     }
+}
+
+/// `model` names the service's own metrics labels take: a client's model of that name would merge
+/// with them. Compared exactly, case-sensitively, as Prometheus compares label values: `Other` or
+/// `others` is a series of its own and stays allowed.
+const RESERVED_MODELS: [&str; 2] = [MODEL_UNSPECIFIED, MODEL_OTHER];
+
+fn check_not_reserved(model: &Text<'_>) -> Result<(), ApiError> {
+    if RESERVED_MODELS.contains(&model.0.as_ref()) {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            "model",
+            format!(
+                "model {:?} is reserved: `{MODEL_UNSPECIFIED}` and `{MODEL_OTHER}` are the metrics labels of \
+                 requests without a model and of models past the label bound; choose another name",
+                model.0
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_length(text: &Text<'_>, max: usize, path: &str) -> Result<(), ApiError> {
