@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::auth::ApiTokens;
+use crate::limits::Limits;
+use crate::tokens::ApiTokens;
 
 #[derive(Debug, Parser)]
 #[command(name = "prefeval", version, about = "Scores reward models against human rankings over HTTP.")]
@@ -246,15 +247,6 @@ impl Default for Config {
             shutdown_grace_secs: 20,
         }
     }
-}
-
-/// Per-request count limits (the byte limit is enforced while the body is read).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    pub max_items_per_list: usize,
-    pub max_lists: usize,
-    pub max_pairs: u64,
-    pub max_evaluated_pairs: u64,
 }
 
 #[cfg(test)]

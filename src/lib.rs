@@ -8,8 +8,10 @@ pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod docs;
+pub mod error;
 pub mod eval;
 pub mod healthcheck;
+pub mod limits;
 pub mod listen;
 pub mod memory;
 pub mod metrics;
@@ -18,6 +20,7 @@ pub mod pool;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;
 
 pub use listen::{Listeners, serve, serve_until};
 pub use server::{app, app_with, metrics_app};

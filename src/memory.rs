@@ -200,10 +200,9 @@ const DEFAULT_WITHOUT_CGROUP: u64 = 1 << 30;
 /// `None` when unlimited or unknown.
 fn cgroup_memory_limit() -> Option<u64> {
     let v2 = cgroup_v2_dir().map(|dir| format!("/sys/fs/cgroup{dir}/memory.max"));
-    let candidates = v2.into_iter().chain([
-        "/sys/fs/cgroup/memory.max".to_string(),
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes".to_string(),
-    ]);
+    let candidates = v2
+        .into_iter()
+        .chain(["/sys/fs/cgroup/memory.max".to_string(), "/sys/fs/cgroup/memory/memory.limit_in_bytes".to_string()]);
     candidates.filter_map(|path| std::fs::read_to_string(path).ok()).find_map(|text| parse_limit(&text))
 }
 

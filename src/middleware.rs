@@ -15,7 +15,7 @@ use axum::response::Response;
 
 use crate::api::{ApiError, ErrorCode};
 use crate::connection::LingerOnClose;
-use crate::state::AppState;
+use crate::metrics::Metrics;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -31,9 +31,8 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let has_body = request_has_body(&request);
-    let linger = (request.version() <= Version::HTTP_11)
-        .then(|| request.extensions().get::<LingerOnClose>().cloned())
-        .flatten();
+    let linger =
+        (request.version() <= Version::HTTP_11).then(|| request.extensions().get::<LingerOnClose>().cloned()).flatten();
     let (parts, body) = request.into_parts();
     let body_read = Arc::new(AtomicBool::new(false));
     let body = Body::new(ObservedBody { inner: body, finished: Arc::clone(&body_read) });
@@ -126,13 +125,13 @@ fn replacement_for(status: StatusCode, method: &axum::http::Method) -> ApiError 
 
 /// Counts and times every answer under its route template (never the raw path, whose values
 /// are unbounded).
-pub async fn record_http(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn record_http(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let response = next.run(request).await;
     let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
-    state.metrics.observe_http(method.as_str(), route, response.status(), started.elapsed());
+    metrics.observe_http(method.as_str(), route, response.status(), started.elapsed());
     response
 }
 

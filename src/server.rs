@@ -36,7 +36,7 @@ pub fn app(state: AppState) -> Router {
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let v1 = Router::new()
         .route("/v1/evaluate", post(evaluate::evaluate))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(state.api_tokens.clone(), require_token));
     let mut router = Router::new()
         .merge(v1)
         .route("/healthz", get(healthz))
@@ -69,7 +69,7 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(middleware::from_fn(error_bodies))
-        .layer(middleware::from_fn_with_state(state.clone(), record_http))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), record_http))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| request_span(request))

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::HeaderValue;
 
-use crate::auth::ApiTokens;
-use crate::config::{Config, Limits};
+use crate::config::Config;
+use crate::limits::Limits;
 use crate::memory::MemoryBudget;
 use crate::metrics::{Metrics, REJECT_CLIENT_DISCONNECTED};
 use crate::pool::Pool;
+use crate::tokens::ApiTokens;
 
 #[derive(Clone)]
 pub struct AppState {

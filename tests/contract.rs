@@ -14,8 +14,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, header};
 use common::{Answer, hold_worker, router, router_with, send, test_config};
 use prefeval::api::ErrorCode;
-use prefeval::auth::ApiTokens;
 use prefeval::config::Config;
+use prefeval::tokens::ApiTokens;
 use serde_json::{Value, json};
 
 const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");

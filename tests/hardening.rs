@@ -12,8 +12,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, header};
 use axum::routing::get;
 use common::{get as get_path, hold_worker, post_json, router_with, send, test_config};
-use prefeval::auth::ApiTokens;
 use prefeval::config::Config;
+use prefeval::tokens::ApiTokens;
 use prefeval::{AppState, Listeners, app_with, serve_until};
 use serde_json::json;
 

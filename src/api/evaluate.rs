@@ -12,9 +12,11 @@ use super::error::{ApiError, ErrorCode};
 use super::request::decode;
 use super::response::{encode, encoded_size_estimate};
 use super::validate::{empty_batch, validate};
-use crate::config::Limits;
 use crate::eval::{BatchError, assemble, plan, run_unit};
-use crate::memory::{BudgetedBuffer, EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES, OverBudget, Reservation, decoded_bound};
+use crate::limits::Limits;
+use crate::memory::{
+    BudgetedBuffer, EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES, OverBudget, Reservation, decoded_bound,
+};
 use crate::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
 use crate::pool::{JobFailure, Timings, WorkerScope};
 use crate::state::AppState;
@@ -93,7 +95,10 @@ fn evaluate_body(
     let returned_pairs: u64 = if options.include_pairs { lists.iter().map(|list| list.pairs()).sum() } else { 0 };
     let returned_pairs = usize::try_from(returned_pairs).unwrap_or(usize::MAX);
     reservation.grow(
-        lists.len().saturating_mul(EVALUATED_LIST_BYTES).saturating_add(returned_pairs.saturating_mul(EVALUATED_PAIR_BYTES)),
+        lists
+            .len()
+            .saturating_mul(EVALUATED_LIST_BYTES)
+            .saturating_add(returned_pairs.saturating_mul(EVALUATED_PAIR_BYTES)),
     )?;
     let results = scope.map(&units, |unit| run_unit(&lists, unit, &options));
     let batch = assemble(&lists, &units, results, &options).map_err(|error| match error {

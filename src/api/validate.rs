@@ -3,8 +3,8 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::request::{EvaluateRequest, RequestList, Text};
-use crate::config::Limits;
 use crate::eval::{EvalOptions, ListError, RankedList};
+use crate::limits::Limits;
 use crate::metrics::{MODEL_OTHER, MODEL_UNSPECIFIED};
 
 /// Longest `id` (list or item), in bytes.

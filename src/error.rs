@@ -1,0 +1,137 @@
+//! The one error type: every failure a client or a CLI user can see becomes
+//! `{"error": {"code", "message", "path"?}}`. No HTTP here: `api::error` maps codes to statuses and
+//! errors to responses, so the pipeline and the CLI use the same type without any HTTP type.
+
+use serde::Serialize;
+
+/// Stable, machine-readable error codes (clients switch on these; never rename one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    MalformedJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotFound,
+    MethodNotAllowed,
+    InvalidType,
+    InvalidValue,
+    MissingField,
+    UnknownField,
+    NumberOutOfRange,
+    EmptyBatch,
+    TooFewItems,
+    TooManyItems,
+    TooManyLists,
+    TooManyPairs,
+    MixedRanking,
+    NoPreferences,
+    NonFiniteResult,
+    Unauthorized,
+    RequestTimeout,
+    QueueFull,
+    MemoryBudget,
+    InternalError,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation checks.
+    pub const ALL: [ErrorCode; 23] = {
+        use ErrorCode::*;
+        [
+            MalformedJson,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            NotFound,
+            MethodNotAllowed,
+            InvalidType,
+            InvalidValue,
+            MissingField,
+            UnknownField,
+            NumberOutOfRange,
+            EmptyBatch,
+            TooFewItems,
+            TooManyItems,
+            TooManyLists,
+            TooManyPairs,
+            MixedRanking,
+            NoPreferences,
+            NonFiniteResult,
+            Unauthorized,
+            RequestTimeout,
+            QueueFull,
+            MemoryBudget,
+            InternalError,
+        ]
+    };
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Seconds for the `Retry-After` header of a 503.
+    #[serde(skip)]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), path: None, retry_after_secs: None }
+    }
+
+    pub fn at(code: ErrorCode, path: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), path: Some(path.into()), retry_after_secs: None }
+    }
+
+    /// 503: every worker is busy and the queue is full.
+    pub fn queue_full(retry_after_secs: u64) -> Self {
+        let message = "all workers are busy and the queue is full; retry after the Retry-After delay";
+        ApiError { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::QueueFull, message) }
+    }
+
+    /// 503: requests in flight hold the memory budget; this one fits once some finish.
+    pub fn memory_budget(retry_after_secs: u64) -> Self {
+        let message = "requests in flight hold the memory budget (PREFEVAL_MEMORY_LIMIT_BYTES); \
+                       retry after the Retry-After delay";
+        ApiError { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::MemoryBudget, message) }
+    }
+
+    /// 413: this request alone would need more than the whole memory budget.
+    pub fn never_fits_budget(needed: usize, limit: usize) -> Self {
+        Self::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "this request needs about {needed} bytes of memory to evaluate, more than the whole memory budget \
+                 of {limit} bytes (PREFEVAL_MEMORY_LIMIT_BYTES / --memory-limit-bytes); send a smaller batch"
+            ),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::InternalError, "internal error; the request was not evaluated")
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorFields<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorFields<'a> {
+    #[serde(flatten)]
+    error: &'a ApiError,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+impl ApiError {
+    /// The JSON error body, with the request id when known.
+    pub fn body(&self, request_id: Option<&str>) -> Vec<u8> {
+        let body = ErrorBody { error: ErrorFields { error: self, request_id } };
+        // Plain strings and enums only: serializing cannot fail.
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+}
