@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
 const SERVER_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server.rs");
-const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/error.rs");
+const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/error.rs");
 
 /// Every route of `src/server.rs` (`app` and `metrics_app`), as (method, path). Checked against
 /// the source itself and against the spec below.
@@ -953,10 +953,10 @@ fn snake_case(camel: &str) -> String {
     out
 }
 
-/// The variants of `pub enum ErrorCode` in src/api/error.rs, in snake_case (their wire form).
+/// The variants of `pub enum ErrorCode` in src/error.rs, in snake_case (their wire form).
 fn error_codes_in_source() -> Vec<String> {
     let source = std::fs::read_to_string(ERROR_RS).unwrap_or_else(|e| panic!("cannot read {ERROR_RS}: {e}"));
-    let start = source.find("pub enum ErrorCode {").expect("pub enum ErrorCode in src/api/error.rs");
+    let start = source.find("pub enum ErrorCode {").expect("pub enum ErrorCode in src/error.rs");
     let body = &source[start + "pub enum ErrorCode {".len()..];
     let body = &body[..body.find('}').expect("end of ErrorCode")];
     body.lines()
