@@ -213,6 +213,7 @@ impl Config {
     /// The limits a request is validated against.
     pub fn limits(&self) -> Limits {
         Limits {
+            max_line_bytes: self.max_body_bytes,
             max_items_per_list: self.max_items_per_list,
             max_lists: self.max_lists,
             max_pairs: self.max_pairs,

@@ -16,6 +16,7 @@ pub mod listen;
 pub mod memory;
 pub mod metrics;
 pub mod middleware;
+pub mod pipeline;
 pub mod pool;
 pub mod server;
 pub mod state;

@@ -103,10 +103,10 @@ pub struct WorkerScope<'a> {
     units: &'a rayon::ThreadPool,
 }
 
-impl WorkerScope<'_> {
+impl crate::pipeline::Parallel for WorkerScope<'_> {
     /// `f` over every unit, results in unit order. The order of results never depends on how
     /// many threads ran them.
-    pub fn map<U: Sync, R: Send>(&self, units: &[U], f: impl Fn(&U) -> R + Sync + Send) -> Vec<R> {
+    fn map<U: Sync, R: Send>(&self, units: &[U], f: impl Fn(&U) -> R + Sync + Send) -> Vec<R> {
         if units.len() < MIN_UNITS_TO_SPREAD {
             return units.iter().map(f).collect();
         }
@@ -162,6 +162,11 @@ impl Pool {
         let drain_secs = in_pool * counters.mean_compute_secs() / self.workers as f64;
         // `as` saturates; NaN (never expected) becomes 0 and so 1.
         (drain_secs.ceil() as u64).clamp(1, MAX_RETRY_AFTER_SECS)
+    }
+
+    /// Whether a job submitted now would be admitted (it may not be by the time it is).
+    pub fn has_room(&self) -> bool {
+        self.shared.counters.admitted.load(Ordering::Acquire) < self.workers + self.queue_depth
     }
 
     /// Admits `job` or refuses at once. The job is skipped if the returned future is dropped
@@ -284,6 +289,7 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::Parallel;
     use std::sync::mpsc;
 
     #[tokio::test]

@@ -1,5 +1,5 @@
-//! `POST /v1/evaluate`: hands the raw body to the worker pool, where it is decoded, validated,
-//! evaluated and encoded; the async side only moves bytes.
+//! `POST /v1/evaluate`: the batch door. Hands the raw body to the worker pool, where the pipeline
+//! decodes, validates, evaluates and encodes it; the async side only moves bytes.
 
 use std::sync::Arc;
 
@@ -8,16 +8,14 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::body::{JsonBody, over_budget, reserved_body};
-use super::error::{ApiError, ErrorCode};
-use super::request::decode;
-use super::response::{encode, encoded_size_estimate};
-use super::validate::{empty_batch, validate};
-use crate::eval::{BatchError, assemble, plan, run_unit};
+use super::error::ApiError;
+use crate::eval::Totals;
 use crate::limits::Limits;
-use crate::memory::{
-    BudgetedBuffer, EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES, OverBudget, Reservation, decoded_bound,
-};
+use crate::memory::{BudgetedBuffer, OverBudget, Reservation, decoded_bound};
 use crate::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
+use crate::pipeline::encode::{encoded_size_estimate, write_batch};
+use crate::pipeline::ndjson::loss_overflow;
+use crate::pipeline::{self, evaluation_bytes, validate};
 use crate::pool::{JobFailure, Timings, WorkerScope};
 use crate::state::AppState;
 
@@ -89,36 +87,29 @@ fn evaluate_body(
 ) -> Result<(Vec<u8>, Reservation), Refusal> {
     let JsonBody { bytes, mut reservation } = body;
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
-    let request = decode(&bytes)?;
-    let (options, lists) = validate(&request, limits)?;
-    let units = plan(&lists);
-    let returned_pairs: u64 = if options.include_pairs { lists.iter().map(|list| list.pairs()).sum() } else { 0 };
-    let returned_pairs = usize::try_from(returned_pairs).unwrap_or(usize::MAX);
-    reservation.grow(
-        lists
-            .len()
-            .saturating_mul(EVALUATED_LIST_BYTES)
-            .saturating_add(returned_pairs.saturating_mul(EVALUATED_PAIR_BYTES)),
-    )?;
-    let results = scope.map(&units, |unit| run_unit(&lists, unit, &options));
-    let batch = assemble(&lists, &units, results, &options).map_err(|error| match error {
-        BatchError::Empty => empty_batch(),
-        BatchError::ListLossOverflow { list } => ApiError::at(
-            ErrorCode::NonFiniteResult,
-            format!("lists[{list}]"),
-            "the loss of this list overflows a 64-bit float; rescale the rewards or lower beta",
-        ),
-    })?;
+    let batch = validate::batch(&bytes, limits)?;
+    reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.eval))?;
+    let mut evaluations = Vec::with_capacity(batch.ranked.len());
+    let mut totals = Totals::default();
+    for (index, evaluation) in pipeline::evaluate(&batch.ranked, &batch.options.eval, scope).into_iter().enumerate() {
+        let evaluation = evaluation.map_err(|_| {
+            let overflow = loss_overflow();
+            ApiError::at(overflow.code, format!("lists[{index}]"), overflow.message)
+        })?;
+        totals.add(&evaluation);
+        evaluations.push(evaluation);
+    }
     metrics.observe_evaluation(EvaluationCounts {
-        model: request.model.as_ref().map(|m| &*m.0),
-        lists: batch.lists.len() as u64,
-        pairs: batch.pairs,
-        agreeing_halves: batch.agreeing_halves,
-        list_losses: &mut batch.lists.iter().map(|list| list.loss),
+        model: batch.model.as_ref().map(|m| &*m.0),
+        lists: totals.lists,
+        pairs: totals.pairs,
+        agreeing_halves: totals.agreeing_halves,
+        list_losses: &mut evaluations.iter().map(|list| list.loss),
     });
     let mut answer = reservation.budget().empty();
-    let mut out = BudgetedBuffer::with_capacity(encoded_size_estimate(&batch), &mut answer)?;
-    if let Err(error) = encode(&mut out, &request, options.normalization, &batch) {
+    let mut out = BudgetedBuffer::with_capacity(encoded_size_estimate(&evaluations), &mut answer)?;
+    let normalization = batch.options.eval.normalization;
+    if let Err(error) = write_batch(&mut out, normalization, &batch.inputs, &evaluations, &totals) {
         if let Some(refusal) = out.refusal() {
             return Err(refusal.into());
         }

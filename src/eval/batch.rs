@@ -61,28 +61,16 @@ pub struct ListEvaluation {
     pub agreeing_halves: u64,
     pub loss: f64,
     pub accuracy: f64,
+    /// The loss of a model that gives ½ to every pair: pairs·ln 2 / Z.
+    pub chance_loss: f64,
     /// Ascending by (preferred, other); `None` unless pairs were asked for.
     pub pairs: Option<Vec<ImpliedPair>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct BatchEvaluation {
-    pub loss: f64,
-    pub pairs: u64,
-    pub agreeing_halves: u64,
-    /// Micro-averaged over all pairs of the batch.
-    pub accuracy: f64,
-    pub lists: Vec<ListEvaluation>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum BatchError {
-    Empty,
-    /// The list's loss overflows f64 (its log-probabilities sum past −f64::MAX).
-    ListLossOverflow {
-        list: usize,
-    },
-}
+/// A list whose loss overflows f64 although each of its pairs is finite (rewards near ±1e308
+/// with `sum` normalization): it has no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListLossOverflow;
 
 /// A range of rows (sorted positions) of one list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,16 +107,14 @@ pub fn run_unit(lists: &[RankedList], unit: &WorkUnit, options: &EvalOptions) ->
     UnitResult { partial, pairs }
 }
 
-/// Joins unit results (in `plan` order) into the batch figures.
+/// Joins unit results (in `plan` order) into one evaluation per list, in list order. Batch
+/// figures are the job of `Totals`, which merges exactly across chunks and shards.
 pub fn assemble(
     lists: &[RankedList],
     units: &[WorkUnit],
     results: Vec<UnitResult>,
     options: &EvalOptions,
-) -> Result<BatchEvaluation, BatchError> {
-    if lists.is_empty() {
-        return Err(BatchError::Empty);
-    }
+) -> Vec<Result<ListEvaluation, ListLossOverflow>> {
     let mut per_list: Vec<(RowsPartial, Vec<ImpliedPair>)> = (0..lists.len()).map(|_| Default::default()).collect();
     for (unit, result) in units.iter().zip(results) {
         let Some((partial, pairs)) = per_list.get_mut(unit.list) else { continue };
@@ -139,48 +125,32 @@ pub fn assemble(
             pairs.extend(result.pairs);
         }
     }
-
-    let mut evaluations = Vec::with_capacity(lists.len());
-    let (mut loss_sum, mut total_pairs, mut total_halves) = (NeumaierSum::default(), 0u64, 0u64);
-    for (index, (list, (partial, mut pairs))) in lists.iter().zip(per_list).enumerate() {
-        let divisor = options.normalization.divisor(list.len(), partial.pairs);
-        let mut loss = -partial.log_probability_sum.value() / divisor + 0.0;
-        if !loss.is_finite() {
-            loss = rescaled_loss(list, options.beta, divisor);
-        }
-        if !loss.is_finite() {
-            return Err(BatchError::ListLossOverflow { list: index });
-        }
-        if options.include_pairs && list.reorders_pairs() {
-            pairs.sort_unstable_by_key(|p| (p.preferred, p.other));
-        }
-        loss_sum.add(loss);
-        total_pairs += partial.pairs;
-        total_halves += partial.agreeing_halves;
-        evaluations.push(ListEvaluation {
-            n: list.len(),
-            pairs_count: partial.pairs,
-            agreeing_halves: partial.agreeing_halves,
-            loss,
-            accuracy: accuracy(partial.agreeing_halves, partial.pairs),
-            pairs: options.include_pairs.then_some(pairs),
-        });
-    }
-    let count = evaluations.len() as f64;
-    let mut loss = loss_sum.value() / count;
-    if !loss.is_finite() {
-        // Each list loss is finite, so their mean is too; only the intermediate sum overflowed.
-        let mut scaled = NeumaierSum::default();
-        evaluations.iter().for_each(|e| scaled.add(e.loss / count));
-        loss = scaled.value().min(f64::MAX);
-    }
-    Ok(BatchEvaluation {
-        loss,
-        pairs: total_pairs,
-        agreeing_halves: total_halves,
-        accuracy: accuracy(total_halves, total_pairs),
-        lists: evaluations,
-    })
+    lists
+        .iter()
+        .zip(per_list)
+        .map(|(list, (partial, mut pairs))| {
+            let divisor = options.normalization.divisor(list.len(), partial.pairs);
+            let mut loss = -partial.log_probability_sum.value() / divisor + 0.0;
+            if !loss.is_finite() {
+                loss = rescaled_loss(list, options.beta, divisor);
+            }
+            if !loss.is_finite() {
+                return Err(ListLossOverflow);
+            }
+            if options.include_pairs && list.reorders_pairs() {
+                pairs.sort_unstable_by_key(|p| (p.preferred, p.other));
+            }
+            Ok(ListEvaluation {
+                n: list.len(),
+                pairs_count: partial.pairs,
+                agreeing_halves: partial.agreeing_halves,
+                loss,
+                accuracy: accuracy(partial.agreeing_halves, partial.pairs),
+                chance_loss: partial.pairs as f64 * std::f64::consts::LN_2 / divisor,
+                pairs: options.include_pairs.then_some(pairs),
+            })
+        })
+        .collect()
 }
 
 /// Power-of-two scale for sums that overflow f64: exact, so −(S·2⁻⁶⁴ / Z)·2⁶⁴ rounds like −S/Z.
@@ -195,6 +165,6 @@ fn rescaled_loss(list: &RankedList, beta: f64, divisor: f64) -> f64 {
 }
 
 /// Share of agreeing pairs; every list here has at least one pair (see `ListError::NoPreferences`).
-fn accuracy(agreeing_halves: u64, pairs: u64) -> f64 {
+pub(super) fn accuracy(agreeing_halves: u64, pairs: u64) -> f64 {
     if pairs == 0 { 0.0 } else { agreeing_halves as f64 / (2.0 * pairs as f64) }
 }

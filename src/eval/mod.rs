@@ -6,11 +6,13 @@ mod batch;
 mod list;
 mod logistic;
 mod sum;
+mod totals;
 
 pub use batch::{
-    BatchError, BatchEvaluation, EvalOptions, ListEvaluation, Normalization, UNIT_PAIRS, UnitResult, WorkUnit,
-    assemble, plan, run_unit,
+    EvalOptions, ListEvaluation, ListLossOverflow, Normalization, UNIT_PAIRS, UnitResult, WorkUnit, assemble, plan,
+    run_unit,
 };
 pub use list::{ImpliedPair, ListError, RankedList};
 pub use logistic::{log_sigmoid, sigmoid};
 pub use sum::NeumaierSum;
+pub use totals::Totals;

@@ -1,6 +1,8 @@
-//! The wire form of `POST /v1/evaluate` and its decoding. Decoding is strict: strings are never
-//! numbers or booleans, `null` is never a value, unknown fields are refused (a misspelt option
-//! would otherwise silently change the numbers), and every failure names its field.
+//! The wire form of a batch and of one list, in every input format at once (a list is decoded
+//! before the format is known: `options` may follow `lists`). Decoding is strict: strings are
+//! never numbers or booleans, `null` is never a value, unknown fields are refused (a misspelt
+//! option would otherwise silently change the numbers), and every failure names its field. Which
+//! fields a format allows is checked when the list is converted (`format.rs`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -8,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 
-use super::error::{ApiError, ErrorCode};
+use super::format::Format;
 use crate::eval::Normalization;
 
 #[derive(Debug, Deserialize)]
@@ -19,11 +21,11 @@ pub struct EvaluateRequest<'a> {
     #[serde(default, deserialize_with = "present")]
     pub options: Option<Object<RequestOptions>>,
     #[serde(borrow)]
-    pub lists: Vec<Object<RequestList<'a>>>,
+    pub lists: Vec<Object<WireList<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an object with `normalization`, `include_pairs` and/or `beta`")]
+#[serde(deny_unknown_fields, expecting = "an object with `normalization`, `include_pairs`, `beta` and/or `format`")]
 pub struct RequestOptions {
     #[serde(default, deserialize_with = "present")]
     pub normalization: Option<WireNormalization>,
@@ -31,6 +33,8 @@ pub struct RequestOptions {
     pub include_pairs: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     pub beta: Option<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pub format: Option<Format>,
 }
 
 /// `options.normalization`: one of the names of `Normalization`, as a JSON string. Decoded by
@@ -65,23 +69,93 @@ impl From<WireNormalization> for Normalization {
     }
 }
 
+/// One list in any format: the union of the fields of every format (see `Format`).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a list object with an `items` array")]
-pub struct RequestList<'a> {
+#[serde(deny_unknown_fields, expecting = "a list object")]
+pub struct WireList<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     pub id: Option<Text<'a>>,
-    #[serde(borrow)]
-    pub items: Vec<Object<RequestItem<'a>>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub items: Option<Vec<Object<WireItem<'a>>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub chosen_reward: Option<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pub rejected_reward: Option<Number>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub ranking: Option<Vec<RankingEntry<'a>>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub rewards: Option<RewardMap<'a>>,
 }
 
+/// One item in any format that has `items`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an item object with a numeric `reward`")]
-pub struct RequestItem<'a> {
+#[serde(deny_unknown_fields, expecting = "an item object")]
+pub struct WireItem<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     pub id: Option<Text<'a>>,
-    pub reward: Number,
+    #[serde(default, deserialize_with = "present")]
+    pub reward: Option<Number>,
     #[serde(default, deserialize_with = "present")]
     pub rank: Option<Rank>,
+    #[serde(default, deserialize_with = "present")]
+    pub rating: Option<Number>,
+}
+
+/// A position of a `ranking`: one id, or an array of tied ids.
+#[derive(Debug)]
+pub enum RankingEntry<'a> {
+    One(Text<'a>),
+    Tied(Vec<Text<'a>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RankingEntry<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = RankingEntry<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an item id, or an array of tied item ids")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(RankingEntry::One(Text(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RankingEntry::One(Text(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut tied = Vec::new();
+                while let Some(id) = seq.next_element::<Text<'de>>()? {
+                    tied.push(id);
+                }
+                Ok(RankingEntry::Tied(tied))
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+/// `rewards` of the `ranking` format: item id → reward, in the order written.
+#[derive(Debug, Default)]
+pub struct RewardMap<'a>(pub Vec<(Text<'a>, Number)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RewardMap<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = RewardMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of item id to reward")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut rewards = Vec::new();
+                while let Some((id, reward)) = map.next_entry::<Text<'de>, Number>()? {
+                    rewards.push((id, reward));
+                }
+                Ok(RewardMap(rewards))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor)
+    }
 }
 
 /// An optional field that, when present, must hold a value: `null` is refused rather than taken
@@ -172,7 +246,8 @@ impl<'de> Deserialize<'de> for Number {
     }
 }
 
-/// A rank: an integer ≥ 1 (1 = best). `2.0` is the integer 2, as JSON Schema's `integer` has it.
+/// A rank: an integer ≥ 0; the format says whether 0 or 1 is best. `2.0` is the integer 2, as
+/// JSON Schema's `integer` has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rank(pub u64);
 
@@ -182,16 +257,13 @@ const MAX_EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
 impl<'de> Deserialize<'de> for Rank {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct RankVisitor;
-        const EXPECTED: &str = "an integer rank ≥ 1 (1 = best)";
+        const EXPECTED: &str = "an integer rank ≥ 1 (1 = best; 0 = best with format `ranks_zero_based`)";
         impl Visitor<'_> for RankVisitor {
             type Value = Rank;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(EXPECTED)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Rank, E> {
-                if v == 0 {
-                    return Err(E::invalid_value(Unexpected::Unsigned(v), &EXPECTED));
-                }
                 Ok(Rank(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Rank, E> {
@@ -201,7 +273,7 @@ impl<'de> Deserialize<'de> for Rank {
                 }
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Rank, E> {
-                if v.fract() == 0.0 && (1.0..=MAX_EXACT_FLOAT_INTEGER).contains(&v) {
+                if v.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT_INTEGER).contains(&v) {
                     Ok(Rank(v as u64))
                 } else {
                     Err(E::invalid_value(Unexpected::Float(v), &EXPECTED))
@@ -210,83 +282,4 @@ impl<'de> Deserialize<'de> for Rank {
         }
         deserializer.deserialize_any(RankVisitor)
     }
-}
-
-/// Parses a request body. The fast path parses once; only a failing body is parsed again with
-/// path tracking, so valid requests pay nothing for precise error paths.
-pub fn decode(body: &[u8]) -> Result<EvaluateRequest<'_>, ApiError> {
-    match serde_json::from_slice::<Object<EvaluateRequest<'_>>>(body) {
-        Ok(request) => Ok(request.0),
-        Err(_) => {
-            let mut parser = serde_json::Deserializer::from_slice(body);
-            let error = match serde_path_to_error::deserialize::<_, Object<EvaluateRequest<'_>>>(&mut parser) {
-                Ok(_) => match parser.end() {
-                    // Unreachable in practice (the fast path failed), but never panic on input.
-                    Ok(()) => return Err(ApiError::new(ErrorCode::MalformedJson, "request body could not be parsed")),
-                    Err(error) => {
-                        return Err(ApiError::new(
-                            ErrorCode::MalformedJson,
-                            format!("malformed JSON: {}", message_of(&error)),
-                        ));
-                    }
-                },
-                Err(error) => error,
-            };
-            Err(describe(error))
-        }
-    }
-}
-
-fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = error.path().to_string();
-    let inner = error.inner();
-    let message = message_of(inner);
-    let at = |suffix: Option<&str>| -> Option<String> {
-        let base = if path == "." { String::new() } else { path.clone() };
-        match suffix {
-            Some(field) if base.is_empty() => Some(field.to_string()),
-            Some(field) => Some(format!("{base}.{field}")),
-            None if base.is_empty() => None,
-            None => Some(base),
-        }
-    };
-    let (code, path) = match inner.classify() {
-        serde_json::error::Category::Data => {
-            if let Some(field) = backticked(&message, "missing field `") {
-                (ErrorCode::MissingField, at(Some(field)))
-            } else if message.starts_with("unknown field `") {
-                // The tracked path already ends with the unknown key.
-                (ErrorCode::UnknownField, at(None))
-            } else if message.starts_with("invalid type") {
-                (ErrorCode::InvalidType, at(None))
-            } else {
-                (ErrorCode::InvalidValue, at(None))
-            }
-        }
-        _ if message.starts_with("number out of range") => (ErrorCode::NumberOutOfRange, at(None)),
-        // A syntax error's position is in the message; a field path would mislead.
-        _ => (ErrorCode::MalformedJson, None),
-    };
-    let message = match code {
-        ErrorCode::NumberOutOfRange => "number out of range: it does not fit in a 64-bit float".to_string(),
-        ErrorCode::MalformedJson => format!("malformed JSON: {message}"),
-        _ => message,
-    };
-    ApiError { code, message, path, retry_after_secs: None }
-}
-
-/// serde_json's message without its " at line L column C" suffix for data errors, which point
-/// at the field by path instead; syntax errors keep the position.
-fn message_of(error: &serde_json::Error) -> String {
-    let full = error.to_string();
-    if error.classify() != serde_json::error::Category::Data {
-        return full;
-    }
-    let suffix = format!(" at line {} column {}", error.line(), error.column());
-    full.strip_suffix(&suffix).map(str::to_string).unwrap_or(full)
-}
-
-/// The name between `prefix` and the next backtick.
-fn backticked<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
-    message.strip_prefix(prefix)?.split('`').next()
 }

@@ -1,0 +1,102 @@
+//! The sufficient statistics of a set of evaluated lists: what the batch figures are computed
+//! from, and what merges exactly when a dataset is split into chunks (a stream) or shards (replicas):
+//! merging totals, never averaging averages, gives the figures of the whole.
+
+use super::batch::{ListEvaluation, accuracy};
+use super::sum::NeumaierSum;
+
+/// 2⁻⁶⁴: sums of list losses near f64::MAX are also kept scaled by it, exactly (a power of two).
+const OVERFLOW_SCALE: f64 = 1.0 / 18_446_744_073_709_551_616.0;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub lists: u64,
+    pub pairs: u64,
+    /// Agreeing pairs in halves (a reward tie counts one half), so the count stays an integer.
+    pub agreeing_halves: u64,
+    pub loss_sum: NeumaierSum,
+    /// Σ loss·2⁻⁶⁴, for when `loss_sum` overflows although every list loss is finite.
+    pub loss_sum_scaled: NeumaierSum,
+    pub loss_sum_squares: NeumaierSum,
+    pub chance_loss_sum: NeumaierSum,
+}
+
+impl Totals {
+    pub fn add(&mut self, list: &ListEvaluation) {
+        self.lists += 1;
+        self.pairs += list.pairs_count;
+        self.agreeing_halves += list.agreeing_halves;
+        self.loss_sum.add(list.loss);
+        self.loss_sum_scaled.add(list.loss * OVERFLOW_SCALE);
+        self.loss_sum_squares.add(list.loss * list.loss);
+        self.chance_loss_sum.add(list.chance_loss);
+    }
+
+    /// Folds in the totals of a later chunk or shard.
+    pub fn merge(&mut self, other: &Totals) {
+        self.lists += other.lists;
+        self.pairs += other.pairs;
+        self.agreeing_halves += other.agreeing_halves;
+        self.loss_sum.merge(&other.loss_sum);
+        self.loss_sum_scaled.merge(&other.loss_sum_scaled);
+        self.loss_sum_squares.merge(&other.loss_sum_squares);
+        self.chance_loss_sum.merge(&other.chance_loss_sum);
+    }
+
+    /// The batch loss: the mean of the list losses; `None` without lists.
+    pub fn loss(&self) -> Option<f64> {
+        let count = self.lists as f64;
+        if self.lists == 0 {
+            return None;
+        }
+        let mean = self.loss_sum.value() / count;
+        if mean.is_finite() {
+            return Some(mean);
+        }
+        // Each list loss is finite, so their mean is too; only the intermediate sum overflowed.
+        Some((self.loss_sum_scaled.value() / count / OVERFLOW_SCALE).min(f64::MAX))
+    }
+
+    /// Micro-averaged accuracy over every pair; `None` without pairs.
+    pub fn accuracy(&self) -> Option<f64> {
+        (self.pairs > 0).then(|| accuracy(self.agreeing_halves, self.pairs))
+    }
+
+    /// The mean chance loss of the lists; `None` without lists.
+    pub fn chance_loss(&self) -> Option<f64> {
+        (self.lists > 0).then(|| self.chance_loss_sum.value() / self.lists as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(loss: f64, pairs: u64, agreeing_halves: u64) -> ListEvaluation {
+        ListEvaluation { n: 3, pairs_count: pairs, agreeing_halves, loss, accuracy: 0.0, chance_loss: 0.5, pairs: None }
+    }
+
+    #[test]
+    fn merged_shards_give_the_figures_of_the_whole() {
+        let lists = [list(0.25, 3, 6), list(0.5, 1, 1), list(1.0, 2, 0), list(0.125, 3, 5)];
+        let mut whole = Totals::default();
+        lists.iter().for_each(|l| whole.add(l));
+        let (mut left, mut right) = (Totals::default(), Totals::default());
+        lists[..1].iter().for_each(|l| left.add(l));
+        lists[1..].iter().for_each(|l| right.add(l));
+        left.merge(&right);
+        assert_eq!(left.loss(), whole.loss());
+        assert_eq!(whole.loss(), Some(0.46875));
+        assert_eq!(whole.accuracy(), Some(12.0 / 18.0));
+        assert_eq!(left.pairs, 9);
+        assert_eq!(Totals::default().loss(), None);
+    }
+
+    #[test]
+    fn an_overflowing_sum_of_finite_losses_still_has_a_mean() {
+        let mut totals = Totals::default();
+        totals.add(&list(1.5e308, 1, 2));
+        totals.add(&list(1.5e308, 1, 2));
+        assert_eq!(totals.loss(), Some(1.5e308));
+    }
+}

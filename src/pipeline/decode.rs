@@ -1,0 +1,87 @@
+//! Parsing JSON into the wire types with errors that name the field at fault, below a path prefix
+//! (`lists[3]` in a batch; nothing for one line of a stream, whose error carries its line number).
+
+use serde::Deserialize;
+
+use super::wire::Object;
+use crate::error::{ApiError, ErrorCode};
+
+/// Parses one JSON object (a batch body, or one line of a stream) into `T`. The fast path parses
+/// once; only failing input is parsed again with path tracking, so valid input pays nothing for
+/// precise error paths.
+pub fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice::<Object<T>>(json) {
+        Ok(parsed) => Ok(parsed.0),
+        Err(_) => {
+            let mut parser = serde_json::Deserializer::from_slice(json);
+            let error = match serde_path_to_error::deserialize::<_, Object<T>>(&mut parser) {
+                Ok(_) => match parser.end() {
+                    // Unreachable in practice (the fast path failed), but never panic on input.
+                    Ok(()) => return Err(ApiError::new(ErrorCode::MalformedJson, "the JSON could not be parsed")),
+                    Err(error) => {
+                        return Err(ApiError::new(
+                            ErrorCode::MalformedJson,
+                            format!("malformed JSON: {}", message_of(&error)),
+                        ));
+                    }
+                },
+                Err(error) => error,
+            };
+            Err(describe(error))
+        }
+    }
+}
+
+fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.inner();
+    let message = message_of(inner);
+    let at = |suffix: Option<&str>| -> Option<String> {
+        let base = if path == "." { String::new() } else { path.clone() };
+        match suffix {
+            Some(field) if base.is_empty() => Some(field.to_string()),
+            Some(field) => Some(format!("{base}.{field}")),
+            None if base.is_empty() => None,
+            None => Some(base),
+        }
+    };
+    let (code, path) = match inner.classify() {
+        serde_json::error::Category::Data => {
+            if let Some(field) = backticked(&message, "missing field `") {
+                (ErrorCode::MissingField, at(Some(field)))
+            } else if message.starts_with("unknown field `") {
+                // The tracked path already ends with the unknown key.
+                (ErrorCode::UnknownField, at(None))
+            } else if message.starts_with("invalid type") {
+                (ErrorCode::InvalidType, at(None))
+            } else {
+                (ErrorCode::InvalidValue, at(None))
+            }
+        }
+        _ if message.starts_with("number out of range") => (ErrorCode::NumberOutOfRange, at(None)),
+        // A syntax error's position is in the message; a field path would mislead.
+        _ => (ErrorCode::MalformedJson, None),
+    };
+    let message = match code {
+        ErrorCode::NumberOutOfRange => "number out of range: it does not fit in a 64-bit float".to_string(),
+        ErrorCode::MalformedJson => format!("malformed JSON: {message}"),
+        _ => message,
+    };
+    ApiError { code, message, path, retry_after_secs: None }
+}
+
+/// serde_json's message without its " at line L column C" suffix for data errors, which point
+/// at the field by path instead; syntax errors keep the position.
+fn message_of(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    if error.classify() != serde_json::error::Category::Data {
+        return full;
+    }
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    full.strip_suffix(&suffix).map(str::to_string).unwrap_or(full)
+}
+
+/// The name between `prefix` and the next backtick.
+fn backticked<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    message.strip_prefix(prefix)?.split('`').next()
+}

@@ -1,0 +1,347 @@
+//! Input formats: the shapes annotation and training tools export (`design/api.md`, "Input
+//! formats"), each turned into one ranked list of items. Results are then identical to the same
+//! data sent natively. Errors name the field as the client wrote it (`ranking[1][0]`,
+//! `rewards.b`, `items[2].rating`), under the list's path prefix.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Unexpected, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::wire::{Number, Object, RankingEntry, Text, WireItem, WireList};
+use crate::error::{ApiError, ErrorCode};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// `{"id", "items": [{"id", "reward", "rank"}]}`.
+    #[default]
+    Native,
+    /// `{"id", "chosen_reward", "rejected_reward"}` (TRL, RewardBench).
+    Pairs,
+    /// `{"id", "ranking": ["b", ["a", "c"], "d"], "rewards": {"a": 0.1, ...}}`.
+    Ranking,
+    /// `{"id", "items": [{"id", "rating", "reward"}]}`: higher rating is better.
+    Ratings,
+    /// `{"id", "items": [{"id", "rank", "reward"}]}` with 0 the best rank.
+    RanksZeroBased,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] =
+        [Format::Native, Format::Pairs, Format::Ranking, Format::Ratings, Format::RanksZeroBased];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Native => "native",
+            Format::Pairs => "pairs",
+            Format::Ranking => "ranking",
+            Format::Ratings => "ratings",
+            Format::RanksZeroBased => "ranks_zero_based",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|format| format.name() == name)
+    }
+
+    /// The list fields this format reads, for error messages.
+    fn fields(self) -> &'static str {
+        match self {
+            Format::Native | Format::RanksZeroBased => "`id`, `items` (items: `id`, `reward`, `rank`)",
+            Format::Pairs => "`id`, `chosen_reward`, `rejected_reward`",
+            Format::Ranking => "`id`, `ranking`, `rewards`",
+            Format::Ratings => "`id`, `items` (items: `id`, `rating`, `reward`)",
+        }
+    }
+}
+
+pub const FORMAT_NAMES: &str = "one of `native`, `pairs`, `ranking`, `ratings`, `ranks_zero_based`";
+
+impl<'de> Deserialize<'de> for Format {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = Format;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(FORMAT_NAMES)
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Format, E> {
+                Format::from_name(name).ok_or_else(|| E::invalid_value(Unexpected::Str(name), &FORMAT_NAMES))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// One list in the native shape, whatever format it came in, with what is needed to name the
+/// client's own fields in errors.
+#[derive(Debug)]
+pub struct ListInput<'a> {
+    pub id: Option<Text<'a>>,
+    pub items: Vec<ItemInput<'a>>,
+    shape: Shape,
+}
+
+#[derive(Debug)]
+pub struct ItemInput<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub reward: f64,
+    /// 1 = best; `None` when the list is ranked by array order.
+    pub rank: Option<u64>,
+}
+
+/// Where an item's fields were written, for error paths.
+#[derive(Debug)]
+enum Shape {
+    /// `items[k].reward`, and the rank in `items[k].<rank_field>`.
+    Items { rank_field: &'static str },
+    /// `chosen_reward`, `rejected_reward`.
+    Pair,
+    /// `rewards.<id>`, and the rank at `ranking[i]` or `ranking[i][j]`.
+    Ranking { positions: Vec<(usize, Option<usize>)> },
+}
+
+impl ListInput<'_> {
+    /// The field holding the items (`items`, `ranking`), or the list itself for `pairs`.
+    pub fn items_field(&self) -> &'static str {
+        match self.shape {
+            Shape::Items { .. } => "items",
+            Shape::Pair => "",
+            Shape::Ranking { .. } => "ranking",
+        }
+    }
+
+    pub fn reward_field(&self, item: usize) -> String {
+        match &self.shape {
+            Shape::Items { .. } => format!("items[{item}].reward"),
+            Shape::Pair => (if item == 0 { "chosen_reward" } else { "rejected_reward" }).to_string(),
+            Shape::Ranking { .. } => {
+                let id = self.items.get(item).and_then(|i| i.id.as_deref()).unwrap_or("");
+                format!("rewards.{id}")
+            }
+        }
+    }
+
+    pub fn rank_field(&self, item: usize) -> String {
+        match &self.shape {
+            Shape::Items { rank_field } => format!("items[{item}].{rank_field}"),
+            Shape::Pair => String::new(),
+            Shape::Ranking { positions } => match positions.get(item) {
+                Some((i, Some(j))) => format!("ranking[{i}][{j}]"),
+                Some((i, None)) => format!("ranking[{i}]"),
+                None => "ranking".to_string(),
+            },
+        }
+    }
+
+    pub fn item_id_field(&self, item: usize) -> String {
+        match &self.shape {
+            Shape::Items { .. } => format!("items[{item}].id"),
+            _ => self.rank_field(item),
+        }
+    }
+}
+
+/// `prefix.field`, or whichever of the two is not empty.
+pub fn join(prefix: &str, field: &str) -> String {
+    match (prefix.is_empty(), field.is_empty()) {
+        (true, _) => field.to_string(),
+        (false, true) => prefix.to_string(),
+        (false, false) => format!("{prefix}.{field}"),
+    }
+}
+
+/// Converts a decoded list of `format` into the native shape; `prefix` is the list's path.
+pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<ListInput<'a>, ApiError> {
+    let at = |field: &str| join(prefix, field);
+    let unknown = |field: &str| {
+        ApiError::at(
+            ErrorCode::UnknownField,
+            at(field),
+            format!("unknown field `{field}` for format `{}`; it reads {}", format.name(), format.fields()),
+        )
+    };
+    let missing = |field: &str| ApiError::at(ErrorCode::MissingField, at(field), format!("missing field `{field}`"));
+    let WireList { id, items, chosen_reward, rejected_reward, ranking, rewards } = wire;
+    match format {
+        Format::Native | Format::Ratings | Format::RanksZeroBased => {
+            let extra = [
+                ("chosen_reward", chosen_reward.is_some()),
+                ("rejected_reward", rejected_reward.is_some()),
+                ("ranking", ranking.is_some()),
+                ("rewards", rewards.is_some()),
+            ];
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
+                return Err(unknown(field));
+            }
+            let items = items.ok_or_else(|| missing("items"))?;
+            let items = match format {
+                Format::Ratings => rated_items(items, &at, &unknown, &missing)?,
+                _ => ranked_items(items, format == Format::RanksZeroBased, &at, &unknown, &missing)?,
+            };
+            let rank_field = if format == Format::Ratings { "rating" } else { "rank" };
+            Ok(ListInput { id, items, shape: Shape::Items { rank_field } })
+        }
+        Format::Pairs => {
+            let extra = [("items", items.is_some()), ("ranking", ranking.is_some()), ("rewards", rewards.is_some())];
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
+                return Err(unknown(field));
+            }
+            let chosen = chosen_reward.ok_or_else(|| missing("chosen_reward"))?;
+            let rejected = rejected_reward.ok_or_else(|| missing("rejected_reward"))?;
+            let item = |name: &'static str, reward: Number| ItemInput {
+                id: Some(Cow::Borrowed(name)),
+                reward: reward.0,
+                rank: None,
+            };
+            Ok(ListInput { id, items: vec![item("chosen", chosen), item("rejected", rejected)], shape: Shape::Pair })
+        }
+        Format::Ranking => {
+            let extra = [
+                ("items", items.is_some()),
+                ("chosen_reward", chosen_reward.is_some()),
+                ("rejected_reward", rejected_reward.is_some()),
+            ];
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
+                return Err(unknown(field));
+            }
+            let ranking = ranking.ok_or_else(|| missing("ranking"))?;
+            let rewards = rewards.ok_or_else(|| missing("rewards"))?;
+            ranking_items(id, ranking, rewards.0, &at)
+        }
+    }
+}
+
+type FieldError<'f> = &'f dyn Fn(&str) -> ApiError;
+
+fn ranked_items<'a>(
+    items: Vec<Object<WireItem<'a>>>,
+    zero_based: bool,
+    at: &dyn Fn(&str) -> String,
+    unknown: FieldError<'_>,
+    missing: FieldError<'_>,
+) -> Result<Vec<ItemInput<'a>>, ApiError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(k, Object(item))| {
+            if item.rating.is_some() {
+                return Err(unknown(&format!("items[{k}].rating")));
+            }
+            let reward = item.reward.ok_or_else(|| missing(&format!("items[{k}].reward")))?;
+            let rank = match (item.rank, zero_based) {
+                (Some(rank), true) => Some(rank.0.checked_add(1).ok_or_else(|| {
+                    ApiError::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rank")), "rank is too large")
+                })?),
+                (Some(rank), false) if rank.0 == 0 => {
+                    return Err(ApiError::at(
+                        ErrorCode::InvalidValue,
+                        at(&format!("items[{k}].rank")),
+                        "invalid value: integer `0`, expected an integer rank ≥ 1 (1 = best); \
+                         send format `ranks_zero_based` for ranks where 0 is best",
+                    ));
+                }
+                (rank, _) => rank.map(|r| r.0),
+            };
+            Ok(ItemInput { id: item.id.map(|id| id.0), reward: reward.0, rank })
+        })
+        .collect()
+}
+
+/// Ratings become ranks: the highest rating is rank 1, equal ratings tie.
+fn rated_items<'a>(
+    items: Vec<Object<WireItem<'a>>>,
+    at: &dyn Fn(&str) -> String,
+    unknown: FieldError<'_>,
+    missing: FieldError<'_>,
+) -> Result<Vec<ItemInput<'a>>, ApiError> {
+    let mut ratings = Vec::with_capacity(items.len());
+    let mut inputs = Vec::with_capacity(items.len());
+    for (k, Object(item)) in items.into_iter().enumerate() {
+        if item.rank.is_some() {
+            return Err(unknown(&format!("items[{k}].rank")));
+        }
+        let reward = item.reward.ok_or_else(|| missing(&format!("items[{k}].reward")))?;
+        let rating = item.rating.ok_or_else(|| missing(&format!("items[{k}].rating")))?;
+        if !rating.0.is_finite() {
+            return Err(ApiError::at(
+                ErrorCode::InvalidValue,
+                at(&format!("items[{k}].rating")),
+                "rating must be finite",
+            ));
+        }
+        ratings.push(rating.0);
+        inputs.push(ItemInput { id: item.id.map(|id| id.0), reward: reward.0, rank: None });
+    }
+    // Rank = 1 + the number of distinct ratings above this one (0.0 and −0.0 are one rating).
+    let mut distinct: Vec<f64> = ratings.iter().map(|r| r + 0.0).collect();
+    distinct.sort_by(|a, b| b.total_cmp(a));
+    distinct.dedup();
+    for (input, rating) in inputs.iter_mut().zip(&ratings) {
+        let above = distinct.partition_point(|&r| r > *rating);
+        input.rank = Some(above as u64 + 1);
+    }
+    Ok(inputs)
+}
+
+/// One item per id in order of first appearance in `ranking`; its rank is its position (1-based).
+fn ranking_items<'a>(
+    id: Option<Text<'a>>,
+    ranking: Vec<RankingEntry<'a>>,
+    rewards: Vec<(Text<'a>, Number)>,
+    at: &dyn Fn(&str) -> String,
+) -> Result<ListInput<'a>, ApiError> {
+    let mut reward_of: HashMap<&str, f64> = HashMap::with_capacity(rewards.len());
+    for (item_id, reward) in &rewards {
+        if reward_of.insert(&item_id.0, reward.0).is_some() {
+            return Err(ApiError::at(
+                ErrorCode::InvalidValue,
+                at(&format!("rewards.{}", item_id.0)),
+                format!("`{}` has two rewards", item_id.0),
+            ));
+        }
+    }
+    let mut items = Vec::new();
+    let mut positions = Vec::new();
+    let mut seen: HashMap<Cow<'a, str>, String> = HashMap::new();
+    for (i, entry) in ranking.into_iter().enumerate() {
+        let ids: Vec<(Text<'a>, Option<usize>)> = match entry {
+            RankingEntry::One(item_id) => vec![(item_id, None)],
+            RankingEntry::Tied(tied) => tied.into_iter().enumerate().map(|(j, t)| (t, Some(j))).collect(),
+        };
+        for (item_id, j) in ids {
+            let field = match j {
+                Some(j) => format!("ranking[{i}][{j}]"),
+                None => format!("ranking[{i}]"),
+            };
+            let Some(&reward) = reward_of.get(item_id.0.as_ref()) else {
+                return Err(ApiError::at(
+                    ErrorCode::InvalidValue,
+                    at(&field),
+                    format!("`{}` has no reward in `rewards`", item_id.0),
+                ));
+            };
+            if let Some(first) = seen.get(&item_id.0) {
+                return Err(ApiError::at(
+                    ErrorCode::InvalidValue,
+                    at(&field),
+                    format!("`{}` is ranked twice (first at {first})", item_id.0),
+                ));
+            }
+            seen.insert(item_id.0.clone(), field);
+            positions.push((i, j));
+            items.push(ItemInput { id: Some(item_id.0), reward, rank: Some(i as u64 + 1) });
+        }
+    }
+    if let Some((extra, _)) = rewards.iter().find(|(item_id, _)| !seen.contains_key(item_id.0.as_ref())) {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            at(&format!("rewards.{}", extra.0)),
+            format!("`{}` has a reward but is not in `ranking`", extra.0),
+        ));
+    }
+    Ok(ListInput { id, items, shape: Shape::Ranking { positions } })
+}

@@ -1,0 +1,69 @@
+//! The one evaluation pipeline behind every front door (`POST /v1/evaluate`,
+//! `POST /v1/evaluate/stream`, `prefeval eval`): decode one list in its input format (errors name
+//! the field under the list's path), validate it into a ranked list, evaluate it with the math of
+//! `crate::eval`, encode its result, and accumulate the batch's sufficient statistics. No HTTP
+//! here: the doors differ only in how lists arrive, how results leave and where work runs
+//! (`Parallel`).
+
+pub mod decode;
+pub mod encode;
+pub mod format;
+pub mod ndjson;
+pub mod validate;
+pub mod wire;
+
+use crate::eval::{EvalOptions, ListEvaluation, ListLossOverflow, RankedList, assemble, plan, run_unit};
+use crate::memory::{EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES};
+pub use format::Format;
+
+/// What a door asks of the evaluation.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Options {
+    pub eval: EvalOptions,
+    pub format: Format,
+}
+
+/// Runs independent units of work, results in unit order: a worker's scope on the server, a
+/// thread pool in the CLI, or one thread.
+pub trait Parallel {
+    fn map<U: Sync, R: Send>(&self, units: &[U], f: impl Fn(&U) -> R + Sync + Send) -> Vec<R>;
+}
+
+/// Every unit on the calling thread.
+pub struct Sequential;
+
+impl Parallel for Sequential {
+    fn map<U: Sync, R: Send>(&self, units: &[U], f: impl Fn(&U) -> R + Sync + Send) -> Vec<R> {
+        units.iter().map(f).collect()
+    }
+}
+
+impl Parallel for rayon::ThreadPool {
+    fn map<U: Sync, R: Send>(&self, units: &[U], f: impl Fn(&U) -> R + Sync + Send) -> Vec<R> {
+        use rayon::prelude::*;
+        self.install(|| units.par_iter().map(f).collect())
+    }
+}
+
+/// Evaluates ranked lists, split into units that `parallel` spreads; one result per list, in
+/// order. The split depends only on the lists, so every bit of the result is the same however
+/// the units run.
+pub fn evaluate(
+    ranked: &[RankedList],
+    options: &EvalOptions,
+    parallel: &impl Parallel,
+) -> Vec<Result<ListEvaluation, ListLossOverflow>> {
+    let units = plan(ranked);
+    let results = parallel.map(&units, |unit| run_unit(ranked, unit, options));
+    assemble(ranked, &units, results, options)
+}
+
+/// The memory `evaluate` allocates for these lists (results and returned pairs), to reserve first.
+pub fn evaluation_bytes(ranked: &[RankedList], options: &EvalOptions) -> usize {
+    let returned_pairs: u64 = if options.include_pairs { ranked.iter().map(RankedList::pairs).sum() } else { 0 };
+    let returned_pairs = usize::try_from(returned_pairs).unwrap_or(usize::MAX);
+    ranked
+        .len()
+        .saturating_mul(EVALUATED_LIST_BYTES)
+        .saturating_add(returned_pairs.saturating_mul(EVALUATED_PAIR_BYTES))
+}

@@ -1,0 +1,231 @@
+//! NDJSON datasets, one list per line: cutting a byte stream into chunks of whole lines, and
+//! evaluating one chunk into its output lines (a result or an error per line, in order) and its
+//! totals. The stream endpoint and `prefeval eval` both run every chunk through `evaluate_chunk`,
+//! so their answers are the same bytes for the same input.
+
+use super::encode::{ListJson, write_error_line, write_list_line};
+use super::format::ListInput;
+use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
+use crate::error::{ApiError, ErrorCode};
+use crate::eval::{RankedList, Totals};
+use crate::limits::Limits;
+use crate::memory::{BudgetedBuffer, MemoryBudget, OverBudget, Reservation, decoded_bound};
+
+/// Input bytes per chunk without pairs: large enough that per-chunk costs vanish, small enough
+/// that a stream keeps every worker busy and lets other requests in between its chunks.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+/// Input bytes per chunk with pairs: a chunk's answer grows with the square of its lists' sizes.
+pub const CHUNK_BYTES_WITH_PAIRS: usize = 16 * 1024;
+
+/// Whole lines of input, numbered from `first_line` (1-based); always ends with a newline.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    pub first_line: u64,
+    pub bytes: Vec<u8>,
+    /// Lines longer than the limit: kept as empty lines in `bytes` so numbering holds.
+    pub too_long: Vec<u64>,
+}
+
+impl Chunk {
+    pub fn lines(&self) -> u64 {
+        self.bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    }
+}
+
+/// Cuts bytes, as they arrive, into chunks of whole lines. A line longer than `max_line` is not
+/// buffered: it is skipped to its end and reported (`Chunk::too_long`).
+pub struct ChunkBuilder {
+    max_line: usize,
+    target: usize,
+    buf: Vec<u8>,
+    first_line: u64,
+    complete_lines: u64,
+    /// Index in `buf` just past its last newline: where the incomplete line starts.
+    line_start: usize,
+    too_long: Vec<u64>,
+    skipping: bool,
+}
+
+impl ChunkBuilder {
+    pub fn new(target: usize, max_line: usize) -> ChunkBuilder {
+        ChunkBuilder {
+            max_line,
+            target: target.max(1),
+            buf: Vec::new(),
+            first_line: 1,
+            complete_lines: 0,
+            line_start: 0,
+            too_long: Vec::new(),
+            skipping: false,
+        }
+    }
+
+    /// Bytes held for lines not yet handed out.
+    pub fn buffered(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Takes `data`; appends every chunk it completes to `out`.
+    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Chunk>) {
+        while !data.is_empty() {
+            let newline = data.iter().position(|&b| b == b'\n');
+            if self.skipping {
+                let Some(end) = newline else { return };
+                data = &data[end + 1..];
+                self.skipping = false;
+                self.end_line();
+                continue;
+            }
+            let piece = &data[..newline.map_or(data.len(), |end| end + 1)];
+            data = &data[piece.len()..];
+            let line_length = self.buf.len() - self.line_start + piece.len() - usize::from(newline.is_some());
+            if line_length > self.max_line {
+                self.too_long.push(self.first_line + self.complete_lines);
+                self.buf.truncate(self.line_start);
+                if newline.is_some() {
+                    self.end_line();
+                } else {
+                    self.skipping = true;
+                }
+                continue;
+            }
+            self.buf.extend_from_slice(piece);
+            if newline.is_some() {
+                self.complete_lines += 1;
+                self.line_start = self.buf.len();
+                if self.line_start >= self.target {
+                    out.push(self.cut());
+                }
+            }
+        }
+    }
+
+    /// The last chunk, once the input has ended (a final line without a newline counts).
+    pub fn finish(mut self) -> Option<Chunk> {
+        if self.skipping {
+            self.end_line();
+        } else if self.buf.len() > self.line_start {
+            self.buf.push(b'\n');
+            self.complete_lines += 1;
+            self.line_start = self.buf.len();
+        }
+        (self.line_start > 0).then(|| self.cut())
+    }
+
+    fn end_line(&mut self) {
+        self.buf.push(b'\n');
+        self.complete_lines += 1;
+        self.line_start = self.buf.len();
+    }
+
+    fn cut(&mut self) -> Chunk {
+        let rest = self.buf.split_off(self.line_start);
+        let bytes = std::mem::replace(&mut self.buf, rest);
+        let chunk = Chunk { first_line: self.first_line, bytes, too_long: std::mem::take(&mut self.too_long) };
+        self.first_line += self.complete_lines;
+        self.complete_lines = 0;
+        self.line_start = 0;
+        chunk
+    }
+}
+
+/// What one chunk gave: its output lines, its totals, and its failures.
+#[derive(Debug, Default)]
+pub struct ChunkOutcome {
+    pub output: Vec<u8>,
+    pub totals: Totals,
+    pub lines_failed: u64,
+    pub first_failed_line: Option<u64>,
+    /// Each evaluated list's loss, in order (for metrics).
+    pub list_losses: Vec<f64>,
+}
+
+/// Evaluates every line of `chunk`: one output line per non-blank input line, in order. Memory for
+/// the decoded lines, their evaluation and the output is reserved from `budget` first (the chunk's
+/// own bytes are the caller's to reserve); when the budget refuses, nothing is kept and the caller
+/// may try again later. The answer comes with the reservation of its bytes.
+pub fn evaluate_chunk(
+    chunk: &Chunk,
+    options: &Options,
+    limits: &Limits,
+    parallel: &impl Parallel,
+    budget: &MemoryBudget,
+) -> Result<(ChunkOutcome, Reservation), OverBudget> {
+    let mut work = budget.reserve(decoded_bound(&chunk.bytes))?;
+    let mut inputs: Vec<ListInput<'_>> = Vec::new();
+    let mut ranked: Vec<RankedList> = Vec::new();
+    // Per line: its number, and the index of its list in `ranked` or its error.
+    let mut slots: Vec<(u64, Result<usize, ApiError>)> = Vec::new();
+    let mut too_long = chunk.too_long.iter().peekable();
+    let body = chunk.bytes.strip_suffix(b"\n").unwrap_or(&chunk.bytes);
+    for (offset, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let line = chunk.first_line + offset as u64;
+        if too_long.peek() == Some(&&line) {
+            too_long.next();
+            slots.push((line, Err(line_too_long(limits))));
+            continue;
+        }
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match validate::line(raw, options, limits) {
+            Ok((input, list)) => {
+                slots.push((line, Ok(ranked.len())));
+                inputs.push(input);
+                ranked.push(list);
+            }
+            Err(error) => slots.push((line, Err(error))),
+        }
+    }
+    work.grow(evaluation_bytes(&ranked, &options.eval))?;
+    let evaluations = evaluate(&ranked, &options.eval, parallel);
+
+    let mut outcome = ChunkOutcome::default();
+    let mut answer = budget.empty();
+    let mut out = BudgetedBuffer::with_capacity(chunk.bytes.len() / 2, &mut answer)?;
+    for (line, slot) in &slots {
+        let written = match slot.as_ref().map(|&index| (index, &evaluations[index])) {
+            Ok((index, Ok(evaluation))) => {
+                outcome.totals.add(evaluation);
+                outcome.list_losses.push(evaluation.loss);
+                write_list_line(&mut out, &ListJson { line: Some(*line), input: &inputs[index], evaluation })
+            }
+            failed => {
+                outcome.lines_failed += 1;
+                outcome.first_failed_line.get_or_insert(*line);
+                let overflow;
+                let error = match failed {
+                    Err(error) => error,
+                    _ => {
+                        overflow = loss_overflow();
+                        &overflow
+                    }
+                };
+                write_error_line(&mut out, *line, error)
+            }
+        };
+        if written.is_err() {
+            return Err(out.refusal().unwrap_or(OverBudget::Exhausted));
+        }
+    }
+    outcome.output = out.into_bytes();
+    Ok((outcome, answer))
+}
+
+fn line_too_long(limits: &Limits) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "this line is longer than the limit of {} bytes (PREFEVAL_MAX_BODY_BYTES / --max-body-bytes)",
+            limits.max_line_bytes
+        ),
+    )
+}
+
+pub fn loss_overflow() -> ApiError {
+    ApiError::new(
+        ErrorCode::NonFiniteResult,
+        "the loss of this list overflows a 64-bit float; rescale the rewards or lower beta",
+    )
+}

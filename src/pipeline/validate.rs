@@ -1,0 +1,240 @@
+//! Turns decoded input into evaluation input, enforcing the contract's rules and the configured
+//! limits: options, the model label, and each list (below its path prefix). Every refusal names
+//! the field at fault and, for limits, the setting.
+
+use super::Options;
+use super::decode::parse;
+use super::format::{ListInput, join, to_input};
+use super::wire::{EvaluateRequest, Object, RequestOptions, Text};
+use crate::error::{ApiError, ErrorCode};
+use crate::eval::{ListError, RankedList};
+use crate::limits::Limits;
+use crate::metrics::{MODEL_OTHER, MODEL_UNSPECIFIED};
+
+/// Longest `id` (list or item), in bytes.
+pub const MAX_ID_BYTES: usize = 1024;
+/// Longest `model` label, in bytes.
+pub const MAX_MODEL_BYTES: usize = 256;
+
+/// A batch ready to evaluate: its options, model and ranked lists, with the lists as sent (for the
+/// ids the answer echoes).
+pub struct Batch<'a> {
+    pub model: Option<Text<'a>>,
+    pub options: Options,
+    pub inputs: Vec<ListInput<'a>>,
+    pub ranked: Vec<RankedList>,
+}
+
+/// Decodes and validates a `POST /v1/evaluate` body (or a batch file): every list in the format
+/// of `options.format`, under the batch limits.
+pub fn batch<'a>(body: &'a [u8], limits: &Limits) -> Result<Batch<'a>, ApiError> {
+    let request: EvaluateRequest<'_> = parse(body)?;
+    let options = options_of(request.options.as_ref().map(|o| &o.0))?;
+    if let Some(model) = &request.model {
+        check_model(model, "model")?;
+    }
+    if request.lists.is_empty() {
+        return Err(empty_batch());
+    }
+    if request.lists.len() > limits.max_lists {
+        return Err(ApiError::at(
+            ErrorCode::TooManyLists,
+            "lists",
+            format!(
+                "{} lists in one request; the limit is {} (PREFEVAL_MAX_LISTS / --max-lists)",
+                request.lists.len(),
+                limits.max_lists
+            ),
+        ));
+    }
+    let mut inputs = Vec::with_capacity(request.lists.len());
+    let mut ranked = Vec::with_capacity(request.lists.len());
+    let mut total_pairs = 0u64;
+    for (index, Object(wire)) in request.lists.into_iter().enumerate() {
+        let prefix = format!("lists[{index}]");
+        let input = to_input(wire, options.format, &prefix)?;
+        let list = rank(&input, &prefix, &options, limits)?;
+        total_pairs += list.pairs();
+        if options.eval.include_pairs && total_pairs > limits.max_pairs {
+            return Err(too_many_returned_pairs("options.include_pairs", limits));
+        }
+        if total_pairs > limits.max_evaluated_pairs {
+            return Err(too_many_evaluated_pairs("lists", limits, "split the batch"));
+        }
+        inputs.push(input);
+        ranked.push(list);
+    }
+    Ok(Batch { model: request.model, options, inputs, ranked })
+}
+
+/// Decodes and validates one line of a stream (or of a file): one list, under the per-list limits.
+pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(ListInput<'a>, RankedList), ApiError> {
+    let input = to_input(parse(json)?, options.format, "")?;
+    let ranked = rank(&input, "", options, limits)?;
+    if options.eval.include_pairs && ranked.pairs() > limits.max_pairs {
+        return Err(too_many_returned_pairs("include_pairs", limits));
+    }
+    if ranked.pairs() > limits.max_evaluated_pairs {
+        return Err(too_many_evaluated_pairs(input.items_field(), limits, "send a shorter list"));
+    }
+    Ok((input, ranked))
+}
+
+fn too_many_returned_pairs(path: &str, limits: &Limits) -> ApiError {
+    ApiError::at(
+        ErrorCode::TooManyPairs,
+        path,
+        format!(
+            "the answer would return more than {} pairs (PREFEVAL_MAX_PAIRS / --max-pairs); \
+             set include_pairs to false or send fewer or shorter lists",
+            limits.max_pairs
+        ),
+    )
+}
+
+fn too_many_evaluated_pairs(path: &str, limits: &Limits, advice: &str) -> ApiError {
+    ApiError::at(
+        ErrorCode::TooManyPairs,
+        path,
+        format!(
+            "the lists imply more than {} pairs to evaluate (PREFEVAL_MAX_EVALUATED_PAIRS / \
+             --max-evaluated-pairs); {advice}",
+            limits.max_evaluated_pairs
+        ),
+    )
+}
+
+pub fn empty_batch() -> ApiError {
+    ApiError::at(ErrorCode::EmptyBatch, "lists", "`lists` must hold at least one list")
+}
+
+/// The options of a batch body (`options`), defaults filled in.
+pub fn options_of(wire: Option<&RequestOptions>) -> Result<Options, ApiError> {
+    let mut options = Options::default();
+    let Some(wire) = wire else { return Ok(options) };
+    if let Some(normalization) = wire.normalization {
+        options.eval.normalization = normalization.into();
+    }
+    if let Some(include_pairs) = wire.include_pairs {
+        options.eval.include_pairs = include_pairs;
+    }
+    if let Some(beta) = wire.beta {
+        options.eval.beta = check_beta(beta.0, "options.beta")?;
+    }
+    if let Some(format) = wire.format {
+        options.format = format;
+    }
+    Ok(options)
+}
+
+pub fn check_beta(beta: f64, path: &str) -> Result<f64, ApiError> {
+    if beta.is_nan() || beta <= 0.0 || beta.is_infinite() {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            path,
+            format!("beta must be a finite number > 0, got {beta}"),
+        ));
+    }
+    Ok(beta)
+}
+
+/// A ranked list from one list's input; `prefix` is the list's path (`lists[3]`, or empty).
+fn rank(input: &ListInput<'_>, prefix: &str, options: &Options, limits: &Limits) -> Result<RankedList, ApiError> {
+    let at = |field: &str| join(prefix, field);
+    if let Some(id) = &input.id {
+        check_length(id, MAX_ID_BYTES, &at("id"))?;
+    }
+    let n = input.items.len();
+    if n > limits.max_items_per_list {
+        return Err(ApiError::at(
+            ErrorCode::TooManyItems,
+            at(input.items_field()),
+            format!(
+                "list has {n} items; the limit is {} (PREFEVAL_MAX_ITEMS_PER_LIST / --max-items-per-list)",
+                limits.max_items_per_list
+            ),
+        ));
+    }
+    for (item, entry) in input.items.iter().enumerate() {
+        if let Some(id) = &entry.id {
+            check_length(&Text(id.clone()), MAX_ID_BYTES, &at(&input.item_id_field(item)))?;
+        }
+    }
+    let ranked_items = input.items.iter().filter(|item| item.rank.is_some()).count();
+    if ranked_items != 0 && ranked_items != n {
+        let first_differs = input.items.iter().position(|item| item.rank.is_some() != input.items[0].rank.is_some());
+        let item = first_differs.unwrap_or(0);
+        return Err(ApiError::at(
+            ErrorCode::MixedRanking,
+            at(&input.rank_field(item)),
+            format!(
+                "{ranked_items} of the list's {n} items have a `rank`: give every item a rank, or none (array order)"
+            ),
+        ));
+    }
+    let rewards: Vec<f64> = input.items.iter().map(|item| item.reward).collect();
+    let ranks: Option<Vec<u64>> = (ranked_items == n).then(|| input.items.iter().filter_map(|i| i.rank).collect());
+    let list_error = |error| list_error(input, prefix, error);
+    let ranked = RankedList::new(rewards, ranks.as_deref()).map_err(list_error)?;
+    ranked.check_reward_spread(options.eval.beta).map_err(list_error)?;
+    Ok(ranked)
+}
+
+fn list_error(input: &ListInput<'_>, prefix: &str, error: ListError) -> ApiError {
+    let items = join(prefix, input.items_field());
+    let at = |field: String| join(prefix, &field);
+    match error {
+        ListError::TooFewItems { n } => {
+            ApiError::at(ErrorCode::TooFewItems, items, format!("a list needs at least 2 items, this one has {n}"))
+        }
+        ListError::TooManyItems { n } => ApiError::at(ErrorCode::TooManyItems, items, format!("list has {n} items")),
+        ListError::RanksMissing { item } => ApiError::at(
+            ErrorCode::MixedRanking,
+            at(input.rank_field(item)),
+            "give every item a rank, or none (array order)",
+        ),
+        ListError::NonFiniteReward { item } => {
+            ApiError::at(ErrorCode::InvalidValue, at(input.reward_field(item)), "reward must be a finite number")
+        }
+        ListError::NoPreferences => ApiError::at(
+            ErrorCode::NoPreferences,
+            items,
+            "every item shares one rank, so the list implies no preference to evaluate",
+        ),
+        ListError::RewardSpreadOverflow { item } => ApiError::at(
+            ErrorCode::NonFiniteResult,
+            at(input.reward_field(item)),
+            "beta × (largest − smallest reward) of this list overflows a 64-bit float; rescale the rewards",
+        ),
+    }
+}
+
+/// `model` labels per-model metrics series: bounded in length, and not one of the service's own
+/// labels (a client naming its model `other` would merge with the models past the label bound).
+/// Compared exactly: `Other` is a different label and is accepted.
+pub fn check_model(model: &Text<'_>, path: &str) -> Result<(), ApiError> {
+    check_length(model, MAX_MODEL_BYTES, path)?;
+    if [MODEL_UNSPECIFIED, MODEL_OTHER].contains(&model.0.as_ref()) {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            path,
+            format!(
+                "model {:?} is reserved: `{MODEL_UNSPECIFIED}` and `{MODEL_OTHER}` are the metrics labels of \
+                 requests without a model and of models past the label bound; choose another name",
+                model.0
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_length(text: &Text<'_>, max: usize, path: &str) -> Result<(), ApiError> {
+    if text.0.len() > max {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            path,
+            format!("{} bytes long; at most {max} bytes are allowed", text.0.len()),
+        ));
+    }
+    Ok(())
+}
