@@ -6,7 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::eval::Normalization;
 use crate::limits::Limits;
+use crate::pipeline::Format;
+use crate::pipeline::format::FORMAT_NAMES;
+use crate::pipeline::validate::check_beta;
 use crate::tokens::ApiTokens;
 
 #[derive(Debug, Parser)]
@@ -29,6 +33,64 @@ pub enum Command {
     /// Probe a running prefeval over HTTP and exit 0 when it answers 200 (for container health
     /// checks in images without curl).
     Healthcheck(HealthcheckArgs),
+    /// Evaluate an NDJSON file (or a JSON batch file) offline, with the server's code and numbers:
+    /// prints what `POST /v1/evaluate/stream` would answer for it. Exit status: 0 when every line
+    /// was evaluated, 1 when any line failed, 2 for usage or I/O errors.
+    Eval(EvalArgs),
+    /// Print the summary of several result files (of `prefeval eval` or the stream endpoint) as
+    /// the summary of the whole: their totals merge exactly (shards over replicas).
+    Merge(MergeArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct EvalArgs {
+    /// NDJSON file, one list per line, or a JSON batch file (`{"lists": [...]}`); `-` reads stdin.
+    pub input: PathBuf,
+    /// Write the result lines here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Loss normalization: `ordered_pairs` (default), `comparisons` or `sum`.
+    #[arg(long, value_parser = parse_normalization)]
+    pub normalization: Option<Normalization>,
+    /// Return every implied pair of every list (`--include-pairs=false` to leave them out).
+    #[arg(long, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub include_pairs: Option<bool>,
+    /// The Bradley-Terry temperature β (> 0) [default: 1].
+    #[arg(long, value_parser = parse_beta)]
+    pub beta: Option<f64>,
+    /// Input format: native (default), pairs, ranking, ratings or ranks_zero_based.
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// The model label, as the stream's `model` parameter (checked the same way; offline it labels
+    /// no metrics).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Threads evaluating chunks of lines [default: number of CPUs].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct MergeArgs {
+    /// Result files whose last line is a summary (`{"summary": {...}}`).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+fn parse_normalization(name: &str) -> Result<Normalization, String> {
+    Normalization::ALL
+        .into_iter()
+        .find(|n| n.name() == name)
+        .ok_or_else(|| "expected one of `ordered_pairs`, `comparisons`, `sum`".to_string())
+}
+
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::from_name(name).ok_or_else(|| format!("expected {FORMAT_NAMES}"))
+}
+
+fn parse_beta(text: &str) -> Result<f64, String> {
+    let beta: f64 = text.parse().map_err(|_| "expected a number > 0".to_string())?;
+    check_beta(beta, "beta").map_err(|error| error.message)
 }
 
 #[derive(Clone, Debug, Args)]
@@ -49,6 +111,8 @@ pub struct HealthcheckArgs {
 pub enum Action {
     Serve(Config),
     Healthcheck(HealthcheckArgs),
+    Eval(EvalArgs),
+    Merge(MergeArgs),
 }
 
 impl Cli {
@@ -56,6 +120,8 @@ impl Cli {
         match self.command {
             Some(Command::Serve(config)) => Action::Serve(config),
             Some(Command::Healthcheck(args)) => Action::Healthcheck(args),
+            Some(Command::Eval(args)) => Action::Eval(args),
+            Some(Command::Merge(args)) => Action::Merge(args),
             None => Action::Serve(self.serve),
         }
     }
@@ -172,7 +238,7 @@ impl Config {
     {
         match Cli::try_parse_from(args)?.into_action() {
             Action::Serve(config) => Ok(config),
-            Action::Healthcheck(_) => {
+            Action::Healthcheck(_) | Action::Eval(_) | Action::Merge(_) => {
                 Err(clap::Error::raw(clap::error::ErrorKind::InvalidSubcommand, "expected the serve configuration"))
             }
         }

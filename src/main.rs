@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use prefeval::config::{Action, Cli};
-use prefeval::{AppState, Listeners, healthcheck, serve, telemetry};
+use prefeval::{AppState, Listeners, cli, healthcheck, serve, telemetry};
 
 fn main() -> ExitCode {
     let config = match Cli::parse().into_action() {
@@ -17,6 +17,8 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Action::Eval(args) => return cli::eval::run(&args),
+        Action::Merge(args) => return cli::merge::run(&args),
     };
     if let Err(error) = telemetry::init(&config.log_level, config.log_format) {
         eprintln!("prefeval: {error}");

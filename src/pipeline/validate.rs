@@ -25,11 +25,22 @@ pub struct Batch<'a> {
     pub ranked: Vec<RankedList>,
 }
 
-/// Decodes and validates a `POST /v1/evaluate` body (or a batch file): every list in the format
-/// of `options.format`, under the batch limits.
+/// Decodes and validates a `POST /v1/evaluate` body: every list in the format of
+/// `options.format`, under the batch limits.
 pub fn batch<'a>(body: &'a [u8], limits: &Limits) -> Result<Batch<'a>, ApiError> {
+    batch_with(body, limits, |_| {})
+}
+
+/// `batch`, with the body's options adjusted before use (a batch file's options, overridden by
+/// command-line flags).
+pub fn batch_with<'a>(
+    body: &'a [u8],
+    limits: &Limits,
+    adjust: impl FnOnce(&mut Options),
+) -> Result<Batch<'a>, ApiError> {
     let request: EvaluateRequest<'_> = parse(body)?;
-    let options = options_of(request.options.as_ref().map(|o| &o.0))?;
+    let mut options = options_of(request.options.as_ref().map(|o| &o.0))?;
+    adjust(&mut options);
     if let Some(model) = &request.model {
         check_model(model, "model")?;
     }

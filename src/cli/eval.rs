@@ -1,0 +1,295 @@
+//! `prefeval eval`: the offline door. Reads an NDJSON file (or a JSON batch file), evaluates it with
+//! the pipeline on every core, and writes exactly what `POST /v1/evaluate/stream` would answer for
+//! it: the same chunks of lines, the same result and error lines, the same summary.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::config::{Config, EvalArgs};
+use crate::eval::Totals;
+use crate::limits::Limits;
+use crate::memory::MemoryBudget;
+use crate::pipeline::encode::{ListJson, Summary, summary_line, write_error_line, write_list_line};
+use crate::pipeline::ndjson::{
+    CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, evaluate_chunk, loss_overflow,
+};
+use crate::pipeline::validate::{self, check_model};
+use crate::pipeline::wire::Text;
+use crate::pipeline::{Options, evaluate};
+
+/// Bytes read from the input at a time.
+const READ_BYTES: usize = 1 << 20;
+
+pub fn run(args: &EvalArgs) -> ExitCode {
+    match evaluate_file(args) {
+        Ok(report) if report.lines_failed == 0 => ExitCode::SUCCESS,
+        Ok(report) => {
+            eprintln!(
+                "prefeval eval: {} of {} lines failed; the first is line {}",
+                report.lines_failed,
+                report.lines,
+                report.first_failed_line.unwrap_or(0)
+            );
+            ExitCode::from(1)
+        }
+        Err(message) => {
+            eprintln!("prefeval eval: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    lines: u64,
+    lines_failed: u64,
+    first_failed_line: Option<u64>,
+}
+
+impl Report {
+    fn failed(&mut self, line: u64) {
+        self.lines_failed += 1;
+        self.first_failed_line.get_or_insert(line);
+    }
+}
+
+fn evaluate_file(args: &EvalArgs) -> Result<Report, String> {
+    if let Some(model) = &args.model {
+        check_model(&Text(model.as_str().into()), "--model").map_err(|error| error.message)?;
+    }
+    let limits = Config::default().limits();
+    let workers = args.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
+    let threads = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("prefeval-eval-{i}"))
+        .build()
+        .map_err(|error| format!("cannot start {workers} threads: {error}"))?;
+    let (input, size) = open_input(&args.input)?;
+    let mut input = BufReader::with_capacity(READ_BYTES, input);
+    let mut output = open_output(args.output.as_deref())?;
+    let progress = Progress::new(size);
+
+    let mut first_line = Vec::new();
+    (&mut input)
+        .take(limits.max_line_bytes as u64 + 1)
+        .read_until(b'\n', &mut first_line)
+        .map_err(|error| format!("cannot read {}: {error}", args.input.display()))?;
+    progress.advance(first_line.len() as u64, 0);
+    let report = if is_batch(&first_line) {
+        let mut body = first_line;
+        input.read_to_end(&mut body).map_err(|error| format!("cannot read {}: {error}", args.input.display()))?;
+        progress.advance(body.len() as u64, 0);
+        evaluate_batch(&body, args, &limits, &threads, &mut output)?
+    } else {
+        let mut options = Options::default();
+        apply_flags(&mut options, args);
+        evaluate_lines(first_line, &mut input, &options, &limits, &threads, &mut output, &progress)?
+    };
+    output.flush().map_err(|error| format!("cannot write the results: {error}"))?;
+    progress.finish(report.lines);
+    Ok(report)
+}
+
+/// The flags given override the defaults (and a batch file's own options).
+fn apply_flags(options: &mut Options, args: &EvalArgs) {
+    if let Some(normalization) = args.normalization {
+        options.eval.normalization = normalization;
+    }
+    if let Some(include_pairs) = args.include_pairs {
+        options.eval.include_pairs = include_pairs;
+    }
+    if let Some(beta) = args.beta {
+        options.eval.beta = beta;
+    }
+    if let Some(format) = args.format {
+        options.format = format;
+    }
+}
+
+/// A JSON batch (`{"lists": [...]}`) rather than NDJSON: its first line is an object with `lists`,
+/// or is no complete JSON value (a batch written over several lines).
+fn is_batch(first_line: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        lists: Option<IgnoredAny>,
+    }
+    match serde_json::from_slice::<Probe>(first_line) {
+        Ok(probe) => probe.lists.is_some(),
+        Err(error) => error.is_eof() && first_line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+    }
+}
+
+fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>), String> {
+    if path.as_os_str() == "-" {
+        return Ok((Box::new(std::io::stdin()), None));
+    }
+    let file = File::open(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+    let size = file.metadata().ok().map(|meta| meta.len());
+    Ok((Box::new(file), size))
+}
+
+fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>, String> {
+    Ok(match path {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).map_err(|error| format!("cannot create {}: {error}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+/// NDJSON: chunks of lines as the stream endpoint cuts them, a few per core at a time.
+fn evaluate_lines(
+    first_line: Vec<u8>,
+    input: &mut impl Read,
+    options: &Options,
+    limits: &Limits,
+    threads: &rayon::ThreadPool,
+    output: &mut dyn Write,
+    progress: &Progress,
+) -> Result<Report, String> {
+    let target = if options.eval.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
+    let mut builder = ChunkBuilder::new(target, limits.max_line_bytes);
+    let mut chunks = Vec::new();
+    builder.push(&first_line, &mut chunks);
+    let budget = MemoryBudget::new(usize::MAX);
+    let batch_size = 2 * threads.current_num_threads();
+    let mut totals = Totals::default();
+    let mut report = Report::default();
+    let mut block = vec![0u8; READ_BYTES];
+    loop {
+        let read = match input.read(&mut block) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(format!("cannot read the input: {error}")),
+        };
+        builder.push(&block[..read], &mut chunks);
+        if chunks.len() >= batch_size {
+            let lines = write_chunks(&mut chunks, options, limits, threads, &budget, output, &mut totals, &mut report)?;
+            progress.advance(0, lines);
+        }
+        progress.advance(read as u64, 0);
+    }
+    chunks.extend(builder.finish());
+    let lines = write_chunks(&mut chunks, options, limits, threads, &budget, output, &mut totals, &mut report)?;
+    progress.advance(0, lines);
+    let summary = Summary::new(options.eval.normalization, &totals, report.lines_failed);
+    output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
+    Ok(report)
+}
+
+/// Evaluates `chunks` in parallel and writes their output in order; returns the lines done.
+#[allow(clippy::too_many_arguments)]
+fn write_chunks(
+    chunks: &mut Vec<Chunk>,
+    options: &Options,
+    limits: &Limits,
+    threads: &rayon::ThreadPool,
+    budget: &MemoryBudget,
+    output: &mut dyn Write,
+    totals: &mut Totals,
+    report: &mut Report,
+) -> Result<u64, String> {
+    let outcomes: Vec<_> = threads
+        .install(|| chunks.par_iter().map(|chunk| evaluate_chunk(chunk, options, limits, threads, budget)).collect());
+    let lines: u64 = chunks.iter().map(Chunk::lines).sum();
+    chunks.clear();
+    for outcome in outcomes {
+        // The budget here is unlimited: a refusal cannot happen.
+        let (outcome, _) = outcome.map_err(|refusal| format!("out of memory budget: {refusal:?}"))?;
+        output.write_all(&outcome.output).map_err(|error| format!("cannot write the results: {error}"))?;
+        totals.merge(&outcome.totals);
+        report.lines_failed += outcome.lines_failed;
+        if let Some(line) = outcome.first_failed_line {
+            report.first_failed_line.get_or_insert(line);
+        }
+    }
+    report.lines += lines;
+    Ok(lines)
+}
+
+/// A JSON batch file: validated and evaluated as `POST /v1/evaluate` would, written as stream
+/// lines (`line` is the list's position in `lists`, from 1).
+fn evaluate_batch(
+    body: &[u8],
+    args: &EvalArgs,
+    limits: &Limits,
+    threads: &rayon::ThreadPool,
+    output: &mut dyn Write,
+) -> Result<Report, String> {
+    let batch = validate::batch_with(body, limits, |options| apply_flags(options, args)).map_err(|error| {
+        let path = error.path.as_deref().map(|path| format!(" at {path}")).unwrap_or_default();
+        format!(
+            "the batch is invalid ({}{path}): {}",
+            serde_json::to_string(&error.code).unwrap_or_default(),
+            error.message
+        )
+    })?;
+    let evaluations = evaluate(&batch.ranked, &batch.options.eval, threads);
+    let mut totals = Totals::default();
+    let mut report = Report { lines: evaluations.len() as u64, ..Report::default() };
+    let mut out = Vec::new();
+    for (index, (input, evaluation)) in batch.inputs.iter().zip(&evaluations).enumerate() {
+        let line = index as u64 + 1;
+        let written = match evaluation {
+            Ok(evaluation) => {
+                totals.add(evaluation);
+                write_list_line(&mut out, &ListJson { line: Some(line), input, evaluation })
+            }
+            Err(_) => {
+                report.failed(line);
+                write_error_line(&mut out, line, &loss_overflow())
+            }
+        };
+        written.map_err(|error| format!("cannot encode the results: {error}"))?;
+    }
+    out.extend(summary_line(&Summary::new(batch.options.eval.normalization, &totals, report.lines_failed)));
+    output.write_all(&out).map_err(|error| format!("cannot write the results: {error}"))?;
+    Ok(report)
+}
+
+/// A progress bar on stderr when it is a terminal: lines, megabytes, rate and, from the file's
+/// size, the time left. Nothing otherwise.
+struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    fn new(size: Option<u64>) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let (bar, template) = match size {
+            Some(size) => (
+                ProgressBar::new(size),
+                "{bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            ),
+            None => (ProgressBar::new_spinner(), "{spinner} {binary_bytes} {binary_bytes_per_sec} {msg}"),
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        Progress(Some(bar))
+    }
+
+    fn advance(&self, bytes: u64, lines: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(bytes);
+            if lines > 0 {
+                let done: u64 = bar.message().split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                bar.set_message(format!("{} lines", done + lines));
+            }
+        }
+    }
+
+    fn finish(&self, lines: u64) {
+        if let Some(bar) = &self.0 {
+            bar.finish_with_message(format!("{lines} lines"));
+        }
+    }
+}
