@@ -1,10 +1,12 @@
-//! The README's curl examples print exactly what the README says they print.
+//! The README's curl examples print exactly what the README says they print, and its one-line
+//! example of each input format is a list the server evaluates in that format.
 
 mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{router, send};
+use common::{post_json, router, send};
+use serde_json::{Value, json};
 
 /// A README example: the request's body and request id, and the output the README shows.
 struct Example {
@@ -48,5 +50,47 @@ async fn readme_curl_examples_print_what_the_readme_shows() {
         }
         let answer = send(&router, request.body(Body::from(example.body.clone())).unwrap()).await;
         assert_eq!(String::from_utf8_lossy(&answer.body), example.output, "for the README request {}", example.body);
+    }
+}
+
+/// The input formats of `options.format`.
+const FORMATS: [&str; 5] = ["native", "pairs", "ranking", "ratings", "ranks_zero_based"];
+
+/// The README's format examples: each `- `FORMAT` ...: `{...}`` line, as (format, list).
+fn format_examples(readme: &str) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for line in readme.lines() {
+        let Some(rest) = line.strip_prefix("- `") else { continue };
+        let Some((format, rest)) = rest.split_once('`') else { continue };
+        if !FORMATS.contains(&format) {
+            continue;
+        }
+        let Some((_, list)) = rest.rsplit_once(": `") else { continue };
+        let list = list.strip_suffix('`').unwrap_or_else(|| panic!("the example of {format} does not end the line"));
+        let list = serde_json::from_str(list).unwrap_or_else(|e| panic!("the example of {format} is not JSON ({e})"));
+        found.push((format.to_string(), list));
+    }
+    found
+}
+
+#[tokio::test]
+async fn readme_format_examples_are_lists_of_their_format() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let examples = format_examples(&readme);
+    let formats: Vec<&str> = examples.iter().map(|(format, _)| format.as_str()).collect();
+    assert_eq!(formats, FORMATS, "one example per format, in this order");
+    let router = router();
+    for (format, list) in examples {
+        let answer = post_json(&router, &json!({"options": {"format": format}, "lists": [list]})).await;
+        assert_eq!(answer.status, 200, "the README's {format} example: {}", String::from_utf8_lossy(&answer.body));
+        // Read in another format, the same list is refused; but for one pair: 1-based ranks are
+        // also valid zero-based ranks.
+        for other in FORMATS.iter().filter(|other| **other != format) {
+            if (format.as_str(), *other) == ("native", "ranks_zero_based") {
+                continue;
+            }
+            let answer = post_json(&router, &json!({"options": {"format": other}, "lists": [list]})).await;
+            assert_eq!(answer.status, 422, "the README's {format} example read as {other}");
+        }
     }
 }
