@@ -24,8 +24,9 @@ const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/error.rs");
 
 /// Every route of `src/server.rs` (`app` and `metrics_app`), as (method, path). Checked against
 /// the source itself and against the spec below.
-const ROUTES: [(&str, &str); 9] = [
+const ROUTES: [(&str, &str); 10] = [
     ("POST", "/v1/evaluate"),
+    ("POST", "/v1/evaluate/stream"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -46,6 +47,9 @@ const TRACKED_HEADERS: [&str; 7] =
 const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 const VALID: &str = r#"{"lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}"#;
+
+/// `VALID`'s list as one line of NDJSON, for the stream.
+const VALID_LINE: &str = "{\"items\": [{\"reward\": 1.0}, {\"reward\": 0.0}]}\n";
 
 // ----- the spec as data and its schemas as validators ------------------------------------------
 
@@ -267,6 +271,18 @@ fn evaluate_request(body: impl Into<Body>, content_type: Option<&str>) -> Reques
         builder = builder.header(header::CONTENT_TYPE, content_type);
     }
     builder.body(body.into()).expect("request builds")
+}
+
+/// A valid request to the POST route `path`: a batch as JSON, or one list as NDJSON for the stream.
+fn valid_post(path: &str) -> Request<Body> {
+    let (content_type, body) =
+        if path == "/v1/evaluate/stream" { ("application/x-ndjson", VALID_LINE) } else { ("application/json", VALID) };
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .expect("request builds")
 }
 
 /// POSTs `body` to `/v1/evaluate` as JSON and checks the answer against the spec.
@@ -533,7 +549,7 @@ async fn every_route_answers_in_process_as_documented() {
     for (method, path) in ROUTES {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let answer = if method == Method::POST {
-            send(&router, evaluate_request(VALID, Some("application/json"))).await
+            send(&router, valid_post(path)).await
         } else {
             send(&router, request(method.clone(), path)).await
         };
@@ -551,11 +567,12 @@ async fn every_operation_of_the_spec_is_served() {
     let router = router();
     for (method, path) in spec().operations() {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
-        let mut builder = Request::builder().method(method.clone()).uri(&path);
-        if method == Method::POST {
-            builder = builder.header(header::CONTENT_TYPE, "application/json");
-        }
-        let answer = send(&router, builder.body(Body::from(VALID)).expect("request builds")).await;
+        let request = if method == Method::POST {
+            valid_post(&path)
+        } else {
+            Request::builder().method(method.clone()).uri(&path).body(Body::empty()).expect("request builds")
+        };
+        let answer = send(&router, request).await;
         assert_ne!(answer.status, 404, "{method} {path} is in openapi.yaml but the router does not route it");
         assert_ne!(answer.status, 405, "{method} {path} is in openapi.yaml but the route does not serve {method}");
     }
@@ -626,7 +643,157 @@ async fn request_examples_answer_their_documented_response_examples() {
     // The worked example of design/api.md, as a request example.
     let worked = &requests["worked"]["value"];
     assert_eq!(worked["lists"][0]["id"], "prompt-0001");
-    assert_eq!(responses["worked"]["value"]["summary"], json!({"lists": 2, "pairs": 8, "accuracy": 0.875}));
+    let summary = &responses["worked"]["value"]["summary"];
+    assert_eq!((&summary["lists"], &summary["pairs"], &summary["accuracy"]), (&json!(2), &json!(8), &json!(0.875)));
+}
+
+/// `lists` of a request in `format`, rewritten natively: every list as `items` with explicit
+/// 1-based ranks, in the order the format reads its items (`design/api.md`, "Input formats").
+/// Written from the contract, independently of the server's conversion: ratings become
+/// competition ranks (1 + the number of better ratings), where the server counts distinct ratings;
+/// both imply the same preferences.
+fn native_lists(format: &str, lists: &Value) -> Value {
+    let native_list = |list: &Value| -> Value {
+        let items: Vec<Value> = match format {
+            "native" | "ranks_zero_based" => {
+                let items = list["items"].as_array().expect("items");
+                let ranked = items.iter().all(|item| item.get("rank").is_some());
+                let shift = u64::from(format == "ranks_zero_based");
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(position, item)| {
+                        let rank = if ranked {
+                            item["rank"].as_u64().expect("an integer rank") + shift
+                        } else {
+                            position as u64 + 1
+                        };
+                        let mut item = item.clone();
+                        item["rank"] = json!(rank);
+                        item
+                    })
+                    .collect()
+            }
+            "pairs" => vec![
+                json!({"id": "chosen", "reward": list["chosen_reward"], "rank": 1}),
+                json!({"id": "rejected", "reward": list["rejected_reward"], "rank": 2}),
+            ],
+            "ranking" => {
+                let mut items = Vec::new();
+                for (position, entry) in list["ranking"].as_array().expect("ranking").iter().enumerate() {
+                    let tied = match entry.as_array() {
+                        Some(tied) => tied.clone(),
+                        None => vec![entry.clone()],
+                    };
+                    for id in tied {
+                        let reward = list["rewards"][id.as_str().expect("an id")].clone();
+                        items.push(json!({"id": id, "reward": reward, "rank": position + 1}));
+                    }
+                }
+                items
+            }
+            "ratings" => {
+                let items = list["items"].as_array().expect("items");
+                let rating = |item: &Value| item["rating"].as_f64().expect("a rating");
+                items
+                    .iter()
+                    .map(|item| {
+                        let better = items.iter().filter(|other| rating(other) > rating(item)).count();
+                        let mut native = json!({"reward": item["reward"], "rank": better + 1});
+                        if let Some(id) = item.get("id") {
+                            native["id"] = id.clone();
+                        }
+                        native
+                    })
+                    .collect()
+            }
+            other => panic!("no native form for format {other}"),
+        };
+        let mut native = json!({"items": items});
+        if let Some(id) = list.get("id") {
+            native["id"] = id.clone();
+        }
+        native
+    };
+    Value::Array(lists.as_array().expect("lists").iter().map(native_list).collect())
+}
+
+/// Each request example of the spec (one per input format at least) answers exactly what the same
+/// lists answer sent natively with explicit ranks: the format changes how lists are read, never
+/// the figures.
+#[tokio::test]
+async fn each_format_example_answers_the_same_as_its_lists_sent_natively() {
+    let spec = spec();
+    let requests = spec.at("/paths/~1v1~1evaluate/post/requestBody/content/application~1json/examples");
+    let formats: BTreeSet<&str> = spec
+        .at("/components/schemas/Format/enum")
+        .as_array()
+        .expect("Format.enum")
+        .iter()
+        .map(|format| format.as_str().expect("a format is a string"))
+        .collect();
+    let mut exemplified = BTreeSet::new();
+    let router = router();
+    for (name, example) in requests.as_object().expect("request examples") {
+        let body = &example["value"];
+        let format = body["options"]["format"].as_str().unwrap_or("native");
+        exemplified.insert(format);
+        let mut native = body.clone();
+        native["lists"] = native_lists(format, &body["lists"]);
+        if let Some(options) = native.get_mut("options").and_then(Value::as_object_mut) {
+            options.remove("format");
+        }
+        let answer = evaluate(&router, serde_json::to_vec(body).expect("serializes")).await;
+        assert_status(&answer, 200, None);
+        let natively = evaluate(&router, serde_json::to_vec(&native).expect("serializes")).await;
+        assert_status(&natively, 200, None);
+        let (answer, natively) = (answer.json(), natively.json());
+        assert_eq!(answer["loss"], natively["loss"], "example {name}: loss differs from {native}");
+        assert_eq!(answer["summary"]["accuracy"], natively["summary"]["accuracy"], "example {name}: accuracy");
+        for (list, native_list) in
+            answer["lists"].as_array().expect("lists").iter().zip(natively["lists"].as_array().expect("lists"))
+        {
+            assert_eq!(list["loss"], native_list["loss"], "example {name}: a list's loss differs");
+            assert_eq!(list["accuracy"], native_list["accuracy"], "example {name}: a list's accuracy differs");
+        }
+        // The whole answer, pairs, ids, chance loss and totals included.
+        assert_eq!(answer, natively, "example {name} in format {format} answers differently from {native}");
+    }
+    let named: BTreeSet<&str> = formats.iter().copied().collect();
+    assert_eq!(exemplified, named, "every format of options.format needs a request example");
+}
+
+/// `summary.totals` has `loss_sum` or, when the sum overflows f64, `loss_sum_scaled`; and
+/// `loss_sum_squares` is absent when it overflows: the documented shapes, validated.
+#[tokio::test]
+async fn totals_keep_their_documented_shape_when_sums_overflow() {
+    let router = router();
+    let list = |reward: f64| json!({"items": [{"reward": reward}, {"reward": 0.0}]});
+    let options = json!({"normalization": "sum", "include_pairs": false});
+    let cases = [
+        (json!({"options": options.clone(), "lists": [list(-1.0)]}), true, true),
+        (json!({"options": options.clone(), "lists": [list(-1e160)]}), true, false),
+        (json!({"options": options, "lists": [list(-1e308), list(-1e308)]}), false, false),
+    ];
+    for (body, has_loss_sum, has_squares) in cases {
+        let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        assert_status(&answer, 200, None);
+        let json = answer.json();
+        let totals = &json["summary"]["totals"];
+        assert_eq!(totals.get("loss_sum").is_some(), has_loss_sum, "{body}: {totals}");
+        assert_eq!(totals.get("loss_sum_scaled").is_some(), !has_loss_sum, "{body}: {totals}");
+        assert_eq!(totals.get("loss_sum_squares").is_some(), has_squares, "{body}: {totals}");
+        let lists = totals["lists"].as_f64().expect("lists");
+        // The batch loss is the mean of the list losses, from the totals alone.
+        let loss = match totals.get("loss_sum") {
+            Some(sum) => sum.as_f64().expect("a number") / lists,
+            None => totals["loss_sum_scaled"].as_f64().expect("a number") / lists * 2f64.powi(64),
+        };
+        assert_eq!(json["loss"].as_f64(), Some(loss), "{body}");
+        let number = |value: &Value| value.as_f64().expect("a number");
+        assert_eq!(number(&json["summary"]["accuracy"]), number(&totals["agreeing"]) / number(&totals["pairs"]));
+        assert_eq!(number(&json["summary"]["chance_loss"]), number(&totals["chance_loss_sum"]) / lists);
+    }
 }
 
 #[tokio::test]
@@ -763,6 +930,87 @@ async fn invalid_requests_answer_documented_422s() {
             "non_finite_result",
             Some("lists[0].items[0].reward"),
         ),
+        // Input formats: errors name the field as the client wrote it.
+        (
+            json!({"lists": [{"chosen_reward": 1.2, "rejected_reward": 0.3}]}),
+            "unknown_field",
+            Some("lists[0].chosen_reward"),
+        ),
+        (
+            json!({"lists": [{"items": [{"reward": 1.0}, {"reward": 0.0, "rating": 3}]}]}),
+            "unknown_field",
+            Some("lists[0].items[1].rating"),
+        ),
+        (
+            json!({"options": {"format": "pairs"}, "lists": [{"chosen_reward": 1.2}]}),
+            "missing_field",
+            Some("lists[0].rejected_reward"),
+        ),
+        (
+            json!({"options": {"format": "pairs"}, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}),
+            "unknown_field",
+            Some("lists[0].items"),
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["b", ["a", "c"]], "rewards": {"b": 1, "c": 0}}]}),
+            "invalid_value",
+            Some("lists[0].ranking[1][0]"),
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["x", "b"], "rewards": {"b": 1, "c": 0}}]}),
+            "invalid_value",
+            Some("lists[0].ranking[0]"),
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", "b", ["a"]], "rewards": {"a": 1, "b": 0}}]}),
+            "invalid_value",
+            Some("lists[0].ranking[2][0]"),
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", "b"], "rewards": {"a": 1, "b": 0, "d": 2}}]}),
+            "invalid_value",
+            Some("lists[0].rewards.d"),
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", "b"]}]}),
+            "missing_field",
+            Some("lists[0].rewards"),
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a"], "rewards": {"a": 1}}]}),
+            "too_few_items",
+            Some("lists[0].ranking"),
+        ),
+        (
+            json!({"options": {"format": "ratings"}, "lists": [{"items": [{"rating": 2, "reward": 1.0}, {"reward": 0.0}]}]}),
+            "missing_field",
+            Some("lists[0].items[1].rating"),
+        ),
+        (
+            json!({"options": {"format": "ratings"}, "lists": [{"items": [{"rating": 2, "reward": 1.0}, {"rating": 1, "reward": 0.0, "rank": 2}]}]}),
+            "unknown_field",
+            Some("lists[0].items[1].rank"),
+        ),
+        (
+            json!({"options": {"format": "ratings"}, "lists": [{"items": [{"rating": 2, "reward": 1.0}, {"rating": 2, "reward": 0.0}]}]}),
+            "no_preferences",
+            Some("lists[0].items"),
+        ),
+        (
+            json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": [{"reward": 1.0, "rank": -1}, {"reward": 0.0, "rank": 0}]}]}),
+            "invalid_value",
+            Some("lists[0].items[0].rank"),
+        ),
+        (
+            json!({"options": {"format": "pairs"}, "lists": [{"chosen_reward": 1.7e308, "rejected_reward": -1.7e308}]}),
+            "non_finite_result",
+            Some("lists[0].chosen_reward"),
+        ),
+        (
+            json!({"options": {"format": "Pairs"}, "lists": [{"chosen_reward": 1.2, "rejected_reward": 0.3}]}),
+            "invalid_value",
+            Some("options.format"),
+        ),
         (json!("lists"), "invalid_type", None),
     ];
     for (body, code, path) in cases {
@@ -829,19 +1077,23 @@ async fn a_full_queue_answers_a_documented_503() {
 async fn a_missing_or_wrong_token_answers_a_documented_401_when_tokens_are_configured() {
     let config = Config { api_tokens: Some(ApiTokens::parse("contract-token")), ..test_config() };
     let (router, _state) = router_with(&config);
-    for authorization in [None, Some("Bearer wrong-token"), Some("Basic Y29udHJhY3Q6dG9rZW4=")] {
-        let mut request = evaluate_request(VALID, Some("application/json"));
-        if let Some(value) = authorization {
-            request.headers_mut().insert(header::AUTHORIZATION, value.parse().expect("header value"));
+    for (_, path) in ROUTES.iter().filter(|(method, _)| *method == "POST") {
+        for authorization in [None, Some("Bearer wrong-token"), Some("Basic Y29udHJhY3Q6dG9rZW4=")] {
+            let mut request = valid_post(path);
+            if let Some(value) = authorization {
+                request.headers_mut().insert(header::AUTHORIZATION, value.parse().expect("header value"));
+            }
+            let answer = send(&router, request).await;
+            assert_status(&answer, 401, Some("unauthorized"));
+            assert!(answer.headers.contains_key(header::WWW_AUTHENTICATE), "{authorization:?}: no WWW-Authenticate");
+            spec().check(&Method::POST, path, &answer);
         }
-        let answer = send(&router, request).await;
-        assert_status(&answer, 401, Some("unauthorized"));
-        assert!(answer.headers.contains_key(header::WWW_AUTHENTICATE), "{authorization:?}: no WWW-Authenticate");
-        spec().check(&Method::POST, "/v1/evaluate", &answer);
+        let mut request = valid_post(path);
+        request.headers_mut().insert(header::AUTHORIZATION, "Bearer contract-token".parse().expect("header value"));
+        assert_status(&send(&router, request).await, 200, None);
+        let security = &spec().at(&pointer(&["paths", path, "post"]))["security"];
+        assert_eq!(security, &json!([{}, {"apiToken": []}]), "auth on {path} is optional (off by default)");
     }
-    let mut request = evaluate_request(VALID, Some("application/json"));
-    request.headers_mut().insert(header::AUTHORIZATION, "Bearer contract-token".parse().expect("header value"));
-    assert_status(&send(&router, request).await, 200, None);
     // The other routes stay open, as documented (no security on them).
     for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
         let answer = send(&router, request_for(method, path)).await;
@@ -849,8 +1101,6 @@ async fn a_missing_or_wrong_token_answers_a_documented_401_when_tokens_are_confi
         let operation = spec().at(&pointer(&["paths", path, "get"]));
         assert!(operation.get("security").is_none(), "GET {path} documents security it does not need");
     }
-    let security = &spec().at("/paths/~1v1~1evaluate/post")["security"];
-    assert_eq!(security, &json!([{}, {"apiToken": []}]), "auth on /v1/evaluate is optional (off by default)");
 }
 
 /// The request timeout (1 s here: the smallest setting) answers the documented 408 to a request
@@ -868,8 +1118,10 @@ async fn a_request_past_the_timeout_answers_a_documented_408() {
     held.release().await;
 }
 
-/// The request schema and the server agree on what is a valid request, with the two documented
-/// gaps that JSON Schema cannot express (all ranks equal; an overflowing reward spread).
+/// The request schema and the server agree on what is a valid request, in every input format,
+/// with the documented gaps that JSON Schema cannot express: all ranks (or ratings) equal, an
+/// overflowing reward spread, and in format `ranking` the rules across `ranking` and `rewards` (a
+/// ranked id without a reward, a reward for an id not ranked, an id ranked in two positions).
 #[tokio::test]
 async fn the_request_schema_and_the_server_agree() {
     let spec = spec();
@@ -927,9 +1179,180 @@ async fn the_request_schema_and_the_server_agree() {
         (json!({"lists": [{"items": [[1.0], [0.0]]}]}), false, 422),
         (json!({"lists": [[{"reward": 1.0}, {"reward": 0.0}]]}), false, 422),
         (json!([{"items": items()}]), false, 422),
+        // Input formats, valid: each format's lists under its `options.format`. serde_json sorts
+        // keys, so `options` follows `lists` in every body here: the server decodes the lists
+        // before it knows their format.
+        (json!({"options": {"format": "native"}, "lists": [{"items": items()}]}), true, 200),
+        (
+            json!({"options": {"format": "pairs"}, "lists": [{"id": "p", "chosen_reward": 1.2, "rejected_reward": 0.3}]}),
+            true,
+            200,
+        ),
+        (json!({"options": {"format": "pairs"}, "lists": [{"chosen_reward": 1, "rejected_reward": 1}]}), true, 200),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"id": "r", "ranking": ["b", ["a", "c"], "d"], "rewards": {"a": 0.1, "b": 2.0, "c": 0.4, "d": -1}}]}),
+            true,
+            200,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": [["a"], "b"], "rewards": {"a": 1, "b": 0}}]}),
+            true,
+            200,
+        ),
+        // An empty tie holds no item: a gap in the ranks, which implies nothing.
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", [], "b"], "rewards": {"a": 1, "b": 0}}]}),
+            true,
+            200,
+        ),
+        (
+            json!({"options": {"format": "ratings"}, "lists": [{"id": "u", "items": [{"id": "a", "rating": 4.5, "reward": 1.2}, {"rating": 2, "reward": 0.3}, {"rating": 4.5, "reward": 0}]}]}),
+            true,
+            200,
+        ),
+        (
+            json!({"options": {"format": "ratings"}, "lists": [{"items": [{"rating": -0.0, "reward": 1}, {"rating": 0.0, "reward": 0}, {"rating": -1, "reward": 0}]}]}),
+            true,
+            200,
+        ),
+        (
+            json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": [{"reward": 1, "rank": 1}, {"reward": 0, "rank": 0}]}]}),
+            true,
+            200,
+        ),
+        (json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": items()}]}), true, 200),
+        (
+            json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": [{"reward": 1, "rank": 9_007_199_254_740_992_u64}, {"reward": 0, "rank": 0}]}]}),
+            true,
+            200,
+        ),
+        // Input formats, invalid: a format's fields under another format, or missing, or mistyped.
+        (json!({"options": {"format": "pairs"}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"lists": [{"chosen_reward": 1.2, "rejected_reward": 0.3}]}), false, 422),
+        (json!({"options": {"format": "native"}, "lists": [{"items": items(), "chosen_reward": 1}]}), false, 422),
+        (json!({"options": {"format": "pairs"}, "lists": [{"chosen_reward": 1.2}]}), false, 422),
+        (
+            json!({"options": {"format": "pairs"}, "lists": [{"chosen_reward": "1.2", "rejected_reward": 0.3}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "pairs"}, "lists": [{"chosen_reward": 1.2, "rejected_reward": null}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "pairs"}, "lists": [{"chosen_reward": 1, "rejected_reward": 0, "ranking": ["a", "b"]}]}),
+            false,
+            422,
+        ),
+        (json!({"options": {"format": "ranking"}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", "b"]}]}), false, 422),
+        (json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a"], "rewards": {"a": 1}}]}), false, 422),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": [["a", "b"]], "rewards": {"a": 1, "b": 0}}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", ["b", "b"]], "rewards": {"a": 1, "b": 0}}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", [["b"]]], "rewards": {"a": 1, "b": 0}}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", 1], "rewards": {"a": 1, "1": 0}}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", "b"], "rewards": {"a": "1", "b": 0}}]}),
+            false,
+            422,
+        ),
+        (json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", "b"], "rewards": [1, 0]}]}), false, 422),
+        (json!({"options": {"format": "ratings"}, "lists": [{"items": items()}]}), false, 422),
+        (
+            json!({"options": {"format": "ratings"}, "lists": [{"items": [{"rating": 2, "reward": 1, "rank": 1}, {"rating": 1, "reward": 0, "rank": 2}]}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ratings"}, "lists": [{"items": [{"rating": "2", "reward": 1}, {"rating": 1, "reward": 0}]}]}),
+            false,
+            422,
+        ),
+        (json!({"lists": [{"items": [{"rating": 2, "reward": 1}, {"rating": 1, "reward": 0}]}]}), false, 422),
+        (
+            json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": [{"reward": 1, "rank": -1}, {"reward": 0, "rank": 0}]}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": [{"reward": 1, "rank": 0.5}, {"reward": 0, "rank": 0}]}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": [{"reward": 1, "rank": 0}, {"reward": 0}]}]}),
+            false,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": [{"reward": 1, "rank": 0, "rating": 1}, {"reward": 0, "rank": 1}]}]}),
+            false,
+            422,
+        ),
+        (json!({"options": {"format": "Pairs"}, "lists": [{"chosen_reward": 1, "rejected_reward": 0}]}), false, 422),
+        (json!({"options": {"format": null}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": {"format": 1}, "lists": [{"items": items()}]}), false, 422),
         // Schema-valid, refused by rules JSON Schema cannot state (documented in prose).
         (json!({"lists": [{"items": [{"reward": 1.0, "rank": 2}, {"reward": 0.0, "rank": 2}]}]}), true, 422),
         (json!({"lists": [{"items": [{"reward": 1.7e308}, {"reward": -1.7e308}]}]}), true, 422),
+        (
+            json!({"options": {"format": "pairs"}, "lists": [{"chosen_reward": 1.7e308, "rejected_reward": -1.7e308}]}),
+            true,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", ["b", "c"]], "rewards": {"a": 1, "b": 0}}]}),
+            true,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", "b"], "rewards": {"a": 1, "b": 0, "c": 2}}]}),
+            true,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", "b", "a"], "rewards": {"a": 1, "b": 0}}]}),
+            true,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", ["b", "a"]], "rewards": {"a": 1, "b": 0}}]}),
+            true,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": [[], ["a", "b"]], "rewards": {"a": 1, "b": 0}}]}),
+            true,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ratings"}, "lists": [{"items": [{"rating": 3, "reward": 1}, {"rating": 3, "reward": 0}]}]}),
+            true,
+            422,
+        ),
+        (
+            json!({"options": {"format": "ranks_zero_based"}, "lists": [{"items": [{"reward": 1, "rank": 0}, {"reward": 0, "rank": 0}]}]}),
+            true,
+            422,
+        ),
     ];
     let router = router();
     for (body, schema_valid, status) in cases {
@@ -938,6 +1361,170 @@ async fn the_request_schema_and_the_server_agree() {
         let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
         assert_eq!(answer.status.as_u16(), status, "{body}: {}", excerpt(&answer.body));
     }
+}
+
+// ----- /v1/evaluate/stream ---------------------------------------------------------------------
+
+const STREAM: &str = "/v1/evaluate/stream";
+
+/// POSTs an NDJSON body to the stream with `query`, checks the answer against the spec, and, for a
+/// 200, that every line of the body is a `StreamLine`. Returns the answer and its lines.
+async fn stream(router: &Router, query: &str, body: impl Into<Body>) -> (Answer, Vec<Value>) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{STREAM}{query}"))
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(body.into())
+        .expect("request builds");
+    let answer = send(router, request).await;
+    spec().check(&Method::POST, STREAM, &answer);
+    let mut lines = Vec::new();
+    if answer.status == 200 {
+        let text = String::from_utf8(answer.body.clone()).expect("the stream is UTF-8");
+        assert!(text.ends_with('\n'), "every line of the stream ends with a newline: {text}");
+        for line in text.lines() {
+            let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            spec().assert_valid("/components/schemas/StreamLine", &value, "a line of the stream");
+            lines.push(value);
+        }
+    }
+    (answer, lines)
+}
+
+/// The query string of the stream's documented parameter examples.
+fn stream_example_query() -> String {
+    let operation = "/paths/~1v1~1evaluate~1stream/post";
+    let count = spec().at(&format!("{operation}/parameters")).as_array().expect("parameters").len();
+    let mut pairs = Vec::new();
+    for index in 0..count {
+        let (_, parameter) = spec().resolve(format!("{operation}/parameters/{index}"));
+        if parameter["in"] != "query" {
+            continue;
+        }
+        let value = match &parameter["example"] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        pairs.push(format!("{}={value}", parameter["name"].as_str().expect("a name")));
+    }
+    format!("?{}", pairs.join("&"))
+}
+
+/// The stream's request example, sent with the parameters' examples, answers its documented
+/// response example byte for byte.
+#[tokio::test]
+async fn the_stream_example_answers_its_documented_response() {
+    let spec = spec();
+    let operation = "/paths/~1v1~1evaluate~1stream/post";
+    let body = spec.at(&format!("{operation}/requestBody/content/application~1x-ndjson/example"));
+    let expected = spec.at(&format!("{operation}/responses/200/content/application~1x-ndjson/example"));
+    let (answer, lines) =
+        stream(&router(), &stream_example_query(), body.as_str().expect("an NDJSON text").to_string()).await;
+    assert_status(&answer, 200, None);
+    assert_eq!(String::from_utf8_lossy(&answer.body), expected.as_str().expect("an NDJSON text"));
+    assert!(lines.last().is_some_and(|line| line.get("summary").is_some()), "the summary comes last");
+}
+
+/// A stream answers, line by line, what `/v1/evaluate` answers for the same lists, in every input
+/// format; its summary has the batch's figures and totals.
+#[tokio::test]
+async fn a_stream_answers_line_by_line_what_a_batch_answers() {
+    let router = router();
+    let requests = spec().at("/paths/~1v1~1evaluate/post/requestBody/content/application~1json/examples");
+    for (name, example) in requests.as_object().expect("request examples") {
+        let request = &example["value"];
+        let options = &request["options"];
+        let mut query = Vec::new();
+        for key in ["normalization", "include_pairs", "beta", "format"] {
+            if let Some(value) = options.get(key) {
+                query.push(format!("{key}={}", value.as_str().map_or_else(|| value.to_string(), str::to_string)));
+            }
+        }
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        let lists = request["lists"].as_array().expect("lists");
+        // One blank line first: lines keep their numbers.
+        let body: String =
+            std::iter::once(String::new()).chain(lists.iter().map(Value::to_string)).collect::<Vec<_>>().join("\n");
+        let (answer, lines) = stream(&router, &query, body).await;
+        assert_status(&answer, 200, None);
+        let batch = evaluate(&router, serde_json::to_vec(request).expect("serializes")).await.json();
+        assert_eq!(lines.len(), lists.len() + 1, "example {name}: one line per list, then the summary");
+        for (index, (line, list)) in lines.iter().zip(batch["lists"].as_array().expect("lists")).enumerate() {
+            let mut expected = list.clone();
+            expected["line"] = json!(index + 2);
+            assert_eq!(line, &expected, "example {name}: line {}", index + 2);
+        }
+        let summary = &lines[lists.len()]["summary"];
+        for key in ["lists", "pairs", "accuracy", "chance_loss", "totals"] {
+            assert_eq!(summary[key], batch["summary"][key], "example {name}: summary.{key}");
+        }
+        assert_eq!((&summary["loss"], &summary["normalization"]), (&batch["loss"], &batch["normalization"]));
+        assert_eq!(summary["lines_failed"], 0);
+    }
+}
+
+#[tokio::test]
+async fn stream_errors_are_documented_lines_and_answers() {
+    let router = router();
+    // Bad lines get error lines; the stream goes on and counts them.
+    let body = [
+        r#"{"items": [{"reward": 1.0}, {"reward": "0.5"}]}"#,
+        r#"{"chosen_reward": 1.2, "rejected_reward": 0.3}"#,
+        "not json",
+        r#"{"items": [{"reward": 1.0}]}"#,
+        r#"{"items": [{"reward": 1.0}, {"reward": 0.0}]}"#,
+    ]
+    .join("\r\n");
+    let (answer, lines) = stream(&router, "", body).await;
+    assert_status(&answer, 200, None);
+    let codes: Vec<&Value> = lines.iter().map(|line| &line["error"]["code"]).collect();
+    assert_eq!(
+        codes,
+        [
+            &json!("invalid_type"),
+            &json!("unknown_field"),
+            &json!("malformed_json"),
+            &json!("too_few_items"),
+            &Value::Null,
+            &Value::Null
+        ]
+    );
+    assert_eq!(lines[0]["error"]["path"], "items[1].reward");
+    assert_eq!(lines[1]["error"]["path"], "chosen_reward");
+    assert_eq!(lines[4]["line"], 5);
+    assert_eq!(lines[5]["summary"]["lines_failed"], 4);
+    // Nothing evaluated: a summary without figures.
+    let (answer, lines) = stream(&router, "?format=pairs", "").await;
+    assert_status(&answer, 200, None);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0]["summary"].get("loss").is_none());
+    // Parameters are checked before the body is read.
+    for (query, code, path) in [
+        ("?normalisation=sum", "unknown_field", "normalisation"),
+        ("?format=jsonl", "invalid_value", "format"),
+        ("?beta=0", "invalid_value", "beta"),
+        ("?include_pairs=yes", "invalid_value", "include_pairs"),
+        ("?beta=1&beta=2", "invalid_value", "beta"),
+        ("?model=other", "invalid_value", "model"),
+    ] {
+        let (answer, _) = stream(&router, query, "").await;
+        assert_status(&answer, 422, Some(code));
+        assert_eq!(answer.error_path().as_deref(), Some(path), "{query}");
+    }
+    // The batch's media type is not the stream's.
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(STREAM)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(VALID))
+        .expect("request builds");
+    let answer = send(&router, request).await;
+    assert_status(&answer, 415, Some("unsupported_media_type"));
+    spec().check(&Method::POST, STREAM, &answer);
+    // A chunk that needs more than the whole memory budget: 413 before a byte is read.
+    let (small, _state) = router_with(&Config { memory_limit_bytes: Some(1024), ..test_config() });
+    let (answer, _) = stream(&small, "", VALID).await;
+    assert_status(&answer, 413, Some("payload_too_large"));
 }
 
 // ----- error codes -----------------------------------------------------------------------------
