@@ -1,0 +1,737 @@
+//! Whole datasets through the doors a user takes: `POST /v1/evaluate/stream` over a plain TCP
+//! socket (bodies sent with Content-Length or chunked), `prefeval eval` on a file and on stdin,
+//! `prefeval merge` of shards, with `POST /v1/evaluate` as the reference for the figures. The
+//! binary is started as a user starts it; every dataset is generated here from a seed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const FORMATS: [&str; 5] = ["native", "pairs", "ranking", "ratings", "ranks_zero_based"];
+
+// The server.
+
+/// The binary, serving on a free port of 127.0.0.1; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--workers", "2"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        let mut log = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let mut line = String::new();
+        log.read_line(&mut line).expect("startup line");
+        let startup: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("startup line ({e}): {line}"));
+        let addr = startup["listen"].as_str().expect("listen address logged").parse().expect("an address");
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+        Server { child, addr }
+    }
+
+    /// `POST /v1/evaluate/stream?query` with an NDJSON body sent with its Content-Length.
+    fn stream(&self, query: &str, body: &[u8]) -> Answer {
+        let answer = self.post_stream(query, body, Framing::Length);
+        assert_eq!(answer.status, 200, "stream ?{query}: {}", answer.text());
+        answer
+    }
+
+    fn post_stream(&self, query: &str, body: &[u8], framing: Framing<'_>) -> Answer {
+        let target = format!("/v1/evaluate/stream?{query}");
+        exchange(self.addr, "POST", &target, Some("application/x-ndjson"), body, framing)
+    }
+
+    /// `POST /v1/evaluate`; the answer's status and JSON body.
+    fn batch(&self, request: &Value) -> (u16, Value) {
+        let body = serde_json::to_vec(request).unwrap();
+        let answer = exchange(self.addr, "POST", "/v1/evaluate", Some("application/json"), &body, Framing::Length);
+        (answer.status, answer.json())
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        exchange(self.addr, "GET", path, None, b"", Framing::Length)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// HTTP/1.1 over a plain socket.
+
+/// How a request body goes on the wire.
+#[derive(Clone, Copy)]
+enum Framing<'a> {
+    Length,
+    /// `Transfer-Encoding: chunked`, in chunks of these sizes (cycled).
+    Chunked(&'a [usize]),
+}
+
+/// An answer as a plain HTTP/1.1 client sees it, its body de-chunked.
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("UTF-8 body")
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// NDJSON: the result lines and the summary.
+    fn results_and_summary(&self) -> (Vec<Value>, Value) {
+        let mut lines = ndjson_values(&self.body);
+        let last = lines.pop().expect("at least the summary line");
+        let summary = last.get("summary").unwrap_or_else(|| panic!("the last line is no summary: {last}")).clone();
+        (lines, summary)
+    }
+}
+
+/// One request with `Connection: close`; the whole answer. The body is written on a thread of its
+/// own while this one reads: the stream answers while it reads, as a real client must allow.
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    framing: Framing<'_>,
+) -> Answer {
+    let mut stream = TcpStream::connect(addr).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(content_type) = content_type {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    match framing {
+        Framing::Length => head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len())),
+        Framing::Chunked(_) => head.push_str("Transfer-Encoding: chunked\r\n\r\n"),
+    }
+    let mut writer = stream.try_clone().expect("socket clones");
+    let raw = std::thread::scope(|scope| {
+        // A write error means the server answered without reading everything: the answer says why.
+        scope.spawn(move || {
+            let _ = send(&mut writer, head.as_bytes(), body, framing);
+        });
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("reads the answer");
+        raw
+    });
+    let split = find(&raw, b"\r\n\r\n").expect("a complete head");
+    let head = String::from_utf8(raw[..split].to_vec()).expect("ASCII head");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let mut answer = Answer { status, head, body: raw[split + 4..].to_vec() };
+    if answer.header("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+        answer.body = dechunk(&answer.body);
+    }
+    answer
+}
+
+fn send(writer: &mut TcpStream, head: &[u8], body: &[u8], framing: Framing<'_>) -> std::io::Result<()> {
+    writer.write_all(head)?;
+    match framing {
+        Framing::Length => writer.write_all(body)?,
+        Framing::Chunked(sizes) => {
+            let mut rest = body;
+            for &size in sizes.iter().cycle().take(body.len()) {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, after) = rest.split_at(size.clamp(1, rest.len()));
+                write!(writer, "{:x}\r\n", piece.len())?;
+                writer.write_all(piece)?;
+                writer.write_all(b"\r\n")?;
+                writer.flush()?;
+                rest = after;
+            }
+            writer.write_all(b"0\r\n\r\n")?;
+        }
+    }
+    writer.flush()
+}
+
+/// The payload of a chunked body (chunk extensions and trailers ignored).
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Each round consumes at least the size line's CRLF, so this ends.
+    while !data.is_empty() {
+        let end = find(data, b"\r\n").expect("a chunk size line");
+        let size_line = std::str::from_utf8(&data[..end]).expect("ASCII size line");
+        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16).expect("hex size");
+        data = &data[end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        assert_eq!(&data[size..size + 2], b"\r\n", "a chunk ends with CRLF");
+        data = &data[size + 2..];
+    }
+    panic!("the chunked body has no last chunk")
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+// The command line.
+
+/// `prefeval ARGS`, with `stdin` written to its standard input.
+fn prefeval(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    std::thread::scope(|scope| {
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            scope.spawn(move || pipe.write_all(input));
+        }
+        child.wait_with_output().expect("prefeval runs")
+    })
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A folder of its own for one test under cargo's scratch space; removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("datasets-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        Scratch(dir)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+
+    fn write(&self, file: &str, bytes: &[u8]) -> String {
+        let path = self.path(file);
+        std::fs::write(&path, bytes).expect("writes the file");
+        path.to_str().expect("UTF-8 path").to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// Data.
+
+/// SplitMix64: a seeded generator, so every run sees the same datasets.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `range`.
+    fn between(&mut self, range: Range<usize>) -> usize {
+        range.start + (self.next() % (range.end - range.start) as u64) as usize
+    }
+
+    /// A reward as a model prints one: four decimals in [-4, 4].
+    fn reward(&mut self) -> f64 {
+        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        ((unit * 8.0 - 4.0) * 1e4).round() / 1e4
+    }
+
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.between(0..i + 1));
+        }
+    }
+}
+
+/// Ranks for `n` items drawn from `1..=top`, not all equal (the list must imply a preference).
+fn some_ranks(rng: &mut Rng, n: usize, top: usize) -> Vec<usize> {
+    let mut ranks: Vec<usize> = (0..n).map(|_| rng.between(1..top + 1)).collect();
+    if ranks.iter().all(|&r| r == ranks[0]) {
+        ranks[0] = if ranks[0] == 1 { 2 } else { 1 };
+    }
+    ranks
+}
+
+/// A native list of `items` items: ranked by array order, or (one in two) by ranks with ties;
+/// one reward in eight repeats the previous one (a tie of the model).
+fn native_list(rng: &mut Rng, index: usize, items: Range<usize>) -> Value {
+    let n = rng.between(items);
+    let mut rewards: Vec<f64> = Vec::with_capacity(n);
+    for k in 0..n {
+        let tie = k > 0 && rng.between(0..8) == 0;
+        rewards.push(if tie { rewards[k - 1] } else { rng.reward() });
+    }
+    let ranks = (rng.between(0..2) == 0).then(|| some_ranks(rng, n, 3));
+    let items: Vec<Value> = (0..n)
+        .map(|k| match &ranks {
+            Some(ranks) => json!({"id": format!("resp-{k}"), "reward": rewards[k], "rank": ranks[k]}),
+            None => json!({"id": format!("resp-{k}"), "reward": rewards[k]}),
+        })
+        .collect();
+    json!({"id": format!("prompt-{index:05}"), "items": items})
+}
+
+fn native_dataset(seed: u64, lists: usize, items: Range<usize>) -> Vec<Value> {
+    let mut rng = Rng(seed);
+    (0..lists).map(|index| native_list(&mut rng, index, items.clone())).collect()
+}
+
+/// One list in `format`, and the same list written natively as `design/api.md` defines it.
+fn format_case(rng: &mut Rng, format: &str, index: usize) -> (Value, Value) {
+    let id = format!("prompt-{index:04}");
+    let n = rng.between(2..8);
+    match format {
+        "native" => {
+            let list = native_list(rng, index, 2..8);
+            (list.clone(), list)
+        }
+        // Two items `chosen`, `rejected`, ranked in that order.
+        "pairs" => {
+            let (chosen, rejected) = (rng.reward(), rng.reward());
+            let items = json!([{"id": "chosen", "reward": chosen}, {"id": "rejected", "reward": rejected}]);
+            (json!({"id": id, "chosen_reward": chosen, "rejected_reward": rejected}), json!({"id": id, "items": items}))
+        }
+        // Positions best first, some of them ties; items in order of first appearance, rank =
+        // position + 1.
+        "ranking" => {
+            let mut ids: Vec<String> = (0..n).map(|k| format!("resp-{k}")).collect();
+            let rewards: serde_json::Map<String, Value> =
+                ids.iter().map(|i| (i.clone(), json!(rng.reward()))).collect();
+            rng.shuffle(&mut ids);
+            let mut positions: Vec<Vec<String>> = Vec::new();
+            let mut rest = ids.as_slice();
+            while !rest.is_empty() {
+                let (group, after) = rest.split_at(rng.between(1..4).min(rest.len()));
+                positions.push(group.to_vec());
+                rest = after;
+            }
+            if positions.len() == 1 {
+                let last = positions[0].pop().expect("two ids or more");
+                positions.push(vec![last]);
+            }
+            let ranking: Vec<Value> =
+                positions.iter().map(|group| if group.len() == 1 { json!(group[0]) } else { json!(group) }).collect();
+            let items: Vec<Value> = positions
+                .iter()
+                .enumerate()
+                .flat_map(|(p, group)| group.iter().map(move |i| (p, i)))
+                .map(|(p, i)| json!({"id": i, "reward": rewards[i], "rank": p + 1}))
+                .collect();
+            (json!({"id": id, "ranking": ranking, "rewards": rewards}), json!({"id": id, "items": items}))
+        }
+        // Higher rating is better, equal ratings tie: rank = 1 + distinct ratings above.
+        "ratings" => {
+            let scale = [1.0, 2.0, 2.5, 4.0, 4.75];
+            let ratings: Vec<f64> = some_ranks(rng, n, scale.len()).iter().map(|&r| scale[r - 1]).collect();
+            let rewards: Vec<f64> = (0..n).map(|_| rng.reward()).collect();
+            let mut distinct = ratings.clone();
+            distinct.sort_by(|a, b| b.total_cmp(a));
+            distinct.dedup();
+            let item = |k: usize| format!("resp-{k}");
+            let rated = (0..n).map(|k| json!({"id": item(k), "rating": ratings[k], "reward": rewards[k]}));
+            let ranked = (0..n).map(|k| {
+                let rank = 1 + distinct.iter().filter(|&&r| r > ratings[k]).count();
+                json!({"id": item(k), "reward": rewards[k], "rank": rank})
+            });
+            (
+                json!({"id": id, "items": rated.collect::<Vec<_>>()}),
+                json!({"id": id, "items": ranked.collect::<Vec<_>>()}),
+            )
+        }
+        // 0 is best: rank + 1.
+        "ranks_zero_based" => {
+            let ranks = some_ranks(rng, n, 4);
+            let rewards: Vec<f64> = (0..n).map(|_| rng.reward()).collect();
+            let item = |k: usize, rank: usize| json!({"id": format!("resp-{k}"), "rank": rank, "reward": rewards[k]});
+            let zero_based: Vec<Value> = (0..n).map(|k| item(k, ranks[k] - 1)).collect();
+            let native: Vec<Value> = (0..n).map(|k| item(k, ranks[k])).collect();
+            (json!({"id": id, "items": zero_based}), json!({"id": id, "items": native}))
+        }
+        other => panic!("no such format {other}"),
+    }
+}
+
+/// One line per value, each ending with a newline.
+fn ndjson<T: std::fmt::Display>(lines: &[T]) -> Vec<u8> {
+    lines.iter().map(|line| format!("{line}\n")).collect::<String>().into_bytes()
+}
+
+fn ndjson_values(bytes: &[u8]) -> Vec<Value> {
+    let text = std::str::from_utf8(bytes).expect("UTF-8 NDJSON");
+    text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))).collect()
+}
+
+/// Two outputs are the same bytes; otherwise the first line that differs.
+fn assert_same_bytes(what: &str, expected: &[u8], got: &[u8]) {
+    if expected == got {
+        return;
+    }
+    let (expected, got) = (String::from_utf8_lossy(expected), String::from_utf8_lossy(got));
+    let mut pairs = expected.split_inclusive('\n').zip(got.split_inclusive('\n')).enumerate();
+    match pairs.find(|(_, (e, g))| e != g) {
+        Some((k, (e, g))) => {
+            panic!("{what}: output line {} differs:\nexpected {}\ngot      {}", k + 1, e.trim_end(), g.trim_end())
+        }
+        None => panic!("{what}: {} lines expected, got {}", expected.lines().count(), got.lines().count()),
+    }
+}
+
+/// Equal within 1e-12, relative.
+fn assert_close(what: &str, expected: &Value, got: &Value) {
+    let (e, g) = (expected.as_f64(), got.as_f64());
+    let (Some(e), Some(g)) = (e, g) else { panic!("{what}: expected {expected}, got {got}") };
+    assert!((e - g).abs() <= 1e-12 * e.abs().max(g.abs()), "{what}: expected {e}, got {g}");
+}
+
+/// The figures two summaries must share: loss, accuracy, chance loss (close); counts (equal).
+fn assert_same_summary(what: &str, expected: &Value, got: &Value) {
+    for field in ["loss", "accuracy", "chance_loss"] {
+        assert_close(&format!("{what}: {field}"), &expected[field], &got[field]);
+    }
+    for field in ["lists", "pairs", "lines_failed", "normalization"] {
+        assert_eq!(expected[field], got[field], "{what}: {field}");
+    }
+}
+
+// The stream.
+
+#[test]
+fn the_stream_answers_every_line_in_order_and_names_the_line_and_field_of_each_error() {
+    let server = Server::start();
+    let list = |id: &str| json!({"id": id, "items": [{"id": "a", "reward": 1.5}, {"id": "b", "reward": -0.25}]});
+    let body = [
+        list("p1").to_string(),                                                            // 1
+        r#"{"id":"p2","items":[{"id":"a","reward":0.5},{"id":"b","reward":"x"}]}"#.into(), // 2
+        String::new(),                                                                     // 3: blank
+        list("p4").to_string(),                                                            // 4
+        " \t\r".into(),                                                                    // 5: blank
+        r#"{"id":"p6","items":[{"id":"a","reward":1.0}"#.into(),                           // 6: cut short
+        list("p7").to_string(),                                                            // 7
+    ];
+    let answer = server.stream("", &ndjson(&body));
+    assert_eq!(answer.header("content-type"), Some("application/x-ndjson"));
+    let (lines, summary) = answer.results_and_summary();
+    let numbers: Vec<u64> = lines.iter().map(|line| line["line"].as_u64().expect("a line number")).collect();
+    assert_eq!(numbers, [1, 2, 4, 6, 7], "one answer per non-blank line, numbered as in the body");
+    for (line, id) in [(&lines[0], "p1"), (&lines[2], "p4"), (&lines[4], "p7")] {
+        assert_eq!(line["id"], id);
+        assert_eq!((line["n"].as_u64(), line["pairs_count"].as_u64()), (Some(2), Some(1)), "{line}");
+        assert!(line.get("error").is_none(), "{line}");
+    }
+    assert_eq!(lines[1]["error"]["code"], "invalid_type", "{}", lines[1]);
+    assert_eq!(lines[1]["error"]["path"], "items[1].reward", "{}", lines[1]);
+    assert_eq!(lines[3]["error"]["code"], "malformed_json", "{}", lines[3]);
+    assert_eq!(summary["lists"], 3);
+    assert_eq!(summary["lines_failed"], 2);
+}
+
+#[test]
+fn a_chunked_body_gets_the_same_answer_as_the_same_body_with_content_length() {
+    let server = Server::start();
+    let body = ndjson(&native_dataset(7, 300, 2..9));
+    let sized = server.stream("", &body);
+    // Small and odd sizes: most lines straddle two chunks or more.
+    let chunked = server.post_stream("", &body, Framing::Chunked(&[1, 7, 64, 3, 500, 4096, 33]));
+    assert_eq!(chunked.status, 200, "{}", chunked.text());
+    assert_eq!(sized.results_and_summary().0.len(), 300);
+    assert_same_bytes("chunked body", &sized.body, &chunked.body);
+}
+
+#[test]
+fn stream_eval_of_a_file_and_eval_of_stdin_give_the_same_bytes_and_the_batch_figures() {
+    let server = Server::start();
+    let scratch = Scratch::new("same-bytes");
+    let lists = native_dataset(11, 400, 2..9);
+    let body = ndjson(&lists);
+    let file = scratch.write("data.ndjson", &body);
+    let settings = [
+        ("", vec![], json!({})),
+        (
+            "normalization=comparisons&beta=0.5&include_pairs=false",
+            vec!["--normalization", "comparisons", "--beta", "0.5", "--include-pairs=false"],
+            json!({"normalization": "comparisons", "beta": 0.5, "include_pairs": false}),
+        ),
+    ];
+    for (query, flags, options) in settings {
+        let streamed = server.stream(query, &body);
+        let from_file = prefeval(&[&["eval", file.as_str()], flags.as_slice()].concat(), None);
+        let from_stdin = prefeval(&[&["eval", "-"], flags.as_slice()].concat(), Some(&body));
+        for (what, output) in [("eval FILE", &from_file), ("eval -", &from_stdin)] {
+            assert_eq!(output.status.code(), Some(0), "{what} ?{query}: {}", stderr(output));
+            assert_same_bytes(&format!("{what} against the stream ?{query}"), &streamed.body, &output.stdout);
+        }
+
+        let (status, batch) = server.batch(&json!({"options": options, "lists": lists}));
+        assert_eq!(status, 200, "{batch}");
+        let (results, summary) = streamed.results_and_summary();
+        let batch_lists = batch["lists"].as_array().expect("lists");
+        assert_eq!(results.len(), batch_lists.len());
+        for (k, (result, expected)) in results.iter().zip(batch_lists).enumerate() {
+            let mut result = result.clone();
+            let line = result.as_object_mut().expect("an object").remove("line");
+            assert_eq!(line, Some(json!(k + 1)));
+            assert_eq!(&result, expected, "?{query}: line {} differs from lists[{k}] of the batch", k + 1);
+        }
+        assert_close(&format!("?{query}: loss"), &batch["loss"], &summary["loss"]);
+        assert_close(&format!("?{query}: accuracy"), &batch["summary"]["accuracy"], &summary["accuracy"]);
+        assert_eq!(batch["summary"]["lists"], summary["lists"]);
+        assert_eq!(batch["summary"]["pairs"], summary["pairs"]);
+        assert_eq!(batch["normalization"], summary["normalization"]);
+    }
+}
+
+// Shards and the command line.
+
+/// A few thousand lines as exported: lists of 2 to 12 items, a broken line now and then, and a
+/// blank line.
+fn export_lines(seed: u64, count: usize) -> Vec<String> {
+    let mut lines: Vec<String> = native_dataset(seed, count, 2..13).iter().map(Value::to_string).collect();
+    for k in (250..count).step_by(700) {
+        lines[k] = r#"{"id":"broken","items":[{"id":"only","reward":1.0}]}"#.to_string();
+    }
+    lines[count / 2] = String::new();
+    lines
+}
+
+#[test]
+fn merge_of_shard_results_equals_eval_of_the_whole() {
+    let scratch = Scratch::new("merge");
+    let lines = export_lines(23, 3000);
+    let whole = scratch.write("whole.ndjson", &ndjson(&lines));
+    let evaluate = |input: &str, out: &str| {
+        let output = prefeval(&["eval", input, "--include-pairs=false", "--output", out], None);
+        assert_eq!(output.status.code(), Some(1), "broken lines fail: {}", stderr(&output));
+        out.to_string()
+    };
+    let whole_out = evaluate(&whole, scratch.path("whole.out").to_str().unwrap());
+    let shards: Vec<String> = [0..1000, 1000..2100, 2100..3000]
+        .into_iter()
+        .enumerate()
+        .map(|(k, range)| {
+            let input = scratch.write(&format!("shard-{k}.ndjson"), &ndjson(&lines[range]));
+            evaluate(&input, scratch.path(&format!("shard-{k}.out")).to_str().unwrap())
+        })
+        .collect();
+
+    let merged =
+        prefeval(&[&["merge"], shards.iter().map(String::as_str).collect::<Vec<_>>().as_slice()].concat(), None);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let merged = ndjson_values(&merged.stdout);
+    assert_eq!(merged.len(), 1, "one summary line");
+    let whole = ndjson_values(&std::fs::read(&whole_out).unwrap()).pop().expect("a summary");
+    assert_eq!(whole["summary"]["lines_failed"], 4, "the dataset has its broken lines");
+    assert_same_summary("merge of 3 shards", &whole["summary"], &merged[0]["summary"]);
+}
+
+#[test]
+fn merge_refuses_mixed_normalizations_and_a_file_that_ends_without_a_summary() {
+    let scratch = Scratch::new("merge-refusals");
+    let input = scratch.write("shard.ndjson", &ndjson(&native_dataset(29, 40, 2..6)));
+    let out = |name: &str, normalization: &str| {
+        let path = scratch.path(name).to_str().unwrap().to_string();
+        let output = prefeval(&["eval", &input, "--normalization", normalization, "--output", &path], None);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        path
+    };
+    let (ordered, sum) = (out("ordered.out", "ordered_pairs"), out("sum.out", "sum"));
+    let mixed = prefeval(&["merge", &ordered, &sum], None);
+    assert_eq!(mixed.status.code(), Some(2), "mixed normalizations: {}", stderr(&mixed));
+    assert!(stderr(&mixed).contains("normalization"), "{}", stderr(&mixed));
+    assert!(mixed.stdout.is_empty());
+
+    // A run cut short: every result line but no summary.
+    let text = std::fs::read_to_string(&ordered).unwrap();
+    let cut = scratch.write("cut.out", text.lines().take(40).collect::<Vec<_>>().join("\n").as_bytes());
+    let unfinished = prefeval(&["merge", &ordered, &cut], None);
+    assert_eq!(unfinished.status.code(), Some(2), "no summary: {}", stderr(&unfinished));
+    assert!(stderr(&unfinished).contains("cut.out"), "names the file: {}", stderr(&unfinished));
+    assert!(unfinished.stdout.is_empty());
+}
+
+#[test]
+fn eval_exits_0_when_clean_1_when_a_line_failed_and_2_for_usage_errors() {
+    let scratch = Scratch::new("exit-status");
+    let mut lines: Vec<String> = native_dataset(31, 6, 2..5).iter().map(Value::to_string).collect();
+    let clean = scratch.write("clean.ndjson", &ndjson(&lines));
+    lines[2] = r#"{"id":"bad","items":[{"reward":1.0},{"reward":"high"}]}"#.into();
+    lines[4] = r#"{"id":"bad","items":[{"reward":1.0}]}"#.into();
+    let failing = scratch.write("failing.ndjson", &ndjson(&lines));
+
+    let ok = prefeval(&["eval", &clean], None);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(ok.stderr.is_empty(), "nothing to say: {}", stderr(&ok));
+
+    let failed = prefeval(&["eval", &failing], None);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    let message = stderr(&failed);
+    assert!(message.contains("2 of 6 lines failed") && message.contains("line 3"), "count and first line: {message}");
+    assert_eq!(ndjson_values(&failed.stdout).len(), 7, "the results are still written");
+
+    let missing = prefeval(&["eval", scratch.path("absent.ndjson").to_str().unwrap()], None);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("absent.ndjson"), "{}", stderr(&missing));
+    for flag in [&["--normalization", "mean"][..], &["--beta", "0"], &["--format", "csv"], &["--include-pairs=maybe"]] {
+        let usage = prefeval(&[&["eval", clean.as_str()], flag].concat(), None);
+        assert_eq!(usage.status.code(), Some(2), "{flag:?}: {}", stderr(&usage));
+        assert!(usage.stdout.is_empty(), "{flag:?}");
+    }
+}
+
+// Formats.
+
+#[test]
+fn every_input_format_gives_the_figures_of_the_same_data_sent_natively() {
+    let server = Server::start();
+    let mut rng = Rng(37);
+    for format in FORMATS {
+        let (lists, natives): (Vec<Value>, Vec<Value>) = (0..25).map(|i| format_case(&mut rng, format, i)).unzip();
+        let streamed = server.stream(&format!("format={format}"), &ndjson(&lists));
+        let native = server.stream("", &ndjson(&natives));
+        let (results, summary) = streamed.results_and_summary();
+        assert_eq!(summary["lines_failed"], 0, "{format}: {}", streamed.text());
+        assert_eq!(results, native.results_and_summary().0, "{format}: stream");
+        assert_eq!(summary, native.results_and_summary().1, "{format}: stream summary");
+
+        let (status, batch) = server.batch(&json!({"options": {"format": format}, "lists": lists}));
+        assert_eq!(status, 200, "{format}: {batch}");
+        let (status, native_batch) = server.batch(&json!({"lists": natives}));
+        assert_eq!(status, 200, "{format} written natively: {native_batch}");
+        assert_eq!(batch, native_batch, "{format}: batch");
+    }
+}
+
+#[test]
+fn format_errors_name_the_fields_the_client_wrote() {
+    let server = Server::start();
+    let cases = [
+        (
+            "ranking",
+            json!({"id": "p", "ranking": ["a", ["zz", "b"]], "rewards": {"a": 1.0, "b": 0.5}}),
+            "invalid_value",
+            "ranking[1][0]",
+        ),
+        (
+            "ratings",
+            json!({"id": "p", "items": [{"id": "a", "reward": 1.0}, {"id": "b", "reward": 0.5, "rating": 3}]}),
+            "missing_field",
+            "items[0].rating",
+        ),
+        ("pairs", json!({"id": "p", "chosen_reward": 1.0}), "missing_field", "rejected_reward"),
+        ("native", json!({"id": "p", "chosen_reward": 1.0, "rejected_reward": 0.5}), "unknown_field", "chosen_reward"),
+    ];
+    let mut rng = Rng(41);
+    for (format, bad, code, path) in cases {
+        let good = format_case(&mut rng, format, 0).0;
+        let answer = server.stream(&format!("format={format}"), &ndjson(&[&good, &bad]));
+        let (lines, summary) = answer.results_and_summary();
+        assert!(lines[0].get("error").is_none(), "{format}: {}", lines[0]);
+        assert_eq!(lines[1]["line"], 2, "{format}");
+        assert_eq!((&lines[1]["error"]["code"], &lines[1]["error"]["path"]), (&json!(code), &json!(path)), "{format}");
+        assert_eq!(summary["lines_failed"], 1);
+
+        let (status, error) = server.batch(&json!({"options": {"format": format}, "lists": [good, bad]}));
+        assert_eq!(status, 422, "{format}: {error}");
+        assert_eq!(error["error"]["code"], code, "{format}: {error}");
+        assert_eq!(error["error"]["path"], format!("lists[1].{path}"), "{format}: {error}");
+    }
+}
+
+// The service around the stream.
+
+/// The value of one series in a Prometheus text exposition.
+fn metric(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn streamed_lists_move_the_per_model_metrics() {
+    let server = Server::start();
+    let lists = 37;
+    let answer = server.stream("model=m1&include_pairs=false", &ndjson(&native_dataset(43, lists, 2..9)));
+    let (_, summary) = answer.results_and_summary();
+    assert_eq!(summary["lists"], lists);
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    let exposition = metrics.text();
+    let pairs = summary["pairs"].as_f64().expect("pairs");
+    assert_eq!(metric(exposition, r#"prefeval_lists_evaluated_total{model="m1"}"#), Some(lists as f64), "{exposition}");
+    assert_eq!(metric(exposition, r#"prefeval_pairs_evaluated_total{model="m1"}"#), Some(pairs), "{exposition}");
+}
+
+#[test]
+fn an_invalid_stream_query_is_a_422_naming_the_parameter_and_a_wrong_content_type_is_415() {
+    let server = Server::start();
+    let body = ndjson(&native_dataset(47, 2, 2..4));
+    for (query, code, parameter) in [
+        ("beta=0", "invalid_value", "beta"),
+        ("format=nope", "invalid_value", "format"),
+        ("include_pairs=false&colour=blue", "unknown_field", "colour"),
+    ] {
+        let answer = server.post_stream(query, &body, Framing::Length);
+        assert_eq!(answer.status, 422, "?{query}: {}", answer.text());
+        assert_eq!(answer.header("content-type"), Some("application/json"), "?{query}");
+        let error = answer.json();
+        assert_eq!(error["error"]["code"], code, "?{query}: {error}");
+        assert_eq!(error["error"]["path"], parameter, "?{query}: {error}");
+    }
+    for content_type in [Some("application/json"), Some("text/plain"), None] {
+        let answer = exchange(server.addr, "POST", "/v1/evaluate/stream", content_type, &body, Framing::Length);
+        assert_eq!(answer.status, 415, "{content_type:?}: {}", answer.text());
+        assert_eq!(answer.json()["error"]["code"], "unsupported_media_type", "{content_type:?}");
+    }
+}
+
+// The examples.
+
+#[test]
+fn the_examples_outputs_are_what_eval_prints_for_them() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for format in FORMATS {
+        let input = examples.join(format!("{format}.ndjson"));
+        let expected = std::fs::read(examples.join(format!("{format}.out.ndjson"))).expect("committed output");
+        let output = prefeval(&["eval", input.to_str().unwrap(), "--format", format, "--include-pairs=false"], None);
+        let status = if format == "native" { 1 } else { 0 };
+        assert_eq!(output.status.code(), Some(status), "examples/{format}.ndjson: {}", stderr(&output));
+        assert_same_bytes(&format!("examples/{format}.out.ndjson is stale"), &expected, &output.stdout);
+    }
+}
