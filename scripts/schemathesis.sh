@@ -92,6 +92,8 @@ fi
 
 echo "== schemathesis: phases examples,coverage; checks $checks"
 status=0
+# The NDJSON serializer of the stream endpoint's body.
+export PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks
 timeout --kill-after=10 "$time_limit" "${st[@]}" --config-file "$st_config" run "$spec" \
   --url "$base_url" \
   --phases examples,coverage \

@@ -310,6 +310,13 @@ fn ranking_items<'a>(
     for (i, entry) in ranking.into_iter().enumerate() {
         let ids: Vec<(Text<'a>, Option<usize>)> = match entry {
             RankingEntry::One(item_id) => vec![(item_id, None)],
+            RankingEntry::Tied(tied) if tied.is_empty() => {
+                return Err(ApiError::at(
+                    ErrorCode::InvalidValue,
+                    at(&format!("ranking[{i}]")),
+                    "an empty tie ranks no item: leave it out, or put the tied ids in it",
+                ));
+            }
             RankingEntry::Tied(tied) => tied.into_iter().enumerate().map(|(j, t)| (t, Some(j))).collect(),
         };
         for (item_id, j) in ids {
