@@ -735,3 +735,43 @@ fn the_examples_outputs_are_what_eval_prints_for_them() {
         assert_same_bytes(&format!("examples/{format}.out.ndjson is stale"), &expected, &output.stdout);
     }
 }
+
+#[test]
+fn a_stream_client_that_expects_100_continue_gets_it_before_sending_its_body() {
+    let server = Server::start();
+    let body = ndjson(&[json!({"id": "a", "items": [{"reward": 1.0}, {"reward": 0.0}]})]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "POST /v1/evaluate/stream?include_pairs=false HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // curl waits a second for this before sending anyway; the server must not make it wait.
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).expect("an interim answer before the body is sent");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(&body).unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
+    assert!(rest.contains(r#""lines_failed":0"#), "{rest}");
+}
+
+#[test]
+fn eval_reads_a_cut_short_first_line_as_a_bad_ndjson_line_not_as_a_batch() {
+    let scratch = Scratch::new("cut-short");
+    let input = scratch.write(
+        "data.ndjson",
+        b"{\"id\":\"p1\",\"items\":[{\"id\":\"a\",\"reward\":1.0}\n{\"id\":\"p2\",\"items\":[{\"reward\":1},{\"reward\":0}]}\n",
+    );
+    let output = prefeval(&["eval", &input, "--include-pairs=false"], None);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let lines = ndjson_values(&output.stdout);
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(lines[0]["error"]["code"], "malformed_json");
+    assert_eq!(lines[1]["id"], "p2");
+    assert_eq!(lines[2]["summary"]["lines_failed"], 1);
+}

@@ -56,9 +56,23 @@ pub async fn evaluate_stream(
     }
     let target = if options.eval.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
     let reading = state.memory.reserve(target).map_err(|refusal| over_budget(&state, refusal))?;
+    // Wait for the first bytes before answering: a client that sent `Expect: 100-continue` (curl,
+    // for bodies over 1 MiB) gets its `100 Continue` only while no answer has started.
+    let mut body = request.into_body();
+    let read_timeout = Duration::from_secs(state.request_timeout_secs);
+    let first = tokio::time::timeout(read_timeout, std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::RequestTimeout, "no body bytes within the request timeout"))?;
+    let first = match first {
+        Some(Ok(frame)) => frame.into_data().ok(),
+        Some(Err(error)) => {
+            return Err(ApiError::new(ErrorCode::MalformedJson, format!("could not read the body: {error}")));
+        }
+        None => None,
+    };
     let (sender, receiver) = mpsc::channel(OUTPUT_BUFFERED);
     let stream = Stream { state, options, model, target, sender };
-    tokio::spawn(stream.run(request.into_body(), reading));
+    tokio::spawn(stream.run(first, body, reading));
     let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))];
     Ok((content_type, Body::new(OutputBody { receiver, held: None })).into_response())
 }
@@ -153,10 +167,10 @@ enum Stopped {
 }
 
 impl Stream {
-    async fn run(self, mut body: Body, mut reading: Reservation) {
+    async fn run(self, first: Option<Bytes>, mut body: Body, mut reading: Reservation) {
         let mut totals = Totals::default();
         let mut lines_failed = 0u64;
-        let outcome = self.pump(&mut body, &mut reading, &mut totals, &mut lines_failed).await;
+        let outcome = self.pump(first, &mut body, &mut reading, &mut totals, &mut lines_failed).await;
         let last = match outcome {
             Ok(()) => summary_line(&Summary::new(self.options.eval.normalization, &totals, lines_failed)),
             Err(Stopped::ClientGone) => return,
@@ -168,6 +182,7 @@ impl Stream {
     /// Reads the body, keeps up to `workers + 1` chunks in flight, and sends their output in order.
     async fn pump(
         &self,
+        first: Option<Bytes>,
         body: &mut Body,
         reading: &mut Reservation,
         totals: &mut Totals,
@@ -179,9 +194,21 @@ impl Stream {
         let mut builder = ChunkBuilder::new(self.target, limits.max_line_bytes);
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut ready = Vec::new();
+        let mut next_data = first;
         loop {
+            if let Some(data) = next_data.take() {
+                builder.push(&data, &mut ready);
+                // The partial line the builder holds (up to the line limit) counts against the budget.
+                self.wait_for_budget(reading, builder.buffered()).await?;
+                for chunk in ready.drain(..) {
+                    in_flight.push_back(self.submit(Arc::new(chunk)).await?);
+                    while in_flight.len() >= max_in_flight {
+                        self.deliver(&mut in_flight, totals, lines_failed).await?;
+                    }
+                }
+            }
             let next = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
-            let frame = match tokio::time::timeout(read_timeout, next).await {
+            match tokio::time::timeout(read_timeout, next).await {
                 Err(_) => {
                     return Err(Stopped::Failed(LineError::new(
                         ErrorCode::RequestTimeout,
@@ -193,17 +220,7 @@ impl Stream {
                 }
                 Ok(None) => break,
                 Ok(Some(Err(_))) => return Err(Stopped::ClientGone),
-                Ok(Some(Ok(frame))) => frame,
-            };
-            let Ok(data) = frame.into_data() else { continue };
-            builder.push(&data, &mut ready);
-            // The partial line the builder holds (up to the line limit) counts against the budget.
-            self.wait_for_budget(reading, builder.buffered()).await?;
-            for chunk in ready.drain(..) {
-                in_flight.push_back(self.submit(Arc::new(chunk)).await?);
-                while in_flight.len() >= max_in_flight {
-                    self.deliver(&mut in_flight, totals, lines_failed).await?;
-                }
+                Ok(Some(Ok(frame))) => next_data = frame.into_data().ok(),
             }
         }
         if let Some(chunk) = builder.finish() {

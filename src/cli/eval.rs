@@ -81,16 +81,19 @@ fn evaluate_file(args: &EvalArgs) -> Result<Report, String> {
         .take(limits.max_line_bytes as u64 + 1)
         .read_until(b'\n', &mut first_line)
         .map_err(|error| format!("cannot read {}: {error}", args.input.display()))?;
-    progress.advance(first_line.len() as u64, 0);
-    let report = if is_batch(&first_line) {
-        let mut body = first_line;
-        input.read_to_end(&mut body).map_err(|error| format!("cannot read {}: {error}", args.input.display()))?;
-        progress.advance(body.len() as u64, 0);
-        evaluate_batch(&body, args, &limits, &threads, &mut output)?
+    let read_error = |error: std::io::Error| format!("cannot read {}: {error}", args.input.display());
+    let (mut head, batch) = batch_or_lines(first_line, &mut input, limits.max_line_bytes).map_err(read_error)?;
+    progress.advance(head.len() as u64, 0);
+    let report = if batch {
+        // Whatever follows the batch must be whitespace; the parser says so if not.
+        let before = head.len();
+        input.read_to_end(&mut head).map_err(read_error)?;
+        progress.advance((head.len() - before) as u64, 0);
+        evaluate_batch(&head, args, &limits, &threads, &mut output)?
     } else {
         let mut options = Options::default();
         apply_flags(&mut options, args);
-        evaluate_lines(first_line, &mut input, &options, &limits, &threads, &mut output, &progress)?
+        evaluate_lines(head, &mut input, &options, &limits, &threads, &mut output, &progress)?
     };
     output.flush().map_err(|error| format!("cannot write the results: {error}"))?;
     progress.finish(report.lines);
@@ -113,16 +116,27 @@ fn apply_flags(options: &mut Options, args: &EvalArgs) {
     }
 }
 
-/// A JSON batch (`{"lists": [...]}`) rather than NDJSON: its first line is an object with `lists`,
-/// or is no complete JSON value (a batch written over several lines).
-fn is_batch(first_line: &[u8]) -> bool {
+/// Whether the input is a JSON batch (`{"lists": [...]}`) rather than NDJSON, and the bytes read
+/// to tell. A batch's first line is an object with `lists`, or, written over several lines, no
+/// complete JSON value; then the input must end within `max_bytes` and parse as a batch. Anything
+/// else is NDJSON, starting with the bytes read (a cut-short first line is then that line's error).
+fn batch_or_lines(first_line: Vec<u8>, input: &mut impl Read, max_bytes: usize) -> std::io::Result<(Vec<u8>, bool)> {
     #[derive(Deserialize)]
     struct Probe {
         lists: Option<IgnoredAny>,
     }
-    match serde_json::from_slice::<Probe>(first_line) {
-        Ok(probe) => probe.lists.is_some(),
-        Err(error) => error.is_eof() && first_line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+    let starts_object = first_line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    match serde_json::from_slice::<Probe>(&first_line) {
+        Ok(probe) => Ok((first_line, probe.lists.is_some())),
+        Err(error) if error.is_eof() && starts_object => {
+            let mut head = first_line;
+            let limit = max_bytes.saturating_sub(head.len()) as u64 + 1;
+            input.take(limit).read_to_end(&mut head)?;
+            let whole = head.len() <= max_bytes;
+            let batch = whole && serde_json::from_slice::<Probe>(&head).is_ok_and(|probe| probe.lists.is_some());
+            Ok((head, batch))
+        }
+        Err(_) => Ok((first_line, false)),
     }
 }
 
