@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod pool;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod telemetry;
 pub mod tokens;
 

@@ -3,15 +3,23 @@
 //! threads (callers decide where `run_unit` runs).
 
 mod batch;
+mod calibration;
+mod gradient;
+mod kendall;
 mod list;
 mod logistic;
 mod sum;
+#[cfg(test)]
+pub(crate) mod test_rng;
 mod totals;
 
 pub use batch::{
     EvalOptions, ListEvaluation, ListLossOverflow, Normalization, UNIT_PAIRS, UnitResult, WorkUnit, assemble, plan,
     run_unit,
 };
+pub use calibration::{Calibration, CalibrationBin};
+pub use gradient::loss_gradients;
+pub use kendall::kendall_tau_b;
 pub use list::{ImpliedPair, ListError, RankedList};
 pub use logistic::{log_sigmoid, sigmoid};
 pub use sum::NeumaierSum;
