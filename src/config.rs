@@ -10,7 +10,7 @@ use crate::eval::Normalization;
 use crate::limits::Limits;
 use crate::pipeline::Format;
 use crate::pipeline::format::FORMAT_NAMES;
-use crate::pipeline::validate::check_beta;
+use crate::pipeline::validate::{check_beta, check_confidence};
 use crate::tokens::ApiTokens;
 
 #[derive(Debug, Parser)]
@@ -61,6 +61,12 @@ pub struct EvalArgs {
     /// Input format: native (default), pairs, ranking, ratings or ranks_zero_based.
     #[arg(long, value_parser = parse_format)]
     pub format: Option<Format>,
+    /// Confidence of the summary's intervals, strictly between 0 and 1 [default: 0.95].
+    #[arg(long, value_parser = parse_confidence)]
+    pub confidence: Option<f64>,
+    /// Return ∂loss/∂reward for every item of every list.
+    #[arg(long, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub include_gradients: Option<bool>,
     /// The model label, as the stream's `model` parameter (checked the same way; offline it labels
     /// no metrics).
     #[arg(long)]
@@ -75,6 +81,14 @@ pub struct MergeArgs {
     /// Result files whose last line is a summary (`{"summary": {...}}`).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Confidence of the merged summary's intervals, strictly between 0 and 1.
+    #[arg(long, value_parser = parse_confidence, default_value_t = crate::pipeline::DEFAULT_CONFIDENCE)]
+    pub confidence: f64,
+}
+
+fn parse_confidence(text: &str) -> Result<f64, String> {
+    let confidence: f64 = text.parse().map_err(|_| "expected a number strictly between 0 and 1".to_string())?;
+    check_confidence(confidence, "confidence").map_err(|error| error.message)
 }
 
 fn parse_normalization(name: &str) -> Result<Normalization, String> {

@@ -13,9 +13,9 @@ use crate::eval::Totals;
 use crate::limits::Limits;
 use crate::memory::{BudgetedBuffer, OverBudget, Reservation, decoded_bound};
 use crate::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
-use crate::pipeline::encode::{encoded_size_estimate, write_batch};
+use crate::pipeline::encode::{BatchExtras, encoded_size_estimate, write_batch};
 use crate::pipeline::ndjson::loss_overflow;
-use crate::pipeline::{self, evaluation_bytes, validate};
+use crate::pipeline::{self, evaluation_bytes, figures, validate};
 use crate::pool::{JobFailure, Timings, WorkerScope};
 use crate::state::AppState;
 
@@ -106,10 +106,18 @@ fn evaluate_body(
         agreeing_halves: totals.agreeing_halves,
         list_losses: &mut evaluations.iter().map(|list| list.loss),
     });
+    let options = &batch.options;
+    let calibration = options.calibration_bins.map(|bins| figures::calibration(&batch.ranked, options.eval.beta, bins));
+    let disagreements = options.top_disagreements.map(|k| figures::disagreements(&batch.ranked, options.eval.beta, k));
+    let groups = figures::groups(&batch.inputs, &evaluations);
+    let extras = BatchExtras {
+        calibration: calibration.as_ref(),
+        disagreements: disagreements.as_deref(),
+        groups: groups.as_deref(),
+    };
     let mut answer = reservation.budget().empty();
     let mut out = BudgetedBuffer::with_capacity(encoded_size_estimate(&evaluations), &mut answer)?;
-    let normalization = batch.options.eval.normalization;
-    if let Err(error) = write_batch(&mut out, normalization, &batch.inputs, &evaluations, &totals) {
+    if let Err(error) = write_batch(&mut out, options, &batch.inputs, &evaluations, &totals, &extras) {
         if let Some(refusal) = out.refusal() {
             return Err(refusal.into());
         }

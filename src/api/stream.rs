@@ -26,7 +26,7 @@ use crate::metrics::{EvaluationCounts, REJECT_QUEUE_FULL};
 use crate::pipeline::encode::{Summary, summary_line, write_error_line};
 use crate::pipeline::format::FORMAT_NAMES;
 use crate::pipeline::ndjson::{CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk};
-use crate::pipeline::validate::{check_beta, check_model};
+use crate::pipeline::validate::{check_beta, check_confidence, check_model};
 use crate::pipeline::wire::Text;
 use crate::pipeline::{Format, Options};
 use crate::pool::{JobFailure, PendingJob};
@@ -123,6 +123,17 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
                 options.eval.beta = check_beta(beta, "beta")?;
             }
             "format" => options.format = Format::from_name(value).ok_or_else(|| invalid(FORMAT_NAMES))?,
+            "confidence" => {
+                let confidence: f64 = value.parse().map_err(|_| invalid("a number strictly between 0 and 1"))?;
+                options.confidence = check_confidence(confidence, "confidence")?;
+            }
+            "include_gradients" => {
+                options.eval.include_gradients = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid("`true` or `false`")),
+                };
+            }
             "model" => {
                 check_model(&Text(value.as_str().into()), "model")?;
                 model = Some(value.clone());
@@ -133,7 +144,7 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
                     key.as_str(),
                     format!(
                         "unknown query parameter `{key}`; expected `normalization`, `include_pairs`, `beta`, \
-                         `format` or `model`"
+                         `format`, `model`, `confidence` or `include_gradients`"
                     ),
                 ));
             }
@@ -172,7 +183,12 @@ impl Stream {
         let mut lines_failed = 0u64;
         let outcome = self.pump(first, &mut body, &mut reading, &mut totals, &mut lines_failed).await;
         let last = match outcome {
-            Ok(()) => summary_line(&Summary::new(self.options.eval.normalization, &totals, lines_failed)),
+            Ok(()) => summary_line(&Summary::new(
+                self.options.eval.normalization,
+                &totals,
+                lines_failed,
+                self.options.confidence,
+            )),
             Err(Stopped::ClientGone) => return,
             Err(Stopped::Failed(error)) => stream_error_line(&error),
         };

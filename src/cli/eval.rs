@@ -114,6 +114,12 @@ fn apply_flags(options: &mut Options, args: &EvalArgs) {
     if let Some(format) = args.format {
         options.format = format;
     }
+    if let Some(confidence) = args.confidence {
+        options.confidence = confidence;
+    }
+    if let Some(include_gradients) = args.include_gradients {
+        options.eval.include_gradients = include_gradients;
+    }
 }
 
 /// Whether the input is a JSON batch (`{"lists": [...]}`) rather than NDJSON, and the bytes read
@@ -194,7 +200,7 @@ fn evaluate_lines(
     chunks.extend(builder.finish());
     let lines = write_chunks(&mut chunks, options, limits, threads, &budget, output, &mut totals, &mut report)?;
     progress.advance(0, lines);
-    let summary = Summary::new(options.eval.normalization, &totals, report.lines_failed);
+    let summary = Summary::new(options.eval.normalization, &totals, report.lines_failed, options.confidence);
     output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
     Ok(report)
 }
@@ -264,7 +270,9 @@ fn evaluate_batch(
         };
         written.map_err(|error| format!("cannot encode the results: {error}"))?;
     }
-    out.extend(summary_line(&Summary::new(batch.options.eval.normalization, &totals, report.lines_failed)));
+    let summary =
+        Summary::new(batch.options.eval.normalization, &totals, report.lines_failed, batch.options.confidence);
+    out.extend(summary_line(&summary));
     output.write_all(&out).map_err(|error| format!("cannot write the results: {error}"))?;
     Ok(report)
 }

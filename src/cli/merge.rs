@@ -9,13 +9,13 @@ use std::process::ExitCode;
 
 use crate::config::MergeArgs;
 use crate::eval::{Normalization, Totals};
-use crate::pipeline::encode::{Summary, SummaryLine, summary_line};
+use crate::pipeline::encode::{Summary, SummaryInput, SummaryLine, summary_line};
 
 /// A summary line is short; this much of a file's end holds it.
 const TAIL_BYTES: u64 = 64 * 1024;
 
 pub fn run(args: &MergeArgs) -> ExitCode {
-    match merge(&args.files) {
+    match merge(&args.files, args.confidence) {
         Ok(summary) => {
             let mut stdout = std::io::stdout().lock();
             match stdout.write_all(&summary_line(&summary)).and_then(|()| stdout.flush()) {
@@ -33,7 +33,7 @@ pub fn run(args: &MergeArgs) -> ExitCode {
     }
 }
 
-fn merge(files: &[impl AsRef<Path>]) -> Result<Summary, String> {
+fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String> {
     let mut totals = Totals::default();
     let mut lines_failed = 0u64;
     let mut normalization: Option<(String, &Path)> = None;
@@ -60,11 +60,11 @@ fn merge(files: &[impl AsRef<Path>]) -> Result<Summary, String> {
         .into_iter()
         .find(|n| n.name() == name)
         .ok_or_else(|| format!("unknown normalization `{name}`"))?;
-    Ok(Summary::new(normalization, &totals, lines_failed))
+    Ok(Summary::new(normalization, &totals, lines_failed, confidence))
 }
 
 /// The summary on the last non-empty line of `path`.
-fn last_summary(path: &Path) -> Result<Summary, String> {
+fn last_summary(path: &Path) -> Result<SummaryInput, String> {
     let mut file = File::open(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
     let size = file.metadata().map_err(|error| format!("cannot read {}: {error}", path.display()))?.len();
     file.seek(SeekFrom::Start(size.saturating_sub(TAIL_BYTES)))

@@ -46,11 +46,17 @@ pub struct EvalOptions {
     pub beta: f64,
     pub normalization: Normalization,
     pub include_pairs: bool,
+    pub include_gradients: bool,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { beta: 1.0, normalization: Normalization::OrderedPairs, include_pairs: true }
+        EvalOptions {
+            beta: 1.0,
+            normalization: Normalization::OrderedPairs,
+            include_pairs: true,
+            include_gradients: false,
+        }
     }
 }
 
@@ -63,6 +69,10 @@ pub struct ListEvaluation {
     pub accuracy: f64,
     /// The loss of a model that gives ½ to every pair: pairs·ln 2 / Z.
     pub chance_loss: f64,
+    /// Kendall's τ-b of the rewards against the ranking; `None` where undefined.
+    pub kendall_tau: Option<f64>,
+    /// ∂L/∂r per item in submitted order; `None` unless asked for.
+    pub gradients: Option<Vec<f64>>,
     /// Ascending by (preferred, other); `None` unless pairs were asked for.
     pub pairs: Option<Vec<ImpliedPair>>,
 }
@@ -147,6 +157,8 @@ pub fn assemble(
                 loss,
                 accuracy: accuracy(partial.agreeing_halves, partial.pairs),
                 chance_loss: partial.pairs as f64 * std::f64::consts::LN_2 / divisor,
+                kendall_tau: list.kendall_tau(),
+                gradients: options.include_gradients.then(|| list.gradients(options.beta, divisor)),
                 pairs: options.include_pairs.then_some(pairs),
             })
         })

@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use super::gradient::loss_gradients;
+use super::kendall::kendall_tau_b;
 use super::logistic::{log_sigmoid, sigmoid};
 use super::sum::NeumaierSum;
 
@@ -163,6 +165,53 @@ impl RankedList {
         }
     }
 
+    /// The human ranking as tiers, per sorted position: 0 for the best tier, 1 for the next, ...
+    fn tiers(&self) -> Vec<u64> {
+        let mut tiers = Vec::with_capacity(self.len());
+        let mut tier = 0u64;
+        let mut position = 0;
+        while position < self.len() {
+            let end = self.first_worse(position);
+            tiers.extend(std::iter::repeat_n(tier, end - position));
+            tier += 1;
+            position = end;
+        }
+        tiers
+    }
+
+    /// Kendall's τ-b between the human ranking and the rewards; `None` when every rank or every
+    /// reward is equal.
+    pub fn kendall_tau(&self) -> Option<f64> {
+        kendall_tau_b(&self.tiers(), &self.sorted_rewards)
+    }
+
+    /// ∂L/∂r_k for every item, in submitted order, for a loss normalised by `divisor`.
+    pub fn gradients(&self, beta: f64, divisor: f64) -> Vec<f64> {
+        let sorted = loss_gradients(&self.tiers(), &self.sorted_rewards, beta, divisor);
+        match &self.submitted_index {
+            None => sorted,
+            Some(order) => {
+                let mut submitted = vec![0.0; sorted.len()];
+                for (position, &index) in order.iter().enumerate() {
+                    submitted[index as usize] = sorted[position];
+                }
+                submitted
+            }
+        }
+    }
+
+    /// Every implied pair as (preferred, other, margin β·(r_preferred − r_other)), indices as
+    /// submitted, in no particular order.
+    pub fn for_each_margin(&self, beta: f64, mut visit: impl FnMut(u32, u32, f64)) {
+        let rewards = &self.sorted_rewards;
+        for (p, &r_p) in rewards.iter().enumerate() {
+            let preferred = self.submitted(p);
+            for (q, &r_q) in rewards.iter().enumerate().skip(self.first_worse(p)) {
+                visit(preferred, self.submitted(q), beta * (r_p - r_q));
+            }
+        }
+    }
+
     /// Splits the rows into consecutive ranges of about `target_pairs` pairs each. Depends only on
     /// the list, never on the number of workers, so the summation order (and every bit of the
     /// result) is the same on any machine.
@@ -251,6 +300,22 @@ mod tests {
         assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
         let total: u64 = chunks.iter().map(|c| list.accumulate_rows(c.clone(), 1.0, |_| {}).pairs).sum();
         assert_eq!(total, 4950);
+    }
+
+    #[test]
+    fn tiers_kendall_and_gradients_follow_the_submitted_items() {
+        // Submitted A, B, C, D with ranks 2, 4, 1, 2: tiers C | A D | B.
+        let list = RankedList::new(vec![0.4, -0.3, 1.7, 0.9], Some(&[2, 4, 1, 2])).unwrap();
+        assert_eq!(list.tiers(), vec![0, 1, 1, 2]);
+        assert_eq!(list.kendall_tau(), Some(1.0), "rewards order the tiers exactly");
+        let gradients = list.gradients(1.0, 12.0);
+        let sorted = loss_gradients(&[0, 1, 1, 2], &[1.7, 0.4, 0.9, -0.3], 1.0, 12.0);
+        assert_eq!(gradients, vec![sorted[1], sorted[3], sorted[0], sorted[2]]);
+        let mut margins = Vec::new();
+        list.for_each_margin(2.0, |a, b, d| margins.push((a, b, d)));
+        margins.sort_by_key(|&(a, b, _)| (a, b));
+        assert_eq!(margins.len(), 5);
+        assert_eq!(margins[0], (0, 1, 2.0 * (0.4 - -0.3)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::batch::{ListEvaluation, accuracy};
 use super::sum::NeumaierSum;
+use crate::stats::{RatioSums, mean_standard_error, ratio_standard_error};
 
 /// 2⁻⁶⁴: sums of list losses near f64::MAX are also kept scaled by it, exactly (a power of two).
 const OVERFLOW_SCALE: f64 = 1.0 / 18_446_744_073_709_551_616.0;
@@ -19,6 +20,14 @@ pub struct Totals {
     pub loss_sum_scaled: NeumaierSum,
     pub loss_sum_squares: NeumaierSum,
     pub chance_loss_sum: NeumaierSum,
+    /// Σ τ-b over the lists where it is defined, and how many those are.
+    pub kendall_tau_sum: NeumaierSum,
+    pub kendall_tau_lists: u64,
+    /// Σ a_i², Σ a_i·p_i and Σ p_i² (a_i agreeing pairs, p_i implied pairs of list i): with the
+    /// counts above, what the list-clustered standard error of the accuracy needs.
+    pub agreeing_squares: NeumaierSum,
+    pub agreeing_pairs: NeumaierSum,
+    pub pairs_squares: NeumaierSum,
 }
 
 impl Totals {
@@ -30,6 +39,14 @@ impl Totals {
         self.loss_sum_scaled.add(list.loss * OVERFLOW_SCALE);
         self.loss_sum_squares.add(list.loss * list.loss);
         self.chance_loss_sum.add(list.chance_loss);
+        if let Some(tau) = list.kendall_tau {
+            self.kendall_tau_sum.add(tau);
+            self.kendall_tau_lists += 1;
+        }
+        let (agreeing, pairs) = (list.agreeing_halves as f64 / 2.0, list.pairs_count as f64);
+        self.agreeing_squares.add(agreeing * agreeing);
+        self.agreeing_pairs.add(agreeing * pairs);
+        self.pairs_squares.add(pairs * pairs);
     }
 
     /// Folds in the totals of a later chunk or shard.
@@ -41,6 +58,11 @@ impl Totals {
         self.loss_sum_scaled.merge(&other.loss_sum_scaled);
         self.loss_sum_squares.merge(&other.loss_sum_squares);
         self.chance_loss_sum.merge(&other.chance_loss_sum);
+        self.kendall_tau_sum.merge(&other.kendall_tau_sum);
+        self.kendall_tau_lists += other.kendall_tau_lists;
+        self.agreeing_squares.merge(&other.agreeing_squares);
+        self.agreeing_pairs.merge(&other.agreeing_pairs);
+        self.pairs_squares.merge(&other.pairs_squares);
     }
 
     /// The batch loss: the mean of the list losses; `None` without lists.
@@ -66,6 +88,28 @@ impl Totals {
     pub fn chance_loss(&self) -> Option<f64> {
         (self.lists > 0).then(|| self.chance_loss_sum.value() / self.lists as f64)
     }
+
+    /// The mean τ-b over the lists where it is defined; `None` if it is defined for none.
+    pub fn kendall_tau(&self) -> Option<f64> {
+        (self.kendall_tau_lists > 0).then(|| self.kendall_tau_sum.value() / self.kendall_tau_lists as f64)
+    }
+
+    /// Standard error of the batch loss (a mean of list losses); `None` with fewer than 2 lists.
+    pub fn loss_standard_error(&self) -> Option<f64> {
+        mean_standard_error(self.loss_sum.value(), self.loss_sum_squares.value(), self.lists)
+    }
+
+    /// List-clustered standard error of the batch accuracy; `None` with fewer than 2 lists.
+    pub fn accuracy_standard_error(&self) -> Option<f64> {
+        ratio_standard_error(&RatioSums {
+            lists: self.lists,
+            numerator: self.agreeing_halves as f64 / 2.0,
+            denominator: self.pairs as f64,
+            numerator_squares: self.agreeing_squares.value(),
+            products: self.agreeing_pairs.value(),
+            denominator_squares: self.pairs_squares.value(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -73,7 +117,17 @@ mod tests {
     use super::*;
 
     fn list(loss: f64, pairs: u64, agreeing_halves: u64) -> ListEvaluation {
-        ListEvaluation { n: 3, pairs_count: pairs, agreeing_halves, loss, accuracy: 0.0, chance_loss: 0.5, pairs: None }
+        ListEvaluation {
+            n: 3,
+            pairs_count: pairs,
+            agreeing_halves,
+            loss,
+            accuracy: 0.0,
+            chance_loss: 0.5,
+            kendall_tau: None,
+            gradients: None,
+            pairs: None,
+        }
     }
 
     #[test]

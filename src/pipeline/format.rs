@@ -81,6 +81,8 @@ impl<'de> Deserialize<'de> for Format {
 #[derive(Debug)]
 pub struct ListInput<'a> {
     pub id: Option<Text<'a>>,
+    /// The list's group (`lists[].group`), for per-group figures.
+    pub group: Option<Text<'a>>,
     pub items: Vec<ItemInput<'a>>,
     shape: Shape,
 }
@@ -165,7 +167,7 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
         )
     };
     let missing = |field: &str| ApiError::at(ErrorCode::MissingField, at(field), format!("missing field `{field}`"));
-    let WireList { id, items, chosen_reward, rejected_reward, ranking, rewards } = wire;
+    let WireList { id, group, items, chosen_reward, rejected_reward, ranking, rewards } = wire;
     match format {
         Format::Native | Format::Ratings | Format::RanksZeroBased => {
             let extra = [
@@ -183,7 +185,7 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
                 _ => ranked_items(items, format == Format::RanksZeroBased, &at, &unknown, &missing)?,
             };
             let rank_field = if format == Format::Ratings { "rating" } else { "rank" };
-            Ok(ListInput { id, items, shape: Shape::Items { rank_field } })
+            Ok(ListInput { id, group, items, shape: Shape::Items { rank_field } })
         }
         Format::Pairs => {
             let extra = [("items", items.is_some()), ("ranking", ranking.is_some()), ("rewards", rewards.is_some())];
@@ -197,7 +199,12 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
                 reward: reward.0,
                 rank: None,
             };
-            Ok(ListInput { id, items: vec![item("chosen", chosen), item("rejected", rejected)], shape: Shape::Pair })
+            Ok(ListInput {
+                id,
+                group,
+                items: vec![item("chosen", chosen), item("rejected", rejected)],
+                shape: Shape::Pair,
+            })
         }
         Format::Ranking => {
             let extra = [
@@ -210,7 +217,9 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
             }
             let ranking = ranking.ok_or_else(|| missing("ranking"))?;
             let rewards = rewards.ok_or_else(|| missing("rewards"))?;
-            ranking_items(id, ranking, rewards.0, &at)
+            let mut input = ranking_items(id, ranking, rewards.0, &at)?;
+            input.group = group;
+            Ok(input)
         }
     }
 }
@@ -350,5 +359,5 @@ fn ranking_items<'a>(
             format!("`{}` has a reward but is not in `ranking`", extra.0),
         ));
     }
-    Ok(ListInput { id, items, shape: Shape::Ranking { positions } })
+    Ok(ListInput { id, group: None, items, shape: Shape::Ranking { positions } })
 }

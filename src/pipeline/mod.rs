@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod figures;
 pub mod format;
 pub mod ndjson;
 pub mod validate;
@@ -17,10 +18,31 @@ use crate::memory::{EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES};
 pub use format::Format;
 
 /// What a door asks of the evaluation.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Options {
     pub eval: EvalOptions,
     pub format: Format,
+    /// Of the intervals: 0 < c < 1.
+    pub confidence: f64,
+    /// K equal-width bins of the calibration figures (batch only); none unless asked for.
+    pub calibration_bins: Option<usize>,
+    /// The k least probable implied pairs of the batch (batch only); none unless asked for.
+    pub top_disagreements: Option<usize>,
+}
+
+/// The confidence of intervals unless a request says otherwise.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            eval: EvalOptions::default(),
+            format: Format::default(),
+            confidence: DEFAULT_CONFIDENCE,
+            calibration_bins: None,
+            top_disagreements: None,
+        }
+    }
 }
 
 /// Runs independent units of work, results in unit order: a worker's scope on the server, a

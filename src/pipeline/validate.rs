@@ -15,6 +15,8 @@ use crate::metrics::{MODEL_OTHER, MODEL_UNSPECIFIED};
 pub const MAX_ID_BYTES: usize = 1024;
 /// Longest `model` label, in bytes.
 pub const MAX_MODEL_BYTES: usize = 256;
+/// Longest `group`, in bytes.
+pub const MAX_GROUP_BYTES: usize = 256;
 
 /// A batch ready to evaluate: its options, model and ranked lists, with the lists as sent (for the
 /// ids the answer echoes).
@@ -81,6 +83,14 @@ pub fn batch_with<'a>(
 /// Decodes and validates one line of a stream (or of a file): one list, under the per-list limits.
 pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(ListInput<'a>, RankedList), ApiError> {
     let input = to_input(parse(json)?, options.format, "")?;
+    if input.group.is_some() {
+        // Per-group figures are a batch's (`POST /v1/evaluate`); a stream has no place for them.
+        return Err(ApiError::at(
+            ErrorCode::UnknownField,
+            "group",
+            "`group` is read by POST /v1/evaluate only, whose answer has per-group figures; leave it out of a stream",
+        ));
+    }
     let ranked = rank(&input, "", options, limits)?;
     if options.eval.include_pairs && ranked.pairs() > limits.max_pairs {
         return Err(too_many_returned_pairs("include_pairs", limits));
@@ -135,7 +145,45 @@ pub fn options_of(wire: Option<&RequestOptions>) -> Result<Options, ApiError> {
     if let Some(format) = wire.format {
         options.format = format;
     }
+    if let Some(confidence) = wire.confidence {
+        options.confidence = check_confidence(confidence.0, "options.confidence")?;
+    }
+    if let Some(include_gradients) = wire.include_gradients {
+        options.eval.include_gradients = include_gradients;
+    }
+    if let Some(bins) = wire.calibration_bins {
+        options.calibration_bins = Some(check_count(bins.0, MAX_CALIBRATION_BINS, "options.calibration_bins")?);
+    }
+    if let Some(k) = wire.top_disagreements {
+        options.top_disagreements = Some(check_count(k.0, MAX_TOP_DISAGREEMENTS, "options.top_disagreements")?);
+    }
     Ok(options)
+}
+
+/// Most calibration bins, and most disagreements, one request may ask for (api.md).
+pub const MAX_CALIBRATION_BINS: u64 = 100;
+pub const MAX_TOP_DISAGREEMENTS: u64 = 1000;
+
+fn check_count(count: u64, max: u64, path: &str) -> Result<usize, ApiError> {
+    if !(1..=max).contains(&count) {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            path,
+            format!("must be an integer from 1 to {max}, got {count}"),
+        ));
+    }
+    Ok(count as usize)
+}
+
+pub fn check_confidence(confidence: f64, path: &str) -> Result<f64, ApiError> {
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            path,
+            format!("confidence must be a number strictly between 0 and 1, got {confidence}"),
+        ));
+    }
+    Ok(confidence)
 }
 
 pub fn check_beta(beta: f64, path: &str) -> Result<f64, ApiError> {
@@ -154,6 +202,9 @@ fn rank(input: &ListInput<'_>, prefix: &str, options: &Options, limits: &Limits)
     let at = |field: &str| join(prefix, field);
     if let Some(id) = &input.id {
         check_length(id, MAX_ID_BYTES, &at("id"))?;
+    }
+    if let Some(group) = &input.group {
+        check_length(group, MAX_GROUP_BYTES, &at("group"))?;
     }
     let n = input.items.len();
     if n > limits.max_items_per_list {

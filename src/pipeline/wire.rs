@@ -25,7 +25,10 @@ pub struct EvaluateRequest<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an object with `normalization`, `include_pairs`, `beta` and/or `format`")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object of options (`normalization`, `include_pairs`, `beta`, `format`, ...)"
+)]
 pub struct RequestOptions {
     #[serde(default, deserialize_with = "present")]
     pub normalization: Option<WireNormalization>,
@@ -35,6 +38,14 @@ pub struct RequestOptions {
     pub beta: Option<Number>,
     #[serde(default, deserialize_with = "present")]
     pub format: Option<Format>,
+    #[serde(default, deserialize_with = "present")]
+    pub confidence: Option<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pub include_gradients: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub calibration_bins: Option<Rank>,
+    #[serde(default, deserialize_with = "present")]
+    pub top_disagreements: Option<Rank>,
 }
 
 /// `options.normalization`: one of the names of `Normalization`, as a JSON string. Decoded by
@@ -75,6 +86,8 @@ impl From<WireNormalization> for Normalization {
 pub struct WireList<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     pub id: Option<Text<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub group: Option<Text<'a>>,
     #[serde(default, borrow, deserialize_with = "present")]
     pub items: Option<Vec<Object<WireItem<'a>>>>,
     #[serde(default, deserialize_with = "present")]
@@ -160,7 +173,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RewardMap<'a> {
 
 /// An optional field that, when present, must hold a value: `null` is refused rather than taken
 /// as "absent", so a client bug that nulls a field is seen, not silently defaulted.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
     T::deserialize(deserializer).map(Some)
 }
 
