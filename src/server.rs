@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
-use crate::api::{ApiError, ErrorCode, evaluate, stream};
+use crate::api::{ApiError, ErrorCode, compare, evaluate, stream};
 use crate::auth::require_token;
 use crate::docs;
 use crate::metrics::GaugeReadings;
@@ -37,6 +37,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let v1 = Router::new()
         .route("/v1/evaluate", post(evaluate::evaluate))
         .route("/v1/evaluate/stream", post(stream::evaluate_stream))
+        .route("/v1/compare", post(compare::compare_models))
         .route_layer(middleware::from_fn_with_state(state.api_tokens.clone(), require_token));
     let mut router = Router::new()
         .merge(v1)

@@ -11,18 +11,27 @@ use super::body::{JsonBody, over_budget, reserved_body};
 use super::error::ApiError;
 use crate::eval::Totals;
 use crate::limits::Limits;
-use crate::memory::{BudgetedBuffer, OverBudget, Reservation, decoded_bound};
+use crate::memory::{BudgetedBuffer, Reservation, decoded_bound};
 use crate::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
 use crate::pipeline::encode::{BatchExtras, encoded_size_estimate, write_batch};
 use crate::pipeline::ndjson::loss_overflow;
-use crate::pipeline::{self, evaluation_bytes, figures, validate};
+use crate::pipeline::{self, Refusal, evaluation_bytes, figures, validate};
 use crate::pool::{JobFailure, Timings, WorkerScope};
 use crate::state::AppState;
 
 pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, ApiError> {
+    answer_on_pool(&state, body, evaluate_body).await
+}
+
+/// What a batch door runs on a worker: the body in, the encoded answer out with its reservation.
+pub(super) type Work = fn(JsonBody, &Limits, &Metrics, &WorkerScope<'_>) -> Result<(Vec<u8>, Reservation), Refusal>;
+
+/// Runs `work` on the pool and answers with its result, timing headers included: the shared
+/// async half of the JSON doors (`/v1/evaluate`, `/v1/compare`).
+pub(super) async fn answer_on_pool(state: &AppState, body: JsonBody, work: Work) -> Result<Response, ApiError> {
     let limits = state.limits;
     let metrics = Arc::clone(&state.metrics);
-    let job = state.pool.submit(move |scope| evaluate_body(body, &limits, &metrics, scope)).map_err(|_| {
+    let job = state.pool.submit(move |scope| work(body, &limits, &metrics, scope)).map_err(|_| {
         state.metrics.reject(REJECT_QUEUE_FULL);
         ApiError::queue_full(state.pool.retry_after_secs())
     })?;
@@ -40,29 +49,10 @@ pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<R
             (content_type, reserved_body(bytes, reservation)).into_response()
         }
         Err(Refusal::Invalid(error)) => error.into_response(),
-        Err(Refusal::OverBudget(refusal)) => over_budget(&state, refusal).into_response(),
+        Err(Refusal::OverBudget(refusal)) => over_budget(state, refusal).into_response(),
     };
     add_timing_headers(&mut response, &timings);
     Ok(response)
-}
-
-/// Why a worker did not produce an answer.
-enum Refusal {
-    Invalid(ApiError),
-    /// The memory budget could not cover the decoded request, its evaluation or its answer.
-    OverBudget(OverBudget),
-}
-
-impl From<ApiError> for Refusal {
-    fn from(error: ApiError) -> Self {
-        Refusal::Invalid(error)
-    }
-}
-
-impl From<OverBudget> for Refusal {
-    fn from(refusal: OverBudget) -> Self {
-        Refusal::OverBudget(refusal)
-    }
 }
 
 /// `x-queue-time-ms` and `x-compute-time-ms`: where the client's time went, in milliseconds.

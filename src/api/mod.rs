@@ -2,6 +2,7 @@
 //! Handlers stay thin doors onto `crate::pipeline`; the math lives in `crate::eval`.
 
 pub mod body;
+pub mod compare;
 pub mod error;
 pub mod evaluate;
 pub mod stream;

@@ -104,13 +104,20 @@ enum Shape {
     Pair,
     /// `rewards.<id>`, and the rank at `ranking[i]` or `ranking[i][j]`.
     Ranking { positions: Vec<(usize, Option<usize>)> },
+    /// `items[k].rewards[model]` of `POST /v1/compare`, and the rank in `items[k].rank`.
+    Compared { model: usize },
 }
 
-impl ListInput<'_> {
+impl<'a> ListInput<'a> {
+    /// One model's view of a list of `POST /v1/compare`: `items` with that model's rewards.
+    pub fn compared(id: Option<Text<'a>>, items: Vec<ItemInput<'a>>, model: usize) -> ListInput<'a> {
+        ListInput { id, group: None, items, shape: Shape::Compared { model } }
+    }
+
     /// The field holding the items (`items`, `ranking`), or the list itself for `pairs`.
     pub fn items_field(&self) -> &'static str {
         match self.shape {
-            Shape::Items { .. } => "items",
+            Shape::Items { .. } | Shape::Compared { .. } => "items",
             Shape::Pair => "",
             Shape::Ranking { .. } => "ranking",
         }
@@ -119,6 +126,7 @@ impl ListInput<'_> {
     pub fn reward_field(&self, item: usize) -> String {
         match &self.shape {
             Shape::Items { .. } => format!("items[{item}].reward"),
+            Shape::Compared { model } => format!("items[{item}].rewards[{model}]"),
             Shape::Pair => (if item == 0 { "chosen_reward" } else { "rejected_reward" }).to_string(),
             Shape::Ranking { .. } => {
                 let id = self.items.get(item).and_then(|i| i.id.as_deref()).unwrap_or("");
@@ -130,6 +138,7 @@ impl ListInput<'_> {
     pub fn rank_field(&self, item: usize) -> String {
         match &self.shape {
             Shape::Items { rank_field } => format!("items[{item}].{rank_field}"),
+            Shape::Compared { .. } => format!("items[{item}].rank"),
             Shape::Pair => String::new(),
             Shape::Ranking { positions } => match positions.get(item) {
                 Some((i, Some(j))) => format!("ranking[{i}][{j}]"),
@@ -141,7 +150,7 @@ impl ListInput<'_> {
 
     pub fn item_id_field(&self, item: usize) -> String {
         match &self.shape {
-            Shape::Items { .. } => format!("items[{item}].id"),
+            Shape::Items { .. } | Shape::Compared { .. } => format!("items[{item}].id"),
             _ => self.rank_field(item),
         }
     }

@@ -5,6 +5,7 @@
 //! here: the doors differ only in how lists arrive, how results leave and where work runs
 //! (`Parallel`).
 
+pub mod compare;
 pub mod decode;
 pub mod encode;
 pub mod figures;
@@ -13,8 +14,9 @@ pub mod ndjson;
 pub mod validate;
 pub mod wire;
 
+use crate::error::ApiError;
 use crate::eval::{EvalOptions, ListEvaluation, ListLossOverflow, RankedList, assemble, plan, run_unit};
-use crate::memory::{EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES};
+use crate::memory::{EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES, OverBudget};
 pub use format::Format;
 
 /// What a door asks of the evaluation.
@@ -28,6 +30,27 @@ pub struct Options {
     pub calibration_bins: Option<usize>,
     /// The k least probable implied pairs of the batch (batch only); none unless asked for.
     pub top_disagreements: Option<usize>,
+}
+
+/// Why the pipeline produced no answer for a request.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The request is invalid; the error names the field.
+    Invalid(ApiError),
+    /// The memory budget could not cover the request's decoded form, evaluation or answer.
+    OverBudget(OverBudget),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Refusal::Invalid(error)
+    }
+}
+
+impl From<OverBudget> for Refusal {
+    fn from(refusal: OverBudget) -> Self {
+        Refusal::OverBudget(refusal)
+    }
 }
 
 /// The confidence of intervals unless a request says otherwise.

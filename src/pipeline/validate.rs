@@ -50,15 +50,7 @@ pub fn batch_with<'a>(
         return Err(empty_batch());
     }
     if request.lists.len() > limits.max_lists {
-        return Err(ApiError::at(
-            ErrorCode::TooManyLists,
-            "lists",
-            format!(
-                "{} lists in one request; the limit is {} (PREFEVAL_MAX_LISTS / --max-lists)",
-                request.lists.len(),
-                limits.max_lists
-            ),
-        ));
+        return Err(too_many_lists(request.lists.len(), limits));
     }
     let mut inputs = Vec::with_capacity(request.lists.len());
     let mut ranked = Vec::with_capacity(request.lists.len());
@@ -113,7 +105,7 @@ fn too_many_returned_pairs(path: &str, limits: &Limits) -> ApiError {
     )
 }
 
-fn too_many_evaluated_pairs(path: &str, limits: &Limits, advice: &str) -> ApiError {
+pub(super) fn too_many_evaluated_pairs(path: &str, limits: &Limits, advice: &str) -> ApiError {
     ApiError::at(
         ErrorCode::TooManyPairs,
         path,
@@ -122,6 +114,14 @@ fn too_many_evaluated_pairs(path: &str, limits: &Limits, advice: &str) -> ApiErr
              --max-evaluated-pairs); {advice}",
             limits.max_evaluated_pairs
         ),
+    )
+}
+
+pub(super) fn too_many_lists(count: usize, limits: &Limits) -> ApiError {
+    ApiError::at(
+        ErrorCode::TooManyLists,
+        "lists",
+        format!("{count} lists in one request; the limit is {} (PREFEVAL_MAX_LISTS / --max-lists)", limits.max_lists),
     )
 }
 
@@ -198,7 +198,12 @@ pub fn check_beta(beta: f64, path: &str) -> Result<f64, ApiError> {
 }
 
 /// A ranked list from one list's input; `prefix` is the list's path (`lists[3]`, or empty).
-fn rank(input: &ListInput<'_>, prefix: &str, options: &Options, limits: &Limits) -> Result<RankedList, ApiError> {
+pub(super) fn rank(
+    input: &ListInput<'_>,
+    prefix: &str,
+    options: &Options,
+    limits: &Limits,
+) -> Result<RankedList, ApiError> {
     let at = |field: &str| join(prefix, field);
     if let Some(id) = &input.id {
         check_length(id, MAX_ID_BYTES, &at("id"))?;
