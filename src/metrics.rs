@@ -11,6 +11,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::eval::{MARGIN_BOUNDS, MarginCounts, Totals};
 use crate::pool::Timings;
 
 /// Why a request was turned away before evaluation; each is exported at 0 from start-up so
@@ -60,16 +61,14 @@ pub struct Metrics {
     connections_open: IntGauge,
     queue_wait: Histogram,
     compute: Histogram,
+    pair_margins: PairMargins,
     models: ModelLabels,
 }
 
-/// What one evaluated request adds to the domain counters.
+/// What one evaluated request (or stream chunk, or compared model) adds to the domain counters.
 pub struct EvaluationCounts<'a> {
     pub model: Option<&'a str>,
-    pub lists: u64,
-    pub pairs: u64,
-    /// Agreeing pairs in halves (a reward tie counts one half).
-    pub agreeing_halves: u64,
+    pub totals: &'a Totals,
     pub list_losses: &'a mut dyn Iterator<Item = f64>,
 }
 
@@ -175,6 +174,7 @@ impl Metrics {
             connections_open,
             queue_wait,
             compute,
+            pair_margins: PairMargins::default(),
             models: ModelLabels::new(max_model_labels),
         })
     }
@@ -192,12 +192,14 @@ impl Metrics {
     pub fn observe_evaluation(&self, counts: EvaluationCounts<'_>) {
         let model = self.models.label(counts.model);
         let labels = [model.as_str()];
-        self.lists_evaluated.with_label_values(&labels).inc_by(counts.lists);
-        self.pairs_evaluated.with_label_values(&labels).inc_by(counts.pairs);
+        let totals = counts.totals;
+        self.lists_evaluated.with_label_values(&labels).inc_by(totals.lists);
+        self.pairs_evaluated.with_label_values(&labels).inc_by(totals.pairs);
         // Halves are exact in f64 up to 2^53, far past any counter's life.
-        self.pairs_agreeing.with_label_values(&labels).inc_by(counts.agreeing_halves as f64 / 2.0);
+        self.pairs_agreeing.with_label_values(&labels).inc_by(totals.agreeing_halves as f64 / 2.0);
         let histogram = self.list_loss.with_label_values(&labels);
         counts.list_losses.for_each(|loss| histogram.observe(loss));
+        self.pair_margins.observe(&model, &totals.margins);
     }
 
     pub fn reject(&self, reason: &str) {
@@ -214,7 +216,67 @@ impl Metrics {
         set(&self.connections_open, gauges.connections_open);
         let mut out = Vec::with_capacity(16 * 1024);
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        self.pair_margins.render(&mut out);
         Ok(out)
+    }
+}
+
+/// `prefeval_pair_margin{model}`: a histogram of β·(r_preferred − r_other) over every implied
+/// pair. Requests add whole bucket counts at once (counted in the kernel), which the client
+/// library's histogram cannot take, so this one is kept here and written in the text format
+/// beside the registry's families.
+#[derive(Default)]
+struct PairMargins {
+    by_model: Mutex<Vec<(String, MarginCounts)>>,
+}
+
+impl PairMargins {
+    fn observe(&self, model: &str, margins: &MarginCounts) {
+        if margins.count() == 0 {
+            return;
+        }
+        let mut by_model = self.by_model.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match by_model.iter_mut().find(|(label, _)| label == model) {
+            Some((_, counts)) => counts.merge(margins),
+            None => by_model.push((model.to_string(), *margins)),
+        }
+    }
+
+    fn render(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let by_model = self.by_model.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let _ = writeln!(
+            out,
+            "# HELP prefeval_pair_margin Margin beta*(r_preferred - r_other) of every implied pair evaluated, by model label.\n\
+             # TYPE prefeval_pair_margin histogram"
+        );
+        for (model, counts) in &by_model {
+            let label = escape_label(model);
+            let mut cumulative = 0u64;
+            for (bound, count) in MARGIN_BOUNDS.iter().zip(&counts.buckets) {
+                cumulative += count;
+                let _ = writeln!(out, "prefeval_pair_margin_bucket{{model=\"{label}\",le=\"{bound}\"}} {cumulative}");
+            }
+            let total = counts.count();
+            let _ = writeln!(out, "prefeval_pair_margin_bucket{{model=\"{label}\",le=\"+Inf\"}} {total}");
+            let _ = writeln!(out, "prefeval_pair_margin_sum{{model=\"{label}\"}} {}", float_text(counts.sum));
+            let _ = writeln!(out, "prefeval_pair_margin_count{{model=\"{label}\"}} {total}");
+        }
+    }
+}
+
+/// A label value in the text format: backslash, double quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A sample value in the text format (`+Inf`, `-Inf`, `NaN` spelled as Prometheus reads them).
+fn float_text(value: f64) -> String {
+    match value {
+        v if v.is_nan() => "NaN".to_string(),
+        v if v == f64::INFINITY => "+Inf".to_string(),
+        v if v == f64::NEG_INFINITY => "-Inf".to_string(),
+        v => v.to_string(),
     }
 }
 

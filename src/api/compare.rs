@@ -31,9 +31,7 @@ fn compare_body(
     for (model, totals, losses) in &comparison.evaluated {
         metrics.observe_evaluation(EvaluationCounts {
             model: Some(model),
-            lists: totals.lists,
-            pairs: totals.pairs,
-            agreeing_halves: totals.agreeing_halves,
+            totals,
             list_losses: &mut losses.iter().copied(),
         });
     }

@@ -91,9 +91,7 @@ fn evaluate_body(
     }
     metrics.observe_evaluation(EvaluationCounts {
         model: batch.model.as_ref().map(|m| &*m.0),
-        lists: totals.lists,
-        pairs: totals.pairs,
-        agreeing_halves: totals.agreeing_halves,
+        totals: &totals,
         list_losses: &mut evaluations.iter().map(|list| list.loss),
     });
     let options = &batch.options;

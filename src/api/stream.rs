@@ -286,9 +286,7 @@ impl Stream {
                     if let Ok((outcome, _)) = &evaluated {
                         metrics.observe_evaluation(EvaluationCounts {
                             model: model.as_deref(),
-                            lists: outcome.totals.lists,
-                            pairs: outcome.totals.pairs,
-                            agreeing_halves: outcome.totals.agreeing_halves,
+                            totals: &outcome.totals,
                             list_losses: &mut outcome.list_losses.iter().copied(),
                         });
                     }

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use super::list::{ImpliedPair, RankedList, RowsPartial};
+use super::margins::MarginCounts;
 use super::sum::NeumaierSum;
 
 /// Pairs per work unit: ~1 ms of work, large enough that scheduling overhead is noise, small
@@ -73,6 +74,8 @@ pub struct ListEvaluation {
     pub kendall_tau: Option<f64>,
     /// ∂L/∂r per item in submitted order; `None` unless asked for.
     pub gradients: Option<Vec<f64>>,
+    /// The margins of its implied pairs, bucketed (for metrics).
+    pub margins: MarginCounts,
     /// Ascending by (preferred, other); `None` unless pairs were asked for.
     pub pairs: Option<Vec<ImpliedPair>>,
 }
@@ -159,6 +162,7 @@ pub fn assemble(
                 chance_loss: partial.pairs as f64 * std::f64::consts::LN_2 / divisor,
                 kendall_tau: list.kendall_tau(),
                 gradients: options.include_gradients.then(|| list.gradients(options.beta, divisor)),
+                margins: partial.margins,
                 pairs: options.include_pairs.then_some(pairs),
             })
         })

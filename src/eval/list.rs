@@ -7,6 +7,7 @@ use std::ops::Range;
 use super::gradient::loss_gradients;
 use super::kendall::kendall_tau_b;
 use super::logistic::{log_sigmoid, sigmoid};
+use super::margins::MarginCounts;
 use super::sum::NeumaierSum;
 
 /// A preference implied by the ranking, with the model's Bradley–Terry probability for it.
@@ -59,6 +60,7 @@ pub struct RowsPartial {
     /// Pairs the rewards order the same way as the ranking, counted in halves (a reward tie is one half).
     pub agreeing_halves: u64,
     pub pairs: u64,
+    pub margins: MarginCounts,
 }
 
 impl RowsPartial {
@@ -66,6 +68,7 @@ impl RowsPartial {
         self.log_probability_sum.merge(&other.log_probability_sum);
         self.agreeing_halves += other.agreeing_halves;
         self.pairs += other.pairs;
+        self.margins.merge(&other.margins);
     }
 }
 
@@ -246,6 +249,7 @@ impl RankedList {
                 let log_probability = log_sigmoid(z);
                 partial.log_probability_sum.add(log_probability);
                 partial.agreeing_halves += u64::from(diff > 0.0) * 2 + u64::from(diff == 0.0);
+                partial.margins.add(z);
                 sink(ImpliedPair {
                     preferred: self.submitted(p),
                     other: self.submitted(q),
@@ -307,7 +311,8 @@ mod tests {
         // Submitted A, B, C, D with ranks 2, 4, 1, 2: tiers C | A D | B.
         let list = RankedList::new(vec![0.4, -0.3, 1.7, 0.9], Some(&[2, 4, 1, 2])).unwrap();
         assert_eq!(list.tiers(), vec![0, 1, 1, 2]);
-        assert_eq!(list.kendall_tau(), Some(1.0), "rewards order the tiers exactly");
+        // Every pair the ranking orders is concordant; one pair is tied in rank only: 5/√(5·6).
+        assert_eq!(list.kendall_tau(), Some(5.0 / 30f64.sqrt()));
         let gradients = list.gradients(1.0, 12.0);
         let sorted = loss_gradients(&[0, 1, 1, 2], &[1.7, 0.4, 0.9, -0.3], 1.0, 12.0);
         assert_eq!(gradients, vec![sorted[1], sorted[3], sorted[0], sorted[2]]);

@@ -8,6 +8,7 @@ mod gradient;
 mod kendall;
 mod list;
 mod logistic;
+mod margins;
 mod sum;
 #[cfg(test)]
 pub(crate) mod test_rng;
@@ -22,5 +23,6 @@ pub use gradient::loss_gradients;
 pub use kendall::kendall_tau_b;
 pub use list::{ImpliedPair, ListError, RankedList};
 pub use logistic::{log_sigmoid, sigmoid};
+pub use margins::{MARGIN_BOUNDS, MarginCounts};
 pub use sum::NeumaierSum;
 pub use totals::Totals;

@@ -3,6 +3,7 @@
 //! merging totals, never averaging averages, gives the figures of the whole.
 
 use super::batch::{ListEvaluation, accuracy};
+use super::margins::MarginCounts;
 use super::sum::NeumaierSum;
 use crate::stats::{RatioSums, mean_standard_error, ratio_standard_error};
 
@@ -28,6 +29,8 @@ pub struct Totals {
     pub agreeing_squares: NeumaierSum,
     pub agreeing_pairs: NeumaierSum,
     pub pairs_squares: NeumaierSum,
+    /// The margins of every implied pair, bucketed (for metrics; not part of merged totals).
+    pub margins: MarginCounts,
 }
 
 impl Totals {
@@ -47,6 +50,7 @@ impl Totals {
         self.agreeing_squares.add(agreeing * agreeing);
         self.agreeing_pairs.add(agreeing * pairs);
         self.pairs_squares.add(pairs * pairs);
+        self.margins.merge(&list.margins);
     }
 
     /// Folds in the totals of a later chunk or shard.
@@ -63,6 +67,7 @@ impl Totals {
         self.agreeing_squares.merge(&other.agreeing_squares);
         self.agreeing_pairs.merge(&other.agreeing_pairs);
         self.pairs_squares.merge(&other.pairs_squares);
+        self.margins.merge(&other.margins);
     }
 
     /// The batch loss: the mean of the list losses; `None` without lists.
@@ -126,6 +131,7 @@ mod tests {
             chance_loss: 0.5,
             kendall_tau: None,
             gradients: None,
+            margins: Default::default(),
             pairs: None,
         }
     }

@@ -433,6 +433,7 @@ impl From<&TotalsJson> for Totals {
             agreeing_squares: sum_of(json.agreeing_squares),
             agreeing_pairs: sum_of(json.agreeing_pairs),
             pairs_squares: sum_of(json.pairs_squares),
+            margins: Default::default(),
         }
     }
 }
