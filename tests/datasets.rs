@@ -3,43 +3,37 @@
 //! `prefeval merge` of shards, with `POST /v1/evaluate` as the reference for the figures. The
 //! binary is started as a user starts it; every dataset is generated here from a seed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::{BinaryServer, SplitMix64};
 use serde_json::{Value, json};
 
 const FORMATS: [&str; 5] = ["native", "pairs", "ranking", "ratings", "ranks_zero_based"];
 
 // The server.
 
-/// The binary, serving on a free port of 127.0.0.1; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
+/// The binary with two workers, and the requests these tests send it.
+type Server = BinaryServer;
+
+fn start() -> Server {
+    BinaryServer::start(&["--workers", "2"])
 }
 
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--workers", "2"])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("binary starts");
-        let mut log = BufReader::new(child.stderr.take().expect("stderr is piped"));
-        let mut line = String::new();
-        log.read_line(&mut line).expect("startup line");
-        let startup: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("startup line ({e}): {line}"));
-        let addr = startup["listen"].as_str().expect("listen address logged").parse().expect("an address");
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-        Server { child, addr }
-    }
+trait Doors {
+    fn stream(&self, query: &str, body: &[u8]) -> Answer;
+    fn post_stream(&self, query: &str, body: &[u8], framing: Framing<'_>) -> Answer;
+    fn batch(&self, request: &Value) -> (u16, Value);
+    fn get(&self, path: &str) -> Answer;
+}
 
+impl Doors for BinaryServer {
     /// `POST /v1/evaluate/stream?query` with an NDJSON body sent with its Content-Length.
     fn stream(&self, query: &str, body: &[u8]) -> Answer {
         let answer = self.post_stream(query, body, Framing::Length);
@@ -61,13 +55,6 @@ impl Server {
 
     fn get(&self, path: &str) -> Answer {
         exchange(self.addr, "GET", path, None, b"", Framing::Length)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -253,18 +240,10 @@ impl Drop for Scratch {
 
 // Data.
 
-/// SplitMix64: a seeded generator, so every run sees the same datasets.
-struct Rng(u64);
+/// The datasets' draws from the shared seeded generator.
+type Rng = SplitMix64;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
+impl SplitMix64 {
     /// Uniform in `range`.
     fn between(&mut self, range: Range<usize>) -> usize {
         range.start + (self.next() % (range.end - range.start) as u64) as usize
@@ -272,8 +251,7 @@ impl Rng {
 
     /// A reward as a model prints one: four decimals in [-4, 4].
     fn reward(&mut self) -> f64 {
-        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        ((unit * 8.0 - 4.0) * 1e4).round() / 1e4
+        ((self.unit() * 8.0 - 4.0) * 1e4).round() / 1e4
     }
 
     fn shuffle<T>(&mut self, items: &mut [T]) {
@@ -312,7 +290,7 @@ fn native_list(rng: &mut Rng, index: usize, items: Range<usize>) -> Value {
 }
 
 fn native_dataset(seed: u64, lists: usize, items: Range<usize>) -> Vec<Value> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     (0..lists).map(|index| native_list(&mut rng, index, items.clone())).collect()
 }
 
@@ -437,7 +415,7 @@ fn assert_same_summary(what: &str, expected: &Value, got: &Value) {
 
 #[test]
 fn the_stream_answers_every_line_in_order_and_names_the_line_and_field_of_each_error() {
-    let server = Server::start();
+    let server = start();
     let list = |id: &str| json!({"id": id, "items": [{"id": "a", "reward": 1.5}, {"id": "b", "reward": -0.25}]});
     let body = [
         list("p1").to_string(),                                                            // 1
@@ -467,7 +445,7 @@ fn the_stream_answers_every_line_in_order_and_names_the_line_and_field_of_each_e
 
 #[test]
 fn a_chunked_body_gets_the_same_answer_as_the_same_body_with_content_length() {
-    let server = Server::start();
+    let server = start();
     let body = ndjson(&native_dataset(7, 300, 2..9));
     let sized = server.stream("", &body);
     // Small and odd sizes: most lines straddle two chunks or more.
@@ -479,7 +457,7 @@ fn a_chunked_body_gets_the_same_answer_as_the_same_body_with_content_length() {
 
 #[test]
 fn stream_eval_of_a_file_and_eval_of_stdin_give_the_same_bytes_and_the_batch_figures() {
-    let server = Server::start();
+    let server = start();
     let scratch = Scratch::new("same-bytes");
     let lists = native_dataset(11, 400, 2..9);
     let body = ndjson(&lists);
@@ -621,8 +599,8 @@ fn eval_exits_0_when_clean_1_when_a_line_failed_and_2_for_usage_errors() {
 
 #[test]
 fn every_input_format_gives_the_figures_of_the_same_data_sent_natively() {
-    let server = Server::start();
-    let mut rng = Rng(37);
+    let server = start();
+    let mut rng = SplitMix64(37);
     for format in FORMATS {
         let (lists, natives): (Vec<Value>, Vec<Value>) = (0..25).map(|i| format_case(&mut rng, format, i)).unzip();
         let streamed = server.stream(&format!("format={format}"), &ndjson(&lists));
@@ -642,7 +620,7 @@ fn every_input_format_gives_the_figures_of_the_same_data_sent_natively() {
 
 #[test]
 fn format_errors_name_the_fields_the_client_wrote() {
-    let server = Server::start();
+    let server = start();
     let cases = [
         (
             "ranking",
@@ -659,7 +637,7 @@ fn format_errors_name_the_fields_the_client_wrote() {
         ("pairs", json!({"id": "p", "chosen_reward": 1.0}), "missing_field", "rejected_reward"),
         ("native", json!({"id": "p", "chosen_reward": 1.0, "rejected_reward": 0.5}), "unknown_field", "chosen_reward"),
     ];
-    let mut rng = Rng(41);
+    let mut rng = SplitMix64(41);
     for (format, bad, code, path) in cases {
         let good = format_case(&mut rng, format, 0).0;
         let answer = server.stream(&format!("format={format}"), &ndjson(&[&good, &bad]));
@@ -685,7 +663,7 @@ fn metric(exposition: &str, series: &str) -> Option<f64> {
 
 #[test]
 fn streamed_lists_move_the_per_model_metrics() {
-    let server = Server::start();
+    let server = start();
     let lists = 37;
     let answer = server.stream("model=m1&include_pairs=false", &ndjson(&native_dataset(43, lists, 2..9)));
     let (_, summary) = answer.results_and_summary();
@@ -700,7 +678,7 @@ fn streamed_lists_move_the_per_model_metrics() {
 
 #[test]
 fn an_invalid_stream_query_is_a_422_naming_the_parameter_and_a_wrong_content_type_is_415() {
-    let server = Server::start();
+    let server = start();
     let body = ndjson(&native_dataset(47, 2, 2..4));
     for (query, code, parameter) in [
         ("beta=0", "invalid_value", "beta"),
@@ -738,7 +716,7 @@ fn the_examples_outputs_are_what_eval_prints_for_them() {
 
 #[test]
 fn a_stream_client_that_expects_100_continue_gets_it_before_sending_its_body() {
-    let server = Server::start();
+    let server = start();
     let body = ndjson(&[json!({"id": "a", "items": [{"reward": 1.0}, {"reward": 0.0}]})]);
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

@@ -16,24 +16,14 @@ use std::f64::consts::{LN_2, PI, SQRT_2};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{Answer, get, post_json, router, send};
+use common::{Answer, SplitMix64, get, post_json, router, send};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // Seeded data
 
-/// splitmix64 (Steele, Lea & Flood 2014): a tiny, seedable generator for the test data.
-struct SplitMix64(u64);
-
+/// The test's draws from the shared seeded generator.
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     /// Uniform on 0..n.
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
@@ -41,7 +31,7 @@ impl SplitMix64 {
 
     /// Uniform on [lo, hi).
     fn between(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * ((self.next() >> 11) as f64 / (1u64 << 53) as f64)
+        lo + (hi - lo) * self.unit()
     }
 }
 

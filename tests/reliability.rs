@@ -2,55 +2,16 @@
 //! large batches cannot exhaust, early refusals that a client writing its whole body first can
 //! still read, the cap on open connections, and the idle timeout of HTTP/2 connections.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::BinaryServer;
 use serde_json::Value;
-
-/// The binary, serving on a free port of 127.0.0.1; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "warn,prefeval=info"])
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("binary starts");
-        let mut log = BufReader::new(child.stderr.take().expect("stderr is piped"));
-        let mut line = String::new();
-        log.read_line(&mut line).expect("startup line");
-        let startup: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("startup line ({e}): {line}"));
-        let addr = startup["listen"].as_str().expect("listen address logged").parse().expect("an address");
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-        Server { child, addr }
-    }
-
-    /// Peak resident set of the server so far (VmHWM), in bytes.
-    fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
-        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
-        kib * 1024
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// An answer as a plain HTTP/1.1 client sees it.
 struct Answer {
@@ -131,7 +92,7 @@ const MIB: usize = 1 << 20;
 #[test]
 fn a_flood_of_large_batches_stays_within_the_memory_budget() {
     let budget = 64 * MIB;
-    let server = Server::start(&["--workers", "2", "--memory-limit-bytes", &budget.to_string()]);
+    let server = BinaryServer::start(&["--workers", "2", "--memory-limit-bytes", &budget.to_string()]);
     let addr = server.addr;
     let body = Arc::new(batch_of_about(6 * MIB));
 
@@ -183,7 +144,7 @@ fn a_flood_of_large_batches_stays_within_the_memory_budget() {
 #[test]
 fn a_client_that_writes_its_whole_body_first_reads_the_early_refusal() {
     let limit = MIB;
-    let server = Server::start(&["--workers", "1", "--max-body-bytes", &limit.to_string()]);
+    let server = BinaryServer::start(&["--workers", "1", "--max-body-bytes", &limit.to_string()]);
     let too_large = vec![b' '; 3 * limit];
     for attempt in 0..20 {
         let answer = post_whole_body_then_read(server.addr, "/v1/evaluate", &too_large)
@@ -203,7 +164,7 @@ fn a_client_that_writes_its_whole_body_first_reads_the_early_refusal() {
 
 #[test]
 fn a_batch_that_alone_exceeds_the_memory_budget_is_413_not_503() {
-    let server = Server::start(&["--workers", "1", "--memory-limit-bytes", &(4 * MIB).to_string()]);
+    let server = BinaryServer::start(&["--workers", "1", "--memory-limit-bytes", &(4 * MIB).to_string()]);
     // Once scanned, 1 MiB of 8-item lists decodes to more than the whole 4 MiB budget: retrying
     // could never help, so the answer is 413, naming the setting.
     let body = batch_of_about(MIB);
@@ -217,7 +178,7 @@ fn a_batch_that_alone_exceeds_the_memory_budget_is_413_not_503() {
 
 #[test]
 fn connections_past_the_cap_wait_until_one_closes() {
-    let server = Server::start(&["--workers", "1", "--max-connections", "2"]);
+    let server = BinaryServer::start(&["--workers", "1", "--max-connections", "2"]);
     let first = TcpStream::connect(server.addr).unwrap();
     let _second = TcpStream::connect(server.addr).unwrap();
     // Both are accepted (and idle); a third is not served while they stay open.
@@ -237,7 +198,7 @@ fn connections_past_the_cap_wait_until_one_closes() {
 
 #[test]
 fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
-    let server = Server::start(&["--workers", "1", "--header-read-timeout-secs", "1"]);
+    let server = BinaryServer::start(&["--workers", "1", "--header-read-timeout-secs", "1"]);
     let mut stream = TcpStream::connect(server.addr).unwrap();
     // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then no request; the
     // client answers SETTINGS and PING as any HTTP/2 client does, so the connection stays healthy.

@@ -130,3 +130,65 @@ pub const WORKED_EXAMPLE: &str = r#"{
 
 /// Its batch loss, from the golden vectors.
 pub const WORKED_EXAMPLE_LOSS: f64 = 0.13787392174453775;
+
+/// The binary, started as a user starts it (`serve` on a free port of 127.0.0.1, JSON logs),
+/// with `args` added; killed when dropped.
+pub struct BinaryServer {
+    child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl BinaryServer {
+    pub fn start(args: &[&str]) -> BinaryServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_prefeval"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "warn,prefeval=info"])
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        let mut log = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let mut line = String::new();
+        log.read_line(&mut line).expect("startup line");
+        let startup: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("startup line ({e}): {line}"));
+        let addr = startup["listen"].as_str().expect("listen address logged").parse().expect("an address");
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+        BinaryServer { child, addr }
+    }
+
+    /// Peak resident set of the server so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
+        kib * 1024
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded generator, so every run of a test sees
+/// the same data. Tests add the draws they need.
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform on [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
