@@ -134,6 +134,12 @@ ok "build context complete"
 section "build: $BUILD_CMD"
 read -r -a build_argv <<<"$BUILD_CMD"
 "${build_argv[@]}" || fail "$BUILD_CMD failed"
+# The recorded path is the image's; on this machine cargo may build elsewhere (CARGO_TARGET_DIR),
+# so ask it where, and run that binary from here on.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+[ -n "$target_dir" ] || fail "cargo metadata reported no target_directory"
+BINARY="$target_dir/${BINARY#target/}"
 [ -x "$BINARY" ] || fail "$BINARY missing after the build"
 echo "$BINARY: $(stat -c %s "$BINARY") bytes"
 ok "release binary built"
