@@ -753,3 +753,18 @@ fn eval_reads_a_cut_short_first_line_as_a_bad_ndjson_line_not_as_a_batch() {
     assert_eq!(lines[1]["id"], "p2");
     assert_eq!(lines[2]["summary"]["lines_failed"], 1);
 }
+
+#[test]
+fn eval_of_a_batch_file_refuses_the_figures_only_the_service_answers() {
+    let scratch = Scratch::new("batch-extras");
+    let list = json!({"group": "chat", "items": [{"reward": 1.0}, {"reward": 0.0}]});
+    let grouped = scratch.write("grouped.json", json!({"lists": [list]}).to_string().as_bytes());
+    let output = prefeval(&["eval", &grouped], None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("lists[].group"), "{}", stderr(&output));
+    let binned = json!({"options": {"calibration_bins": 4}, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]});
+    let binned = scratch.write("binned.json", binned.to_string().as_bytes());
+    let output = prefeval(&["eval", &binned], None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("options.calibration_bins"), "{}", stderr(&output));
+}

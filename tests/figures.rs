@@ -1055,3 +1055,14 @@ async fn compare_moves_the_per_model_metrics_of_every_model() {
         assert_eq!(sample(&text, &pairs_series), Some(pairs), "{pairs_series}");
     }
 }
+
+#[tokio::test]
+async fn a_loss_difference_whose_sum_overflows_is_still_a_number() {
+    let body = json!({"models": ["a", "b"], "options": {"normalization": "sum"}, "lists": [
+        {"items": [{"rewards": [-1e308, 1.0]}, {"rewards": [0.0, 0.0]}]},
+        {"items": [{"rewards": [-1e308, 1.0]}, {"rewards": [0.0, 0.0]}]}]});
+    let answer = post_compare(&router(), &body).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let difference = answer.json()["comparisons"][0]["loss_difference"].as_f64();
+    assert_eq!(difference, Some(1e308 - (1.0f64 + (-1.0f64).exp()).ln()));
+}

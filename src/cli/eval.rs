@@ -252,6 +252,20 @@ fn evaluate_batch(
             error.message
         )
     })?;
+    // Figures across lists belong to POST /v1/evaluate's answer, which this command does not
+    // write: refuse rather than ignore what the file asks for.
+    let options = &batch.options;
+    let asked = [
+        ("options.calibration_bins", options.calibration_bins.is_some()),
+        ("options.top_disagreements", options.top_disagreements.is_some()),
+        ("lists[].group", batch.inputs.iter().any(|input| input.group.is_some())),
+    ];
+    if let Some((field, _)) = asked.iter().find(|(_, asked)| *asked) {
+        return Err(format!(
+            "{field} asks for figures of POST /v1/evaluate's answer, which `prefeval eval` does not write; \
+             send the batch to the service, or leave it out"
+        ));
+    }
     let evaluations = evaluate(&batch.ranked, &batch.options.eval, threads);
     let mut totals = Totals::default();
     let mut report = Report { lines: evaluations.len() as u64, ..Report::default() };

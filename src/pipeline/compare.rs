@@ -348,7 +348,14 @@ fn paired(
         }
     }
     let m = per_model[a].len() as u64;
-    let loss_difference = loss_sum.value() / m as f64;
+    let mut loss_difference = loss_sum.value() / m as f64;
+    if !loss_difference.is_finite() {
+        // Each difference is finite (losses are ≥ 0 and finite), so their mean is too; only the
+        // sum overflowed: average the differences scaled down instead.
+        let mut scaled = NeumaierSum::default();
+        per_model[a].iter().zip(&per_model[b]).for_each(|(x, y)| scaled.add((x.loss - y.loss) / m as f64));
+        loss_difference = scaled.value().clamp(-f64::MAX, f64::MAX);
+    }
     let loss_se = mean_standard_error(loss_sum.value(), loss_squares.value(), m);
     let accuracy_difference = accuracy.ratio().unwrap_or(0.0);
     let accuracy_se = ratio_standard_error(&accuracy);

@@ -43,9 +43,9 @@ pub struct RequestOptions {
     #[serde(default, deserialize_with = "present")]
     pub include_gradients: Option<bool>,
     #[serde(default, deserialize_with = "present")]
-    pub calibration_bins: Option<Rank>,
+    pub calibration_bins: Option<Count>,
     #[serde(default, deserialize_with = "present")]
-    pub top_disagreements: Option<Rank>,
+    pub top_disagreements: Option<Count>,
 }
 
 /// `options.normalization`: one of the names of `Normalization`, as a JSON string. Decoded by
@@ -259,6 +259,16 @@ impl<'de> Deserialize<'de> for Number {
     }
 }
 
+/// A count an option asks for: a non-negative integer (`4.0` is 4, as JSON Schema's `integer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count(pub u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Rank::deserialize_as(deserializer, "a positive integer").map(|rank| Count(rank.0))
+    }
+}
+
 /// A rank: an integer ≥ 0; the format says whether 0 or 1 is best. `2.0` is the integer 2, as
 /// JSON Schema's `integer` has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,12 +279,18 @@ const MAX_EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 impl<'de> Deserialize<'de> for Rank {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RankVisitor;
-        const EXPECTED: &str = "an integer rank ≥ 1 (1 = best; 0 = best with format `ranks_zero_based`)";
+        Rank::deserialize_as(deserializer, "an integer rank ≥ 1 (1 = best; 0 = best with format `ranks_zero_based`)")
+    }
+}
+
+impl Rank {
+    /// A non-negative integer (integral floats included), described as `expected` in errors.
+    fn deserialize_as<'de, D: Deserializer<'de>>(deserializer: D, expected: &'static str) -> Result<Rank, D::Error> {
+        struct RankVisitor(&'static str);
         impl Visitor<'_> for RankVisitor {
             type Value = Rank;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(EXPECTED)
+                f.write_str(self.0)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Rank, E> {
                 Ok(Rank(v))
@@ -282,17 +298,17 @@ impl<'de> Deserialize<'de> for Rank {
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Rank, E> {
                 match u64::try_from(v) {
                     Ok(v) => self.visit_u64(v),
-                    Err(_) => Err(E::invalid_value(Unexpected::Signed(v), &EXPECTED)),
+                    Err(_) => Err(E::invalid_value(Unexpected::Signed(v), &self)),
                 }
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Rank, E> {
                 if v.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT_INTEGER).contains(&v) {
                     Ok(Rank(v as u64))
                 } else {
-                    Err(E::invalid_value(Unexpected::Float(v), &EXPECTED))
+                    Err(E::invalid_value(Unexpected::Float(v), &self))
                 }
             }
         }
-        deserializer.deserialize_any(RankVisitor)
+        deserializer.deserialize_any(RankVisitor(expected))
     }
 }
