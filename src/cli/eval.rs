@@ -293,12 +293,16 @@ fn evaluate_batch(
 
 /// A progress bar on stderr when it is a terminal: lines, megabytes, rate and, from the file's
 /// size, the time left. Nothing otherwise.
-struct Progress(Option<ProgressBar>);
+struct Progress {
+    bar: Option<ProgressBar>,
+    lines: std::cell::Cell<u64>,
+}
 
 impl Progress {
     fn new(size: Option<u64>) -> Progress {
+        let lines = std::cell::Cell::new(0);
         if !std::io::stderr().is_terminal() {
-            return Progress(None);
+            return Progress { bar: None, lines };
         }
         let (bar, template) = match size {
             Some(size) => (
@@ -310,21 +314,21 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);
         }
-        Progress(Some(bar))
+        Progress { bar: Some(bar), lines }
     }
 
     fn advance(&self, bytes: u64, lines: u64) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             bar.inc(bytes);
             if lines > 0 {
-                let done: u64 = bar.message().split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
-                bar.set_message(format!("{} lines", done + lines));
+                self.lines.set(self.lines.get() + lines);
+                bar.set_message(format!("{} lines", self.lines.get()));
             }
         }
     }
 
     fn finish(&self, lines: u64) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             bar.finish_with_message(format!("{lines} lines"));
         }
     }
