@@ -272,7 +272,10 @@ for _ in $(seq 1 300); do # 30 s
   sleep 0.1
 done
 [ -n "$up" ] || { cat "$WORK/sidecar.log" >&2; fail "the sidecar configuration did not answer within 30 s"; }
-curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q '^prefeval_build_info' || fail "no /metrics on the metrics listener"
+# Read the whole answer first: `grep -q` stops at its first match, and curl, still writing, would
+# fail on the closed pipe once the exposition is longer than one write.
+sidecar_metrics=$(curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics") || fail "no /metrics on the metrics listener"
+grep -q '^prefeval_build_info' <<<"$sidecar_metrics" || fail "the metrics listener's /metrics has no prefeval_build_info"
 kill -TERM "$SERVER_PID"
 for _ in $(seq 1 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
 rc=0
