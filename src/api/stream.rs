@@ -111,13 +111,7 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
                     .find(|n| n.name() == value)
                     .ok_or_else(|| invalid("one of `ordered_pairs`, `comparisons`, `sum`"))?;
             }
-            "include_pairs" => {
-                options.eval.include_pairs = match value.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(invalid("`true` or `false`")),
-                };
-            }
+            "include_pairs" => options.eval.include_pairs = flag(value).ok_or_else(|| invalid("`true` or `false`"))?,
             "beta" => {
                 let beta: f64 = value.parse().map_err(|_| invalid("a number > 0"))?;
                 options.eval.beta = check_beta(beta, "beta")?;
@@ -128,11 +122,7 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
                 options.confidence = check_confidence(confidence, "confidence")?;
             }
             "include_gradients" => {
-                options.eval.include_gradients = match value.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(invalid("`true` or `false`")),
-                };
+                options.eval.include_gradients = flag(value).ok_or_else(|| invalid("`true` or `false`"))?;
             }
             "model" => {
                 check_model(&Text(value.as_str().into()), "model")?;
@@ -151,6 +141,15 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
         }
     }
     Ok((options, model))
+}
+
+/// A boolean query parameter: `true` or `false`, nothing else.
+fn flag(value: &str) -> Option<bool> {
+    match value {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
 }
 
 /// One stream in progress: what its chunks need, and where its output goes.
