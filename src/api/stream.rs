@@ -21,7 +21,7 @@ use super::body::over_budget;
 use super::error::{ApiError, ErrorCode};
 use crate::error::ApiError as LineError;
 use crate::eval::{Normalization, Totals};
-use crate::memory::{ADMISSION_BYTES_PER_BODY_BYTE, OverBudget, Reservation};
+use crate::memory::{OverBudget, Reservation};
 use crate::metrics::{EvaluationCounts, REJECT_QUEUE_FULL};
 use crate::pipeline::encode::{Summary, summary_line, write_error_line};
 use crate::pipeline::format::FORMAT_NAMES;
@@ -271,10 +271,9 @@ impl Stream {
 
     /// Submits a chunk to the pool, waiting while its queue is full.
     async fn submit(&self, chunk: Arc<Chunk>) -> Result<InFlight, Stopped> {
+        // The chunk's own bytes; its decoded form, evaluation and answer are reserved by the job.
         let mut input = self.state.memory.empty();
-        let charge =
-            chunk.bytes.capacity().saturating_mul(ADMISSION_BYTES_PER_BODY_BYTE).min(self.state.memory.limit());
-        self.wait_for_budget(&mut input, charge.max(chunk.bytes.capacity())).await?;
+        self.wait_for_budget(&mut input, chunk.bytes.capacity()).await?;
         loop {
             let job = {
                 let (chunk, options, limits) = (Arc::clone(&chunk), self.options, self.state.limits);
