@@ -1,0 +1,92 @@
+"""A client for prefeval, the service that scores reward models against human rankings.
+
+    from prefeval import Client, lists_from_pairs
+
+    client = Client("http://127.0.0.1:8080")
+    result = client.evaluate(lists_from_pairs(chosen_rewards, rejected_rewards))
+    print(result.loss, result.summary.accuracy, result.summary.accuracy_ci)
+
+``Client`` and ``AsyncClient`` have the same methods: ``evaluate`` (``/v1/evaluate``),
+``evaluate_stream`` and ``evaluate_file`` (``/v1/evaluate/stream``, any size, constant memory) and
+``compare`` (``/v1/compare``). Errors are :class:`PrefevalError` and its subclasses.
+"""
+
+from ._client import AsyncClient, Client
+from ._errors import (
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    OverloadedError,
+    PayloadTooLargeError,
+    PrefevalConnectionError,
+    PrefevalError,
+    PrefevalTimeoutError,
+    ProtocolError,
+    RequestTimeoutError,
+    StreamStoppedError,
+    UnprocessableError,
+)
+from ._helpers import list_from_ranking, lists_from_pairs
+from ._models import (
+    Calibration,
+    CalibrationBin,
+    CompareResult,
+    Comparison,
+    Disagreement,
+    EvaluateResult,
+    GroupFigures,
+    Interval,
+    LineError,
+    ListResult,
+    ModelFigures,
+    Pair,
+    StreamItem,
+    StreamResult,
+    StreamSummary,
+    Summary,
+    Totals,
+)
+from ._stream import AsyncEvaluateStream, EvaluateStream, LineFailedError
+from ._version import __version__
+
+__all__ = [
+    "AsyncClient",
+    "AsyncEvaluateStream",
+    "AuthenticationError",
+    "BadRequestError",
+    "Calibration",
+    "CalibrationBin",
+    "Client",
+    "CompareResult",
+    "Comparison",
+    "Disagreement",
+    "EvaluateResult",
+    "EvaluateStream",
+    "GroupFigures",
+    "InternalServerError",
+    "Interval",
+    "LineError",
+    "LineFailedError",
+    "ListResult",
+    "ModelFigures",
+    "NotFoundError",
+    "OverloadedError",
+    "Pair",
+    "PayloadTooLargeError",
+    "PrefevalConnectionError",
+    "PrefevalError",
+    "PrefevalTimeoutError",
+    "ProtocolError",
+    "RequestTimeoutError",
+    "StreamItem",
+    "StreamResult",
+    "StreamStoppedError",
+    "StreamSummary",
+    "Summary",
+    "Totals",
+    "UnprocessableError",
+    "__version__",
+    "list_from_ranking",
+    "lists_from_pairs",
+]

@@ -1,0 +1,536 @@
+"""``Client`` and ``AsyncClient``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import time
+import uuid
+from typing import (
+    Any,
+    AsyncIterable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
+
+import httpx
+
+from ._errors import (
+    PrefevalConnectionError,
+    PrefevalError,
+    PrefevalTimeoutError,
+    ProtocolError,
+    error_from_response,
+)
+from ._helpers import encode_json
+from ._http11 import parse_base_url, query_string
+from ._models import CompareResult, EvaluateResult
+from ._retry import RetryPolicy
+from ._stream import (
+    AsyncEvaluateStream,
+    EvaluateStream,
+    StreamRequest,
+    aencode_lists,
+    aopen_stream,
+    encode_lists,
+    file_blocks,
+    open_stream,
+)
+from ._version import __version__
+
+ListsArg = Iterable[Mapping[str, Any]]
+VerifyArg = Union[bool, str, ssl.SSLContext]
+PathArg = Union[str, "os.PathLike[str]"]
+
+_Result = TypeVar("_Result", EvaluateResult, CompareResult)
+
+
+def _ssl_context(verify: VerifyArg) -> ssl.SSLContext:
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return ssl.create_default_context()
+
+
+def _lists_payload(lists: ListsArg) -> List[Mapping[str, Any]]:
+    if isinstance(lists, Mapping):
+        raise TypeError(
+            "lists must be a sequence of ranked lists, not one mapping: wrap a single list as [the_list]"
+        )
+    if isinstance(lists, (str, bytes)):
+        raise TypeError("lists must be a sequence of ranked lists (mappings), not a string")
+    return list(lists)
+
+
+def _options(**values: Any) -> Dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class _Base:
+    def __init__(
+        self,
+        base_url: str,
+        token: Optional[str],
+        timeout: Optional[float],
+        max_retries: int,
+        headers: Optional[Mapping[str, str]],
+        verify: VerifyArg,
+        backoff_base: float,
+        backoff_max: float,
+        max_retry_delay: float,
+        expect_timeout: float,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._target = parse_base_url(self.base_url)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._retry = RetryPolicy(max_retries, backoff_base, backoff_max, max_retry_delay)
+        self._ssl_context = _ssl_context(verify) if self._target.scheme == "https" else None
+        self._expect_timeout = expect_timeout
+        self._headers: Dict[str, str] = {"User-Agent": f"prefeval-python/{__version__}"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        if headers:
+            self._headers.update(headers)
+
+    def _httpx_options(self) -> Dict[str, Any]:
+        return dict(
+            base_url=self.base_url + "/",
+            timeout=self.timeout,
+            headers={**self._headers, "Accept": "application/json"},
+            verify=self._ssl_context if self._ssl_context is not None else True,
+        )
+
+    @staticmethod
+    def _request_id(request_id: Optional[str]) -> str:
+        # One id for every attempt of a call, so the service's logs tie the retries together.
+        return request_id or str(uuid.uuid4())
+
+    @staticmethod
+    def _evaluate_body(lists: ListsArg, model: Optional[str], options: Dict[str, Any]) -> bytes:
+        body: Dict[str, Any] = {}
+        if model is not None:
+            body["model"] = model
+        if options:
+            body["options"] = options
+        body["lists"] = _lists_payload(lists)
+        return encode_json(body)
+
+    @staticmethod
+    def _compare_body(lists: ListsArg, models: Sequence[str], options: Dict[str, Any]) -> bytes:
+        if isinstance(models, str):
+            raise TypeError("models must be a sequence of model names, not one string")
+        body: Dict[str, Any] = {"models": list(models)}
+        if options:
+            body["options"] = options
+        body["lists"] = _lists_payload(lists)
+        return encode_json(body)
+
+    def _stream_request(
+        self, options: Dict[str, Any], request_id: Optional[str], line_errors: str
+    ) -> StreamRequest:
+        query = [(key, _query_value(value)) for key, value in options.items() if value is not None]
+        path = f"{self._target.base_path}/v1/evaluate/stream"
+        if query:
+            path += "?" + query_string(query)
+        return StreamRequest(
+            target=self._target,
+            path=path,
+            headers=list(self._headers.items()),
+            request_id=self._request_id(request_id),
+            timeout=self.timeout,
+            retry=self._retry,
+            ssl_context=self._ssl_context,
+            expect_timeout=self._expect_timeout,
+            line_errors=line_errors,
+        )
+
+    def _outcome(
+        self, response: httpx.Response, parse: Type[_Result]
+    ) -> Tuple[Optional[_Result], Optional[PrefevalError]]:
+        if response.status_code == 200:
+            try:
+                data = response.json()
+            except ValueError as exc:
+                raise ProtocolError(
+                    f"the answer is not JSON: {response.text[:200]!r}",
+                    status=200,
+                    code="invalid_response",
+                    request_id=response.headers.get("x-request-id"),
+                ) from exc
+            return parse.from_response(data, response.headers), None
+        return None, error_from_response(response.status_code, response.headers, response.content)
+
+    @staticmethod
+    def _transport_error(exc: httpx.TransportError, request_id: str) -> PrefevalError:
+        cls = PrefevalTimeoutError if isinstance(exc, httpx.TimeoutException) else PrefevalConnectionError
+        error = cls(f"{type(exc).__name__}: {exc}", code="connection_error", request_id=request_id)
+        error.__cause__ = exc
+        return error
+
+
+_CLIENT_DOC = """
+    ``base_url`` is the service's address (``http://host:8080``, or with a path prefix behind a
+    proxy). ``token`` is sent as ``Authorization: Bearer`` when the service requires one.
+    ``timeout`` (seconds, ``None`` for none) bounds connecting and each wait for the service.
+
+    ``max_retries``: a 503 (the service shedding load: ``queue_full``, ``memory_budget``), a 502 or
+    504 from a proxy in front of it, and a failed or timed-out connection are retried up to this
+    many times, after the ``Retry-After`` the service gave (at most ``max_retry_delay``), else
+    after an exponential backoff with jitter (``backoff_base · 2^attempt``, capped at
+    ``backoff_max``). Other 4xx and 5xx answers are never retried; ``max_retries=0`` raises at
+    once. Evaluations are pure computations, so a retried request cannot do anything twice
+    (beyond counting twice in the service's metrics).
+
+    ``headers`` are added to every request; ``verify`` is the TLS verification for ``https://``
+    (``True``, ``False``, a CA bundle path or an ``ssl.SSLContext``).
+"""
+
+
+class Client:
+    __doc__ = "A synchronous prefeval client (thread-safe; reuse one).\n" + _CLIENT_DOC
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8080",
+        token: Optional[str] = None,
+        timeout: Optional[float] = 30.0,
+        max_retries: int = 3,
+        *,
+        headers: Optional[Mapping[str, str]] = None,
+        verify: VerifyArg = True,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        max_retry_delay: float = 60.0,
+        expect_timeout: float = 1.0,
+    ) -> None:
+        self._base = _Base(
+            base_url, token, timeout, max_retries, headers, verify,
+            backoff_base, backoff_max, max_retry_delay, expect_timeout,
+        )  # fmt: skip
+        self.base_url = self._base.base_url
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._http = httpx.Client(**self._base._httpx_options())
+
+    def _post(self, path: str, body: bytes, request_id: Optional[str], parse: Type[_Result]) -> _Result:
+        base = self._base
+        rid = base._request_id(request_id)
+        headers = {"Content-Type": "application/json", "x-request-id": rid}
+        attempt = 0
+        while True:
+            try:
+                response = self._http.post(path, content=body, headers=headers)
+            except httpx.TransportError as exc:
+                error = base._transport_error(exc, rid)
+            else:
+                result, maybe_error = base._outcome(response, parse)
+                if result is not None:
+                    return result
+                assert maybe_error is not None
+                error = maybe_error
+            if not base._retry.should_retry(error, attempt):
+                raise error
+            delay = base._retry.delay(attempt, error.retry_after)
+            base._retry.log(f"POST {path}", error, attempt, delay)
+            time.sleep(delay)
+            attempt += 1
+
+    def evaluate(
+        self,
+        lists: ListsArg,
+        *,
+        model: Optional[str] = None,
+        normalization: Optional[str] = None,
+        include_pairs: Optional[bool] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        include_gradients: Optional[bool] = None,
+        calibration_bins: Optional[int] = None,
+        top_disagreements: Optional[int] = None,
+        request_id: Optional[str] = None,
+        **options: Any,
+    ) -> EvaluateResult:
+        """``POST /v1/evaluate``: one batch of ranked lists, answered in one piece.
+
+        ``lists`` are in the wire shape (``[{"id": ..., "items": [{"reward": ..., "rank": ...}]}]``,
+        or another ``format``), e.g. the output of :func:`lists_from_pairs` or
+        :func:`list_from_ranking`. Every option of the API is a keyword (left out: the service's
+        default); an option this client does not name yet can be passed as a keyword too.
+        ``request_id`` is sent as ``x-request-id`` (a UUID is made up otherwise).
+        """
+        opts = _options(
+            normalization=normalization, include_pairs=include_pairs, beta=beta, format=format,
+            confidence=confidence, include_gradients=include_gradients,
+            calibration_bins=calibration_bins, top_disagreements=top_disagreements, **options,
+        )  # fmt: skip
+        body = self._base._evaluate_body(lists, model, opts)
+        return self._post("v1/evaluate", body, request_id, EvaluateResult)
+
+    def compare(
+        self,
+        lists: ListsArg,
+        models: Sequence[str],
+        *,
+        normalization: Optional[str] = None,
+        beta: Optional[float] = None,
+        confidence: Optional[float] = None,
+        request_id: Optional[str] = None,
+        **options: Any,
+    ) -> CompareResult:
+        """``POST /v1/compare``: two to sixteen models on the same lists, compared pairwise.
+
+        Each item carries ``"rewards"``, one per model in the order of ``models``.
+        """
+        opts = _options(normalization=normalization, beta=beta, confidence=confidence, **options)
+        body = self._base._compare_body(lists, models, opts)
+        return self._post("v1/compare", body, request_id, CompareResult)
+
+    def evaluate_stream(
+        self,
+        lists: Iterable[Any],
+        *,
+        model: Optional[str] = None,
+        normalization: Optional[str] = None,
+        include_pairs: Optional[bool] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        include_gradients: Optional[bool] = None,
+        request_id: Optional[str] = None,
+        line_errors: str = "yield",
+        **options: Any,
+    ) -> EvaluateStream:
+        """``POST /v1/evaluate/stream``: any number of lists, in constant memory.
+
+        ``lists`` is any iterable (a generator too) of lists in the wire shape, or of NDJSON lines
+        (``str``/``bytes``). It is consumed while the results come back; iterate over the returned
+        :class:`EvaluateStream` for one item per list, in order, then read ``stream.summary``.
+        ``line_errors`` says what a line that fails does: ``"yield"`` a :class:`LineError`
+        (default), ``"raise"`` :class:`LineFailedError`, or ``"skip"`` it (the summary's
+        ``lines_failed`` still counts it).
+
+        Retries (503, connection failures) happen only before the first list is taken from
+        ``lists``: a generator cannot be replayed, so a failure after that raises.
+        """
+        opts = _options(
+            model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
+            format=format, confidence=confidence, include_gradients=include_gradients, **options,
+        )  # fmt: skip
+        request = self._base._stream_request(opts, request_id, line_errors)
+        return open_stream(request, lambda: encode_lists(lists))
+
+    def evaluate_file(
+        self,
+        path: PathArg,
+        *,
+        model: Optional[str] = None,
+        normalization: Optional[str] = None,
+        include_pairs: Optional[bool] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        include_gradients: Optional[bool] = None,
+        request_id: Optional[str] = None,
+        line_errors: str = "yield",
+        **options: Any,
+    ) -> EvaluateStream:
+        """The stream over an NDJSON file (``.gz`` is decompressed), sent as it is: the result
+        lines' ``line`` numbers are the file's line numbers."""
+        opts = _options(
+            model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
+            format=format, confidence=confidence, include_gradients=include_gradients, **options,
+        )  # fmt: skip
+        if not os.path.isfile(path):
+            raise FileNotFoundError(path)
+        request = self._base._stream_request(opts, request_id, line_errors)
+        return open_stream(request, lambda: file_blocks(path))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.base_url!r}, max_retries={self.max_retries})"
+
+
+class AsyncClient:
+    __doc__ = (
+        "An asyncio prefeval client: the methods of :class:`Client` as coroutines.\n" + _CLIENT_DOC
+    )
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8080",
+        token: Optional[str] = None,
+        timeout: Optional[float] = 30.0,
+        max_retries: int = 3,
+        *,
+        headers: Optional[Mapping[str, str]] = None,
+        verify: VerifyArg = True,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        max_retry_delay: float = 60.0,
+        expect_timeout: float = 1.0,
+    ) -> None:
+        self._base = _Base(
+            base_url, token, timeout, max_retries, headers, verify,
+            backoff_base, backoff_max, max_retry_delay, expect_timeout,
+        )  # fmt: skip
+        self.base_url = self._base.base_url
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._http = httpx.AsyncClient(**self._base._httpx_options())
+
+    async def _post(self, path: str, body: bytes, request_id: Optional[str], parse: Type[_Result]) -> _Result:
+        base = self._base
+        rid = base._request_id(request_id)
+        headers = {"Content-Type": "application/json", "x-request-id": rid}
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.post(path, content=body, headers=headers)
+            except httpx.TransportError as exc:
+                error = base._transport_error(exc, rid)
+            else:
+                result, maybe_error = base._outcome(response, parse)
+                if result is not None:
+                    return result
+                assert maybe_error is not None
+                error = maybe_error
+            if not base._retry.should_retry(error, attempt):
+                raise error
+            delay = base._retry.delay(attempt, error.retry_after)
+            base._retry.log(f"POST {path}", error, attempt, delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def evaluate(
+        self,
+        lists: ListsArg,
+        *,
+        model: Optional[str] = None,
+        normalization: Optional[str] = None,
+        include_pairs: Optional[bool] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        include_gradients: Optional[bool] = None,
+        calibration_bins: Optional[int] = None,
+        top_disagreements: Optional[int] = None,
+        request_id: Optional[str] = None,
+        **options: Any,
+    ) -> EvaluateResult:
+        """As :meth:`Client.evaluate`."""
+        opts = _options(
+            normalization=normalization, include_pairs=include_pairs, beta=beta, format=format,
+            confidence=confidence, include_gradients=include_gradients,
+            calibration_bins=calibration_bins, top_disagreements=top_disagreements, **options,
+        )  # fmt: skip
+        body = self._base._evaluate_body(lists, model, opts)
+        return await self._post("v1/evaluate", body, request_id, EvaluateResult)
+
+    async def compare(
+        self,
+        lists: ListsArg,
+        models: Sequence[str],
+        *,
+        normalization: Optional[str] = None,
+        beta: Optional[float] = None,
+        confidence: Optional[float] = None,
+        request_id: Optional[str] = None,
+        **options: Any,
+    ) -> CompareResult:
+        """As :meth:`Client.compare`."""
+        opts = _options(normalization=normalization, beta=beta, confidence=confidence, **options)
+        body = self._base._compare_body(lists, models, opts)
+        return await self._post("v1/compare", body, request_id, CompareResult)
+
+    async def evaluate_stream(
+        self,
+        lists: Union[AsyncIterable[Any], Iterable[Any]],
+        *,
+        model: Optional[str] = None,
+        normalization: Optional[str] = None,
+        include_pairs: Optional[bool] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        include_gradients: Optional[bool] = None,
+        request_id: Optional[str] = None,
+        line_errors: str = "yield",
+        **options: Any,
+    ) -> AsyncEvaluateStream:
+        """As :meth:`Client.evaluate_stream`: ``stream = await client.evaluate_stream(lists)``, then
+        ``async for item in stream``. ``lists`` may be an async iterable; a plain iterable is pulled
+        on the event loop, so it should not block. Needs asyncio (not trio)."""
+        opts = _options(
+            model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
+            format=format, confidence=confidence, include_gradients=include_gradients, **options,
+        )  # fmt: skip
+        request = self._base._stream_request(opts, request_id, line_errors)
+        return await aopen_stream(request, lambda: aencode_lists(lists))
+
+    async def evaluate_file(
+        self,
+        path: PathArg,
+        *,
+        model: Optional[str] = None,
+        normalization: Optional[str] = None,
+        include_pairs: Optional[bool] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        include_gradients: Optional[bool] = None,
+        request_id: Optional[str] = None,
+        line_errors: str = "yield",
+        **options: Any,
+    ) -> AsyncEvaluateStream:
+        """As :meth:`Client.evaluate_file` (the file is read in 64 KiB blocks on the event loop)."""
+        opts = _options(
+            model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
+            format=format, confidence=confidence, include_gradients=include_gradients, **options,
+        )  # fmt: skip
+        if not os.path.isfile(path):
+            raise FileNotFoundError(path)
+        request = self._base._stream_request(opts, request_id, line_errors)
+        return await aopen_stream(request, lambda: file_blocks(path))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.base_url!r}, max_retries={self.max_retries})"
