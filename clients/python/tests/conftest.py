@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +53,17 @@ def _binary() -> Path:
     return path
 
 
+def _die_with_this_process() -> None:
+    """In the server's process before exec (Linux): ask for SIGTERM when the test process dies, so
+    a test run that is killed leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -58,7 +71,8 @@ def _free_port() -> int:
 
 
 class Server:
-    """One prefeval process; ``url`` is its base URL."""
+    """One prefeval process; ``url`` is its base URL. Start it from the main thread: the process
+    is tied to the thread that starts it (PR_SET_PDEATHSIG)."""
 
     def __init__(self, binary: Path, args: List[str], log_dir: Path) -> None:
         self.args = args
@@ -72,6 +86,7 @@ class Server:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_this_process if sys.platform == "linux" else None,
             )
             if self._wait_ready():
                 return
