@@ -270,6 +270,11 @@ pub struct PendingJob<T> {
 }
 
 impl<T> PendingJob<T> {
+    /// Whether the job has finished, so that `wait` returns at once.
+    pub fn is_ready(&self) -> bool {
+        !self.receiver.is_empty()
+    }
+
     pub async fn wait(self) -> Result<(T, Timings), JobFailure> {
         match self.receiver.await {
             Ok(Ok(done)) => Ok(done),

@@ -768,3 +768,64 @@ fn eval_of_a_batch_file_refuses_the_figures_only_the_service_answers() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("options.calibration_bins"), "{}", stderr(&output));
 }
+
+/// A chunked stream request whose body the test writes piece by piece.
+fn open_chunked_stream(server: &Server, query: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST /v1/evaluate/stream?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+fn write_chunk(stream: &mut TcpStream, data: &[u8]) {
+    stream.write_all(format!("{:x}\r\n", data.len()).as_bytes()).unwrap();
+    stream.write_all(data).unwrap();
+    stream.write_all(b"\r\n").unwrap();
+}
+
+/// Reads until `needle` has arrived; everything read so far.
+fn read_until(stream: &mut TcpStream, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let read = stream.read(&mut buffer).unwrap_or_else(|e| panic!("waiting for {needle}: {e}"));
+        assert!(read > 0, "the answer ended before {needle}: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn a_slow_producer_gets_each_result_before_it_sends_the_next_line() {
+    let server = start();
+    let mut stream = open_chunked_stream(&server, "include_pairs=false");
+    for line in 1..=3u64 {
+        let list = json!({"id": format!("p{line}"), "items": [{"reward": 1.0}, {"reward": 0.0}]});
+        write_chunk(&mut stream, format!("{list}\n").as_bytes());
+        // The body is still open; the result of this line must come anyway.
+        read_until(&mut stream, &format!("\"line\":{line},"));
+    }
+    stream.write_all(b"0\r\n\r\n").unwrap();
+    let rest = read_until(&mut stream, "\"summary\"");
+    assert!(rest.contains("\"lists\":3"), "{rest}");
+}
+
+#[test]
+fn a_stalled_stream_answers_every_whole_line_it_got_then_says_it_timed_out() {
+    let server = BinaryServer::start(&["--workers", "2", "--request-timeout-secs", "1"]);
+    let mut stream = open_chunked_stream(&server, "include_pairs=false");
+    let lines: String = (1..=3)
+        .map(|i| format!("{}\n", json!({"id": format!("p{i}"), "items": [{"reward": 1}, {"reward": 0}]})))
+        .collect();
+    // Three whole lines and the start of a fourth, then nothing.
+    write_chunk(&mut stream, format!("{lines}{{\"id\":\"cut").as_bytes());
+    let answer = read_until(&mut stream, "request_timeout");
+    for line in 1..=3 {
+        assert!(answer.contains(&format!("\"line\":{line},\"id\":\"p{line}\"")), "{answer}");
+    }
+    assert!(!answer.contains("\"summary\""), "a cut stream has no summary: {answer}");
+}

@@ -36,6 +36,10 @@ use crate::state::AppState;
 /// answer a stream ever holds.
 const OUTPUT_BUFFERED: usize = 2;
 
+/// How long the body may pause before the whole lines held are evaluated without waiting for a
+/// full chunk: short enough that a slow producer (a training loop) sees its results promptly.
+const FLUSH_AFTER: Duration = Duration::from_millis(20);
+
 /// Pause before trying again when the pool's queue or the memory budget is full mid-stream.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
@@ -210,39 +214,61 @@ impl Stream {
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut ready = Vec::new();
         let mut next_data = first;
-        loop {
+        let mut idle = Duration::ZERO;
+        let timed_out = loop {
             if let Some(data) = next_data.take() {
                 builder.push(&data, &mut ready);
                 // The partial line the builder holds (up to the line limit) counts against the budget.
                 self.wait_for_budget(reading, builder.buffered()).await?;
-                for chunk in ready.drain(..) {
-                    in_flight.push_back(self.submit(Arc::new(chunk)).await?);
-                    while in_flight.len() >= max_in_flight {
-                        self.deliver(&mut in_flight, totals, lines_failed).await?;
+            }
+            for chunk in ready.drain(..) {
+                in_flight.push_back(self.submit(Arc::new(chunk)).await?);
+                while in_flight.len() >= max_in_flight {
+                    self.deliver(&mut in_flight, totals, lines_failed).await?;
+                }
+            }
+            // Results leave as they are ready, not only when the pipeline is full.
+            while in_flight.front().is_some_and(|chunk| chunk.job.is_ready()) {
+                self.deliver(&mut in_flight, totals, lines_failed).await?;
+            }
+            let next = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
+            match tokio::time::timeout(FLUSH_AFTER, next).await {
+                Ok(None) => break false,
+                Ok(Some(Err(_))) => return Err(Stopped::ClientGone),
+                Ok(Some(Ok(frame))) => {
+                    next_data = frame.into_data().ok();
+                    idle = Duration::ZERO;
+                }
+                Err(_) => {
+                    // The producer paused: hand out the whole lines held so far.
+                    if self.sender.is_closed() {
+                        return Err(Stopped::ClientGone);
+                    }
+                    ready.extend(builder.flush());
+                    idle += FLUSH_AFTER;
+                    if idle >= read_timeout {
+                        break true;
                     }
                 }
             }
-            let next = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
-            match tokio::time::timeout(read_timeout, next).await {
-                Err(_) => {
-                    return Err(Stopped::Failed(LineError::new(
-                        ErrorCode::RequestTimeout,
-                        format!(
-                            "no body bytes for {} s (PREFEVAL_REQUEST_TIMEOUT_SECS); the stream stops here",
-                            read_timeout.as_secs()
-                        ),
-                    )));
-                }
-                Ok(None) => break,
-                Ok(Some(Err(_))) => return Err(Stopped::ClientGone),
-                Ok(Some(Ok(frame))) => next_data = frame.into_data().ok(),
-            }
-        }
-        if let Some(chunk) = builder.finish() {
+        };
+        // A stalled client still gets the results of every whole line it sent.
+        let last = if timed_out { builder.flush() } else { builder.finish() };
+        ready.extend(last);
+        for chunk in ready.drain(..) {
             in_flight.push_back(self.submit(Arc::new(chunk)).await?);
         }
         while !in_flight.is_empty() {
             self.deliver(&mut in_flight, totals, lines_failed).await?;
+        }
+        if timed_out {
+            return Err(Stopped::Failed(LineError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "no body bytes for {} s (PREFEVAL_REQUEST_TIMEOUT_SECS); the stream stops here",
+                    read_timeout.as_secs()
+                ),
+            )));
         }
         Ok(())
     }
@@ -326,7 +352,7 @@ impl Stream {
                 return Err(Stopped::Failed(ApiError::never_fits_budget(needed, limit)));
             }
         };
-        totals.merge(&outcome.totals);
+        outcome.evaluations.iter().for_each(|evaluation| totals.add(evaluation));
         *lines_failed += outcome.lines_failed;
         self.sender.send((Bytes::from(outcome.output), Some(answer))).await.map_err(|_| Stopped::ClientGone)
     }

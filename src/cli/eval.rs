@@ -225,7 +225,7 @@ fn write_chunks(
         // The budget here is unlimited: a refusal cannot happen.
         let (outcome, _) = outcome.map_err(|refusal| format!("out of memory budget: {refusal:?}"))?;
         output.write_all(&outcome.output).map_err(|error| format!("cannot write the results: {error}"))?;
-        totals.merge(&outcome.totals);
+        outcome.evaluations.iter().for_each(|evaluation| totals.add(evaluation));
         report.lines_failed += outcome.lines_failed;
         if let Some(line) = outcome.first_failed_line {
             report.first_failed_line.get_or_insert(line);

@@ -7,7 +7,7 @@ use super::encode::{ListJson, write_error_line, write_list_line};
 use super::format::ListInput;
 use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
 use crate::error::{ApiError, ErrorCode};
-use crate::eval::{RankedList, Totals};
+use crate::eval::{ListEvaluation, RankedList, Totals};
 use crate::limits::Limits;
 use crate::memory::{BudgetedBuffer, MemoryBudget, OverBudget, Reservation, decoded_bound};
 
@@ -100,6 +100,12 @@ impl ChunkBuilder {
         }
     }
 
+    /// The complete lines held so far, as a chunk of their own (the partial line stays): for a
+    /// producer that pauses, so its results need not wait for a full chunk.
+    pub fn flush(&mut self) -> Option<Chunk> {
+        (self.line_start > 0).then(|| self.cut())
+    }
+
     /// The last chunk, once the input has ended (a final line without a newline counts).
     pub fn finish(mut self) -> Option<Chunk> {
         if self.skipping {
@@ -138,6 +144,9 @@ pub struct ChunkOutcome {
     pub first_failed_line: Option<u64>,
     /// Each evaluated list's loss, in order (for metrics).
     pub list_losses: Vec<f64>,
+    /// Each evaluated list's figures (without pairs or gradients), in order: a stream's summary
+    /// adds them one by one, so it is the same to the last bit however its lines were chunked.
+    pub evaluations: Vec<ListEvaluation>,
 }
 
 /// Evaluates every line of `chunk`: one output line per non-blank input line, in order. Memory for
@@ -189,6 +198,7 @@ pub fn evaluate_chunk(
             Ok((index, Ok(evaluation))) => {
                 outcome.totals.add(evaluation);
                 outcome.list_losses.push(evaluation.loss);
+                outcome.evaluations.push(ListEvaluation { pairs: None, gradients: None, ..evaluation.clone() });
                 write_list_line(&mut out, &ListJson { line: Some(*line), input: &inputs[index], evaluation })
             }
             failed => {
