@@ -6,9 +6,9 @@ use axum::response::Response;
 
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::evaluate::answer_on_pool;
+use super::evaluate::{answer_on_pool, encode_answer};
 use crate::limits::Limits;
-use crate::memory::{BudgetedBuffer, Reservation, decoded_bound};
+use crate::memory::{Reservation, decoded_bound};
 use crate::metrics::{EvaluationCounts, Metrics};
 use crate::pipeline::Refusal;
 use crate::pipeline::compare::compare;
@@ -35,14 +35,7 @@ fn compare_body(
             list_losses: &mut losses.iter().copied(),
         });
     }
-    let mut answer = reservation.budget().empty();
-    let mut out = BudgetedBuffer::with_capacity(1024 + comparison.comparisons.len() * 512, &mut answer)?;
-    if let Err(error) = serde_json::to_writer(&mut out, &comparison) {
-        if let Some(refusal) = out.refusal() {
-            return Err(refusal.into());
-        }
-        tracing::error!(%error, "could not encode a comparison");
-        return Err(ApiError::internal().into());
-    }
-    Ok((out.into_bytes(), answer))
+    encode_answer(&reservation, 1024 + comparison.comparisons.len() * 512, |out| {
+        serde_json::to_writer(out, &comparison)
+    })
 }

@@ -103,13 +103,25 @@ fn evaluate_body(
         disagreements: disagreements.as_deref(),
         groups: groups.as_deref(),
     };
+    encode_answer(&reservation, encoded_size_estimate(&evaluations), |out| {
+        write_batch(out, options, &batch.inputs, &evaluations, &totals, &extras)
+    })
+}
+
+/// Writes an answer into a buffer that reserves from `reservation`'s budget as it grows (about
+/// `capacity` bytes at first); the answer comes back with the reservation of its own bytes.
+pub(super) fn encode_answer(
+    reservation: &Reservation,
+    capacity: usize,
+    write: impl FnOnce(&mut BudgetedBuffer<'_>) -> Result<(), serde_json::Error>,
+) -> Result<(Vec<u8>, Reservation), Refusal> {
     let mut answer = reservation.budget().empty();
-    let mut out = BudgetedBuffer::with_capacity(encoded_size_estimate(&evaluations), &mut answer)?;
-    if let Err(error) = write_batch(&mut out, options, &batch.inputs, &evaluations, &totals, &extras) {
+    let mut out = BudgetedBuffer::with_capacity(capacity, &mut answer)?;
+    if let Err(error) = write(&mut out) {
         if let Some(refusal) = out.refusal() {
             return Err(refusal.into());
         }
-        tracing::error!(%error, "could not encode a response");
+        tracing::error!(%error, "could not encode an answer");
         return Err(ApiError::internal().into());
     }
     Ok((out.into_bytes(), answer))

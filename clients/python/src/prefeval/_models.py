@@ -3,8 +3,8 @@ the service adds later are readable before this package knows them: ``result.raw
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union, get_args, get_origin, get_type_hints
 
 from ._errors import ProtocolError
 
@@ -25,8 +25,57 @@ def _interval(value: Any) -> Optional[Interval]:
     return Interval(float(lower), float(upper))
 
 
-def _opt_float(value: Any) -> Optional[float]:
-    return None if value is None else float(value)
+class _Decoded:
+    """``from_dict`` for the result classes, derived from their field annotations: a field with no
+    default that is not ``Optional`` is required, any other may be absent; numbers become floats where the field is
+    a float, intervals :class:`Interval`, nested results their class. The decoded object keeps the
+    JSON it came from in ``raw``."""
+
+    @classmethod
+    def from_dict(cls, data: Json):  # type: ignore[no-untyped-def]
+        try:
+            hints = _hints(cls)
+            values: Dict[str, Any] = {}
+            for spec in fields(cls):  # type: ignore[arg-type]
+                if spec.name == "raw":
+                    continue
+                hint = hints[spec.name]
+                no_default = spec.default is MISSING and spec.default_factory is MISSING  # type: ignore[misc]
+                required = no_default and get_origin(hint) is not Union
+                values[spec.name] = _convert(hint, data[spec.name] if required else data.get(spec.name))
+            return cls(raw=data, **values)  # type: ignore[call-arg]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(
+                f"unexpected {cls.__name__}: {str(data)[:300]}", code="invalid_response"
+            ) from exc
+
+
+_HINTS: Dict[type, Dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> Dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = get_origin(hint)
+    if origin is Union:
+        (inner,) = [arg for arg in get_args(hint) if arg is not type(None)]
+        return _convert(inner, value)
+    if origin is list:
+        (inner,) = get_args(hint)
+        return [_convert(inner, item) for item in value]
+    if hint is float:
+        return float(value)
+    if hint is Interval:
+        return _interval(value)
+    if isinstance(hint, type) and issubclass(hint, _Decoded):
+        return hint.from_dict(value)
+    return value
 
 
 def _require(data: Mapping[str, Any], what: str, *keys: str) -> None:
@@ -36,7 +85,7 @@ def _require(data: Mapping[str, Any], what: str, *keys: str) -> None:
 
 
 @dataclass(frozen=True)
-class Pair:
+class Pair(_Decoded):
     """One implied preference: item ``preferred`` was ranked above item ``other`` (zero-based
     indices into the list's items as submitted), with the model's probability of it."""
 
@@ -48,38 +97,9 @@ class Pair:
     other_id: Optional[str] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Json) -> "Pair":
-        return cls(
-            preferred=data["preferred"],
-            other=data["other"],
-            probability=float(data["probability"]),
-            log_probability=float(data["log_probability"]),
-            preferred_id=data.get("preferred_id"),
-            other_id=data.get("other_id"),
-            raw=data,
-        )
-
-
-def _list_fields(data: Json) -> Dict[str, Any]:
-    pairs = data.get("pairs")
-    gradients = data.get("gradients")
-    return dict(
-        id=data.get("id"),
-        n=data["n"],
-        pairs_count=data["pairs_count"],
-        loss=float(data["loss"]),
-        accuracy=float(data["accuracy"]),
-        chance_loss=_opt_float(data.get("chance_loss")),
-        kendall_tau=_opt_float(data.get("kendall_tau")),
-        pairs=None if pairs is None else [Pair.from_dict(p) for p in pairs],
-        gradients=None if gradients is None else [float(g) for g in gradients],
-        raw=data,
-    )
-
 
 @dataclass(frozen=True)
-class ListResult:
+class ListResult(_Decoded):
     """The evaluation of one list (``lists[i]`` of ``/v1/evaluate``).
 
     ``pairs`` is ``None`` when pairs were not asked for (``include_pairs=False``), ``gradients``
@@ -97,13 +117,6 @@ class ListResult:
     gradients: Optional[List[float]] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Json) -> "ListResult":
-        try:
-            return cls(**_list_fields(data))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"unexpected list result: {str(data)[:300]}", code="invalid_response") from exc
-
 
 @dataclass(frozen=True)
 class StreamResult(ListResult):
@@ -117,10 +130,9 @@ class StreamResult(ListResult):
 
     @classmethod
     def from_dict(cls, data: Json) -> "StreamResult":
-        try:
-            return cls(line=data["line"], **_list_fields(data))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"unexpected stream line: {str(data)[:300]}", code="invalid_response") from exc
+        if "line" not in data:
+            raise ProtocolError(f"unexpected stream line: {str(data)[:300]}", code="invalid_response")
+        return super().from_dict(data)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,7 @@ StreamItem = Union[StreamResult, LineError]
 
 
 @dataclass(frozen=True)
-class Totals:
+class Totals(_Decoded):
     """The sufficient statistics of a batch or stream: they add up exactly across shards."""
 
     lists: int
@@ -163,25 +175,9 @@ class Totals:
     chance_loss_sum: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Json) -> "Totals":
-        return cls(
-            lists=data["lists"],
-            pairs=data["pairs"],
-            agreeing=float(data["agreeing"]),
-            loss_sum=_opt_float(data.get("loss_sum")),
-            loss_sum_squares=_opt_float(data.get("loss_sum_squares")),
-            chance_loss_sum=_opt_float(data.get("chance_loss_sum")),
-            raw=data,
-        )
-
-
-def _opt_totals(value: Any) -> Optional[Totals]:
-    return None if value is None else Totals.from_dict(value)
-
 
 @dataclass(frozen=True)
-class Summary:
+class Summary(_Decoded):
     """``summary`` of ``/v1/evaluate``: the batch figures. The standard errors and intervals are
     present with two lists or more (at ``confidence``, default 0.95)."""
 
@@ -198,26 +194,9 @@ class Summary:
     totals: Optional[Totals] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Json) -> "Summary":
-        return cls(
-            lists=data["lists"],
-            pairs=data["pairs"],
-            accuracy=float(data["accuracy"]),
-            chance_loss=_opt_float(data.get("chance_loss")),
-            kendall_tau=_opt_float(data.get("kendall_tau")),
-            loss_se=_opt_float(data.get("loss_se")),
-            loss_ci=_interval(data.get("loss_ci")),
-            accuracy_se=_opt_float(data.get("accuracy_se")),
-            accuracy_ci=_interval(data.get("accuracy_ci")),
-            macro_accuracy=_opt_float(data.get("macro_accuracy")),
-            totals=_opt_totals(data.get("totals")),
-            raw=data,
-        )
-
 
 @dataclass(frozen=True)
-class StreamSummary:
+class StreamSummary(_Decoded):
     """The last line of a complete stream: the figures of every list evaluated, and
     ``lines_failed``. ``loss``, ``accuracy`` and ``chance_loss`` are ``None`` when no list was."""
 
@@ -236,31 +215,9 @@ class StreamSummary:
     totals: Optional[Totals] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Json) -> "StreamSummary":
-        try:
-            return cls(
-                normalization=data["normalization"],
-                lists=data["lists"],
-                pairs=data["pairs"],
-                lines_failed=data["lines_failed"],
-                loss=_opt_float(data.get("loss")),
-                accuracy=_opt_float(data.get("accuracy")),
-                chance_loss=_opt_float(data.get("chance_loss")),
-                kendall_tau=_opt_float(data.get("kendall_tau")),
-                loss_se=_opt_float(data.get("loss_se")),
-                loss_ci=_interval(data.get("loss_ci")),
-                accuracy_se=_opt_float(data.get("accuracy_se")),
-                accuracy_ci=_interval(data.get("accuracy_ci")),
-                totals=_opt_totals(data.get("totals")),
-                raw=data,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"unexpected stream summary: {str(data)[:300]}", code="invalid_response") from exc
-
 
 @dataclass(frozen=True)
-class CalibrationBin:
+class CalibrationBin(_Decoded):
     lower: float
     upper: float
     count: int
@@ -270,7 +227,7 @@ class CalibrationBin:
 
 
 @dataclass(frozen=True)
-class Calibration:
+class Calibration(_Decoded):
     """``calibration`` (``calibration_bins=K``): ECE, Brier score and the bins on [½, 1]."""
 
     ece: float
@@ -278,24 +235,9 @@ class Calibration:
     bins: List[CalibrationBin]
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Json) -> "Calibration":
-        bins = [
-            CalibrationBin(
-                lower=float(b["lower"]),
-                upper=float(b["upper"]),
-                count=b["count"],
-                mean_predicted=_opt_float(b.get("mean_predicted")),
-                observed=_opt_float(b.get("observed")),
-                raw=b,
-            )
-            for b in data.get("bins", [])
-        ]
-        return cls(ece=float(data["ece"]), brier=float(data["brier"]), bins=bins, raw=data)
-
 
 @dataclass(frozen=True)
-class Disagreement:
+class Disagreement(_Decoded):
     """One of the implied pairs the model contests most (``top_disagreements=k``)."""
 
     list: int
@@ -307,22 +249,9 @@ class Disagreement:
     other_id: Optional[str] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Json) -> "Disagreement":
-        return cls(
-            list=data["list"],
-            preferred=data["preferred"],
-            other=data["other"],
-            probability=float(data["probability"]),
-            list_id=data.get("list_id"),
-            preferred_id=data.get("preferred_id"),
-            other_id=data.get("other_id"),
-            raw=data,
-        )
-
 
 @dataclass(frozen=True)
-class GroupFigures:
+class GroupFigures(_Decoded):
     """The figures of the lists sharing one ``group``."""
 
     group: str
@@ -332,18 +261,6 @@ class GroupFigures:
     accuracy: float
     chance_loss: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_dict(cls, data: Json) -> "GroupFigures":
-        return cls(
-            group=data["group"],
-            lists=data["lists"],
-            pairs=data["pairs"],
-            loss=float(data["loss"]),
-            accuracy=float(data["accuracy"]),
-            chance_loss=_opt_float(data.get("chance_loss")),
-            raw=data,
-        )
 
 
 def _timing(headers: Mapping[str, str], name: str) -> Optional[float]:
@@ -401,7 +318,7 @@ class EvaluateResult:
 
 
 @dataclass(frozen=True)
-class ModelFigures:
+class ModelFigures(_Decoded):
     """One model of a comparison, evaluated on every list as ``/v1/evaluate`` would alone."""
 
     model: str
@@ -415,24 +332,9 @@ class ModelFigures:
     kendall_tau: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Json) -> "ModelFigures":
-        return cls(
-            model=data["model"],
-            loss=float(data["loss"]),
-            accuracy=float(data["accuracy"]),
-            chance_loss=float(data["chance_loss"]),
-            loss_se=_opt_float(data.get("loss_se")),
-            loss_ci=_interval(data.get("loss_ci")),
-            accuracy_se=_opt_float(data.get("accuracy_se")),
-            accuracy_ci=_interval(data.get("accuracy_ci")),
-            kendall_tau=_opt_float(data.get("kendall_tau")),
-            raw=data,
-        )
-
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(_Decoded):
     """Models ``a`` and ``b`` compared on the same lists; every difference is a − b (a negative
     ``loss_difference`` favours ``a``). A difference is significant at the request's confidence when
     its ``_ci`` excludes 0; with more than two models, read the Holm-adjusted p-values."""
@@ -453,27 +355,6 @@ class Comparison:
     accuracy_p_value: Optional[float] = None
     accuracy_p_value_holm: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_dict(cls, data: Json) -> "Comparison":
-        return cls(
-            a=data["a"],
-            b=data["b"],
-            loss_difference=float(data["loss_difference"]),
-            accuracy_difference=float(data["accuracy_difference"]),
-            lists_a_better=data["lists_a_better"],
-            lists_b_better=data["lists_b_better"],
-            lists_tied=data["lists_tied"],
-            loss_difference_se=_opt_float(data.get("loss_difference_se")),
-            loss_difference_ci=_interval(data.get("loss_difference_ci")),
-            loss_p_value=_opt_float(data.get("loss_p_value")),
-            loss_p_value_holm=_opt_float(data.get("loss_p_value_holm")),
-            accuracy_difference_se=_opt_float(data.get("accuracy_difference_se")),
-            accuracy_difference_ci=_interval(data.get("accuracy_difference_ci")),
-            accuracy_p_value=_opt_float(data.get("accuracy_p_value")),
-            accuracy_p_value_holm=_opt_float(data.get("accuracy_p_value_holm")),
-            raw=data,
-        )
 
 
 @dataclass(frozen=True)

@@ -510,7 +510,28 @@ def open_stream(request: StreamRequest, source: Callable[[], ByteSource]) -> "Ev
         attempt += 1
 
 
-class EvaluateStream(Iterator[StreamItem]):
+class _AnswerView:
+    """What both streams show of their answer, read from their ``_Lines``."""
+
+    _lines: "_Lines"
+
+    @property
+    def summary(self) -> Optional[StreamSummary]:
+        """The stream's summary, once the iteration has ended (``None`` before)."""
+        return self._lines.summary
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self._lines.request_id
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        """The answer's headers (names in lower case), once it has started."""
+        head = self._lines.head
+        return dict(head.headers) if head is not None else {}
+
+
+class EvaluateStream(_AnswerView, Iterator[StreamItem]):
     """The answer of ``/v1/evaluate/stream``, read as it arrives.
 
     Iterate over it for one item per non-blank line of the body, in order: a
@@ -547,21 +568,6 @@ class EvaluateStream(Iterator[StreamItem]):
             target=self._write, args=(iter(source),), name="prefeval-stream-writer", daemon=True
         )
         self._writer.start()
-
-    @property
-    def summary(self) -> Optional[StreamSummary]:
-        """The stream's summary, once the iteration has ended (``None`` before)."""
-        return self._lines.summary
-
-    @property
-    def request_id(self) -> Optional[str]:
-        return self._lines.request_id
-
-    @property
-    def headers(self) -> Dict[str, str]:
-        """The answer's headers (names in lower case), once it has started."""
-        head = self._lines.head
-        return dict(head.headers) if head is not None else {}
 
     # -- writing (the writer thread) --------------------------------------------------------------
 
@@ -838,7 +844,7 @@ async def aopen_stream(request: StreamRequest, source: Callable[[], AsyncByteSou
         attempt += 1
 
 
-class AsyncEvaluateStream(AsyncIterator[StreamItem]):
+class AsyncEvaluateStream(_AnswerView, AsyncIterator[StreamItem]):
     """The async form of :class:`EvaluateStream`: ``async for item in stream``, then
     ``stream.summary``; ``async with`` (or ``await stream.aclose()``) releases the connection.
     A writer task consumes the lists (an async iterable, or a plain one, pulled on the event loop)."""
@@ -867,19 +873,6 @@ class AsyncEvaluateStream(AsyncIterator[StreamItem]):
         self._writer_in_source = False
         self._writer_error: Optional[BaseException] = None
         self._writer_task = loop.create_task(self._write(source))
-
-    @property
-    def summary(self) -> Optional[StreamSummary]:
-        return self._lines.summary
-
-    @property
-    def request_id(self) -> Optional[str]:
-        return self._lines.request_id
-
-    @property
-    def headers(self) -> Dict[str, str]:
-        head = self._lines.head
-        return dict(head.headers) if head is not None else {}
 
     async def _pull(self, source: Any) -> Optional[bytes]:
         self._writer_in_source = True
