@@ -113,9 +113,9 @@ pub fn run_unit(lists: &[RankedList], unit: &WorkUnit, options: &EvalOptions) ->
     let mut pairs = Vec::new();
     let partial = if options.include_pairs {
         pairs.reserve(list.pairs().min(UNIT_PAIRS * 2) as usize);
-        list.accumulate_rows(unit.rows.clone(), options.beta, |pair| pairs.push(pair))
+        list.accumulate_rows_with_pairs(unit.rows.clone(), options.beta, |pair| pairs.push(pair))
     } else {
-        list.accumulate_rows(unit.rows.clone(), options.beta, |_| {})
+        list.accumulate_rows(unit.rows.clone(), options.beta)
     };
     UnitResult { partial, pairs }
 }
@@ -176,7 +176,7 @@ const OVERFLOW_SCALE: f64 = 1.0 / 18_446_744_073_709_551_616.0;
 /// not: sums again with every term scaled down. Rare (rewards near ±1e308), so it may be slow.
 fn rescaled_loss(list: &RankedList, beta: f64, divisor: f64) -> f64 {
     let mut scaled = NeumaierSum::default();
-    list.accumulate_rows(0..list.len(), beta, |pair| scaled.add(pair.log_probability * OVERFLOW_SCALE));
+    list.accumulate_rows_with_pairs(0..list.len(), beta, |pair| scaled.add(pair.log_probability * OVERFLOW_SCALE));
     -(scaled.value() / divisor) / OVERFLOW_SCALE + 0.0
 }
 

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::gradient::loss_gradients;
 use super::kendall::kendall_tau_b;
-use super::logistic::{log_sigmoid, sigmoid};
+use super::kernel::{self, BLOCK, LaneTotals};
 use super::margins::MarginCounts;
 use super::sum::NeumaierSum;
 
@@ -236,30 +236,87 @@ impl RankedList {
     }
 
     /// Sums log σ(β·(r_a − r_b)) and counts agreement over the pairs whose preferred item sits in
-    /// `rows` (sorted positions); `sink` sees every pair in order.
-    pub fn accumulate_rows(&self, rows: Range<usize>, beta: f64, mut sink: impl FnMut(ImpliedPair)) -> RowsPartial {
-        let rewards = &self.sorted_rewards;
-        let mut partial = RowsPartial::default();
-        for p in rows {
-            let Some(&r_p) = rewards.get(p) else { break };
-            let first = self.first_worse(p);
-            for (q, &r_q) in rewards.iter().enumerate().skip(first) {
-                let diff = r_p - r_q;
-                let z = beta * diff;
-                let log_probability = log_sigmoid(z);
-                partial.log_probability_sum.add(log_probability);
-                partial.agreeing_halves += u64::from(diff > 0.0) * 2 + u64::from(diff == 0.0);
-                partial.margins.add(z);
+    /// `rows` (sorted positions).
+    pub fn accumulate_rows(&self, rows: Range<usize>, beta: f64) -> RowsPartial {
+        let mut totals = LaneTotals::default();
+        self.for_each_block::<false>(rows, |diffs, _| kernel::accumulate(diffs, beta, &mut totals, None));
+        RowsPartial::from(&totals)
+    }
+
+    /// `accumulate_rows`, and `sink` sees every pair in order with its probabilities.
+    pub fn accumulate_rows_with_pairs(
+        &self,
+        rows: Range<usize>,
+        beta: f64,
+        mut sink: impl FnMut(ImpliedPair),
+    ) -> RowsPartial {
+        let mut totals = LaneTotals::default();
+        let mut log_probabilities = [0.0; BLOCK];
+        let mut probabilities = [0.0; BLOCK];
+        self.for_each_block::<true>(rows, |diffs, positions| {
+            let outputs = (&mut log_probabilities[..diffs.len()], &mut probabilities[..diffs.len()]);
+            kernel::accumulate(diffs, beta, &mut totals, Some(outputs));
+            for ((&(p, q), &log_probability), &probability) in
+                positions.iter().zip(&log_probabilities).zip(&probabilities)
+            {
                 sink(ImpliedPair {
-                    preferred: self.submitted(p),
-                    other: self.submitted(q),
-                    probability: sigmoid(z),
+                    preferred: self.submitted(p as usize),
+                    other: self.submitted(q as usize),
+                    probability,
                     log_probability,
                 });
             }
-            partial.pairs += (rewards.len() - first) as u64;
+        });
+        RowsPartial::from(&totals)
+    }
+
+    /// Hands the differences r_p − r_q of the pairs of `rows`, in row order, to `visit` in blocks
+    /// of `BLOCK` (the last one shorter), with their sorted positions (p, q) when `POSITIONS`.
+    /// Block boundaries depend only on the list and the rows, so sums are reproducible.
+    #[inline(always)]
+    fn for_each_block<const POSITIONS: bool>(&self, rows: Range<usize>, mut visit: impl FnMut(&[f64], &[(u32, u32)])) {
+        let rewards = &self.sorted_rewards;
+        let n = rewards.len();
+        let mut diffs = [0.0; BLOCK];
+        let mut positions = [(0u32, 0u32); BLOCK];
+        let mut len = 0;
+        for p in rows.start..rows.end.min(n) {
+            let r_p = rewards[p];
+            let mut q = self.first_worse(p);
+            while q < n {
+                let take = (n - q).min(BLOCK - len);
+                for (slot, &r_q) in diffs[len..len + take].iter_mut().zip(&rewards[q..q + take]) {
+                    *slot = r_p - r_q;
+                }
+                if POSITIONS {
+                    // Positions are < n ≤ u32::MAX (checked in `new`).
+                    for (k, slot) in positions[len..len + take].iter_mut().enumerate() {
+                        *slot = (p as u32, (q + k) as u32);
+                    }
+                }
+                len += take;
+                q += take;
+                if len == BLOCK {
+                    visit(&diffs, &positions);
+                    len = 0;
+                }
+            }
         }
-        partial
+        if len > 0 {
+            visit(&diffs[..len], &positions[..if POSITIONS { len } else { 0 }]);
+        }
+    }
+}
+
+impl From<&LaneTotals> for RowsPartial {
+    fn from(totals: &LaneTotals) -> Self {
+        let folded = totals.fold();
+        RowsPartial {
+            log_probability_sum: folded.log_probability_sum,
+            agreeing_halves: folded.agreeing_halves,
+            pairs: folded.pairs,
+            margins: folded.margins,
+        }
     }
 }
 
@@ -269,7 +326,7 @@ mod tests {
 
     fn collect(list: &RankedList) -> Vec<(u32, u32)> {
         let mut pairs = Vec::new();
-        list.accumulate_rows(0..list.len(), 1.0, |p| pairs.push((p.preferred, p.other)));
+        list.accumulate_rows_with_pairs(0..list.len(), 1.0, |p| pairs.push((p.preferred, p.other)));
         pairs
     }
 
@@ -302,7 +359,7 @@ mod tests {
         assert_eq!(chunks.first().unwrap().start, 0);
         assert_eq!(chunks.last().unwrap().end, 100);
         assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
-        let total: u64 = chunks.iter().map(|c| list.accumulate_rows(c.clone(), 1.0, |_| {}).pairs).sum();
+        let total: u64 = chunks.iter().map(|c| list.accumulate_rows(c.clone(), 1.0).pairs).sum();
         assert_eq!(total, 4950);
     }
 

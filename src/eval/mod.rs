@@ -6,6 +6,7 @@ mod batch;
 mod calibration;
 mod gradient;
 mod kendall;
+mod kernel;
 mod list;
 mod logistic;
 mod margins;
