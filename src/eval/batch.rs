@@ -160,7 +160,7 @@ pub fn assemble(
                 loss,
                 accuracy: accuracy(partial.agreeing_halves, partial.pairs),
                 chance_loss: partial.pairs as f64 * std::f64::consts::LN_2 / divisor,
-                kendall_tau: list.kendall_tau(),
+                kendall_tau: list.kendall_tau_from(&partial).unwrap_or_else(|| list.kendall_tau()),
                 gradients: options.include_gradients.then(|| list.gradients(options.beta, divisor)),
                 margins: partial.margins,
                 pairs: options.include_pairs.then_some(pairs),

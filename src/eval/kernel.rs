@@ -28,6 +28,8 @@ pub struct LaneTotals {
     compensation: [f64; LANES],
     margin_sum: [f64; LANES],
     agreeing_halves: [u64; LANES],
+    /// Pairs whose rewards are equal.
+    reward_ties: [u64; LANES],
     /// Margins per bucket of `MarginCounts`, all lanes together.
     buckets: [u64; BUCKETS],
     pairs: u64,
@@ -40,6 +42,7 @@ impl Default for LaneTotals {
             compensation: [0.0; LANES],
             margin_sum: [0.0; LANES],
             agreeing_halves: [0; LANES],
+            reward_ties: [0; LANES],
             buckets: [0; BUCKETS],
             pairs: 0,
         }
@@ -50,6 +53,7 @@ impl Default for LaneTotals {
 pub struct Folded {
     pub log_probability_sum: NeumaierSum,
     pub agreeing_halves: u64,
+    pub reward_ties: u64,
     pub pairs: u64,
     pub margins: MarginCounts,
 }
@@ -64,7 +68,13 @@ impl LaneTotals {
             log_probability_sum.add(self.compensation[lane]);
         }
         let margins = MarginCounts { buckets: self.buckets, sum: self.margin_sum.iter().sum() };
-        Folded { log_probability_sum, agreeing_halves: self.agreeing_halves.iter().sum(), pairs: self.pairs, margins }
+        Folded {
+            log_probability_sum,
+            agreeing_halves: self.agreeing_halves.iter().sum(),
+            reward_ties: self.reward_ties.iter().sum(),
+            pairs: self.pairs,
+            margins,
+        }
     }
 }
 
@@ -209,6 +219,7 @@ fn chunk_of_pairs<const OUTPUT: bool>(
         t.sum[lane] = next;
         let halves = u64::from(d[lane] > 0.0) * 2 + u64::from(d[lane] == 0.0);
         t.agreeing_halves[lane] += if used { halves } else { 0 };
+        t.reward_ties[lane] += u64::from(used && d[lane] == 0.0);
         counters.count(z[lane], lane, used);
         t.margin_sum[lane] += if used { z[lane] } else { 0.0 };
     }
@@ -340,6 +351,7 @@ mod tests {
         let got = folded.log_probability_sum.value();
         assert!((got - want.value()).abs() <= 1e-14 * want.value().abs(), "{got} vs {}", want.value());
         assert_eq!(folded.agreeing_halves, halves);
+        assert_eq!(folded.reward_ties, d.iter().filter(|&&x| x == 0.0).count() as u64);
         assert_eq!(folded.margins.buckets, margins.buckets);
         assert!((folded.margins.sum - margins.sum).abs() <= 1e-9);
     }

@@ -59,6 +59,8 @@ pub struct RowsPartial {
     pub log_probability_sum: NeumaierSum,
     /// Pairs the rewards order the same way as the ranking, counted in halves (a reward tie is one half).
     pub agreeing_halves: u64,
+    /// Pairs whose rewards are equal.
+    pub reward_ties: u64,
     pub pairs: u64,
     pub margins: MarginCounts,
 }
@@ -67,6 +69,7 @@ impl RowsPartial {
     pub fn merge(&mut self, other: &RowsPartial) {
         self.log_probability_sum.merge(&other.log_probability_sum);
         self.agreeing_halves += other.agreeing_halves;
+        self.reward_ties += other.reward_ties;
         self.pairs += other.pairs;
         self.margins.merge(&other.margins);
     }
@@ -188,6 +191,26 @@ impl RankedList {
         kendall_tau_b(&self.tiers(), &self.sorted_rewards)
     }
 
+    /// τ-b from the kernel's sums over all the list's rows, when no two items share a rank: then
+    /// every item pair is an implied pair, n_c − n_d = agreeing halves − pairs, and the pairs tied
+    /// in reward are the kernel's reward ties. The same integers and the same formula as
+    /// `kendall_tau_b`, so the same bits, without its sort. `None` when ranks tie (use
+    /// `kendall_tau`).
+    pub fn kendall_tau_from(&self, whole: &RowsPartial) -> Option<Option<f64>> {
+        if self.tier_end.is_some() {
+            return None;
+        }
+        let pairs = u128::from(whole.pairs);
+        let untied_in_reward = pairs - u128::from(whole.reward_ties);
+        if pairs == 0 || untied_in_reward == 0 {
+            return Some(None);
+        }
+        let numerator = (i128::from(whole.agreeing_halves) - pairs as i128) as f64;
+        let denominator =
+            if pairs == untied_in_reward { pairs as f64 } else { ((pairs * untied_in_reward) as f64).sqrt() };
+        Some(Some((numerator / denominator).clamp(-1.0, 1.0)))
+    }
+
     /// ∂L/∂r_k for every item, in submitted order, for a loss normalised by `divisor`.
     pub fn gradients(&self, beta: f64, divisor: f64) -> Vec<f64> {
         let sorted = loss_gradients(&self.tiers(), &self.sorted_rewards, beta, divisor);
@@ -238,9 +261,11 @@ impl RankedList {
     /// Sums log σ(β·(r_a − r_b)) and counts agreement over the pairs whose preferred item sits in
     /// `rows` (sorted positions).
     pub fn accumulate_rows(&self, rows: Range<usize>, beta: f64) -> RowsPartial {
-        let mut totals = LaneTotals::default();
-        self.for_each_block::<false>(rows, |diffs, _| kernel::accumulate(diffs, beta, &mut totals, None));
-        RowsPartial::from(&totals)
+        if self.pairs <= SMALL_BLOCK as u64 {
+            self.accumulate::<SMALL_BLOCK>(rows, beta)
+        } else {
+            self.accumulate::<BLOCK>(rows, beta)
+        }
     }
 
     /// `accumulate_rows`, and `sink` sees every pair in order with its probabilities.
@@ -248,12 +273,33 @@ impl RankedList {
         &self,
         rows: Range<usize>,
         beta: f64,
+        sink: impl FnMut(ImpliedPair),
+    ) -> RowsPartial {
+        if self.pairs <= SMALL_BLOCK as u64 {
+            self.accumulate_with_pairs::<SMALL_BLOCK>(rows, beta, sink)
+        } else {
+            self.accumulate_with_pairs::<BLOCK>(rows, beta, sink)
+        }
+    }
+
+    // A list of few pairs fits one block of either size, so the choice changes no bit of the
+    // result; the small buffers spare short lists the clearing of 16 KiB of stack.
+    fn accumulate<const B: usize>(&self, rows: Range<usize>, beta: f64) -> RowsPartial {
+        let mut totals = LaneTotals::default();
+        self.for_each_block::<false, B>(rows, |diffs, _| kernel::accumulate(diffs, beta, &mut totals, None));
+        RowsPartial::from(&totals)
+    }
+
+    fn accumulate_with_pairs<const B: usize>(
+        &self,
+        rows: Range<usize>,
+        beta: f64,
         mut sink: impl FnMut(ImpliedPair),
     ) -> RowsPartial {
         let mut totals = LaneTotals::default();
-        let mut log_probabilities = [0.0; BLOCK];
-        let mut probabilities = [0.0; BLOCK];
-        self.for_each_block::<true>(rows, |diffs, positions| {
+        let mut log_probabilities = [0.0; B];
+        let mut probabilities = [0.0; B];
+        self.for_each_block::<true, B>(rows, |diffs, positions| {
             let outputs = (&mut log_probabilities[..diffs.len()], &mut probabilities[..diffs.len()]);
             kernel::accumulate(diffs, beta, &mut totals, Some(outputs));
             for ((&(p, q), &log_probability), &probability) in
@@ -271,20 +317,24 @@ impl RankedList {
     }
 
     /// Hands the differences r_p − r_q of the pairs of `rows`, in row order, to `visit` in blocks
-    /// of `BLOCK` (the last one shorter), with their sorted positions (p, q) when `POSITIONS`.
+    /// of `B` (the last one shorter), with their sorted positions (p, q) when `POSITIONS`.
     /// Block boundaries depend only on the list and the rows, so sums are reproducible.
     #[inline(always)]
-    fn for_each_block<const POSITIONS: bool>(&self, rows: Range<usize>, mut visit: impl FnMut(&[f64], &[(u32, u32)])) {
+    fn for_each_block<const POSITIONS: bool, const B: usize>(
+        &self,
+        rows: Range<usize>,
+        mut visit: impl FnMut(&[f64], &[(u32, u32)]),
+    ) {
         let rewards = &self.sorted_rewards;
         let n = rewards.len();
-        let mut diffs = [0.0; BLOCK];
-        let mut positions = [(0u32, 0u32); BLOCK];
+        let mut diffs = [0.0; B];
+        let mut positions = [(0u32, 0u32); B];
         let mut len = 0;
         for p in rows.start..rows.end.min(n) {
             let r_p = rewards[p];
             let mut q = self.first_worse(p);
             while q < n {
-                let take = (n - q).min(BLOCK - len);
+                let take = (n - q).min(B - len);
                 for (slot, &r_q) in diffs[len..len + take].iter_mut().zip(&rewards[q..q + take]) {
                     *slot = r_p - r_q;
                 }
@@ -296,7 +346,7 @@ impl RankedList {
                 }
                 len += take;
                 q += take;
-                if len == BLOCK {
+                if len == B {
                     visit(&diffs, &positions);
                     len = 0;
                 }
@@ -308,12 +358,16 @@ impl RankedList {
     }
 }
 
+/// The block of lists with few pairs (a multiple of the kernel's lanes).
+const SMALL_BLOCK: usize = 64;
+
 impl From<&LaneTotals> for RowsPartial {
     fn from(totals: &LaneTotals) -> Self {
         let folded = totals.fold();
         RowsPartial {
             log_probability_sum: folded.log_probability_sum,
             agreeing_halves: folded.agreeing_halves,
+            reward_ties: folded.reward_ties,
             pairs: folded.pairs,
             margins: folded.margins,
         }
@@ -378,6 +432,24 @@ mod tests {
         margins.sort_by_key(|&(a, b, _)| (a, b));
         assert_eq!(margins.len(), 5);
         assert_eq!(margins[0], (0, 1, 2.0 * (0.4 - -0.3)));
+    }
+
+    #[test]
+    fn tau_from_the_kernel_sums_is_the_sorted_count_bit_for_bit() {
+        let mut rng = crate::eval::test_rng::SplitMix64::new(21);
+        for n in [2, 3, 5, 8, 40, 300] {
+            for _ in 0..20 {
+                // Rewards from a few values, so that ties in reward are common.
+                let rewards: Vec<f64> = (0..n).map(|_| rng.below(6) as f64 - 2.5).collect();
+                let list = RankedList::new(rewards, None).unwrap();
+                let whole = list.accumulate_rows(0..list.len(), 1.0);
+                assert_eq!(list.kendall_tau_from(&whole), Some(list.kendall_tau()));
+            }
+        }
+        let tied = RankedList::new(vec![1.0, 2.0, 3.0], Some(&[1, 1, 2])).unwrap();
+        assert_eq!(tied.kendall_tau_from(&tied.accumulate_rows(0..3, 1.0)), None);
+        let flat = RankedList::new(vec![1.0; 4], None).unwrap();
+        assert_eq!(flat.kendall_tau_from(&flat.accumulate_rows(0..4, 1.0)), Some(None));
     }
 
     #[test]
