@@ -15,7 +15,9 @@ pub mod validate;
 pub mod wire;
 
 use crate::error::ApiError;
-use crate::eval::{EvalOptions, ListEvaluation, ListLossOverflow, RankedList, assemble, plan, run_unit};
+use crate::eval::{
+    EvalOptions, ListEvaluation, ListLossOverflow, RankedList, UNIT_PAIRS, WorkUnit, assemble, plan, run_unit,
+};
 use crate::memory::{EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES, OverBudget};
 pub use format::Format;
 
@@ -90,6 +92,9 @@ impl Parallel for rayon::ThreadPool {
     }
 }
 
+/// Below this many pairs (about a millisecond of one core) a batch runs on its own thread.
+pub const MIN_PAIRS_TO_SPREAD: u64 = 4 * UNIT_PAIRS;
+
 /// Evaluates ranked lists, split into units that `parallel` spreads; one result per list, in
 /// order. The split depends only on the lists, so every bit of the result is the same however
 /// the units run.
@@ -99,7 +104,11 @@ pub fn evaluate(
     parallel: &impl Parallel,
 ) -> Vec<Result<ListEvaluation, ListLossOverflow>> {
     let units = plan(ranked);
-    let results = parallel.map(&units, |unit| run_unit(ranked, unit, options));
+    let run = |unit: &WorkUnit| run_unit(ranked, unit, options);
+    // Handing units to other threads costs tens of microseconds; below a few units' worth of
+    // pairs the calling thread is done sooner alone. The units are the same either way.
+    let pairs: u64 = ranked.iter().map(RankedList::pairs).sum();
+    let results = if pairs < MIN_PAIRS_TO_SPREAD { Sequential.map(&units, run) } else { parallel.map(&units, run) };
     assemble(ranked, &units, results, options)
 }
 
