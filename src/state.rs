@@ -12,8 +12,20 @@ use crate::metrics::{Metrics, REJECT_CLIENT_DISCONNECTED};
 use crate::pool::Pool;
 use crate::tokens::ApiTokens;
 
+/// Cloned for every request and every layer that reads it: one reference count, not one per
+/// field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub pool: Arc<Pool>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
@@ -29,7 +41,7 @@ pub struct AppState {
     pub header_read_timeout_secs: u64,
     pub api_tokens: Arc<ApiTokens>,
     pub cors_origins: Vec<HeaderValue>,
-    ready: Arc<AtomicBool>,
+    ready: AtomicBool,
 }
 
 impl AppState {
@@ -38,7 +50,7 @@ impl AppState {
         let skipped = Arc::clone(&metrics);
         let pool = Pool::new(config.worker_count(), config.queue_depth)?
             .on_skip(Arc::new(move || skipped.reject(REJECT_CLIENT_DISCONNECTED)));
-        Ok(AppState {
+        Ok(AppState(Arc::new(SharedState {
             pool: Arc::new(pool),
             metrics,
             limits: config.limits(),
@@ -51,10 +63,12 @@ impl AppState {
             header_read_timeout_secs: config.header_read_timeout_secs,
             api_tokens: Arc::new(config.resolve_api_tokens()?),
             cors_origins: cors_origins(&config.cors_origins)?,
-            ready: Arc::new(AtomicBool::new(true)),
-        })
+            ready: AtomicBool::new(true),
+        })))
     }
+}
 
+impl SharedState {
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
