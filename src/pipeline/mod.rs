@@ -8,6 +8,7 @@
 pub mod compare;
 pub mod decode;
 pub mod encode;
+pub mod fast_decode;
 pub mod figures;
 pub mod format;
 pub mod ndjson;

@@ -4,6 +4,7 @@
 
 use super::Options;
 use super::decode::parse;
+use super::fast_decode;
 use super::format::{ListInput, join, to_input};
 use super::wire::{EvaluateRequest, Object, RequestOptions, Text};
 use crate::error::{ApiError, ErrorCode};
@@ -40,7 +41,11 @@ pub fn batch_with<'a>(
     limits: &Limits,
     adjust: impl FnOnce(&mut Options),
 ) -> Result<Batch<'a>, ApiError> {
-    let request: EvaluateRequest<'_> = parse(body)?;
+    // The fast path takes plain native batches; serde decides everything else, errors included.
+    let request: EvaluateRequest<'_> = match fast_decode::request(body) {
+        Some(request) => request,
+        None => parse(body)?,
+    };
     let mut options = options_of(request.options.as_ref().map(|o| &o.0))?;
     adjust(&mut options);
     if let Some(model) = &request.model {
@@ -74,7 +79,11 @@ pub fn batch_with<'a>(
 
 /// Decodes and validates one line of a stream (or of a file): one list, under the per-list limits.
 pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(ListInput<'a>, RankedList), ApiError> {
-    let input = to_input(parse(json)?, options.format, "")?;
+    let wire = match fast_decode::list(json) {
+        Some(wire) => wire,
+        None => parse(json)?,
+    };
+    let input = to_input(wire, options.format, "")?;
     if input.group.is_some() {
         // Per-group figures are a batch's (`POST /v1/evaluate`); a stream has no place for them.
         return Err(ApiError::at(
