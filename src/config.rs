@@ -67,6 +67,17 @@ pub struct EvalArgs {
     /// Return ∂loss/∂reward for every item of every list.
     #[arg(long, action = clap::ArgAction::Set, value_name = "true|false")]
     pub include_gradients: Option<bool>,
+    /// Echo the items' ids in every returned pair (`preferred_id`, `other_id`); no effect when
+    /// pairs are left out. `--include-pair-ids` alone means true [default: false].
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_name = "true|false"
+    )]
+    pub include_pair_ids: Option<bool>,
     /// The model label, as the stream's `model` parameter (checked the same way; offline it labels
     /// no metrics).
     #[arg(long)]

@@ -1491,6 +1491,20 @@ async fn the_request_schema_and_the_server_agree() {
         (json!({"options": {"include_gradients": false}, "lists": [{"items": items()}]}), true, 200),
         (json!({"options": {"include_gradients": "yes"}, "lists": [{"items": items()}]}), false, 422),
         (json!({"options": {"include_gradients": null}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": {"include_pair_ids": true}, "lists": [{"items": items()}]}), true, 200),
+        (
+            json!({"options": {"include_pair_ids": true}, "lists": [{"items": [{"id": "a", "reward": 1.0}, {"reward": 0.5}, {"id": "c\"\n", "reward": 0.0}]}]}),
+            true,
+            200,
+        ),
+        (json!({"options": {"include_pair_ids": false}, "lists": [{"items": items()}]}), true, 200),
+        (
+            json!({"options": {"include_pair_ids": true, "include_pairs": false}, "lists": [{"items": items()}]}),
+            true,
+            200,
+        ),
+        (json!({"options": {"include_pair_ids": "yes"}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"options": {"include_pair_ids": null}, "lists": [{"items": items()}]}), false, 422),
         (
             json!({"options": {"include_pairs": false, "include_gradients": true, "calibration_bins": 10, "top_disagreements": 3, "confidence": 0.8}, "lists": [{"group": "a", "items": items()}, {"group": "b", "items": items()}]}),
             true,
@@ -1776,7 +1790,9 @@ async fn a_stream_answers_line_by_line_what_a_batch_answers() {
         let options = &request["options"];
         let mut query = Vec::new();
         // Every option a stream takes; calibration and disagreements are the batch's alone.
-        for key in ["normalization", "include_pairs", "beta", "format", "confidence", "include_gradients"] {
+        for key in
+            ["normalization", "include_pairs", "beta", "format", "confidence", "include_gradients", "include_pair_ids"]
+        {
             if let Some(value) = options.get(key) {
                 query.push(format!("{key}={}", value.as_str().map_or_else(|| value.to_string(), str::to_string)));
             }
@@ -1873,6 +1889,7 @@ async fn stream_errors_are_documented_lines_and_answers() {
         ("?confidence=0", "invalid_value", "confidence"),
         ("?confidence=high", "invalid_value", "confidence"),
         ("?include_gradients=1", "invalid_value", "include_gradients"),
+        ("?include_pair_ids=yes", "invalid_value", "include_pair_ids"),
         ("?calibration_bins=10", "unknown_field", "calibration_bins"),
         ("?top_disagreements=5", "unknown_field", "top_disagreements"),
     ] {

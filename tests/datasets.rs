@@ -498,6 +498,101 @@ fn stream_eval_of_a_file_and_eval_of_stdin_give_the_same_bytes_and_the_batch_fig
     }
 }
 
+// The ids of the returned pairs: opt-in on every door.
+
+/// Lists whose items have ids, one of them needing JSON escapes, and one item without an id.
+fn lists_with_ids() -> Vec<Value> {
+    let mut lists = native_dataset(61, 12, 2..7);
+    lists[0]["items"][1]["id"] = json!("quote \" backslash \\ tab \t é ☃ \u{1} \u{2028}");
+    lists[1]["items"][0].as_object_mut().expect("an item object").remove("id");
+    lists
+}
+
+/// Every pair of `results` (batch lists or stream result lines, in the order of `lists`) carries
+/// `preferred_id` and `other_id` exactly when `with_ids` and its item has an id, equal to that id.
+fn assert_pair_ids(what: &str, results: &[Value], lists: &[Value], with_ids: bool) {
+    assert_eq!(results.len(), lists.len(), "{what}: one result per list");
+    for (k, (result, list)) in results.iter().zip(lists).enumerate() {
+        let pairs = result["pairs"].as_array().unwrap_or_else(|| panic!("{what}: list {k} has no pairs: {result}"));
+        assert!(!pairs.is_empty(), "{what}: list {k}");
+        for pair in pairs {
+            for (index, id) in [("preferred", "preferred_id"), ("other", "other_id")] {
+                let item = pair[index].as_u64().unwrap_or_else(|| panic!("{what}: {pair}")) as usize;
+                let expected = if with_ids { list["items"][item].get("id") } else { None };
+                assert_eq!(pair.get(id), expected, "{what}: list {k}, pair {pair}");
+            }
+        }
+    }
+}
+
+#[test]
+fn pair_ids_are_opt_in_on_the_batch_the_stream_and_the_command_line() {
+    let server = start();
+    let scratch = Scratch::new("pair-ids");
+    let lists = lists_with_ids();
+    let body = ndjson(&lists);
+    let file = scratch.write("data.ndjson", &body);
+
+    // The batch: no ids unless asked for; asked for, each pair names its items' ids.
+    let batch_lists = |options: Value| {
+        let (status, answer) = server.batch(&json!({"options": options, "lists": lists}));
+        assert_eq!(status, 200, "{answer}");
+        answer["lists"].as_array().expect("lists").clone()
+    };
+    let plain = batch_lists(json!({}));
+    assert_pair_ids("batch, default", &plain, &lists, false);
+    assert_eq!(batch_lists(json!({"include_pair_ids": false})), plain, "false is the default");
+    let with_ids = batch_lists(json!({"include_pair_ids": true}));
+    assert_pair_ids("batch, include_pair_ids", &with_ids, &lists, true);
+    let size = |lists: &Vec<Value>| serde_json::to_string(lists).expect("serializes").len();
+    assert!(size(&with_ids) > size(&plain) + 1000, "the ids take room");
+    // Without pairs, the option changes nothing.
+    let (_, without_pairs) = server.batch(&json!({"options": {"include_pairs": false}, "lists": lists}));
+    let (_, ids_without_pairs) =
+        server.batch(&json!({"options": {"include_pairs": false, "include_pair_ids": true}, "lists": lists}));
+    assert_eq!(ids_without_pairs, without_pairs);
+    assert!(without_pairs["lists"][0].get("pairs").is_none(), "{without_pairs}");
+
+    // The stream and `prefeval eval`: the same, and the same bytes as each other.
+    for (query, flags, expected, with_ids) in [
+        ("", vec![], &plain, false),
+        ("include_pair_ids=false", vec!["--include-pair-ids=false"], &plain, false),
+        ("include_pair_ids=true", vec!["--include-pair-ids"], &with_ids, true),
+        ("include_pair_ids=true", vec!["--include-pair-ids=true"], &with_ids, true),
+    ] {
+        let streamed = server.stream(query, &body);
+        let (results, _) = streamed.results_and_summary();
+        assert_pair_ids(&format!("stream ?{query}"), &results, &lists, with_ids);
+        for (k, (result, list)) in results.iter().zip(expected.iter()).enumerate() {
+            let mut result = result.clone();
+            result.as_object_mut().expect("an object").remove("line");
+            assert_eq!(&result, list, "stream ?{query}: line {} differs from lists[{k}] of the batch", k + 1);
+        }
+        let output = prefeval(&[&["eval", file.as_str()], flags.as_slice()].concat(), None);
+        assert_eq!(output.status.code(), Some(0), "eval {flags:?}: {}", stderr(&output));
+        assert_same_bytes(&format!("eval {flags:?} against the stream ?{query}"), &streamed.body, &output.stdout);
+    }
+
+    // A batch file's own option applies, and a flag overrides it.
+    let batch_file = scratch
+        .write("batch.json", json!({"options": {"include_pair_ids": true}, "lists": lists}).to_string().as_bytes());
+    for (flags, with_ids) in [(vec![], true), (vec!["--include-pair-ids=false"], false)] {
+        let output = prefeval(&[&["eval", batch_file.as_str()], flags.as_slice()].concat(), None);
+        assert_eq!(output.status.code(), Some(0), "eval batch {flags:?}: {}", stderr(&output));
+        let mut results = ndjson_values(&output.stdout);
+        results.pop();
+        assert_pair_ids(&format!("eval of a batch file {flags:?}"), &results, &lists, with_ids);
+    }
+
+    // Not a boolean: refused before a byte of body is read, naming the parameter or the flag.
+    let refused = server.post_stream("include_pair_ids=yes", &body, Framing::Length);
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["path"], "include_pair_ids", "{}", refused.text());
+    let output = prefeval(&["eval", file.as_str(), "--include-pair-ids=yes"], None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--include-pair-ids"), "{}", stderr(&output));
+}
+
 // Shards and the command line.
 
 /// A few thousand lines as exported: lists of 2 to 12 items, a broken line now and then, and a

@@ -208,6 +208,15 @@ async fn string_include_pairs_is_422_invalid_type() {
 }
 
 #[tokio::test]
+async fn string_include_pair_ids_is_422_invalid_type_naming_the_field() {
+    let body = r#"{"options": {"include_pair_ids": "yes"}, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}"#;
+    let answer = post_bytes(&router(), body).await;
+    assert_error(&answer, 422, "invalid_type", Some("options.include_pair_ids"));
+    let message = answer.json()["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("expected a boolean"), "{message}");
+}
+
+#[tokio::test]
 async fn null_beta_is_422_invalid_type_not_the_default() {
     assert_error(&post_bytes(&router(), NULL_BETA).await, 422, "invalid_type", Some("options.beta"));
 }

@@ -452,6 +452,15 @@ fn cases() -> Vec<Case> {
             "options.include_pairs",
         ));
     }
+    for (what, value) in
+        [("0", "0"), (r#""yes""#, r#""yes""#), (r#""true""#, r#""true""#), ("null", "null"), ("{}", "{}")]
+    {
+        cases.push(invalid_type(
+            format!("include_pair_ids as {what}"),
+            options(&format!(r#"{{"include_pair_ids":{value}}}"#)),
+            "options.include_pair_ids",
+        ));
+    }
     for (what, value) in [(r#""1.0""#, r#""1.0""#), ("true", "true"), ("[1]", "[1]"), ("{}", "{}"), ("null", "null")] {
         cases.push(invalid_type(format!("beta as {what}"), options(&format!(r#"{{"beta":{value}}}"#)), "options.beta"));
     }

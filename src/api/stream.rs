@@ -128,6 +128,9 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
             "include_gradients" => {
                 options.eval.include_gradients = flag(value).ok_or_else(|| invalid("`true` or `false`"))?;
             }
+            "include_pair_ids" => {
+                options.include_pair_ids = flag(value).ok_or_else(|| invalid("`true` or `false`"))?;
+            }
             "model" => {
                 check_model(&Text(value.as_str().into()), "model")?;
                 model = Some(value.clone());
@@ -138,7 +141,7 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
                     key.as_str(),
                     format!(
                         "unknown query parameter `{key}`; expected `normalization`, `include_pairs`, `beta`, \
-                         `format`, `model`, `confidence` or `include_gradients`"
+                         `format`, `model`, `confidence`, `include_gradients` or `include_pair_ids`"
                     ),
                 ));
             }

@@ -120,6 +120,9 @@ fn apply_flags(options: &mut Options, args: &EvalArgs) {
     if let Some(include_gradients) = args.include_gradients {
         options.eval.include_gradients = include_gradients;
     }
+    if let Some(include_pair_ids) = args.include_pair_ids {
+        options.include_pair_ids = include_pair_ids;
+    }
 }
 
 /// Whether the input is a JSON batch (`{"lists": [...]}`) rather than NDJSON, and the bytes read
@@ -275,7 +278,8 @@ fn evaluate_batch(
         let written = match evaluation {
             Ok(evaluation) => {
                 totals.add(evaluation);
-                write_list_line(&mut out, &ListJson { line: Some(line), input, evaluation })
+                let pair_ids = batch.options.include_pair_ids;
+                write_list_line(&mut out, &ListJson { line: Some(line), input, evaluation, pair_ids })
             }
             Err(_) => {
                 report.failed(line);

@@ -1,13 +1,20 @@
 //! The wire form of answers, written straight from the evaluation and the input (for the echoed
 //! ids) without intermediate copies: a batch answer, and the lines of a stream or a CLI run (a
 //! list result with its `line`, an error line, the summary line with its `totals`).
+//!
+//! Lists and their pairs, which are most of an answer's bytes, are written by hand (literal keys,
+//! numbers through serde_json's own formatter) rather than through serde's struct machinery; the
+//! bytes are those serde_json would write for the same values. The rest goes through serde.
+
+use std::io::{self, BufWriter, Write};
 
 use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::ser::{CompactFormatter, Formatter};
 
 use super::Options;
 use super::figures::Disagreement;
-use super::format::ListInput;
+use super::format::{ItemInput, ListInput};
 use crate::error::ApiError;
 use crate::eval::{Calibration, ImpliedPair, ListEvaluation, NeumaierSum, Normalization, Totals};
 use crate::stats::{accuracy_interval, interval};
@@ -16,6 +23,9 @@ use crate::stats::{accuracy_interval, interval};
 const PAIR_JSON_BYTES: usize = 96;
 /// Bytes one list result takes in JSON besides its pairs, about.
 const LIST_JSON_BYTES: usize = 160;
+/// Answers are formatted into blocks of this size before they reach their writer (a budgeted
+/// buffer, whose every write checks the budget): one write per block instead of one per token.
+pub const OUTPUT_BLOCK_BYTES: usize = 8 * 1024;
 
 /// About the size of the encoded answer, to size its buffer once in the common case.
 pub fn encoded_size_estimate(evaluations: &[ListEvaluation]) -> usize {
@@ -25,13 +35,69 @@ pub fn encoded_size_estimate(evaluations: &[ListEvaluation]) -> usize {
 
 /// The answer of `POST /v1/evaluate`.
 pub fn write_batch(
-    out: &mut impl std::io::Write,
+    out: &mut impl Write,
     options: &Options,
     inputs: &[ListInput<'_>],
     evaluations: &[ListEvaluation],
     totals: &Totals,
     extras: &BatchExtras<'_>,
 ) -> Result<(), serde_json::Error> {
+    let mut blocks = BufWriter::with_capacity(OUTPUT_BLOCK_BYTES, out);
+    write_batch_fields(&mut blocks, options, inputs, evaluations, totals, extras)
+        .and_then(|()| blocks.flush())
+        .map_err(serde_json::Error::io)
+}
+
+/// The fields of a batch answer in the order, and with the omissions, of the contract's
+/// `EvaluateResponse`.
+fn write_batch_fields(
+    w: &mut impl Write,
+    options: &Options,
+    inputs: &[ListInput<'_>],
+    evaluations: &[ListEvaluation],
+    totals: &Totals,
+    extras: &BatchExtras<'_>,
+) -> io::Result<()> {
+    let (summary, groups) = summary_and_groups(options, totals, extras);
+    w.write_all(b"{")?;
+    if let Some(loss) = totals.loss() {
+        w.write_all(b"\"loss\":")?;
+        write_f64(w, loss)?;
+        w.write_all(b",")?;
+    }
+    w.write_all(b"\"normalization\":")?;
+    write_json(w, options.eval.normalization.name())?;
+    w.write_all(b",\"summary\":")?;
+    write_json(w, &summary)?;
+    w.write_all(b",\"lists\":[")?;
+    for (index, (input, evaluation)) in inputs.iter().zip(evaluations).enumerate() {
+        if index > 0 {
+            w.write_all(b",")?;
+        }
+        write_list(w, &ListJson { line: None, input, evaluation, pair_ids: options.include_pair_ids })?;
+    }
+    w.write_all(b"]")?;
+    if let Some(calibration) = extras.calibration {
+        w.write_all(b",\"calibration\":")?;
+        write_json(w, &CalibrationJson::from(calibration))?;
+    }
+    if let Some(found) = extras.disagreements {
+        w.write_all(b",\"disagreements\":")?;
+        write_json(w, &DisagreementsJson { found, inputs })?;
+    }
+    if let Some(groups) = &groups {
+        w.write_all(b",\"groups\":")?;
+        write_json(w, groups)?;
+    }
+    w.write_all(b"}")
+}
+
+/// A batch answer's `summary`, and its `groups` when the lists have groups.
+fn summary_and_groups<'r>(
+    options: &Options,
+    totals: &Totals,
+    extras: &BatchExtras<'r>,
+) -> (BatchSummary, Option<Vec<GroupJson<'r>>>) {
     let groups = extras.groups.map(|groups| {
         groups.iter().map(|(group, totals)| GroupJson { group, figures: GroupFigures::new(totals) }).collect::<Vec<_>>()
     });
@@ -39,20 +105,12 @@ pub fn write_batch(
         let accuracies: Vec<f64> = groups.iter().filter_map(|g| g.figures.accuracy).collect();
         (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64)
     });
-    let body = BatchAnswer {
-        loss: totals.loss(),
-        normalization: options.eval.normalization.name(),
-        summary: BatchSummary {
-            figures: Figures::new(totals, options.confidence),
-            macro_accuracy,
-            totals: TotalsJson::from(totals),
-        },
-        lists: Lists { inputs, evaluations },
-        calibration: extras.calibration.map(CalibrationJson::from),
-        disagreements: extras.disagreements.map(|found| DisagreementsJson { found, inputs }),
-        groups,
+    let summary = BatchSummary {
+        figures: Figures::new(totals, options.confidence),
+        macro_accuracy,
+        totals: TotalsJson::from(totals),
     };
-    serde_json::to_writer(out, &body)
+    (summary, groups)
 }
 
 /// What a batch answer carries besides its lists, when asked for.
@@ -61,21 +119,6 @@ pub struct BatchExtras<'r> {
     pub calibration: Option<&'r Calibration>,
     pub disagreements: Option<&'r [Disagreement]>,
     pub groups: Option<&'r [(String, Totals)]>,
-}
-
-#[derive(Serialize)]
-struct BatchAnswer<'r> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    loss: Option<f64>,
-    normalization: &'static str,
-    summary: BatchSummary,
-    lists: Lists<'r>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    calibration: Option<CalibrationJson>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    disagreements: Option<DisagreementsJson<'r>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    groups: Option<Vec<GroupJson<'r>>>,
 }
 
 #[derive(Serialize)]
@@ -253,100 +296,107 @@ struct DisagreementJson<'r> {
     probability: f64,
 }
 
-struct Lists<'r> {
-    inputs: &'r [ListInput<'r>],
-    evaluations: &'r [ListEvaluation],
-}
-
-impl Serialize for Lists<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.evaluations.len()))?;
-        for (input, evaluation) in self.inputs.iter().zip(self.evaluations) {
-            seq.serialize_element(&ListJson { line: None, input, evaluation })?;
-        }
-        seq.end()
-    }
-}
-
 /// One list result: `lists[i]` of a batch answer, or, with its `line`, one line of a stream.
 pub struct ListJson<'r> {
     pub line: Option<u64>,
     pub input: &'r ListInput<'r>,
     pub evaluation: &'r ListEvaluation,
-}
-
-impl Serialize for ListJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let e = self.evaluation;
-        let mut s = serializer.serialize_struct("ListEvaluation", 10)?;
-        if let Some(line) = self.line {
-            s.serialize_field("line", &line)?;
-        }
-        if let Some(id) = &self.input.id {
-            s.serialize_field("id", &*id.0)?;
-        }
-        s.serialize_field("n", &e.n)?;
-        s.serialize_field("pairs_count", &e.pairs_count)?;
-        s.serialize_field("loss", &e.loss)?;
-        s.serialize_field("accuracy", &e.accuracy)?;
-        s.serialize_field("chance_loss", &e.chance_loss)?;
-        if let Some(tau) = e.kendall_tau {
-            s.serialize_field("kendall_tau", &tau)?;
-        }
-        if let Some(gradients) = &e.gradients {
-            s.serialize_field("gradients", gradients)?;
-        }
-        if let Some(pairs) = &e.pairs {
-            s.serialize_field("pairs", &Pairs { input: self.input, pairs })?;
-        }
-        s.end()
-    }
-}
-
-struct Pairs<'r> {
-    input: &'r ListInput<'r>,
-    pairs: &'r [ImpliedPair],
-}
-
-impl Serialize for Pairs<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.pairs.len()))?;
-        for pair in self.pairs {
-            seq.serialize_element(&PairJson { input: self.input, pair })?;
-        }
-        seq.end()
-    }
-}
-
-struct PairJson<'r> {
-    input: &'r ListInput<'r>,
-    pair: &'r ImpliedPair,
-}
-
-impl Serialize for PairJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let p = self.pair;
-        let id_of = |index: u32| self.input.items.get(index as usize).and_then(|item| item.id.as_deref());
-        let (preferred_id, other_id) = (id_of(p.preferred), id_of(p.other));
-        let mut s = serializer.serialize_struct("ImpliedPair", 6)?;
-        s.serialize_field("preferred", &p.preferred)?;
-        s.serialize_field("other", &p.other)?;
-        if let Some(id) = preferred_id {
-            s.serialize_field("preferred_id", id)?;
-        }
-        if let Some(id) = other_id {
-            s.serialize_field("other_id", id)?;
-        }
-        s.serialize_field("probability", &p.probability)?;
-        s.serialize_field("log_probability", &p.log_probability)?;
-        s.end()
-    }
+    /// Whether each pair echoes its items' ids (`Options::include_pair_ids`).
+    pub pair_ids: bool,
 }
 
 /// A result line of a stream: `lists[i]` of a batch answer plus `"line"`.
-pub fn write_list_line(out: &mut impl std::io::Write, list: &ListJson<'_>) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, list)?;
+pub fn write_list_line(out: &mut impl Write, list: &ListJson<'_>) -> io::Result<()> {
+    write_list(out, list)?;
     out.write_all(b"\n")
+}
+
+/// `{"line"?, "id"?, "n", "pairs_count", "loss", "accuracy", "chance_loss", "kendall_tau"?,
+/// "gradients"?, "pairs"?}`: the contract's `ListEvaluation` (with `line`, `StreamResult`).
+fn write_list(w: &mut impl Write, list: &ListJson<'_>) -> io::Result<()> {
+    let e = list.evaluation;
+    w.write_all(b"{")?;
+    if let Some(line) = list.line {
+        w.write_all(b"\"line\":")?;
+        write_u64(w, line)?;
+        w.write_all(b",")?;
+    }
+    if let Some(id) = &list.input.id {
+        w.write_all(b"\"id\":")?;
+        write_json(w, &*id.0)?;
+        w.write_all(b",")?;
+    }
+    w.write_all(b"\"n\":")?;
+    write_u64(w, e.n as u64)?;
+    w.write_all(b",\"pairs_count\":")?;
+    write_u64(w, e.pairs_count)?;
+    w.write_all(b",\"loss\":")?;
+    write_f64(w, e.loss)?;
+    w.write_all(b",\"accuracy\":")?;
+    write_f64(w, e.accuracy)?;
+    w.write_all(b",\"chance_loss\":")?;
+    write_f64(w, e.chance_loss)?;
+    if let Some(tau) = e.kendall_tau {
+        w.write_all(b",\"kendall_tau\":")?;
+        write_f64(w, tau)?;
+    }
+    if let Some(gradients) = &e.gradients {
+        w.write_all(b",\"gradients\":")?;
+        write_json(w, gradients)?;
+    }
+    if let Some(pairs) = &e.pairs {
+        let items = list.pair_ids.then_some(&list.input.items[..]);
+        w.write_all(b",\"pairs\":[")?;
+        for (index, pair) in pairs.iter().enumerate() {
+            if index > 0 {
+                w.write_all(b",")?;
+            }
+            write_pair(w, pair, items)?;
+        }
+        w.write_all(b"]")?;
+    }
+    w.write_all(b"}")
+}
+
+/// `{"preferred", "other", "preferred_id"?, "other_id"?, "probability", "log_probability"}`: the
+/// contract's `ImpliedPair`. The ids are written when `items` is given and the item has one.
+fn write_pair(w: &mut impl Write, pair: &ImpliedPair, items: Option<&[ItemInput<'_>]>) -> io::Result<()> {
+    w.write_all(b"{\"preferred\":")?;
+    CompactFormatter.write_u32(w, pair.preferred)?;
+    w.write_all(b",\"other\":")?;
+    CompactFormatter.write_u32(w, pair.other)?;
+    if let Some(items) = items {
+        let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_deref());
+        if let Some(id) = id_of(pair.preferred) {
+            w.write_all(b",\"preferred_id\":")?;
+            write_json(w, id)?;
+        }
+        if let Some(id) = id_of(pair.other) {
+            w.write_all(b",\"other_id\":")?;
+            write_json(w, id)?;
+        }
+    }
+    w.write_all(b",\"probability\":")?;
+    write_f64(w, pair.probability)?;
+    w.write_all(b",\"log_probability\":")?;
+    write_f64(w, pair.log_probability)?;
+    w.write_all(b"}")
+}
+
+fn write_u64(w: &mut impl Write, value: u64) -> io::Result<()> {
+    CompactFormatter.write_u64(w, value)
+}
+
+/// A float as serde_json writes it: its own formatter for a finite number (the shortest digits
+/// that read back as the same f64), `null` otherwise (the pipeline refuses input that would
+/// produce one, so answers never hold it).
+fn write_f64(w: &mut impl Write, value: f64) -> io::Result<()> {
+    if value.is_finite() { CompactFormatter.write_f64(w, value) } else { CompactFormatter.write_null(w) }
+}
+
+/// Any other value (strings, with their escapes; small nested objects) through serde_json.
+fn write_json(w: &mut impl Write, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
+    serde_json::to_writer(w, value).map_err(io::Error::from)
 }
 
 /// The error line of a stream: `{"line": k, "error": {"code", "message", "path"?}}`.
@@ -484,4 +534,346 @@ pub fn summary_line(summary: &Summary) -> Vec<u8> {
     let mut out = serde_json::to_vec(&Line { summary }).unwrap_or_default();
     out.push(b'\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::limits::Limits;
+    use crate::pipeline::{Sequential, evaluate, figures, validate};
+
+    /// SplitMix64: random 64-bit patterns, so every class of f64 comes up.
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        /// Uniform in [0, 1).
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Floats of every kind: chosen edge cases, then random bit patterns (subnormals, huge and
+    /// tiny magnitudes, NaN and infinities), probabilities and log-probabilities.
+    fn floats(random: &mut Random, count: usize) -> Vec<f64> {
+        let mut floats = vec![
+            0.0,
+            -0.0,
+            0.5,
+            1.0,
+            -1.0,
+            0.1,
+            1e-300,
+            -1e-300,
+            5e-324,
+            f64::MIN_POSITIVE,
+            f64::MIN_POSITIVE / 3.0,
+            f64::MAX,
+            f64::MIN,
+            f64::EPSILON,
+            1.0 - f64::EPSILON / 2.0,
+            1e-7,
+            1e15,
+            1e16,
+            1e17,
+            1e21,
+            1e22,
+            0.7858349830425586,
+            -0.24100845383299224,
+            -1e-17,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for _ in 0..count {
+            let bits = random.next();
+            floats.push(f64::from_bits(bits));
+            // Exponent bits all zero: a subnormal.
+            floats.push(f64::from_bits(bits >> 12));
+            floats.push(random.unit());
+            floats.push(-random.unit() * 40.0);
+            floats.push(random.unit().powi(40));
+        }
+        floats
+    }
+
+    #[test]
+    fn numbers_are_the_bytes_serde_json_writes() {
+        let mut random = Random(0x5EED);
+        for value in floats(&mut random, 100_000) {
+            let mut mine = Vec::new();
+            write_f64(&mut mine, value).unwrap();
+            let expected = serde_json::to_string(&value).unwrap();
+            assert_eq!(String::from_utf8(mine).unwrap(), expected, "{value:e} ({:#018x})", value.to_bits());
+        }
+        let mut integers = vec![0, 1, 9, 10, 99, 100, u64::from(u32::MAX), u64::MAX];
+        integers.extend((0..10_000).map(|_| random.next() >> random.below(64)));
+        for value in integers {
+            let mut mine = Vec::new();
+            write_u64(&mut mine, value).unwrap();
+            assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&value).unwrap());
+        }
+    }
+
+    /// A pair as serde's derive writes it: what `write_pair` must match byte for byte.
+    #[derive(Serialize)]
+    struct PairReference<'a> {
+        preferred: u32,
+        other: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        preferred_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        other_id: Option<&'a str>,
+        probability: f64,
+        log_probability: f64,
+    }
+
+    /// Ids that need every kind of escape, and none.
+    const IDS: [Option<&str>; 10] = [
+        None,
+        Some(""),
+        Some("C"),
+        Some("quote \" and backslash \\"),
+        Some("controls \u{0}\u{1}\u{8}\u{9}\u{a}\u{c}\u{d}\u{1f} and \u{7f}"),
+        Some("é ☃ 😀"),
+        Some("line separators \u{2028}\u{2029}"),
+        Some("</script>"),
+        Some("slash / and tab\t"),
+        Some("resp-12"),
+    ];
+
+    #[test]
+    fn pairs_are_the_bytes_serde_json_writes_for_them_with_ids_and_without() {
+        let mut random = Random(0xB1D5);
+        let values = floats(&mut random, 20_000);
+        let items: Vec<ItemInput<'_>> =
+            (0..40).map(|k| ItemInput { id: IDS[k % IDS.len()].map(Cow::Borrowed), reward: 0.0, rank: None }).collect();
+        for index in 0..values.len() {
+            // Indices inside the items, and past them (no id to echo).
+            let mut index_of = || match random.below(4) {
+                0 => random.next() as u32,
+                _ => random.below(items.len() as u64) as u32,
+            };
+            let pair = ImpliedPair {
+                preferred: index_of(),
+                other: index_of(),
+                probability: values[index],
+                log_probability: values[(index * 7 + 3) % values.len()],
+            };
+            let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_deref());
+            for with_ids in [false, true] {
+                let reference = PairReference {
+                    preferred: pair.preferred,
+                    other: pair.other,
+                    preferred_id: if with_ids { id_of(pair.preferred) } else { None },
+                    other_id: if with_ids { id_of(pair.other) } else { None },
+                    probability: pair.probability,
+                    log_probability: pair.log_probability,
+                };
+                let mut mine = Vec::new();
+                write_pair(&mut mine, &pair, with_ids.then_some(&items[..])).unwrap();
+                assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&reference).unwrap(), "{pair:?}");
+            }
+        }
+    }
+
+    /// A list result as serde's derive writes it.
+    #[derive(Serialize)]
+    struct ListReference<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        n: usize,
+        pairs_count: u64,
+        loss: f64,
+        accuracy: f64,
+        chance_loss: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kendall_tau: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        gradients: Option<&'a [f64]>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pairs: Option<Vec<PairReference<'a>>>,
+    }
+
+    impl<'a> ListReference<'a> {
+        fn new(line: Option<u64>, input: &'a ListInput<'a>, e: &'a ListEvaluation, pair_ids: bool) -> Self {
+            let id_of = |index: u32| {
+                let item = input.items.get(index as usize).filter(|_| pair_ids);
+                item.and_then(|item| item.id.as_deref())
+            };
+            let pairs = e.pairs.as_ref().map(|pairs| {
+                pairs
+                    .iter()
+                    .map(|p| PairReference {
+                        preferred: p.preferred,
+                        other: p.other,
+                        preferred_id: id_of(p.preferred),
+                        other_id: id_of(p.other),
+                        probability: p.probability,
+                        log_probability: p.log_probability,
+                    })
+                    .collect()
+            });
+            ListReference {
+                line,
+                id: input.id.as_ref().map(|id| &*id.0),
+                n: e.n,
+                pairs_count: e.pairs_count,
+                loss: e.loss,
+                accuracy: e.accuracy,
+                chance_loss: e.chance_loss,
+                kendall_tau: e.kendall_tau,
+                gradients: e.gradients.as_deref(),
+                pairs,
+            }
+        }
+    }
+
+    /// A batch answer as serde's derive writes it.
+    #[derive(Serialize)]
+    struct BatchReference<'r> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        loss: Option<f64>,
+        normalization: &'static str,
+        summary: BatchSummary,
+        lists: Vec<ListReference<'r>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        calibration: Option<CalibrationJson>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        disagreements: Option<DisagreementsJson<'r>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        groups: Option<Vec<GroupJson<'r>>>,
+    }
+
+    /// A batch body of random lists: ids with escapes or none, ranks with ties or array order,
+    /// equal rewards, groups.
+    fn random_batch(random: &mut Random, options: serde_json::Value) -> Vec<u8> {
+        let lists: Vec<serde_json::Value> = (0..40)
+            .map(|index| {
+                let n = 2 + random.below(9) as usize;
+                let ranked = random.below(2) == 0;
+                let items: Vec<serde_json::Value> = (0..n)
+                    .map(|k| {
+                        let mut item = serde_json::json!({"reward": (random.unit() - 0.5) * 8.0});
+                        if random.below(5) == 0 {
+                            item["reward"] = serde_json::json!(1.0);
+                        }
+                        if let Some(id) = IDS[random.below(IDS.len() as u64) as usize] {
+                            item["id"] = serde_json::json!(format!("{id}{k}"));
+                        }
+                        if ranked {
+                            item["rank"] = serde_json::json!(1 + random.below(3));
+                        }
+                        item
+                    })
+                    .collect();
+                let mut list = serde_json::json!({"items": items});
+                if ranked {
+                    // At least two ranks, so the list implies a preference.
+                    list["items"][0]["rank"] = serde_json::json!(1);
+                    list["items"][1]["rank"] = serde_json::json!(4);
+                }
+                if index % 3 != 0 {
+                    list["id"] = serde_json::json!(format!("prompt \"{index}\" é"));
+                }
+                if index % 4 == 1 {
+                    list["group"] = serde_json::json!(["a", "b"][index % 2]);
+                }
+                list
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"options": options, "lists": lists})).unwrap()
+    }
+
+    #[test]
+    fn answers_and_stream_lines_are_the_bytes_serde_json_writes_for_them() {
+        let limits = Limits {
+            max_line_bytes: 1 << 20,
+            max_items_per_list: 100,
+            max_lists: 100,
+            max_pairs: 1 << 20,
+            max_evaluated_pairs: 1 << 20,
+        };
+        let mut random = Random(0xA115);
+        let option_sets = [
+            serde_json::json!({}),
+            serde_json::json!({"include_pair_ids": true}),
+            serde_json::json!({"include_pairs": false, "include_pair_ids": true}),
+            serde_json::json!({"include_pair_ids": true, "include_gradients": true, "calibration_bins": 7,
+                               "top_disagreements": 5, "normalization": "sum", "beta": 0.3}),
+            serde_json::json!({"include_gradients": true, "calibration_bins": 3, "top_disagreements": 50,
+                               "confidence": 0.8}),
+        ];
+        for options in option_sets.iter().cycle().take(20) {
+            let body = random_batch(&mut random, options.clone());
+            let batch = validate::batch(&body, &limits).unwrap();
+            let options = &batch.options;
+            let evaluations: Vec<ListEvaluation> =
+                evaluate(&batch.ranked, &options.eval, &Sequential).into_iter().map(Result::unwrap).collect();
+            let mut totals = Totals::default();
+            evaluations.iter().for_each(|evaluation| totals.add(evaluation));
+            let calibration =
+                options.calibration_bins.map(|bins| figures::calibration(&batch.ranked, options.eval.beta, bins));
+            let disagreements =
+                options.top_disagreements.map(|k| figures::disagreements(&batch.ranked, options.eval.beta, k));
+            let groups = figures::groups(&batch.inputs, &evaluations);
+            let extras = BatchExtras {
+                calibration: calibration.as_ref(),
+                disagreements: disagreements.as_deref(),
+                groups: groups.as_deref(),
+            };
+
+            let mut mine = Vec::new();
+            write_batch(&mut mine, options, &batch.inputs, &evaluations, &totals, &extras).unwrap();
+            let (summary, groups) = summary_and_groups(options, &totals, &extras);
+            let reference = BatchReference {
+                loss: totals.loss(),
+                normalization: options.eval.normalization.name(),
+                summary,
+                lists: batch
+                    .inputs
+                    .iter()
+                    .zip(&evaluations)
+                    .map(|(input, e)| ListReference::new(None, input, e, options.include_pair_ids))
+                    .collect(),
+                calibration: extras.calibration.map(CalibrationJson::from),
+                disagreements: extras.disagreements.map(|found| DisagreementsJson { found, inputs: &batch.inputs }),
+                groups,
+            };
+            // The data exercise the ids: written exactly when pairs and their ids are asked for.
+            let ids_written = reference
+                .lists
+                .iter()
+                .flat_map(|list| list.pairs.iter().flatten())
+                .any(|pair| pair.preferred_id.is_some_and(|id| id.contains('"')) && pair.other_id.is_some());
+            assert_eq!(ids_written, options.eval.include_pairs && options.include_pair_ids);
+            assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&reference).unwrap());
+
+            for (k, (input, evaluation)) in batch.inputs.iter().zip(&evaluations).enumerate() {
+                let line = Some(k as u64 + 1);
+                let mut mine = Vec::new();
+                let list = ListJson { line, input, evaluation, pair_ids: options.include_pair_ids };
+                write_list_line(&mut mine, &list).unwrap();
+                let mut expected =
+                    serde_json::to_vec(&ListReference::new(line, input, evaluation, options.include_pair_ids)).unwrap();
+                expected.push(b'\n');
+                assert_eq!(String::from_utf8(mine).unwrap(), String::from_utf8(expected).unwrap());
+            }
+        }
+    }
 }

@@ -33,6 +33,10 @@ pub struct Options {
     pub calibration_bins: Option<usize>,
     /// The k least probable implied pairs of the batch (batch only); none unless asked for.
     pub top_disagreements: Option<usize>,
+    /// Each returned pair also echoes its items' ids (`preferred_id`, `other_id`); off by default,
+    /// as the indices already name the items and the ids nearly double an answer with pairs. No
+    /// effect without `eval.include_pairs`.
+    pub include_pair_ids: bool,
 }
 
 /// Why the pipeline produced no answer for a request.
@@ -67,6 +71,7 @@ impl Default for Options {
             confidence: DEFAULT_CONFIDENCE,
             calibration_bins: None,
             top_disagreements: None,
+            include_pair_ids: false,
         }
     }
 }

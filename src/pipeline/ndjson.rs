@@ -3,7 +3,9 @@
 //! totals. The stream endpoint and `prefeval eval` both run every chunk through `evaluate_chunk`,
 //! so their answers are the same bytes for the same input.
 
-use super::encode::{ListJson, write_error_line, write_list_line};
+use std::io::{BufWriter, Write};
+
+use super::encode::{ListJson, OUTPUT_BLOCK_BYTES, write_error_line, write_list_line};
 use super::format::ListInput;
 use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
 use crate::error::{ApiError, ErrorCode};
@@ -189,17 +191,22 @@ pub fn evaluate_chunk(
     }
     work.grow(evaluation_bytes(&ranked, &options.eval))?;
     let evaluations = evaluate(&ranked, &options.eval, parallel);
+    let pair_ids = options.include_pair_ids;
 
     let mut outcome = ChunkOutcome::default();
     let mut answer = budget.empty();
     let mut out = BudgetedBuffer::with_capacity(chunk.bytes.len() / 2, &mut answer)?;
+    // Lines are formatted in blocks: one write to the budgeted buffer per block, not per token.
+    let mut blocks = BufWriter::with_capacity(OUTPUT_BLOCK_BYTES, &mut out);
+    let mut written = Ok(());
     for (line, slot) in &slots {
-        let written = match slot.as_ref().map(|&index| (index, &evaluations[index])) {
+        written = match slot.as_ref().map(|&index| (index, &evaluations[index])) {
             Ok((index, Ok(evaluation))) => {
                 outcome.totals.add(evaluation);
                 outcome.list_losses.push(evaluation.loss);
                 outcome.evaluations.push(ListEvaluation { pairs: None, gradients: None, ..evaluation.clone() });
-                write_list_line(&mut out, &ListJson { line: Some(*line), input: &inputs[index], evaluation })
+                let input = &inputs[index];
+                write_list_line(&mut blocks, &ListJson { line: Some(*line), input, evaluation, pair_ids })
             }
             failed => {
                 outcome.lines_failed += 1;
@@ -212,12 +219,17 @@ pub fn evaluate_chunk(
                         &overflow
                     }
                 };
-                write_error_line(&mut out, *line, error)
+                write_error_line(&mut blocks, *line, error)
             }
         };
         if written.is_err() {
-            return Err(out.refusal().unwrap_or(OverBudget::Exhausted));
+            break;
         }
+    }
+    let written = written.and_then(|()| blocks.flush());
+    drop(blocks);
+    if written.is_err() {
+        return Err(out.refusal().unwrap_or(OverBudget::Exhausted));
     }
     outcome.output = out.into_bytes();
     Ok((outcome, answer))

@@ -166,6 +166,9 @@ pub fn options_of(wire: Option<&RequestOptions>) -> Result<Options, ApiError> {
     if let Some(k) = wire.top_disagreements {
         options.top_disagreements = Some(check_count(k.0, MAX_TOP_DISAGREEMENTS, "options.top_disagreements")?);
     }
+    if let Some(include_pair_ids) = wire.include_pair_ids {
+        options.include_pair_ids = include_pair_ids;
+    }
     Ok(options)
 }
 

@@ -46,6 +46,8 @@ pub struct RequestOptions {
     pub calibration_bins: Option<Count>,
     #[serde(default, deserialize_with = "present")]
     pub top_disagreements: Option<Count>,
+    #[serde(default, deserialize_with = "present")]
+    pub include_pair_ids: Option<bool>,
 }
 
 /// `options.normalization`: one of the names of `Normalization`, as a JSON string. Decoded by

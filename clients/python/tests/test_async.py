@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any, AsyncIterator, Dict, Iterator
 
@@ -84,3 +85,26 @@ async def test_stopping_early_and_files(url: str, tmp_path: Path) -> None:
         async with stream:
             lines = [item.line async for item in stream]
         assert lines == [1, 3] and stream.summary is not None and stream.summary.lists == 2
+
+
+async def test_pair_ids_are_opt_in(url: str, tmp_path: Path) -> None:
+    lists = [{"id": "p", "items": [{"id": "C", "reward": 1.7}, {"id": "A", "reward": 0.4}, {"id": "B", "reward": -0.3}]}]
+    path = tmp_path / "named.ndjson"
+    path.write_text(json.dumps(lists[0]) + "\n")
+    expected = [("C", "A"), ("C", "B"), ("A", "B")]
+
+    def ids(result: Any) -> Any:
+        return [(pair.preferred_id, pair.other_id) for pair in result.pairs]
+
+    async with prefeval.AsyncClient(url) as client:
+        assert ids((await client.evaluate(lists)).lists[0]) == [(None, None)] * 3
+        assert ids((await client.evaluate(lists, include_pair_ids=True)).lists[0]) == expected
+        stream = await client.evaluate_stream(lists, include_pair_ids=True)
+        async with stream:
+            assert [ids(item) async for item in stream] == [expected]
+        stream = await client.evaluate_file(path, include_pair_ids=True)
+        async with stream:
+            assert [ids(item) async for item in stream] == [expected]
+        stream = await client.evaluate_file(path)
+        async with stream:
+            assert [ids(item) async for item in stream] == [[(None, None)] * 3]

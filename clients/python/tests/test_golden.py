@@ -18,7 +18,9 @@ def close(got: float, expected: float) -> bool:
     return abs(got - expected) <= max(REL * abs(expected), ABS)
 
 
-def check_list(got: ListResult, expected: Dict[str, Any], where: str, sent: Dict[str, Any]) -> None:
+def check_list(
+    got: ListResult, expected: Dict[str, Any], where: str, sent: Dict[str, Any], with_ids: bool = False
+) -> None:
     assert got.id == expected.get("id"), where
     assert got.n == expected["n"], where
     assert got.pairs_count == expected["pairs_count"], where
@@ -34,14 +36,16 @@ def check_list(got: ListResult, expected: Dict[str, Any], where: str, sent: Dict
         mine = by_index[(pair["preferred"], pair["other"])]
         assert close(mine.probability, pair["probability"]), (where, pair)
         assert close(mine.log_probability, pair["log_probability"]), (where, pair)
-        # Ids are beyond the golden file: they are those of the items sent.
+        # Ids are beyond the golden file: asked for, they are those of the items sent; else absent.
         items = sent["items"]
-        assert mine.preferred_id == items[mine.preferred].get("id"), where
-        assert mine.other_id == items[mine.other].get("id"), where
+        assert mine.preferred_id == (items[mine.preferred].get("id") if with_ids else None), where
+        assert mine.other_id == (items[mine.other].get("id") if with_ids else None), where
         assert mine.raw is not None and mine.raw["probability"] == mine.probability
 
 
-def check_result(got: EvaluateResult, expected: Dict[str, Any], name: str, request: Dict[str, Any]) -> None:
+def check_result(
+    got: EvaluateResult, expected: Dict[str, Any], name: str, request: Dict[str, Any], with_ids: bool = False
+) -> None:
     assert close(got.loss, expected["loss"]), name
     assert got.normalization == expected["normalization"], name
     assert got.summary.lists == expected["summary"]["lists"], name
@@ -49,7 +53,7 @@ def check_result(got: EvaluateResult, expected: Dict[str, Any], name: str, reque
     assert close(got.summary.accuracy, expected["summary"]["accuracy"]), name
     assert len(got.lists) == len(expected["lists"]), name
     for index, (mine, theirs) in enumerate(zip(got.lists, expected["lists"])):
-        check_list(mine, theirs, f"{name} lists[{index}]", request["lists"][index])
+        check_list(mine, theirs, f"{name} lists[{index}]", request["lists"][index], with_ids)
     # The figures the golden file does not pin are there, typed, and consistent.
     assert got.summary.totals is not None and got.summary.totals.lists == got.summary.lists
     assert got.summary.chance_loss is not None and got.summary.chance_loss > 0
@@ -61,8 +65,8 @@ def check_result(got: EvaluateResult, expected: Dict[str, Any], name: str, reque
     assert got.request_id
 
 
-def call(client: Any, request: Dict[str, Any]) -> Any:
-    return client.evaluate(request["lists"], model=request.get("model"), **request.get("options", {}))
+def call(client: Any, request: Dict[str, Any], **extra: Any) -> Any:
+    return client.evaluate(request["lists"], model=request.get("model"), **request.get("options", {}), **extra)
 
 
 def test_every_golden_case_sync(url: str, golden: Dict[str, Any]) -> None:
@@ -72,6 +76,8 @@ def test_every_golden_case_sync(url: str, golden: Dict[str, Any]) -> None:
     with prefeval.Client(url) as client:
         for case in golden["cases"]:
             check_result(call(client, case["request"]), case["response"], case["name"], case["request"])
+            with_ids = call(client, case["request"], include_pair_ids=True)
+            check_result(with_ids, case["response"], case["name"], case["request"], with_ids=True)
 
 
 @pytest.mark.anyio
@@ -93,17 +99,19 @@ def stream_options(request: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def test_golden_lists_through_the_stream(url: str, golden: Dict[str, Any]) -> None:
-    """The stream answers each list as the batch does: same figures, bit for bit."""
+    """The stream answers each list as the batch does: same figures, bit for bit (here with the
+    pairs' ids)."""
     with prefeval.Client(url) as client:
         for case in golden["cases"]:
             request = case["request"]
-            batch = call(client, request)
-            with client.evaluate_stream(iter(request["lists"]), **stream_options(request)) as stream:
+            batch = call(client, request, include_pair_ids=True)
+            options = stream_options(request)
+            with client.evaluate_stream(iter(request["lists"]), **options, include_pair_ids=True) as stream:
                 items: List[Any] = list(stream)
             assert [item.line for item in items] == list(range(1, len(request["lists"]) + 1))
             for index, (item, expected) in enumerate(zip(items, case["response"]["lists"])):
                 assert isinstance(item, prefeval.StreamResult) and item.ok
-                check_list(item, expected, f"{case['name']} line {index + 1}", request["lists"][index])
+                check_list(item, expected, f"{case['name']} line {index + 1}", request["lists"][index], True)
                 assert item.loss == batch.lists[index].loss and item.pairs == batch.lists[index].pairs
             summary = stream.summary
             assert summary is not None and summary.lines_failed == 0

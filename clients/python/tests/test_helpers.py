@@ -109,7 +109,10 @@ def test_helpers_against_the_service(url: str) -> None:
     with prefeval.Client(url) as client:
         pairs = client.evaluate(lists_from_pairs([1.2, 0.3], [0.3, 1.2], ids=["p1", "p2"]), normalization="comparisons")
         assert pairs.summary.accuracy == 0.5
-        assert pairs.lists[0].pairs is not None and pairs.lists[0].pairs[0].preferred_id == "chosen"
+        assert pairs.lists[0].pairs is not None and pairs.lists[0].pairs[0].preferred_id is None
+        named = client.evaluate(lists_from_pairs([1.2], [0.3]), normalization="comparisons", include_pair_ids=True)
+        assert named.lists[0].pairs is not None
+        assert (named.lists[0].pairs[0].preferred_id, named.lists[0].pairs[0].other_id) == ("chosen", "rejected")
         native = client.evaluate([{"id": "p1", "chosen_reward": 1.2, "rejected_reward": 0.3}], format="pairs", normalization="comparisons")
         assert native.lists[0].loss == pairs.lists[0].loss
         ranking = client.evaluate([list_from_ranking([0.2, 1.5, -0.3], ranks=[2, 1, 3])])

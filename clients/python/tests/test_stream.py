@@ -109,14 +109,20 @@ def test_a_large_answer_does_not_deadlock(url: str) -> None:
 def test_options_and_gradients(url: str) -> None:
     lists = [{"id": "p1", "chosen_reward": 1.2, "rejected_reward": 0.3}, {"id": "p2", "chosen_reward": 0.0, "rejected_reward": 0.4}]
     with prefeval.Client(url) as client:
-        batch = client.evaluate(lists, format="pairs", normalization="comparisons", beta=0.5, include_gradients=True, confidence=0.9)
-        with client.evaluate_stream(
-            lists, format="pairs", normalization="comparisons", beta=0.5, include_gradients=True, confidence=0.9
-        ) as stream:
+        options = dict(format="pairs", normalization="comparisons", beta=0.5, include_gradients=True, confidence=0.9)
+        batch = client.evaluate(lists, **options, include_pair_ids=True)
+        with client.evaluate_stream(lists, **options, include_pair_ids=True) as stream:
             items = list(stream)
+        with client.evaluate_stream(lists, **options) as plain_stream:
+            plain = list(plain_stream)
     assert [item.gradients for item in items] == [result.gradients for result in batch.lists]
     assert items[0].gradients is not None and len(items[0].gradients) == 2
+    assert [item.pairs for item in items] == [result.pairs for result in batch.lists]
     assert items[0].pairs is not None and items[0].pairs[0].preferred_id == "chosen"
+    assert items[0].pairs[0].other_id == "rejected"
+    # Without the option, the pairs name their items by index only.
+    assert plain[0].pairs is not None and (plain[0].pairs[0].preferred_id, plain[0].pairs[0].other_id) == (None, None)
+    assert [p.probability for p in plain[0].pairs] == [p.probability for p in items[0].pairs]
     assert stream.summary is not None and stream.summary.normalization == "comparisons"
     assert stream.summary.loss_ci == batch.summary.loss_ci
     assert stream.summary.accuracy_ci == batch.summary.accuracy_ci
@@ -157,6 +163,22 @@ def test_evaluate_file_keeps_the_file_line_numbers(url: str, tmp_path: Path) -> 
             assert stream.summary is not None and stream.summary.lines_failed == 1
         with pytest.raises(FileNotFoundError):
             client.evaluate_file(tmp_path / "missing.ndjson")
+
+
+def test_evaluate_file_with_the_pairs_ids(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "named.ndjson"
+    path.write_text(json.dumps({"items": [{"id": "x", "reward": 0.2}, {"reward": 0.9}, {"id": "z", "reward": -1}]}) + "\n")
+    with prefeval.Client(url) as client:
+        with client.evaluate_file(path, include_pair_ids=True) as stream:
+            (named,) = list(stream)
+        with client.evaluate_file(path) as stream:
+            (plain,) = list(stream)
+    assert named.pairs is not None and plain.pairs is not None
+    assert [(p.preferred, p.other, p.preferred_id, p.other_id) for p in named.pairs] == [
+        (0, 1, "x", None), (0, 2, "x", "z"), (1, 2, None, "z"),
+    ]  # fmt: skip
+    assert [(p.preferred_id, p.other_id) for p in plain.pairs] == [(None, None)] * 3
+    assert [p.probability for p in plain.pairs] == [p.probability for p in named.pairs]
 
 
 def test_an_exception_of_the_iterable_is_raised_to_the_reader(url: str) -> None:

@@ -268,6 +268,7 @@ class Client:
         format: Optional[str] = None,
         confidence: Optional[float] = None,
         include_gradients: Optional[bool] = None,
+        include_pair_ids: Optional[bool] = None,
         calibration_bins: Optional[int] = None,
         top_disagreements: Optional[int] = None,
         request_id: Optional[str] = None,
@@ -278,12 +279,14 @@ class Client:
         ``lists`` are in the wire shape (``[{"id": ..., "items": [{"reward": ..., "rank": ...}]}]``,
         or another ``format``), e.g. the output of :func:`lists_from_pairs` or
         :func:`list_from_ranking`. Every option of the API is a keyword (left out: the service's
-        default); an option this client does not name yet can be passed as a keyword too.
+        default); an option this client does not name yet can be passed as a keyword too. Pairs
+        name their items by index (``pair.preferred``, ``pair.other``);
+        ``include_pair_ids=True`` also fills ``pair.preferred_id`` and ``pair.other_id``.
         ``request_id`` is sent as ``x-request-id`` (a UUID is made up otherwise).
         """
         opts = _options(
             normalization=normalization, include_pairs=include_pairs, beta=beta, format=format,
-            confidence=confidence, include_gradients=include_gradients,
+            confidence=confidence, include_gradients=include_gradients, include_pair_ids=include_pair_ids,
             calibration_bins=calibration_bins, top_disagreements=top_disagreements, **options,
         )  # fmt: skip
         body = self._base._evaluate_body(lists, model, opts)
@@ -319,6 +322,7 @@ class Client:
         format: Optional[str] = None,
         confidence: Optional[float] = None,
         include_gradients: Optional[bool] = None,
+        include_pair_ids: Optional[bool] = None,
         request_id: Optional[str] = None,
         line_errors: str = "yield",
         **options: Any,
@@ -337,7 +341,8 @@ class Client:
         """
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
-            format=format, confidence=confidence, include_gradients=include_gradients, **options,
+            format=format, confidence=confidence, include_gradients=include_gradients,
+            include_pair_ids=include_pair_ids, **options,
         )  # fmt: skip
         request = self._base._stream_request(opts, request_id, line_errors)
         return open_stream(request, lambda: encode_lists(lists))
@@ -353,6 +358,7 @@ class Client:
         format: Optional[str] = None,
         confidence: Optional[float] = None,
         include_gradients: Optional[bool] = None,
+        include_pair_ids: Optional[bool] = None,
         request_id: Optional[str] = None,
         line_errors: str = "yield",
         **options: Any,
@@ -361,7 +367,8 @@ class Client:
         lines' ``line`` numbers are the file's line numbers."""
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
-            format=format, confidence=confidence, include_gradients=include_gradients, **options,
+            format=format, confidence=confidence, include_gradients=include_gradients,
+            include_pair_ids=include_pair_ids, **options,
         )  # fmt: skip
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
@@ -443,6 +450,7 @@ class AsyncClient:
         format: Optional[str] = None,
         confidence: Optional[float] = None,
         include_gradients: Optional[bool] = None,
+        include_pair_ids: Optional[bool] = None,
         calibration_bins: Optional[int] = None,
         top_disagreements: Optional[int] = None,
         request_id: Optional[str] = None,
@@ -451,7 +459,7 @@ class AsyncClient:
         """As :meth:`Client.evaluate`."""
         opts = _options(
             normalization=normalization, include_pairs=include_pairs, beta=beta, format=format,
-            confidence=confidence, include_gradients=include_gradients,
+            confidence=confidence, include_gradients=include_gradients, include_pair_ids=include_pair_ids,
             calibration_bins=calibration_bins, top_disagreements=top_disagreements, **options,
         )  # fmt: skip
         body = self._base._evaluate_body(lists, model, opts)
@@ -484,6 +492,7 @@ class AsyncClient:
         format: Optional[str] = None,
         confidence: Optional[float] = None,
         include_gradients: Optional[bool] = None,
+        include_pair_ids: Optional[bool] = None,
         request_id: Optional[str] = None,
         line_errors: str = "yield",
         **options: Any,
@@ -493,7 +502,8 @@ class AsyncClient:
         on the event loop, so it should not block. Needs asyncio (not trio)."""
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
-            format=format, confidence=confidence, include_gradients=include_gradients, **options,
+            format=format, confidence=confidence, include_gradients=include_gradients,
+            include_pair_ids=include_pair_ids, **options,
         )  # fmt: skip
         request = self._base._stream_request(opts, request_id, line_errors)
         return await aopen_stream(request, lambda: aencode_lists(lists))
@@ -509,6 +519,7 @@ class AsyncClient:
         format: Optional[str] = None,
         confidence: Optional[float] = None,
         include_gradients: Optional[bool] = None,
+        include_pair_ids: Optional[bool] = None,
         request_id: Optional[str] = None,
         line_errors: str = "yield",
         **options: Any,
@@ -516,7 +527,8 @@ class AsyncClient:
         """As :meth:`Client.evaluate_file` (the file is read in 64 KiB blocks on the event loop)."""
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
-            format=format, confidence=confidence, include_gradients=include_gradients, **options,
+            format=format, confidence=confidence, include_gradients=include_gradients,
+            include_pair_ids=include_pair_ids, **options,
         )  # fmt: skip
         if not os.path.isfile(path):
             raise FileNotFoundError(path)

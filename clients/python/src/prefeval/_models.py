@@ -87,7 +87,9 @@ def _require(data: Mapping[str, Any], what: str, *keys: str) -> None:
 @dataclass(frozen=True)
 class Pair(_Decoded):
     """One implied preference: item ``preferred`` was ranked above item ``other`` (zero-based
-    indices into the list's items as submitted), with the model's probability of it."""
+    indices into the list's items as submitted), with the model's probability of it.
+    ``preferred_id`` and ``other_id`` are the items' ids when they were asked for
+    (``include_pair_ids=True``) and the items have ids; ``None`` otherwise."""
 
     preferred: int
     other: int
