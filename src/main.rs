@@ -5,6 +5,10 @@ use clap::Parser;
 use prefeval::config::{Action, Cli};
 use prefeval::{AppState, Listeners, cli, healthcheck, serve, telemetry};
 
+/// Requests allocate and free many small blocks and a few large ones; see Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = match Cli::parse().into_action() {
         Action::Serve(config) => config,
