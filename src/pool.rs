@@ -45,6 +45,8 @@ type Job = Box<dyn FnOnce() + Send>;
 struct Shared {
     queue: Mutex<Queue>,
     job_ready: Condvar,
+    /// Workers waiting on `job_ready`: a submit wakes one only if some sleep.
+    sleeping: AtomicUsize,
     counters: Counters,
 }
 
@@ -124,8 +126,12 @@ impl Pool {
             .thread_name(|i| format!("prefeval-unit-{i}"))
             .build()
             .map_err(std::io::Error::other)?;
-        let shared =
-            Arc::new(Shared { queue: Mutex::default(), job_ready: Condvar::new(), counters: Counters::default() });
+        let shared = Arc::new(Shared {
+            queue: Mutex::default(),
+            job_ready: Condvar::new(),
+            sleeping: AtomicUsize::new(0),
+            counters: Counters::default(),
+        });
         for i in 0..workers {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new().name(format!("prefeval-worker-{i}")).spawn(move || run_jobs(&shared))?;
@@ -212,8 +218,14 @@ impl Pool {
             drop(admission);
             let _ = sender.send(outcome.map(|value| (value, timings)).map_err(panic_message));
         });
-        lock(&self.shared.queue).jobs.push_back(run);
-        self.shared.job_ready.notify_one();
+        let mut queue = lock(&self.shared.queue);
+        queue.jobs.push_back(run);
+        // Read under the lock that a sleeper takes before it waits: none can be missed.
+        let sleeping = self.shared.sleeping.load(Ordering::Acquire);
+        drop(queue);
+        if sleeping > 0 {
+            self.shared.job_ready.notify_one();
+        }
         Ok(PendingJob { receiver })
     }
 }
@@ -242,12 +254,26 @@ fn run_jobs(shared: &Shared) {
                 if let Some(job) = queue.jobs.pop_front() {
                     break job;
                 }
-                queue = shared.job_ready.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Under load the next job is usually microseconds away: look again for a short
+                // while before sleeping, which spares a futex wake and two context switches.
+                drop(queue);
+                let spin_until = Instant::now() + SPIN_BEFORE_SLEEP;
+                while shared.counters.queued.load(Ordering::Acquire) == 0 && Instant::now() < spin_until {
+                    std::thread::yield_now();
+                }
+                queue = lock(&shared.queue);
+                if queue.jobs.is_empty() && !queue.closed {
+                    shared.sleeping.fetch_add(1, Ordering::AcqRel);
+                    queue = shared.job_ready.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());
+                    shared.sleeping.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         };
         job();
     }
 }
+
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 
 /// Jobs catch their own panics, so the lock is never poisoned in practice; if it were, the queue
 /// itself is still consistent (push and pop are single calls).
