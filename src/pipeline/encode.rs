@@ -20,9 +20,9 @@ use crate::eval::{Calibration, ImpliedPair, ListEvaluation, NeumaierSum, Normali
 use crate::stats::{accuracy_interval, interval};
 
 /// Bytes one pair takes in JSON, about: sizes the output buffer once.
-const PAIR_JSON_BYTES: usize = 96;
+const PAIR_JSON_BYTES: usize = 112;
 /// Bytes one list result takes in JSON besides its pairs, about.
-const LIST_JSON_BYTES: usize = 160;
+const LIST_JSON_BYTES: usize = 192;
 /// Answers are formatted into blocks of this size before they reach their writer (a budgeted
 /// buffer, whose every write checks the budget): one write per block instead of one per token.
 pub const OUTPUT_BLOCK_BYTES: usize = 8 * 1024;
@@ -30,7 +30,8 @@ pub const OUTPUT_BLOCK_BYTES: usize = 8 * 1024;
 /// About the size of the encoded answer, to size its buffer once in the common case.
 pub fn encoded_size_estimate(evaluations: &[ListEvaluation]) -> usize {
     let returned_pairs: usize = evaluations.iter().map(|l| l.pairs.as_ref().map_or(0, Vec::len)).sum();
-    512 + evaluations.len() * LIST_JSON_BYTES + returned_pairs * PAIR_JSON_BYTES
+    // Rather above than below: an answer that outgrows its buffer is copied once more whole.
+    1024 + evaluations.len() * LIST_JSON_BYTES + returned_pairs * PAIR_JSON_BYTES
 }
 
 /// The answer of `POST /v1/evaluate`.
