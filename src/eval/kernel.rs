@@ -283,7 +283,19 @@ mod tests {
             let (a, b) = (dispatched.fold(), baseline.fold());
             assert_eq!(a.log_probability_sum.value().to_bits(), b.log_probability_sum.value().to_bits());
             assert_eq!(a.margins, b.margins);
-            assert_eq!((lp, p), (lp0, p0));
+            assert_eq!((&lp, &p), (&lp0, &p0));
+            // The AVX2 build too, where the CPU has it (the dispatch above prefers AVX-512).
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut avx2 = LaneTotals::default();
+                let (mut lp2, mut p2) = (vec![0.0; n], vec![0.0; n]);
+                // SAFETY: AVX2 support was checked just above.
+                unsafe { accumulate_avx2(&d, 0.7, &mut avx2, Some((&mut lp2, &mut p2))) };
+                let c = avx2.fold();
+                assert_eq!(c.log_probability_sum.value().to_bits(), b.log_probability_sum.value().to_bits());
+                assert_eq!(c.margins, b.margins);
+                assert_eq!((&lp2, &p2), (&lp0, &p0));
+            }
         }
     }
 
