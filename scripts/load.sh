@@ -8,7 +8,9 @@
 # starts BINARY (default: the release binary in cargo's target directory) on a free 127.0.0.1 port,
 # checks each payload answers 200, then runs wrk for SECONDS (default 5) per payload with
 # CONNECTIONS (default 16) connections on WRK_THREADS (default 1) threads, and a no-op GET /healthz
-# for the overhead comparison. Prints req/s, p50 and p99 per payload, and the server's peak RSS.
+# for the overhead comparison. Prints req/s, p50 and p99 per payload, the server's peak RSS after
+# each payload (they run in order, so the small row is the peak under the small load alone), and
+# the small batch's cost in no-op requests (healthz req/s over small req/s).
 # Bounded and self-stopping; the server is killed on exit. Installs nothing: needs wrk
 # (Debian: apt-get install wrk). Comparisons with the FastAPI + numpy peer still go through
 # ../shared/bench/compare.sh, which runs both servers interleaved in one run.
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
     -s) seconds="$2"; shift 2 ;;
     -c) connections="$2"; shift 2 ;;
     -t) threads="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) binary="$1"; shift ;;
   esac
 done
@@ -89,18 +91,22 @@ curl -fsS "$url/healthz" >/dev/null || { cat "$work/server.log" >&2; echo "error
 echo "binary: $binary ($(nproc) CPUs; wrk: $threads thread(s), $connections connections, $seconds s per payload)"
 echo "idle peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$server_pid/status")"
 
-printf '%-8s %12s %10s %10s %6s %10s\n' payload req/s p50_ms p99_ms bad bytes
+# peak_mib: the server's VmHWM after that payload's load (monotonic: payloads run in this order).
+peak() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$server_pid/status"; }
+printf '%-8s %12s %10s %10s %6s %10s %9s\n' payload req/s p50_ms p99_ms bad bytes peak_mib
 status=0
 for name in small medium large xl-list; do
   code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "@$work/$name.json" "$url/v1/evaluate")"
   [ "$code" = 200 ] || { echo "error: $name answered $code" >&2; status=1; continue; }
   read -r rps p50 p99 bad < <(PAYLOAD="$work/$name.json" timeout $((seconds + 30)) \
     wrk -t "$threads" -c "$connections" -d "${seconds}s" -s "$work/post.lua" "$url/v1/evaluate" | tail -n 1)
-  printf '%-8s %12s %10s %10s %6s %10s\n' "$name" "$rps" "$p50" "$p99" "$bad" "$(stat -c %s "$work/$name.json")"
+  printf '%-8s %12s %10s %10s %6s %10s %9s\n' "$name" "$rps" "$p50" "$p99" "$bad" "$(stat -c %s "$work/$name.json")" "$(peak)"
   [ "$bad" = 0 ] || status=1
+  [ "$name" = small ] && small_rps="$rps"
 done
 read -r rps p50 p99 bad < <(timeout $((seconds + 30)) \
   wrk -t "$threads" -c "$connections" -d "${seconds}s" -s "$work/get.lua" "$url/healthz" | tail -n 1)
-printf '%-8s %12s %10s %10s %6s %10s\n' healthz "$rps" "$p50" "$p99" "$bad" 0
+printf '%-8s %12s %10s %10s %6s %10s %9s\n' healthz "$rps" "$p50" "$p99" "$bad" 0 "$(peak)"
 echo "peak RSS under load: $(awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$server_pid/status")"
+[ -n "${small_rps:-}" ] && python3 -c "import sys; print(f'a small batch costs {float(sys.argv[1]) / float(sys.argv[2]):.2f} no-op GET /healthz')" "$rps" "$small_rps"
 exit "$status"
