@@ -12,9 +12,10 @@
 # musl's allocator is much slower for this allocation-heavy work (JSON decoding and encoding, a
 # vector per list). The same commit built both ways, one worker, the same load (medians of three
 # interleaved 10-second runs, deploy/README.md "Capacity"): glibc answered 2.6x (small.json),
-# 3.8x (medium.json) and 1.8x (large.json) the requests per second of musl. A faster allocator
-# would narrow that but means a new dependency; distroless/cc costs about 20 MB more than
-# distroless/static. The build stage is Debian 12 (bookworm), as is the runtime image, so the
+# 3.8x (medium.json) and 1.8x (large.json) the requests per second of musl. That was measured
+# before the binary brought its own allocator (mimalloc, docs/performance.md), which takes the
+# libc allocator out of the question; glibc and distroless/cc stay because they are what is built
+# and checked here. distroless/cc costs about 20 MB more than distroless/static. The build stage is Debian 12 (bookworm), as is the runtime image, so the
 # binary never needs a newer glibc than the one it runs on.
 #
 # CI cannot run docker. It builds the binary with exactly the command and target below and
