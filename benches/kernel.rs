@@ -14,7 +14,7 @@ use prefeval::pipeline::{Sequential, evaluate};
 
 #[allow(dead_code)] // only the generator: this bench sends no request bodies
 mod common;
-use common::SplitMix64;
+use common::{SplitMix64, gauss};
 
 /// `count` lists of `n` rewards, best rank first, like the Python kernel bench: a decreasing
 /// trend (running sum of −|N(0.3, 1)|) plus N(0, 1) noise, so the model mostly agrees.
@@ -25,8 +25,8 @@ fn lists(count: usize, n: usize, seed: u64) -> Vec<RankedList> {
             let mut trend = 0.0;
             let rewards = (0..n)
                 .map(|_| {
-                    trend -= rng.gauss(0.3, 1.0).abs();
-                    trend + rng.gauss(0.0, 1.0)
+                    trend -= gauss(&mut rng, 0.3, 1.0).abs();
+                    trend + gauss(&mut rng, 0.0, 1.0)
                 })
                 .collect();
             RankedList::new(rewards, None).expect("a valid list")

@@ -1066,3 +1066,38 @@ async fn a_loss_difference_whose_sum_overflows_is_still_a_number() {
     let difference = answer.json()["comparisons"][0]["loss_difference"].as_f64();
     assert_eq!(difference, Some(1e308 - (1.0f64 + (-1.0f64).exp()).ln()));
 }
+
+/// Margins where e^(−|z|) is subnormal or rounds to 0 take the kernel's exact scalar path: the
+/// answer's probabilities and log-probabilities are libm's values there, to the last subnormal.
+#[tokio::test]
+async fn margins_in_the_subnormal_range_are_exact() {
+    let router = router();
+    let margins: [f64; 9] = [700.0, 708.0, 708.5, 709.0, 720.0, 745.0, 745.2, 746.0, 800.0];
+    // Each margin twice: the preferred item below the other (z = −d), then above it (z = +d).
+    let lists: Vec<Value> = margins
+        .iter()
+        .flat_map(|&d| {
+            [json!({"items": [{"reward": 0.0}, {"reward": d}]}), json!({"items": [{"reward": d}, {"reward": 0.0}]})]
+        })
+        .collect();
+    let answer = post_json(&router, &json!({"options": {"normalization": "sum"}, "lists": lists})).await;
+    assert_eq!(answer.status, 200, "{}", answer.json());
+    let body = answer.json();
+    for (k, &d) in margins.iter().enumerate() {
+        for (side, z) in [(0, -d), (1, d)] {
+            let pair = &body["lists"][2 * k + side]["pairs"][0];
+            let (probability, log_probability) =
+                (pair["probability"].as_f64().unwrap(), pair["log_probability"].as_f64().unwrap());
+            let want_probability: f64 = if z >= 0.0 { 1.0 / (1.0 + (-z).exp()) } else { z.exp() / (1.0 + z.exp()) };
+            let want_log: f64 = z.min(0.0) - (-z.abs()).exp().ln_1p();
+            assert!(
+                (probability - want_probability).abs() <= 5e-324,
+                "σ({z}) = {probability}, libm {want_probability}"
+            );
+            assert!(
+                (log_probability - want_log).abs() <= 5e-324f64.max(4.0 * f64::EPSILON * want_log.abs()),
+                "log σ({z}) = {log_probability}, libm {want_log}"
+            );
+        }
+    }
+}

@@ -3,29 +3,17 @@
 
 use std::fmt::Write;
 
-/// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded generator.
-pub struct SplitMix64(pub u64);
+// The tests' generator, so that both draw the same way.
+#[path = "../../tests/common/rng.rs"]
+mod rng;
+pub use rng::SplitMix64;
 
-impl SplitMix64 {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform on [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Normal with this mean and standard deviation (Box–Muller; one draw of the pair is dropped).
-    pub fn gauss(&mut self, mean: f64, sd: f64) -> f64 {
-        let u1 = 1.0 - self.unit(); // (0, 1]: ln is finite
-        let u2 = self.unit();
-        mean + sd * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
+/// A normal draw with this mean and standard deviation (Box–Muller; one draw of the pair is
+/// dropped).
+pub fn gauss(rng: &mut SplitMix64, mean: f64, sd: f64) -> f64 {
+    let u1 = 1.0 - rng.unit(); // (0, 1]: ln is finite
+    let u2 = rng.unit();
+    mean + sd * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// One request body of the load harness.
@@ -66,7 +54,7 @@ pub fn payload(shape: Shape) -> Vec<u8> {
             if item > 0 {
                 body.push(',');
             }
-            let reward = (-0.3 * item as f64 + rng.gauss(0.0, 1.5)) * 1e6;
+            let reward = (-0.3 * item as f64 + gauss(&mut rng, 0.0, 1.5)) * 1e6;
             let reward = reward.round() / 1e6;
             write!(body, r#"{{"id":"r{item}","reward":{reward}}}"#).expect("writing to a String cannot fail");
         }

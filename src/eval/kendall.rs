@@ -32,14 +32,24 @@ pub fn kendall_tau_b(ranks: &[u64], rewards: &[f64]) -> Option<f64> {
     let all = n * n.saturating_sub(1) / 2;
     let untied_in_rank = all - tied_in_rank;
     let untied_in_reward = all - tied_in_reward;
+    // n_c + n_d = n₀ − n₁ − n₂ + n₃ (inclusion–exclusion over the ties), so n_c − n_d needs
+    // only n_d. (Taking away the pairs tied in reward only, never more than those untied in
+    // rank, keeps the unsigned arithmetic ≥ 0.)
+    let concordant_plus_discordant = untied_in_rank - (tied_in_reward - tied_in_both);
+    tau_b_from_counts(untied_in_rank, untied_in_reward, concordant_plus_discordant as i128 - 2 * discordant as i128)
+}
+
+/// τ-b = (n_c − n_d) / √((n₀ − n₁)(n₀ − n₂)) from exact integer counts; `None` when a factor is 0.
+/// The one place the formula is written, so every way of counting gives the same bits.
+pub fn tau_b_from_counts(
+    untied_in_rank: u128,
+    untied_in_reward: u128,
+    concordant_minus_discordant: i128,
+) -> Option<f64> {
     if untied_in_rank == 0 || untied_in_reward == 0 {
         return None;
     }
-    // n_c + n_d = n₀ − n₁ − n₂ + n₃ (inclusion–exclusion over the ties), so n_c − n_d needs
-    // only n_d. The counts are exact integers until they become f64. (Taking away the pairs tied
-    // in reward only, never more than those untied in rank, keeps the unsigned arithmetic ≥ 0.)
-    let concordant_plus_discordant = untied_in_rank - (tied_in_reward - tied_in_both);
-    let numerator = (concordant_plus_discordant as i128 - 2 * discordant as i128) as f64;
+    let numerator = concordant_minus_discordant as f64;
     // Equal factors (as without ties) need no square root, so a perfect order gives exactly ±1.
     let denominator = if untied_in_rank == untied_in_reward {
         untied_in_rank as f64

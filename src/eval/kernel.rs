@@ -129,6 +129,8 @@ fn lanes<const OUTPUT: bool>(
     const SLICE: usize = LANES * MAX_PAIRS_PER_LANE_BETWEEN_FLUSHES;
     for (s, slice) in diffs.chunks(SLICE).enumerate() {
         let mut counters = ByteCounters::default();
+        // Full chunks and the tail are two loops on purpose: with `used` a constant `LANES`, the
+        // full chunks' masks fold away (one loop over `chunks` measured 4% slower).
         let chunks = slice.chunks_exact(LANES);
         let tail = chunks.remainder();
         for (c, chunk) in chunks.enumerate() {

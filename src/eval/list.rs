@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::gradient::loss_gradients;
-use super::kendall::kendall_tau_b;
+use super::kendall::{kendall_tau_b, tau_b_from_counts};
 use super::kernel::{self, BLOCK, LaneTotals};
 use super::margins::MarginCounts;
 use super::sum::NeumaierSum;
@@ -193,7 +193,7 @@ impl RankedList {
 
     /// τ-b from the kernel's sums over all the list's rows, when no two items share a rank: then
     /// every item pair is an implied pair, n_c − n_d = agreeing halves − pairs, and the pairs tied
-    /// in reward are the kernel's reward ties. The same integers and the same formula as
+    /// in reward are the kernel's reward ties: the same integers into the same formula as
     /// `kendall_tau_b`, so the same bits, without its sort. `None` when ranks tie (use
     /// `kendall_tau`).
     pub fn kendall_tau_from(&self, whole: &RowsPartial) -> Option<Option<f64>> {
@@ -202,13 +202,7 @@ impl RankedList {
         }
         let pairs = u128::from(whole.pairs);
         let untied_in_reward = pairs - u128::from(whole.reward_ties);
-        if pairs == 0 || untied_in_reward == 0 {
-            return Some(None);
-        }
-        let numerator = (i128::from(whole.agreeing_halves) - pairs as i128) as f64;
-        let denominator =
-            if pairs == untied_in_reward { pairs as f64 } else { ((pairs * untied_in_reward) as f64).sqrt() };
-        Some(Some((numerator / denominator).clamp(-1.0, 1.0)))
+        Some(tau_b_from_counts(pairs, untied_in_reward, i128::from(whole.agreeing_halves) - pairs as i128))
     }
 
     /// ∂L/∂r_k for every item, in submitted order, for a loss normalised by `divisor`.
