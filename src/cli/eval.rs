@@ -16,7 +16,7 @@ use crate::config::{Config, EvalArgs};
 use crate::eval::Totals;
 use crate::limits::Limits;
 use crate::memory::MemoryBudget;
-use crate::pipeline::encode::{ListJson, Summary, summary_line, write_error_line, write_list_line};
+use crate::pipeline::encode::{ListJson, OutputBlocks, Summary, summary_line, write_error_line, write_list_line};
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, evaluate_chunk, loss_overflow,
 };
@@ -272,7 +272,7 @@ fn evaluate_batch(
     let evaluations = evaluate(&batch.ranked, &batch.options.eval, threads);
     let mut totals = Totals::default();
     let mut report = Report { lines: evaluations.len() as u64, ..Report::default() };
-    let mut out = Vec::new();
+    let mut out = OutputBlocks::new(Vec::new());
     for (index, (input, evaluation)) in batch.inputs.iter().zip(&evaluations).enumerate() {
         let line = index as u64 + 1;
         let written = match evaluation {
@@ -290,6 +290,7 @@ fn evaluate_batch(
     }
     let summary =
         Summary::new(batch.options.eval.normalization, &totals, report.lines_failed, batch.options.confidence);
+    let mut out = out.finish().map_err(|error| format!("cannot encode the results: {error}"))?;
     out.extend(summary_line(&summary));
     output.write_all(&out).map_err(|error| format!("cannot write the results: {error}"))?;
     Ok(report)

@@ -6,11 +6,16 @@
 //! numbers through serde_json's own formatter) rather than through serde's struct machinery; the
 //! bytes are those serde_json would write for the same values. The rest goes through serde.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 
 use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::ser::{CompactFormatter, Formatter};
+
+mod blocks;
+mod pairs;
+
+pub use blocks::{OUTPUT_BLOCK_BYTES, OutputBlocks};
 
 use super::Options;
 use super::figures::Disagreement;
@@ -23,9 +28,6 @@ use crate::stats::{accuracy_interval, interval};
 const PAIR_JSON_BYTES: usize = 112;
 /// Bytes one list result takes in JSON besides its pairs, about.
 const LIST_JSON_BYTES: usize = 192;
-/// Answers are formatted into blocks of this size before they reach their writer (a budgeted
-/// buffer, whose every write checks the budget): one write per block instead of one per token.
-pub const OUTPUT_BLOCK_BYTES: usize = 8 * 1024;
 
 /// About the size of the encoded answer, to size its buffer once in the common case.
 pub fn encoded_size_estimate(evaluations: &[ListEvaluation]) -> usize {
@@ -43,16 +45,16 @@ pub fn write_batch(
     totals: &Totals,
     extras: &BatchExtras<'_>,
 ) -> Result<(), serde_json::Error> {
-    let mut blocks = BufWriter::with_capacity(OUTPUT_BLOCK_BYTES, out);
+    let mut blocks = OutputBlocks::new(out);
     write_batch_fields(&mut blocks, options, inputs, evaluations, totals, extras)
-        .and_then(|()| blocks.flush())
+        .and_then(|()| blocks.finish().map(drop))
         .map_err(serde_json::Error::io)
 }
 
 /// The fields of a batch answer in the order, and with the omissions, of the contract's
 /// `EvaluateResponse`.
-fn write_batch_fields(
-    w: &mut impl Write,
+fn write_batch_fields<W: Write>(
+    w: &mut OutputBlocks<W>,
     options: &Options,
     inputs: &[ListInput<'_>],
     evaluations: &[ListEvaluation],
@@ -307,14 +309,14 @@ pub struct ListJson<'r> {
 }
 
 /// A result line of a stream: `lists[i]` of a batch answer plus `"line"`.
-pub fn write_list_line(out: &mut impl Write, list: &ListJson<'_>) -> io::Result<()> {
+pub fn write_list_line<W: Write>(out: &mut OutputBlocks<W>, list: &ListJson<'_>) -> io::Result<()> {
     write_list(out, list)?;
     out.write_all(b"\n")
 }
 
 /// `{"line"?, "id"?, "n", "pairs_count", "loss", "accuracy", "chance_loss", "kendall_tau"?,
 /// "gradients"?, "pairs"?}`: the contract's `ListEvaluation` (with `line`, `StreamResult`).
-fn write_list(w: &mut impl Write, list: &ListJson<'_>) -> io::Result<()> {
+fn write_list<W: Write>(w: &mut OutputBlocks<W>, list: &ListJson<'_>) -> io::Result<()> {
     let e = list.evaluation;
     w.write_all(b"{")?;
     if let Some(line) = list.line {
@@ -346,13 +348,16 @@ fn write_list(w: &mut impl Write, list: &ListJson<'_>) -> io::Result<()> {
         write_json(w, gradients)?;
     }
     if let Some(pairs) = &e.pairs {
-        let items = list.pair_ids.then_some(&list.input.items[..]);
         w.write_all(b",\"pairs\":[")?;
-        for (index, pair) in pairs.iter().enumerate() {
-            if index > 0 {
-                w.write_all(b",")?;
+        if list.pair_ids {
+            for (index, pair) in pairs.iter().enumerate() {
+                if index > 0 {
+                    w.write_all(b",")?;
+                }
+                write_pair_with_ids(w, pair, &list.input.items)?;
             }
-            write_pair(w, pair, items)?;
+        } else {
+            pairs::write_pairs(w, pairs)?;
         }
         w.write_all(b"]")?;
     }
@@ -360,22 +365,20 @@ fn write_list(w: &mut impl Write, list: &ListJson<'_>) -> io::Result<()> {
 }
 
 /// `{"preferred", "other", "preferred_id"?, "other_id"?, "probability", "log_probability"}`: the
-/// contract's `ImpliedPair`. The ids are written when `items` is given and the item has one.
-fn write_pair(w: &mut impl Write, pair: &ImpliedPair, items: Option<&[ItemInput<'_>]>) -> io::Result<()> {
+/// contract's `ImpliedPair` with the ids of the items that have one (`pairs` writes those without).
+fn write_pair_with_ids(w: &mut impl Write, pair: &ImpliedPair, items: &[ItemInput<'_>]) -> io::Result<()> {
     w.write_all(b"{\"preferred\":")?;
     CompactFormatter.write_u32(w, pair.preferred)?;
     w.write_all(b",\"other\":")?;
     CompactFormatter.write_u32(w, pair.other)?;
-    if let Some(items) = items {
-        let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_deref());
-        if let Some(id) = id_of(pair.preferred) {
-            w.write_all(b",\"preferred_id\":")?;
-            write_json(w, id)?;
-        }
-        if let Some(id) = id_of(pair.other) {
-            w.write_all(b",\"other_id\":")?;
-            write_json(w, id)?;
-        }
+    let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_deref());
+    if let Some(id) = id_of(pair.preferred) {
+        w.write_all(b",\"preferred_id\":")?;
+        write_json(w, id)?;
+    }
+    if let Some(id) = id_of(pair.other) {
+        w.write_all(b",\"other_id\":")?;
+        write_json(w, id)?;
     }
     w.write_all(b",\"probability\":")?;
     write_f64(w, pair.probability)?;
@@ -662,33 +665,44 @@ mod tests {
         let values = floats(&mut random, 20_000);
         let items: Vec<ItemInput<'_>> =
             (0..40).map(|k| ItemInput { id: IDS[k % IDS.len()].map(Cow::Borrowed), reward: 0.0, rank: None }).collect();
-        for index in 0..values.len() {
-            // Indices inside the items, and past them (no id to echo).
-            let mut index_of = || match random.below(4) {
-                0 => random.next() as u32,
-                _ => random.below(items.len() as u64) as u32,
-            };
-            let pair = ImpliedPair {
-                preferred: index_of(),
-                other: index_of(),
-                probability: values[index],
-                log_probability: values[(index * 7 + 3) % values.len()],
-            };
-            let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_deref());
-            for with_ids in [false, true] {
-                let reference = PairReference {
-                    preferred: pair.preferred,
-                    other: pair.other,
-                    preferred_id: if with_ids { id_of(pair.preferred) } else { None },
-                    other_id: if with_ids { id_of(pair.other) } else { None },
-                    probability: pair.probability,
-                    log_probability: pair.log_probability,
+        let pairs: Vec<ImpliedPair> = (0..values.len())
+            .map(|index| {
+                // Indices inside the items, and past them (no id to echo).
+                let mut index_of = || match random.below(4) {
+                    0 => random.next() as u32,
+                    _ => random.below(items.len() as u64) as u32,
                 };
-                let mut mine = Vec::new();
-                write_pair(&mut mine, &pair, with_ids.then_some(&items[..])).unwrap();
-                assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&reference).unwrap(), "{pair:?}");
-            }
+                ImpliedPair {
+                    preferred: index_of(),
+                    other: index_of(),
+                    probability: values[index],
+                    log_probability: values[(index * 7 + 3) % values.len()],
+                }
+            })
+            .collect();
+        let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_deref());
+        let reference = |pair: &ImpliedPair, with_ids: bool| {
+            serde_json::to_string(&PairReference {
+                preferred: pair.preferred,
+                other: pair.other,
+                preferred_id: if with_ids { id_of(pair.preferred) } else { None },
+                other_id: if with_ids { id_of(pair.other) } else { None },
+                probability: pair.probability,
+                log_probability: pair.log_probability,
+            })
+            .unwrap()
+        };
+        for pair in &pairs {
+            let mut mine = Vec::new();
+            write_pair_with_ids(&mut mine, pair, &items).unwrap();
+            assert_eq!(String::from_utf8(mine).unwrap(), reference(pair, true), "{pair:?}");
         }
+        // Without ids, all in one run: the pairs cross many block boundaries.
+        let mut blocks = OutputBlocks::new(Vec::new());
+        pairs::write_pairs(&mut blocks, &pairs).unwrap();
+        let mine = String::from_utf8(blocks.finish().unwrap()).unwrap();
+        let expected: Vec<String> = pairs.iter().map(|pair| reference(pair, false)).collect();
+        assert_eq!(mine, expected.join(","));
     }
 
     /// A list result as serde's derive writes it.
@@ -867,9 +881,10 @@ mod tests {
 
             for (k, (input, evaluation)) in batch.inputs.iter().zip(&evaluations).enumerate() {
                 let line = Some(k as u64 + 1);
-                let mut mine = Vec::new();
+                let mut blocks = OutputBlocks::new(Vec::new());
                 let list = ListJson { line, input, evaluation, pair_ids: options.include_pair_ids };
-                write_list_line(&mut mine, &list).unwrap();
+                write_list_line(&mut blocks, &list).unwrap();
+                let mine = blocks.finish().unwrap();
                 let mut expected =
                     serde_json::to_vec(&ListReference::new(line, input, evaluation, options.include_pair_ids)).unwrap();
                 expected.push(b'\n');

@@ -3,9 +3,7 @@
 //! totals. The stream endpoint and `prefeval eval` both run every chunk through `evaluate_chunk`,
 //! so their answers are the same bytes for the same input.
 
-use std::io::{BufWriter, Write};
-
-use super::encode::{ListJson, OUTPUT_BLOCK_BYTES, write_error_line, write_list_line};
+use super::encode::{ListJson, OutputBlocks, write_error_line, write_list_line};
 use super::format::ListInput;
 use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
 use crate::error::{ApiError, ErrorCode};
@@ -197,7 +195,7 @@ pub fn evaluate_chunk(
     let mut answer = budget.empty();
     let mut out = BudgetedBuffer::with_capacity(chunk.bytes.len() / 2, &mut answer)?;
     // Lines are formatted in blocks: one write to the budgeted buffer per block, not per token.
-    let mut blocks = BufWriter::with_capacity(OUTPUT_BLOCK_BYTES, &mut out);
+    let mut blocks = OutputBlocks::new(&mut out);
     let mut written = Ok(());
     for (line, slot) in &slots {
         written = match slot.as_ref().map(|&index| (index, &evaluations[index])) {
@@ -226,8 +224,7 @@ pub fn evaluate_chunk(
             break;
         }
     }
-    let written = written.and_then(|()| blocks.flush());
-    drop(blocks);
+    let written = written.and_then(|()| blocks.finish().map(drop));
     if written.is_err() {
         return Err(out.refusal().unwrap_or(OverBudget::Exhausted));
     }
