@@ -8,6 +8,12 @@ use std::io::{self, Write};
 /// The size of a block: one write to the underlying writer per this many bytes.
 pub const OUTPUT_BLOCK_BYTES: usize = 8 * 1024;
 
+thread_local! {
+    /// The block of the last answer this thread finished: a small answer would otherwise spend
+    /// more on allocating and zeroing its 8 KiB than on its bytes.
+    static SPARE_BLOCK: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
+}
+
 pub struct OutputBlocks<W: Write> {
     inner: W,
     block: Box<[u8]>,
@@ -16,7 +22,8 @@ pub struct OutputBlocks<W: Write> {
 
 impl<W: Write> OutputBlocks<W> {
     pub fn new(inner: W) -> Self {
-        OutputBlocks { inner, block: vec![0; OUTPUT_BLOCK_BYTES].into_boxed_slice(), len: 0 }
+        let block = SPARE_BLOCK.take().unwrap_or_else(|| vec![0; OUTPUT_BLOCK_BYTES].into_boxed_slice());
+        OutputBlocks { inner, block, len: 0 }
     }
 
     /// Calls `format` with at least `room` free bytes of the block (`room` ≤ `OUTPUT_BLOCK_BYTES`);
@@ -35,6 +42,7 @@ impl<W: Write> OutputBlocks<W> {
     /// Writes what the block holds, and returns the underlying writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.write_block()?;
+        SPARE_BLOCK.set(Some(std::mem::take(&mut self.block)));
         Ok(self.inner)
     }
 
@@ -47,18 +55,24 @@ impl<W: Write> OutputBlocks<W> {
 impl<W: Write> Write for OutputBlocks<W> {
     #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_all(data).map(|()| data.len())
+    }
+
+    /// Whole, without `Write::write_all`'s loop: `write` takes every byte unless `inner` fails.
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some(free) = self.block.get_mut(self.len..self.len + data.len()) {
             free.copy_from_slice(data);
             self.len += data.len();
-            return Ok(data.len());
+            return Ok(());
         }
         self.write_block()?;
         if data.len() >= self.block.len() {
-            return self.inner.write(data);
+            return self.inner.write_all(data);
         }
         self.block[..data.len()].copy_from_slice(data);
         self.len = data.len();
-        Ok(data.len())
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
