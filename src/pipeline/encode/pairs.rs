@@ -29,6 +29,7 @@ pub fn write_pairs<W: Write>(blocks: &mut OutputBlocks<W>, pairs: &[ImpliedPair]
 /// Writes one pair at the start of `out` (at least `MAX_PAIR_BYTES` long) and returns its length.
 #[inline]
 fn format_pair(out: &mut [u8], pair: &ImpliedPair, comma: bool) -> usize {
+    // The comma always goes to byte 0; without one, the object's `{` overwrites it.
     let mut at = usize::from(comma);
     out[0] = b',';
     put(out, &mut at, PREFERRED);
