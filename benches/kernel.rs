@@ -19,7 +19,7 @@ use common::{SplitMix64, gauss};
 /// `count` lists of `n` rewards, best rank first, like the Python kernel bench: a decreasing
 /// trend (running sum of −|N(0.3, 1)|) plus N(0, 1) noise, so the model mostly agrees.
 fn lists(count: usize, n: usize, seed: u64) -> Vec<RankedList> {
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..count)
         .map(|_| {
             let mut trend = 0.0;

@@ -59,19 +59,16 @@ for name, (lists, items, pairs) in shapes.items():
     with open(f"{out}/{name}.json", "w") as f:
         json.dump(body, f, separators=(",", ":"))
 PY
-cat >"$work/post.lua" <<'LUA'
-local f = assert(io.open(os.getenv("PAYLOAD"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("%.1f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, e.status + e.connect + e.read + e.write + e.timeout))
+# POSTs the file named by $PAYLOAD as JSON; without $PAYLOAD, GETs (the no-op healthz).
+cat >"$work/load.lua" <<'LUA'
+local path = os.getenv("PAYLOAD")
+if path then
+  local f = assert(io.open(path, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
 end
-LUA
-cat >"$work/get.lua" <<'LUA'
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("%.1f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
@@ -99,13 +96,13 @@ for name in small medium large xl-list; do
   code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "@$work/$name.json" "$url/v1/evaluate")"
   [ "$code" = 200 ] || { echo "error: $name answered $code" >&2; status=1; continue; }
   read -r rps p50 p99 bad < <(PAYLOAD="$work/$name.json" timeout $((seconds + 30)) \
-    wrk -t "$threads" -c "$connections" -d "${seconds}s" -s "$work/post.lua" "$url/v1/evaluate" | tail -n 1)
+    wrk -t "$threads" -c "$connections" -d "${seconds}s" -s "$work/load.lua" "$url/v1/evaluate" | tail -n 1)
   printf '%-8s %12s %10s %10s %6s %10s %9s\n' "$name" "$rps" "$p50" "$p99" "$bad" "$(stat -c %s "$work/$name.json")" "$(peak)"
   [ "$bad" = 0 ] || status=1
   [ "$name" = small ] && small_rps="$rps"
 done
 read -r rps p50 p99 bad < <(timeout $((seconds + 30)) \
-  wrk -t "$threads" -c "$connections" -d "${seconds}s" -s "$work/get.lua" "$url/healthz" | tail -n 1)
+  wrk -t "$threads" -c "$connections" -d "${seconds}s" -s "$work/load.lua" "$url/healthz" | tail -n 1)
 printf '%-8s %12s %10s %10s %6s %10s %9s\n' healthz "$rps" "$p50" "$p99" "$bad" 0 "$(peak)"
 echo "peak RSS under load: $(awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$server_pid/status")"
 [ -n "${small_rps:-}" ] && python3 -c "import sys; print(f'a small batch costs {float(sys.argv[1]) / float(sys.argv[2]):.2f} no-op GET /healthz')" "$rps" "$small_rps"

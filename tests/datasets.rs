@@ -245,8 +245,8 @@ type Rng = SplitMix64;
 
 impl SplitMix64 {
     /// Uniform in `range`.
-    fn between(&mut self, range: Range<usize>) -> usize {
-        range.start + (self.next() % (range.end - range.start) as u64) as usize
+    fn within(&mut self, range: Range<usize>) -> usize {
+        range.start + self.below((range.end - range.start) as u64) as usize
     }
 
     /// A reward as a model prints one: four decimals in [-4, 4].
@@ -256,14 +256,14 @@ impl SplitMix64 {
 
     fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
-            items.swap(i, self.between(0..i + 1));
+            items.swap(i, self.within(0..i + 1));
         }
     }
 }
 
 /// Ranks for `n` items drawn from `1..=top`, not all equal (the list must imply a preference).
 fn some_ranks(rng: &mut Rng, n: usize, top: usize) -> Vec<usize> {
-    let mut ranks: Vec<usize> = (0..n).map(|_| rng.between(1..top + 1)).collect();
+    let mut ranks: Vec<usize> = (0..n).map(|_| rng.within(1..top + 1)).collect();
     if ranks.iter().all(|&r| r == ranks[0]) {
         ranks[0] = if ranks[0] == 1 { 2 } else { 1 };
     }
@@ -273,13 +273,13 @@ fn some_ranks(rng: &mut Rng, n: usize, top: usize) -> Vec<usize> {
 /// A native list of `items` items: ranked by array order, or (one in two) by ranks with ties;
 /// one reward in eight repeats the previous one (a tie of the model).
 fn native_list(rng: &mut Rng, index: usize, items: Range<usize>) -> Value {
-    let n = rng.between(items);
+    let n = rng.within(items);
     let mut rewards: Vec<f64> = Vec::with_capacity(n);
     for k in 0..n {
-        let tie = k > 0 && rng.between(0..8) == 0;
+        let tie = k > 0 && rng.within(0..8) == 0;
         rewards.push(if tie { rewards[k - 1] } else { rng.reward() });
     }
-    let ranks = (rng.between(0..2) == 0).then(|| some_ranks(rng, n, 3));
+    let ranks = (rng.within(0..2) == 0).then(|| some_ranks(rng, n, 3));
     let items: Vec<Value> = (0..n)
         .map(|k| match &ranks {
             Some(ranks) => json!({"id": format!("resp-{k}"), "reward": rewards[k], "rank": ranks[k]}),
@@ -290,14 +290,14 @@ fn native_list(rng: &mut Rng, index: usize, items: Range<usize>) -> Value {
 }
 
 fn native_dataset(seed: u64, lists: usize, items: Range<usize>) -> Vec<Value> {
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..lists).map(|index| native_list(&mut rng, index, items.clone())).collect()
 }
 
 /// One list in `format`, and the same list written natively as `design/api.md` defines it.
 fn format_case(rng: &mut Rng, format: &str, index: usize) -> (Value, Value) {
     let id = format!("prompt-{index:04}");
-    let n = rng.between(2..8);
+    let n = rng.within(2..8);
     match format {
         "native" => {
             let list = native_list(rng, index, 2..8);
@@ -319,7 +319,7 @@ fn format_case(rng: &mut Rng, format: &str, index: usize) -> (Value, Value) {
             let mut positions: Vec<Vec<String>> = Vec::new();
             let mut rest = ids.as_slice();
             while !rest.is_empty() {
-                let (group, after) = rest.split_at(rng.between(1..4).min(rest.len()));
+                let (group, after) = rest.split_at(rng.within(1..4).min(rest.len()));
                 positions.push(group.to_vec());
                 rest = after;
             }
@@ -525,6 +525,47 @@ fn assert_pair_ids(what: &str, results: &[Value], lists: &[Value], with_ids: boo
     }
 }
 
+/// The answer's pairs are the text serde_json writes for the same numbers, byte for byte: indices,
+/// and floats in shortest form whatever their magnitude (probabilities near 1, tiny ones in
+/// exponent form, log-probabilities near −700), across many of the encoder's 8 KiB blocks.
+#[test]
+fn pairs_on_the_wire_are_the_bytes_serde_json_writes_for_them() {
+    let server = start();
+    let mut rng = Rng::new(71);
+    let lists: Vec<Value> = (0..4)
+        .map(|k| {
+            // Rewards from ±1e-3 to ±700 apart, so every magnitude of probability comes up.
+            let scale = [1e-3, 1.0, 40.0, 700.0][k];
+            let items: Vec<Value> = (0..45).map(|_| json!({"reward": (rng.unit() - 0.5) * 2.0 * scale})).collect();
+            json!({"items": items})
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({"lists": lists})).unwrap();
+    let answer = exchange(server.addr, "POST", "/v1/evaluate", Some("application/json"), &body, Framing::Length);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let text = answer.text();
+    assert!(text.len() > 4 * 8192, "the pairs span many blocks: {} bytes", text.len());
+    for (k, list) in answer.json()["lists"].as_array().expect("lists").iter().enumerate() {
+        let pairs = list["pairs"].as_array().expect("pairs");
+        assert_eq!(pairs.len(), 45 * 44 / 2);
+        let number = |value: &Value| serde_json::to_string(&value.as_f64().expect("a number")).unwrap();
+        let expected: Vec<String> = pairs
+            .iter()
+            .map(|pair| {
+                format!(
+                    "{{\"preferred\":{},\"other\":{},\"probability\":{},\"log_probability\":{}}}",
+                    pair["preferred"],
+                    pair["other"],
+                    number(&pair["probability"]),
+                    number(&pair["log_probability"])
+                )
+            })
+            .collect();
+        let expected = format!("\"pairs\":[{}]", expected.join(","));
+        assert!(text.contains(&expected), "list {k}: the pairs' text is not serde_json's");
+    }
+}
+
 #[test]
 fn pair_ids_are_opt_in_on_the_batch_the_stream_and_the_command_line() {
     let server = start();
@@ -695,7 +736,7 @@ fn eval_exits_0_when_clean_1_when_a_line_failed_and_2_for_usage_errors() {
 #[test]
 fn every_input_format_gives_the_figures_of_the_same_data_sent_natively() {
     let server = start();
-    let mut rng = SplitMix64(37);
+    let mut rng = SplitMix64::new(37);
     for format in FORMATS {
         let (lists, natives): (Vec<Value>, Vec<Value>) = (0..25).map(|i| format_case(&mut rng, format, i)).unzip();
         let streamed = server.stream(&format!("format={format}"), &ndjson(&lists));
@@ -732,7 +773,7 @@ fn format_errors_name_the_fields_the_client_wrote() {
         ("pairs", json!({"id": "p", "chosen_reward": 1.0}), "missing_field", "rejected_reward"),
         ("native", json!({"id": "p", "chosen_reward": 1.0, "rejected_reward": 0.5}), "unknown_field", "chosen_reward"),
     ];
-    let mut rng = SplitMix64(41);
+    let mut rng = SplitMix64::new(41);
     for (format, bad, code, path) in cases {
         let good = format_case(&mut rng, format, 0).0;
         let answer = server.stream(&format!("format={format}"), &ndjson(&[&good, &bad]));

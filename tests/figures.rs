@@ -22,19 +22,6 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------------
 // Seeded data
 
-/// The test's draws from the shared seeded generator.
-impl SplitMix64 {
-    /// Uniform on 0..n.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Uniform on [lo, hi).
-    fn between(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-}
-
 /// One ranked list as the test knows it: `rewards[model][item]`, explicit `ranks` or array order.
 #[derive(Clone, Debug)]
 struct TestList {
@@ -71,7 +58,7 @@ const GROUPS: [&str; 4] = ["math", "code", "chat", "safety"];
 /// of ½ (ties within and across models) and any item may copy an earlier one's reward (a tie);
 /// each further model perturbs the first, and now and then repeats it exactly (a tied list).
 fn random_lists(seed: u64, count: usize, models: usize) -> Vec<TestList> {
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..count)
         .map(|i| {
             let n = 2 + rng.below(8) as usize;

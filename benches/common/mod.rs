@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 // The tests' generator, so that both draw the same way.
-#[path = "../../tests/common/rng.rs"]
+#[path = "../../src/eval/test_rng.rs"]
+#[allow(dead_code)] // not every bench draws every way
 mod rng;
 pub use rng::SplitMix64;
 
@@ -41,7 +42,7 @@ pub fn shape(name: &str) -> Shape {
 /// The JSON body of a `POST /v1/evaluate` of this shape: lists `p0…` of items `r0…` in rank order
 /// (best first), rewards of a plausible model (a downward trend plus noise) to 6 decimals.
 pub fn payload(shape: Shape) -> Vec<u8> {
-    let mut rng = SplitMix64(12345);
+    let mut rng = SplitMix64::new(12345);
     let mut body = String::with_capacity(64 + shape.lists * (16 + shape.items * 32));
     write!(body, r#"{{"model":"bench","options":{{"include_pairs":{}}},"lists":["#, shape.include_pairs)
         .expect("writing to a String cannot fail");

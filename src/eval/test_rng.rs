@@ -1,5 +1,7 @@
-//! A seeded splitmix64 generator for the random inputs of unit tests: deterministic, so that a
-//! failure reproduces from its seed, and small enough to need no crate.
+//! A seeded splitmix64 generator (Steele, Lea & Flood 2014) for random test inputs: deterministic,
+//! so that a failure reproduces from its seed, and small enough to need no crate. The one
+//! generator of the unit tests, the integration tests (`tests/common`) and the benches
+//! (`benches/common`), which include this file by path.
 
 pub struct SplitMix64(u64);
 

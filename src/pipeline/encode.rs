@@ -2,9 +2,11 @@
 //! ids) without intermediate copies: a batch answer, and the lines of a stream or a CLI run (a
 //! list result with its `line`, an error line, the summary line with its `totals`).
 //!
-//! Lists and their pairs, which are most of an answer's bytes, are written by hand (literal keys,
-//! numbers through serde_json's own formatter) rather than through serde's struct machinery; the
-//! bytes are those serde_json would write for the same values. The rest goes through serde.
+//! Everything is written through `OutputBlocks` (`blocks.rs`). Lists and their pairs, which are
+//! most of an answer's bytes, are written by hand (literal keys, numbers through serde_json's own
+//! formatters; pairs without ids straight into the block, `pairs.rs`) rather than through serde's
+//! struct machinery; the bytes are those serde_json would write for the same values. The rest
+//! goes through serde.
 
 use std::io::{self, Write};
 
@@ -15,7 +17,7 @@ use serde_json::ser::{CompactFormatter, Formatter};
 mod blocks;
 mod pairs;
 
-pub use blocks::{OUTPUT_BLOCK_BYTES, OutputBlocks};
+pub use blocks::OutputBlocks;
 
 use super::Options;
 use super::figures::Disagreement;
@@ -545,30 +547,9 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
+    use crate::eval::test_rng::SplitMix64 as Random;
     use crate::limits::Limits;
     use crate::pipeline::{Sequential, evaluate, figures, validate};
-
-    /// SplitMix64: random 64-bit patterns, so every class of f64 comes up.
-    struct Random(u64);
-
-    impl Random {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-
-        /// Uniform in [0, 1).
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
 
     /// Floats of every kind: chosen edge cases, then random bit patterns (subnormals, huge and
     /// tiny magnitudes, NaN and infinities), probabilities and log-probabilities.
@@ -603,7 +584,7 @@ mod tests {
             f64::NEG_INFINITY,
         ];
         for _ in 0..count {
-            let bits = random.next();
+            let bits = random.next_u64();
             floats.push(f64::from_bits(bits));
             // Exponent bits all zero: a subnormal.
             floats.push(f64::from_bits(bits >> 12));
@@ -616,7 +597,7 @@ mod tests {
 
     #[test]
     fn numbers_are_the_bytes_serde_json_writes() {
-        let mut random = Random(0x5EED);
+        let mut random = Random::new(0x5EED);
         for value in floats(&mut random, 100_000) {
             let mut mine = Vec::new();
             write_f64(&mut mine, value).unwrap();
@@ -624,7 +605,7 @@ mod tests {
             assert_eq!(String::from_utf8(mine).unwrap(), expected, "{value:e} ({:#018x})", value.to_bits());
         }
         let mut integers = vec![0, 1, 9, 10, 99, 100, u64::from(u32::MAX), u64::MAX];
-        integers.extend((0..10_000).map(|_| random.next() >> random.below(64)));
+        integers.extend((0..10_000).map(|_| random.next_u64() >> random.below(64)));
         for value in integers {
             let mut mine = Vec::new();
             write_u64(&mut mine, value).unwrap();
@@ -632,7 +613,7 @@ mod tests {
         }
     }
 
-    /// A pair as serde's derive writes it: what `write_pair` must match byte for byte.
+    /// A pair as serde's derive writes it: what the pair encoders must match byte for byte.
     #[derive(Serialize)]
     struct PairReference<'a> {
         preferred: u32,
@@ -661,7 +642,7 @@ mod tests {
 
     #[test]
     fn pairs_are_the_bytes_serde_json_writes_for_them_with_ids_and_without() {
-        let mut random = Random(0xB1D5);
+        let mut random = Random::new(0xB1D5);
         let values = floats(&mut random, 20_000);
         let items: Vec<ItemInput<'_>> =
             (0..40).map(|k| ItemInput { id: IDS[k % IDS.len()].map(Cow::Borrowed), reward: 0.0, rank: None }).collect();
@@ -669,7 +650,7 @@ mod tests {
             .map(|index| {
                 // Indices inside the items, and past them (no id to echo).
                 let mut index_of = || match random.below(4) {
-                    0 => random.next() as u32,
+                    0 => random.next_u64() as u32,
                     _ => random.below(items.len() as u64) as u32,
                 };
                 ImpliedPair {
@@ -824,7 +805,7 @@ mod tests {
             max_pairs: 1 << 20,
             max_evaluated_pairs: 1 << 20,
         };
-        let mut random = Random(0xA115);
+        let mut random = Random::new(0xA115);
         let option_sets = [
             serde_json::json!({}),
             serde_json::json!({"include_pair_ids": true}),

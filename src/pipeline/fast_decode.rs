@@ -84,46 +84,41 @@ impl<'a> Parser<'a> {
 
     /// `{ "key": value, ... }`, each value read by `member` (which returns `None` to give up).
     fn object(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        if self.next_token()? != b'{' {
-            return None;
-        }
-        self.skip_whitespace();
-        if self.peek()? == b'}' {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            self.skip_whitespace();
-            let key = self.raw_string()?;
-            if self.next_token()? != b':' {
+        self.delimited::<b'{', b'}'>(|parser| {
+            let key = parser.raw_string()?;
+            if parser.next_token()? != b':' {
                 return None;
             }
-            self.skip_whitespace();
-            member(self, key)?;
-            match self.next_token()? {
-                b',' => continue,
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
+            parser.skip_whitespace();
+            member(parser, key)
+        })
     }
 
     /// `[ value, ... ]`, each value read by `element`.
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        if self.next_token()? != b'[' {
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.delimited::<b'[', b']'>(element)
+    }
+
+    /// `OPEN item, item, ... CLOSE`, possibly empty; each item read by `item`, whitespace before
+    /// it skipped.
+    fn delimited<const OPEN: u8, const CLOSE: u8>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        if self.next_token()? != OPEN {
             return None;
         }
         self.skip_whitespace();
-        if self.peek()? == b']' {
+        if self.peek()? == CLOSE {
             self.at += 1;
             return Some(());
         }
         loop {
             self.skip_whitespace();
-            element(self)?;
+            item(self)?;
             match self.next_token()? {
                 b',' => continue,
-                b']' => return Some(()),
+                token if token == CLOSE => return Some(()),
                 _ => return None,
             }
         }

@@ -12,6 +12,7 @@ use prefeval::{AppState, app};
 use serde_json::Value;
 use tower::ServiceExt;
 
+#[path = "../../src/eval/test_rng.rs"]
 mod rng;
 #[allow(unused_imports)] // not every test crate draws random data
 pub use rng::SplitMix64;

@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 
 /// The size of a block: one write to the underlying writer per this many bytes.
-pub const OUTPUT_BLOCK_BYTES: usize = 8 * 1024;
+const OUTPUT_BLOCK_BYTES: usize = 8 * 1024;
 
 thread_local! {
     /// The block of the last answer this thread finished: a small answer would otherwise spend
