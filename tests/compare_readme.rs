@@ -1,6 +1,6 @@
-//! The README's "Is model B better than model A?" example stays true: `examples/compare/request.json`
+//! docs/api.md's "Is model B better than model A?" example stays true: `examples/compare/request.json`
 //! is what `examples/compare/make_request.py` writes from `tests/data/real/`, the server answers it
-//! with `examples/compare/response.json`, and the README shows that answer, its curl command and, in
+//! with `examples/compare/response.json`, and docs/api.md shows that answer, its curl command and, in
 //! its reading of the result, the figures of that answer.
 
 mod common;
@@ -99,7 +99,7 @@ async fn the_server_answers_response_json() {
 
 #[test]
 fn readme_shows_the_command_and_the_answer() {
-    let readme = read("README.md");
+    let readme = read("docs/api.md");
     let section = section(&readme);
     let (_, after) = section.split_once(CURL).unwrap_or_else(|| panic!("the section lost the command {CURL}"));
     let (_, shown) = after.split_once("```json\n").expect("the command is followed by its output");
@@ -110,7 +110,7 @@ fn readme_shows_the_command_and_the_answer() {
 
 #[test]
 fn readme_reading_quotes_the_answer() {
-    let readme = read("README.md");
+    let readme = read("docs/api.md");
     // Figures as printed, whatever the line breaks, with the minus sign as `format!` writes it.
     let text = section(&readme).replace('−', "-").split_whitespace().collect::<Vec<_>>().join(" ");
     let response = json("examples/compare/response.json");

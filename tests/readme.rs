@@ -1,5 +1,5 @@
-//! The README's curl examples print exactly what the README says they print, and its one-line
-//! example of each input format is a list the server evaluates in that format.
+//! The curl examples of README.md and docs/api.md print exactly what they say they print, and
+//! docs/api.md's one-line example of each input format is a list the server evaluates in that format.
 
 mod common;
 
@@ -36,7 +36,8 @@ fn examples(readme: &str) -> Vec<Example> {
 
 #[tokio::test]
 async fn readme_curl_examples_print_what_the_readme_shows() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+        + &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
     let examples = examples(&readme);
     assert!(examples.len() >= 2, "README lost its examples");
     let router = router();
@@ -75,7 +76,7 @@ fn format_examples(readme: &str) -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn readme_format_examples_are_lists_of_their_format() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
     let examples = format_examples(&readme);
     let formats: Vec<&str> = examples.iter().map(|(format, _)| format.as_str()).collect();
     assert_eq!(formats, FORMATS, "one example per format, in this order");
