@@ -321,7 +321,7 @@ fn apply(body: &mut Vec<u8>, edit: &Edit) {
 // ---------------------------------------------------------------------------------------------
 // What every answer must satisfy
 
-/// The status of each stable error code (README, Errors).
+/// The status of each stable error code (docs/api.md, Errors).
 fn status_of(code: &str) -> Option<u16> {
     Some(match code {
         "malformed_json" => 400,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes examples/compare/request.json, the body of the README's `POST /v1/compare` example.
+"""Writes examples/compare/request.json, the body of docs/api.md's `POST /v1/compare` example.
 
 It reads tests/data/real/hh-rlhf-harmless-base-test-first500.jsonl.gz (500 pairs of dialogues from
 Anthropic's HH-RLHF, harmless-base test split; human raters preferred `chosen` over `rejected`) and

@@ -1,4 +1,4 @@
-"""`compare`, typed: the README's comparison of two baselines on 500 HH-RLHF pairs, figure for
+"""`compare`, typed: docs/api.md's comparison of two baselines on 500 HH-RLHF pairs, figure for
 figure (examples/compare/request.json and response.json in the repository)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""examples/hh_rlhf.py runs against the service and prints the figures of the README's comparison
+"""examples/hh_rlhf.py runs against the service and prints the figures of docs/api.md's comparison
 example for the same baseline (reply length on the 500 HH-RLHF pairs)."""
 
 from __future__ import annotations
