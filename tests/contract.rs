@@ -431,7 +431,7 @@ fn every_example_in_the_spec_validates_against_its_schema() {
     assert!(checked >= 15, "only {checked} examples found");
 }
 
-/// The statuses each operation documents are the ones the server can answer (`design/api.md`).
+/// The statuses each operation documents are the ones the server can answer (`docs/design/api.md`).
 #[test]
 fn each_operation_documents_its_statuses() {
     let spec = spec();
@@ -690,7 +690,7 @@ async fn request_examples_answer_their_documented_response_examples() {
     }
     let requests = spec.at("/paths/~1v1~1evaluate/post/requestBody/content/application~1json/examples");
     let responses = spec.at("/paths/~1v1~1evaluate/post/responses/200/content/application~1json/examples");
-    // The worked example of design/api.md, as a request example.
+    // The worked example of docs/design/api.md, as a request example.
     let worked = &requests["worked"]["value"];
     assert_eq!(worked["lists"][0]["id"], "prompt-0001");
     let summary = &responses["worked"]["value"]["summary"];
@@ -698,7 +698,7 @@ async fn request_examples_answer_their_documented_response_examples() {
 }
 
 /// `lists` of a request in `format`, rewritten natively: every list as `items` with explicit
-/// 1-based ranks, in the order the format reads its items (`design/api.md`, "Input formats").
+/// 1-based ranks, in the order the format reads its items (`docs/design/api.md`, "Input formats").
 /// Written from the contract, independently of the server's conversion: ratings become
 /// competition ranks (1 + the number of better ratings), where the server counts distinct ratings;
 /// both imply the same preferences.

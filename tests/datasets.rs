@@ -294,7 +294,7 @@ fn native_dataset(seed: u64, lists: usize, items: Range<usize>) -> Vec<Value> {
     (0..lists).map(|index| native_list(&mut rng, index, items.clone())).collect()
 }
 
-/// One list in `format`, and the same list written natively as `design/api.md` defines it.
+/// One list in `format`, and the same list written natively as `docs/design/api.md` defines it.
 fn format_case(rng: &mut Rng, format: &str, index: usize) -> (Value, Value) {
     let id = format!("prompt-{index:04}");
     let n = rng.within(2..8);

@@ -1,4 +1,4 @@
-//! Every refusal of the HTTP surface (`design/api.md`, Errors): the exact status, the stable
+//! Every refusal of the HTTP surface (`docs/design/api.md`, Errors): the exact status, the stable
 //! `error.code`, the field `path` where one field is at fault, and always the JSON error body.
 
 mod common;

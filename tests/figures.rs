@@ -1,5 +1,5 @@
 //! Every figure of `POST /v1/evaluate` and `POST /v1/compare`, pinned through HTTP against an
-//! independent computation written here straight from the definitions of design/math.md
+//! independent computation written here straight from the definitions of docs/design/math.md
 //! ("Evaluation figures beside the loss", "Uncertainty"): direct O(N²) loops over the items and
 //! pairs of each list, two-pass variances, a brute-force calibration, an erfc of its own. The data
 //! are seeded random lists with ties in ranks and in rewards, some with explicit ranks out of

@@ -1,4 +1,4 @@
-//! The promises of `design/math.md`, checked over HTTP: property tests (proptest) on random
+//! The promises of `docs/design/math.md`, checked over HTTP: property tests (proptest) on random
 //! ranked lists, and fixed cases whose values follow from the formulas in closed form.
 
 mod common;

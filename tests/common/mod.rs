@@ -119,7 +119,7 @@ impl HeldWorker {
     }
 }
 
-/// The worked example of `design/api.md`, exactly as the page shows it.
+/// The worked example of `docs/design/api.md`, exactly as the page shows it.
 pub const WORKED_EXAMPLE: &str = r#"{
   "model": "rm-7b-step-1200",
   "options": { "normalization": "ordered_pairs", "include_pairs": true, "beta": 1.0 },
