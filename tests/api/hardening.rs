@@ -1,7 +1,7 @@
 //! Faults and security through the user's path: tokens, CORS, panics, timeouts on a real socket,
 //! and work skipped for clients that went away.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -127,20 +127,29 @@ async fn a_panicking_handler_answers_500_json_with_the_request_id_and_serving_go
 
 #[tokio::test]
 async fn work_of_a_client_that_went_away_is_skipped() {
-    let app = Arc::new(TestApp::builder().workers(1).queue_depth(4).build().await);
+    let app = TestApp::builder().workers(1).queue_depth(4).build().await;
     let held = hold_worker(&app.state);
 
-    let waiting = tokio::spawn({
-        let app = Arc::clone(&app);
-        async move { app.evaluate(&json!({"model": "gone", "lists": [{"items": [{"reward": 1}, {"reward": 0}]}]})).await }
-    });
+    let body = json!({"model": "gone", "lists": [{"items": [{"reward": 1}, {"reward": 0}]}]}).to_string();
+    let mut client = app.raw();
+    let head = format!(
+        "POST /v1/evaluate HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    client.write(head.as_bytes()).unwrap();
+    client.write(body.as_bytes()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while app.state.pool.queued() == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(app.state.pool.queued(), 1, "the request waits for the worker");
-    waiting.abort(); // the client disconnects
-    let _ = waiting.await;
+    drop(client); // the client disconnects
+    // Over TCP the server learns of it when it reads the end of the connection: wait until it
+    // has closed its side (and dropped the request) before the worker frees up.
+    while app.state.open_connections.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(app.state.open_connections.load(Ordering::Relaxed), 0, "the server saw the client go");
     held.release().await;
     while app.state.pool.queued() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
