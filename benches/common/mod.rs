@@ -4,10 +4,7 @@
 use std::fmt::Write;
 
 // The tests' generator, so that both draw the same way.
-#[path = "../../src/eval/test_rng.rs"]
-#[allow(dead_code)] // not every bench draws every way
-mod rng;
-pub use rng::SplitMix64;
+pub use prefeval_testkit::SplitMix64;
 
 /// A normal draw with this mean and standard deviation (Box–Muller; one draw of the pair is
 /// dropped).

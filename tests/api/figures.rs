@@ -9,14 +9,9 @@
 //! conditioning of the figure needs more, as noted at each use (finite differences; intervals and
 //! differences whose terms cancel; a p-value, whose relative error is z² times that of z).
 
-mod common;
-
 use std::f64::consts::{LN_2, PI, SQRT_2};
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, header};
-use common::{Answer, SplitMix64, get, post_json, router, send};
+use crate::helpers::{Answer, SplitMix64, TestApp};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -384,24 +379,18 @@ fn compare_body(models: &[&str], lists: &[TestList], options: Value) -> Value {
     json!({"models": models, "options": options, "lists": lists})
 }
 
-async fn evaluate(router: &Router, body: &Value) -> Value {
-    let answer = post_json(router, body).await;
+async fn evaluate(app: &TestApp, body: &Value) -> Value {
+    let answer = app.evaluate(body).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     answer.json()
 }
 
-async fn post_compare(router: &Router, body: &Value) -> Answer {
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri("/v1/compare")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap();
-    send(router, request).await
+async fn post_compare(app: &TestApp, body: &Value) -> Answer {
+    app.compare(body).await
 }
 
-async fn compare(router: &Router, body: &Value) -> Value {
-    let answer = post_compare(router, body).await;
+async fn compare(app: &TestApp, body: &Value) -> Value {
+    let answer = post_compare(app, body).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     answer.json()
 }
@@ -489,7 +478,7 @@ fn the_tests_erfc_matches_reference_values() {
 
 #[tokio::test]
 async fn kendall_tau_is_tau_b_per_list_and_its_mean_over_the_lists_where_defined() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let mut lists = random_lists(0x7A0, 30, 1);
     // All rewards equal: τ-b undefined (an all-equal ranking implies no preference: a 422).
     lists.push(TestList::new(Some(&[2, 1, 3, 1]), &[&[0.7, 0.7, 0.7, 0.7]]));
@@ -498,7 +487,7 @@ async fn kendall_tau_is_tau_b_per_list_and_its_mean_over_the_lists_where_defined
     assert!(expected.lists.iter().filter(|f| f.tau.is_none()).count() >= 2);
     assert!(lists.iter().any(|l| l.rewards[0].windows(2).any(|w| w[0] == w[1])), "the data have reward ties");
 
-    let answer = evaluate(&router, &evaluate_body(&lists, 0, json!({"include_pairs": false}))).await;
+    let answer = evaluate(&app, &evaluate_body(&lists, 0, json!({"include_pairs": false}))).await;
     for (i, figures) in expected.lists.iter().enumerate() {
         let got = &answer["lists"][i];
         match figures.tau {
@@ -511,14 +500,14 @@ async fn kendall_tau_is_tau_b_per_list_and_its_mean_over_the_lists_where_defined
 
 #[tokio::test]
 async fn a_perfectly_ordered_list_has_kendall_tau_exactly_one() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = [
         // Strict, array order.
         TestList::new(None, &[&[3.0, 2.5, 0.1, -4.0]]),
         // Explicit ranks out of array order, with a rank tie matched by a reward tie.
         TestList::new(Some(&[3, 1, 2, 3, 4]), &[&[0.5, 2.0, 1.0, 0.5, -1.0]]),
     ];
-    let answer = evaluate(&router, &evaluate_body(&lists, 0, json!({}))).await;
+    let answer = evaluate(&app, &evaluate_body(&lists, 0, json!({}))).await;
     assert_eq!(answer["lists"][0]["kendall_tau"], json!(1.0));
     assert_eq!(answer["lists"][1]["kendall_tau"], json!(1.0));
     assert_eq!(answer["summary"]["kendall_tau"], json!(1.0));
@@ -526,12 +515,12 @@ async fn a_perfectly_ordered_list_has_kendall_tau_exactly_one() {
 
 #[tokio::test]
 async fn gradients_are_the_derivatives_of_the_list_loss_for_every_normalization_and_beta() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0x6AD, 30, 1);
     for norm in NORMS {
         for beta in [1.0, 0.35, 2.5] {
             let options = json!({"normalization": norm.name(), "beta": beta, "include_gradients": true});
-            let answer = evaluate(&router, &evaluate_body(&lists, 0, options)).await;
+            let answer = evaluate(&app, &evaluate_body(&lists, 0, options)).await;
             for (i, list) in lists.iter().enumerate() {
                 let at = format!("{} β={beta} lists[{i}]", norm.name());
                 let ranks = list.effective_ranks();
@@ -625,12 +614,12 @@ fn calibration(lists: &[TestList], beta: f64, k: usize) -> ExpectedCalibration {
 
 #[tokio::test]
 async fn calibration_bins_ece_and_brier_follow_their_definitions() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0xCA1, 30, 1);
     let mut saw_empty_bin = false;
     for (k, beta) in [(1, 1.0), (4, 1.0), (10, 1.0), (10, 1.7), (100, 0.6)] {
         let options = json!({"calibration_bins": k, "beta": beta, "include_pairs": false});
-        let answer = evaluate(&router, &evaluate_body(&lists, 0, options)).await;
+        let answer = evaluate(&app, &evaluate_body(&lists, 0, options)).await;
         let got = &answer["calibration"];
         let expected = calibration(&lists, beta, k);
         let at = format!("K={k} β={beta}");
@@ -690,7 +679,7 @@ fn assert_disagreements(got: &Value, expected: &[(f64, usize, usize, usize)], li
 
 #[tokio::test]
 async fn top_disagreements_are_the_least_probable_implied_pairs_lowest_first_ties_by_list_then_pair() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0xD15, 30, 1);
     for (k, beta) in [(1, 1.0), (7, 1.0), (60, 1.0), (60, 2.5)] {
         let all = pairs_by_probability(&lists, beta);
@@ -700,24 +689,24 @@ async fn top_disagreements_are_the_least_probable_implied_pairs_lowest_first_tie
             assert!(ties > 0, "the data put equal probabilities among the first {k}");
         }
         let options = json!({"top_disagreements": k, "beta": beta, "include_pairs": false});
-        let answer = evaluate(&router, &evaluate_body(&lists, 0, options)).await;
+        let answer = evaluate(&app, &evaluate_body(&lists, 0, options)).await;
         assert_disagreements(&answer["disagreements"], expected, &lists, &format!("k={k} β={beta}"));
     }
     // More than the batch has: every pair, in order.
     let few = &lists[..5];
     let all = pairs_by_probability(few, 1.0);
     assert!(all.len() < 1000);
-    let answer = evaluate(&router, &evaluate_body(few, 0, json!({"top_disagreements": 1000}))).await;
+    let answer = evaluate(&app, &evaluate_body(few, 0, json!({"top_disagreements": 1000}))).await;
     assert_disagreements(&answer["disagreements"], &all, few, "k=1000");
 }
 
 #[tokio::test]
 async fn groups_and_macro_accuracy_follow_their_definitions() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0x6E0, 30, 1);
     for norm in NORMS {
         let options = json!({"normalization": norm.name(), "beta": 1.3, "include_pairs": false});
-        let answer = evaluate(&router, &evaluate_body(&lists, 0, options)).await;
+        let answer = evaluate(&app, &evaluate_body(&lists, 0, options)).await;
         let figures: Vec<ListFigures> = lists.iter().map(|l| list_figures(l, 0, 1.3, norm)).collect();
         let mut order: Vec<&str> = Vec::new();
         for list in &lists {
@@ -754,12 +743,12 @@ async fn groups_and_macro_accuracy_follow_their_definitions() {
 
 #[tokio::test]
 async fn summary_standard_errors_and_intervals_are_clustered_by_list() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0x5E5, 30, 1);
     for norm in [Norm::OrderedPairs, Norm::Sum] {
         for confidence in [0.95, 0.9] {
             let options = json!({"normalization": norm.name(), "confidence": confidence, "include_pairs": false});
-            let answer = evaluate(&router, &evaluate_body(&lists, 0, options)).await;
+            let answer = evaluate(&app, &evaluate_body(&lists, 0, options)).await;
             let summary = &answer["summary"];
             let expected = batch_figures(&lists, 0, 1.0, norm);
             let at = format!("{} c={confidence}", norm.name());
@@ -778,7 +767,7 @@ async fn summary_standard_errors_and_intervals_are_clustered_by_list() {
         TestList::new(None, &[&[2.0, -1.0]]),
         TestList::new(None, &[&[0.5, 0.5]]),
     ];
-    let answer = evaluate(&router, &evaluate_body(&clipped, 0, json!({}))).await;
+    let answer = evaluate(&app, &evaluate_body(&clipped, 0, json!({}))).await;
     let expected = batch_figures(&clipped, 0, 1.0, Norm::OrderedPairs);
     assert!(expected.accuracy + 1.96 * expected.accuracy_se > 1.0);
     assert_close(&answer["summary"]["accuracy_se"], expected.accuracy_se, "clipped: accuracy_se");
@@ -786,7 +775,7 @@ async fn summary_standard_errors_and_intervals_are_clustered_by_list() {
     assert_eq!(answer["summary"]["accuracy_ci"][1], json!(1.0));
 
     // One list: no spread to measure, so no standard error and no interval at all.
-    let answer = evaluate(&router, &evaluate_body(&lists[..1], 0, json!({}))).await;
+    let answer = evaluate(&app, &evaluate_body(&lists[..1], 0, json!({}))).await;
     for field in ["loss_se", "loss_ci", "accuracy_se", "accuracy_ci"] {
         assert!(answer["summary"].get(field).is_none(), "one list: {field} in {}", answer["summary"]);
     }
@@ -794,7 +783,7 @@ async fn summary_standard_errors_and_intervals_are_clustered_by_list() {
 
 #[tokio::test]
 async fn invalid_figure_options_are_refused_naming_the_option() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0xBAD, 2, 1);
     let cases = [
         (json!({"confidence": 0}), "options.confidence"),
@@ -805,7 +794,7 @@ async fn invalid_figure_options_are_refused_naming_the_option() {
         (json!({"top_disagreements": 1001}), "options.top_disagreements"),
     ];
     for (options, path) in cases {
-        let answer = post_json(&router, &evaluate_body(&lists, 0, options.clone())).await;
+        let answer = app.evaluate(&evaluate_body(&lists, 0, options.clone())).await;
         assert_eq!(answer.status, 422, "{options}: {}", String::from_utf8_lossy(&answer.body));
         assert_eq!(answer.error_code(), "invalid_value", "{options}");
         assert_eq!(answer.error_path().as_deref(), Some(path), "{options}");
@@ -817,9 +806,9 @@ async fn invalid_figure_options_are_refused_naming_the_option() {
 
 /// Checks a comparison of `models` on `lists` against the definitions, and each model's figures
 /// against `/v1/evaluate` of the same lists with that model's rewards.
-async fn check_comparison(router: &Router, lists: &[TestList], models: &[&str], norm: Norm, beta: f64, c: f64) {
+async fn check_comparison(app: &TestApp, lists: &[TestList], models: &[&str], norm: Norm, beta: f64, c: f64) {
     let options = json!({"normalization": norm.name(), "beta": beta, "confidence": c});
-    let answer = compare(router, &compare_body(models, lists, options)).await;
+    let answer = compare(app, &compare_body(models, lists, options)).await;
     let at = format!("{} models, {} β={beta} c={c}", models.len(), norm.name());
     let expected: Vec<BatchFigures> = (0..models.len()).map(|j| batch_figures(lists, j, beta, norm)).collect();
     assert_eq!(answer["normalization"], json!(norm.name()), "{at}");
@@ -842,7 +831,7 @@ async fn check_comparison(router: &Router, lists: &[TestList], models: &[&str], 
 
         // The same figures as /v1/evaluate of that model's rewards.
         let options = json!({"normalization": norm.name(), "beta": beta, "confidence": c, "include_pairs": false});
-        let single = evaluate(router, &evaluate_body(lists, j, options)).await;
+        let single = evaluate(app, &evaluate_body(lists, j, options)).await;
         let summary = &single["summary"];
         assert_eq!(got["loss"], single["loss"], "{at}.loss vs /v1/evaluate");
         for field in ["loss_se", "loss_ci", "accuracy", "accuracy_se", "accuracy_ci", "chance_loss", "kendall_tau"] {
@@ -914,31 +903,31 @@ async fn check_comparison(router: &Router, lists: &[TestList], models: &[&str], 
 
 #[tokio::test]
 async fn compare_scores_two_models_with_paired_list_clustered_statistics() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0xC02, 30, 2);
     assert!(lists.iter().any(|l| l.rewards[0] == l.rewards[1]), "the data hold lists both models score alike");
     for (norm, beta, confidence) in [(Norm::OrderedPairs, 1.0, 0.95), (Norm::Comparisons, 0.7, 0.9)] {
-        check_comparison(&router, &lists, &["cmp2-a", "cmp2-b"], norm, beta, confidence).await;
+        check_comparison(&app, &lists, &["cmp2-a", "cmp2-b"], norm, beta, confidence).await;
     }
 }
 
 #[tokio::test]
 async fn compare_scores_three_models_pairwise_with_holm_adjusted_p_values() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0xC03, 30, 3);
     for (norm, beta, confidence) in [(Norm::Comparisons, 1.0, 0.95), (Norm::Sum, 2.0, 0.9)] {
-        check_comparison(&router, &lists, &["cmp3-a", "cmp3-b", "cmp3-c"], norm, beta, confidence).await;
+        check_comparison(&app, &lists, &["cmp3-a", "cmp3-b", "cmp3-c"], norm, beta, confidence).await;
     }
 }
 
 #[tokio::test]
 async fn identical_models_differ_by_zero_with_p_value_one() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let mut lists = random_lists(0x1D3, 30, 1);
     for list in &mut lists {
         list.rewards = vec![list.rewards[0].clone(); 3];
     }
-    let answer = post_compare(&router, &compare_body(&["same-a", "same-b", "same-c"], &lists, json!({}))).await;
+    let answer = post_compare(&app, &compare_body(&["same-a", "same-b", "same-c"], &lists, json!({}))).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     let body = answer.json();
     assert_no_null(&body, "answer");
@@ -963,9 +952,9 @@ async fn identical_models_differ_by_zero_with_p_value_one() {
 
 #[tokio::test]
 async fn compare_of_one_list_has_no_standard_errors_intervals_or_p_values() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0x011, 1, 2);
-    let body = compare(&router, &compare_body(&["one-a", "one-b"], &lists, json!({}))).await;
+    let body = compare(&app, &compare_body(&["one-a", "one-b"], &lists, json!({}))).await;
     assert_no_null(&body, "answer");
     let expected: Vec<BatchFigures> = (0..2).map(|j| batch_figures(&lists, j, 1.0, Norm::OrderedPairs)).collect();
     for (got, e) in body["models"].as_array().unwrap().iter().zip(&expected) {
@@ -990,7 +979,7 @@ async fn compare_of_one_list_has_no_standard_errors_intervals_or_p_values() {
 
 #[tokio::test]
 async fn invalid_comparisons_are_refused_naming_the_field() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0xBAD2, 3, 2);
     let models = |count: usize| -> Vec<String> { (0..count).map(|j| format!("m{j}")).collect() };
     let with_models = |count: usize| {
@@ -1016,22 +1005,22 @@ async fn invalid_comparisons_are_refused_naming_the_field() {
         (compare_body(&["ra", "rb"], &lists, json!({"confidence": 1})), "options.confidence"),
     ];
     for (body, path) in cases {
-        let answer = post_compare(&router, &body).await;
+        let answer = post_compare(&app, &body).await;
         assert_eq!(answer.status, 422, "{path}: {}", String::from_utf8_lossy(&answer.body));
         assert_eq!(answer.error_code(), "invalid_value", "{path}");
         assert_eq!(answer.error_path().as_deref(), Some(path), "{}", String::from_utf8_lossy(&answer.body));
     }
     // Sixteen models are accepted.
-    assert_eq!(post_compare(&router, &with_models(16)).await.status, 200);
+    assert_eq!(post_compare(&app, &with_models(16)).await.status, 200);
 }
 
 #[tokio::test]
 async fn compare_moves_the_per_model_metrics_of_every_model() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let lists = random_lists(0x3E7, 30, 3);
     let names = ["metrics-a", "metrics-b", "metrics-c"];
-    compare(&router, &compare_body(&names, &lists, json!({}))).await;
-    let answer = get(&router, "/metrics").await;
+    compare(&app, &compare_body(&names, &lists, json!({}))).await;
+    let answer = app.get("/metrics").await;
     assert_eq!(answer.status, 200);
     let text = String::from_utf8(answer.body).unwrap();
     let pairs = batch_figures(&lists, 0, 1.0, Norm::OrderedPairs).pairs;
@@ -1048,7 +1037,7 @@ async fn a_loss_difference_whose_sum_overflows_is_still_a_number() {
     let body = json!({"models": ["a", "b"], "options": {"normalization": "sum"}, "lists": [
         {"items": [{"rewards": [-1e308, 1.0]}, {"rewards": [0.0, 0.0]}]},
         {"items": [{"rewards": [-1e308, 1.0]}, {"rewards": [0.0, 0.0]}]}]});
-    let answer = post_compare(&router(), &body).await;
+    let answer = post_compare(&TestApp::spawn().await, &body).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     let difference = answer.json()["comparisons"][0]["loss_difference"].as_f64();
     assert_eq!(difference, Some(1e308 - (1.0f64 + (-1.0f64).exp()).ln()));
@@ -1058,7 +1047,7 @@ async fn a_loss_difference_whose_sum_overflows_is_still_a_number() {
 /// answer's probabilities and log-probabilities are libm's values there, to the last subnormal.
 #[tokio::test]
 async fn margins_in_the_subnormal_range_are_exact() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let margins: [f64; 9] = [700.0, 708.0, 708.5, 709.0, 720.0, 745.0, 745.2, 746.0, 800.0];
     // Each margin twice: the preferred item below the other (z = −d), then above it (z = +d).
     let lists: Vec<Value> = margins
@@ -1067,7 +1056,7 @@ async fn margins_in_the_subnormal_range_are_exact() {
             [json!({"items": [{"reward": 0.0}, {"reward": d}]}), json!({"items": [{"reward": d}, {"reward": 0.0}]})]
         })
         .collect();
-    let answer = post_json(&router, &json!({"options": {"normalization": "sum"}, "lists": lists})).await;
+    let answer = app.evaluate(&json!({"options": {"normalization": "sum"}, "lists": lists})).await;
     assert_eq!(answer.status, 200, "{}", answer.json());
     let body = answer.json();
     for (k, &d) in margins.iter().enumerate() {

@@ -3,15 +3,13 @@
 //! with `examples/compare/response.json`, and docs/api.md shows that answer, its curl command and, in
 //! its reading of the result, the figures of that answer.
 
-mod common;
-
 use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::helpers::{TestApp, close};
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{close, router_with, send, test_config};
 use serde_json::Value;
 
 const CURL: &str = "curl -s -H 'Content-Type: application/json' --data-binary @examples/compare/request.json \
@@ -85,14 +83,14 @@ fn request_json_is_what_make_request_writes() {
 
 #[tokio::test]
 async fn the_server_answers_response_json() {
-    let (router, _state) = router_with(&test_config());
+    let app = TestApp::spawn().await;
     let request = Request::builder()
         .method(Method::POST)
         .uri("/v1/compare")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(read("examples/compare/request.json")))
         .expect("request builds");
-    let answer = send(&router, request).await;
+    let answer = app.send(request).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     assert_matches(&answer.json(), &json("examples/compare/response.json"), "answer");
 }

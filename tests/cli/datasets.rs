@@ -3,8 +3,6 @@
 //! `prefeval merge` of shards, with `POST /v1/evaluate` as the reference for the figures. The
 //! binary is started as a user starts it; every dataset is generated here from a seed.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Range;
@@ -12,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{BinaryServer, SplitMix64};
+use crate::helpers::{Answer, BinaryServer, Framing, Raw, SplitMix64};
 use serde_json::{Value, json};
 
 const FORMATS: [&str; 5] = ["native", "pairs", "ranking", "ratings", "ranks_zero_based"];
@@ -50,7 +48,7 @@ impl Doors for BinaryServer {
     fn batch(&self, request: &Value) -> (u16, Value) {
         let body = serde_json::to_vec(request).unwrap();
         let answer = exchange(self.addr, "POST", "/v1/evaluate", Some("application/json"), &body, Framing::Length);
-        (answer.status, answer.json())
+        (answer.status.as_u16(), answer.json())
     }
 
     fn get(&self, path: &str) -> Answer {
@@ -60,48 +58,15 @@ impl Doors for BinaryServer {
 
 // HTTP/1.1 over a plain socket.
 
-/// How a request body goes on the wire.
-#[derive(Clone, Copy)]
-enum Framing<'a> {
-    Length,
-    /// `Transfer-Encoding: chunked`, in chunks of these sizes (cycled).
-    Chunked(&'a [usize]),
+/// NDJSON: the result lines and the summary.
+fn results_and_summary(answer: &Answer) -> (Vec<Value>, Value) {
+    let mut lines = ndjson_values(&answer.body);
+    let last = lines.pop().expect("at least the summary line");
+    let summary = last.get("summary").unwrap_or_else(|| panic!("the last line is no summary: {last}")).clone();
+    (lines, summary)
 }
 
-/// An answer as a plain HTTP/1.1 client sees it, its body de-chunked.
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("UTF-8 body")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    /// NDJSON: the result lines and the summary.
-    fn results_and_summary(&self) -> (Vec<Value>, Value) {
-        let mut lines = ndjson_values(&self.body);
-        let last = lines.pop().expect("at least the summary line");
-        let summary = last.get("summary").unwrap_or_else(|| panic!("the last line is no summary: {last}")).clone();
-        (lines, summary)
-    }
-}
-
-/// One request with `Connection: close`; the whole answer. The body is written on a thread of its
-/// own while this one reads: the stream answers while it reads, as a real client must allow.
+/// One request with `Connection: close` and this content type; the whole answer.
 fn exchange(
     addr: SocketAddr,
     method: &str,
@@ -110,81 +75,8 @@ fn exchange(
     body: &[u8],
     framing: Framing<'_>,
 ) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connects");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(content_type) = content_type {
-        head.push_str(&format!("Content-Type: {content_type}\r\n"));
-    }
-    match framing {
-        Framing::Length => head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len())),
-        Framing::Chunked(_) => head.push_str("Transfer-Encoding: chunked\r\n\r\n"),
-    }
-    let mut writer = stream.try_clone().expect("socket clones");
-    let raw = std::thread::scope(|scope| {
-        // A write error means the server answered without reading everything: the answer says why.
-        scope.spawn(move || {
-            let _ = send(&mut writer, head.as_bytes(), body, framing);
-        });
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("reads the answer");
-        raw
-    });
-    let split = find(&raw, b"\r\n\r\n").expect("a complete head");
-    let head = String::from_utf8(raw[..split].to_vec()).expect("ASCII head");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let mut answer = Answer { status, head, body: raw[split + 4..].to_vec() };
-    if answer.header("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
-        answer.body = dechunk(&answer.body);
-    }
-    answer
-}
-
-fn send(writer: &mut TcpStream, head: &[u8], body: &[u8], framing: Framing<'_>) -> std::io::Result<()> {
-    writer.write_all(head)?;
-    match framing {
-        Framing::Length => writer.write_all(body)?,
-        Framing::Chunked(sizes) => {
-            let mut rest = body;
-            for &size in sizes.iter().cycle().take(body.len()) {
-                if rest.is_empty() {
-                    break;
-                }
-                let (piece, after) = rest.split_at(size.clamp(1, rest.len()));
-                write!(writer, "{:x}\r\n", piece.len())?;
-                writer.write_all(piece)?;
-                writer.write_all(b"\r\n")?;
-                writer.flush()?;
-                rest = after;
-            }
-            writer.write_all(b"0\r\n\r\n")?;
-        }
-    }
-    writer.flush()
-}
-
-/// The payload of a chunked body (chunk extensions and trailers ignored).
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    // Each round consumes at least the size line's CRLF, so this ends.
-    while !data.is_empty() {
-        let end = find(data, b"\r\n").expect("a chunk size line");
-        let size_line = std::str::from_utf8(&data[..end]).expect("ASCII size line");
-        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16).expect("hex size");
-        data = &data[end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[..size]);
-        assert_eq!(&data[size..size + 2], b"\r\n", "a chunk ends with CRLF");
-        data = &data[size + 2..];
-    }
-    panic!("the chunked body has no last chunk")
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
+    let headers: Vec<(&str, &str)> = content_type.map(|value| ("Content-Type", value)).into_iter().collect();
+    Raw::exchange(addr, method, target, &headers, body, framing)
 }
 
 // The command line.
@@ -243,7 +135,14 @@ impl Drop for Scratch {
 /// The datasets' draws from the shared seeded generator.
 type Rng = SplitMix64;
 
-impl SplitMix64 {
+/// The draws these datasets take beside the generator's own (the generator lives in another crate).
+trait DatasetDraws {
+    fn within(&mut self, range: Range<usize>) -> usize;
+    fn reward(&mut self) -> f64;
+    fn shuffle<T>(&mut self, items: &mut [T]);
+}
+
+impl DatasetDraws for SplitMix64 {
     /// Uniform in `range`.
     fn within(&mut self, range: Range<usize>) -> usize {
         range.start + self.below((range.end - range.start) as u64) as usize
@@ -428,7 +327,7 @@ fn the_stream_answers_every_line_in_order_and_names_the_line_and_field_of_each_e
     ];
     let answer = server.stream("", &ndjson(&body));
     assert_eq!(answer.header("content-type"), Some("application/x-ndjson"));
-    let (lines, summary) = answer.results_and_summary();
+    let (lines, summary) = results_and_summary(&answer);
     let numbers: Vec<u64> = lines.iter().map(|line| line["line"].as_u64().expect("a line number")).collect();
     assert_eq!(numbers, [1, 2, 4, 6, 7], "one answer per non-blank line, numbered as in the body");
     for (line, id) in [(&lines[0], "p1"), (&lines[2], "p4"), (&lines[4], "p7")] {
@@ -451,7 +350,7 @@ fn a_chunked_body_gets_the_same_answer_as_the_same_body_with_content_length() {
     // Small and odd sizes: most lines straddle two chunks or more.
     let chunked = server.post_stream("", &body, Framing::Chunked(&[1, 7, 64, 3, 500, 4096, 33]));
     assert_eq!(chunked.status, 200, "{}", chunked.text());
-    assert_eq!(sized.results_and_summary().0.len(), 300);
+    assert_eq!(results_and_summary(&sized).0.len(), 300);
     assert_same_bytes("chunked body", &sized.body, &chunked.body);
 }
 
@@ -481,7 +380,7 @@ fn stream_eval_of_a_file_and_eval_of_stdin_give_the_same_bytes_and_the_batch_fig
 
         let (status, batch) = server.batch(&json!({"options": options, "lists": lists}));
         assert_eq!(status, 200, "{batch}");
-        let (results, summary) = streamed.results_and_summary();
+        let (results, summary) = results_and_summary(&streamed);
         let batch_lists = batch["lists"].as_array().expect("lists");
         assert_eq!(results.len(), batch_lists.len());
         for (k, (result, expected)) in results.iter().zip(batch_lists).enumerate() {
@@ -602,7 +501,7 @@ fn pair_ids_are_opt_in_on_the_batch_the_stream_and_the_command_line() {
         ("include_pair_ids=true", vec!["--include-pair-ids=true"], &with_ids, true),
     ] {
         let streamed = server.stream(query, &body);
-        let (results, _) = streamed.results_and_summary();
+        let (results, _) = results_and_summary(&streamed);
         assert_pair_ids(&format!("stream ?{query}"), &results, &lists, with_ids);
         for (k, (result, list)) in results.iter().zip(expected.iter()).enumerate() {
             let mut result = result.clone();
@@ -741,10 +640,10 @@ fn every_input_format_gives_the_figures_of_the_same_data_sent_natively() {
         let (lists, natives): (Vec<Value>, Vec<Value>) = (0..25).map(|i| format_case(&mut rng, format, i)).unzip();
         let streamed = server.stream(&format!("format={format}"), &ndjson(&lists));
         let native = server.stream("", &ndjson(&natives));
-        let (results, summary) = streamed.results_and_summary();
+        let (results, summary) = results_and_summary(&streamed);
         assert_eq!(summary["lines_failed"], 0, "{format}: {}", streamed.text());
-        assert_eq!(results, native.results_and_summary().0, "{format}: stream");
-        assert_eq!(summary, native.results_and_summary().1, "{format}: stream summary");
+        assert_eq!(results, results_and_summary(&native).0, "{format}: stream");
+        assert_eq!(summary, results_and_summary(&native).1, "{format}: stream summary");
 
         let (status, batch) = server.batch(&json!({"options": {"format": format}, "lists": lists}));
         assert_eq!(status, 200, "{format}: {batch}");
@@ -777,7 +676,7 @@ fn format_errors_name_the_fields_the_client_wrote() {
     for (format, bad, code, path) in cases {
         let good = format_case(&mut rng, format, 0).0;
         let answer = server.stream(&format!("format={format}"), &ndjson(&[&good, &bad]));
-        let (lines, summary) = answer.results_and_summary();
+        let (lines, summary) = results_and_summary(&answer);
         assert!(lines[0].get("error").is_none(), "{format}: {}", lines[0]);
         assert_eq!(lines[1]["line"], 2, "{format}");
         assert_eq!((&lines[1]["error"]["code"], &lines[1]["error"]["path"]), (&json!(code), &json!(path)), "{format}");
@@ -802,7 +701,7 @@ fn streamed_lists_move_the_per_model_metrics() {
     let server = start();
     let lists = 37;
     let answer = server.stream("model=m1&include_pairs=false", &ndjson(&native_dataset(43, lists, 2..9)));
-    let (_, summary) = answer.results_and_summary();
+    let (_, summary) = results_and_summary(&answer);
     assert_eq!(summary["lists"], lists);
     let metrics = server.get("/metrics");
     assert_eq!(metrics.status, 200);

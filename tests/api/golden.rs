@@ -1,11 +1,9 @@
 //! Every case of `tests/data/golden/evaluate.json`, sent over HTTP, matches the independent
 //! float64 reference to its stated tolerance.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{close, post_json, router, test_data_dir};
+use crate::helpers::{TestApp, close, test_data_dir};
 use serde_json::Value;
 
 fn number(value: &Value, what: &str) -> f64 {
@@ -60,10 +58,10 @@ async fn every_golden_case_matches_the_reference_over_http() {
     assert_eq!(golden["tolerance"]["relative"].as_f64(), Some(1e-12));
     let cases = golden["cases"].as_array().unwrap();
     assert!(cases.len() >= 40, "expected the 40 public cases, found {}", cases.len());
-    let router = router();
+    let app = TestApp::spawn().await;
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let answer = post_json(&router, &case["request"]).await;
+        let answer = app.evaluate(&case["request"]).await;
         assert_eq!(answer.status, 200, "{name}: {}", String::from_utf8_lossy(&answer.body));
         compare(name, &answer.json(), &case["response"]);
     }

@@ -1,13 +1,9 @@
 //! `/metrics` through HTTP: every metric of api.md, exact domain counters, bounded labels, and the
 //! optional separate listener.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{get, hold_worker, post_json, router_with, test_config};
-use prefeval::config::Config;
-use prefeval::{AppState, Listeners, serve_until};
+use crate::helpers::{Raw, TestApp, hold_worker};
 use serde_json::{Value, json};
 
 /// The value of the sample `series` (name plus its exact label set as exported), if present.
@@ -15,8 +11,8 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-async fn scrape(router: &axum::Router) -> String {
-    let answer = get(router, "/metrics").await;
+async fn scrape(app: &TestApp) -> String {
+    let answer = app.metrics().await;
     assert_eq!(answer.status, 200);
     assert!(answer.headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
     String::from_utf8(answer.body).unwrap()
@@ -28,8 +24,8 @@ fn list(rewards: &[f64]) -> Value {
 
 #[tokio::test]
 async fn every_documented_metric_is_exported_from_start_up() {
-    let (router, _) = router_with(&test_config());
-    let text = scrape(&router).await;
+    let app = TestApp::spawn().await;
+    let text = scrape(&app).await;
     for name in [
         "prefeval_worker_queue_depth",
         "prefeval_worker_busy",
@@ -44,8 +40,8 @@ async fn every_documented_metric_is_exported_from_start_up() {
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(sample(&text, &format!(r#"prefeval_build_info{{version="{version}"}}"#)), Some(1.0));
 
-    post_json(&router, &json!({"lists": [list(&[1.0, 0.0])]})).await;
-    let text = scrape(&router).await;
+    app.evaluate(&json!({"lists": [list(&[1.0, 0.0])]})).await;
+    let text = scrape(&app).await;
     for name in [
         "prefeval_http_requests_total",
         "prefeval_http_request_duration_seconds",
@@ -60,7 +56,7 @@ async fn every_documented_metric_is_exported_from_start_up() {
 
 #[tokio::test]
 async fn domain_counters_rise_by_exactly_the_request_counts() {
-    let (router, _) = router_with(&test_config());
+    let app = TestApp::spawn().await;
     // List 1: 4 items in rank order, rewards ordered 3 of 6 pairs correctly plus one tie (½).
     // List 2: 3 items, ranks with a tie: 2 pairs, both agreeing.
     let body = json!({
@@ -70,12 +66,12 @@ async fn domain_counters_rise_by_exactly_the_request_counts() {
             {"items": [{"reward": 1.0, "rank": 1}, {"reward": 3.0, "rank": 1}, {"reward": -1.0, "rank": 2}]}
         ]
     });
-    let answer = post_json(&router, &body).await;
+    let answer = app.evaluate(&body).await;
     assert_eq!(answer.status, 200);
     let response = answer.json();
     // 6 + 2 pairs; agreeing: list 1 has (0,1) tie ½, (0,2) 1, (0,3) 0, (1,2) 1, (1,3) 0, (2,3) 0 = 2.5.
     assert_eq!(response["summary"]["pairs"], 8);
-    let text = scrape(&router).await;
+    let text = scrape(&app).await;
     assert_eq!(sample(&text, r#"prefeval_lists_evaluated_total{model="rm-a"}"#), Some(2.0));
     assert_eq!(sample(&text, r#"prefeval_pairs_evaluated_total{model="rm-a"}"#), Some(8.0));
     assert_eq!(sample(&text, r#"prefeval_pairs_agreeing_total{model="rm-a"}"#), Some(4.5));
@@ -84,8 +80,8 @@ async fn domain_counters_rise_by_exactly_the_request_counts() {
     assert_eq!(accuracy, 4.5 / 8.0, "accuracy = agreeing / evaluated, as the counters say");
 
     // A second request adds exactly its own counts.
-    post_json(&router, &json!({"model": "rm-a", "lists": [list(&[0.0, 1.0])]})).await;
-    let text = scrape(&router).await;
+    app.evaluate(&json!({"model": "rm-a", "lists": [list(&[0.0, 1.0])]})).await;
+    let text = scrape(&app).await;
     assert_eq!(sample(&text, r#"prefeval_lists_evaluated_total{model="rm-a"}"#), Some(3.0));
     assert_eq!(sample(&text, r#"prefeval_pairs_evaluated_total{model="rm-a"}"#), Some(9.0));
     assert_eq!(sample(&text, r#"prefeval_pairs_agreeing_total{model="rm-a"}"#), Some(4.5));
@@ -93,12 +89,12 @@ async fn domain_counters_rise_by_exactly_the_request_counts() {
 
 #[tokio::test]
 async fn model_labels_are_bounded_and_missing_models_are_unspecified() {
-    let (router, _) = router_with(&Config { max_model_labels: 2, ..test_config() });
+    let app = TestApp::builder().max_model_labels(2).build().await;
     for model in ["m1", "m2", "m3", "m4"] {
-        assert_eq!(post_json(&router, &json!({"model": model, "lists": [list(&[1.0, 0.0])]})).await.status, 200);
+        assert_eq!(app.evaluate(&json!({"model": model, "lists": [list(&[1.0, 0.0])]})).await.status, 200);
     }
-    post_json(&router, &json!({"lists": [list(&[1.0, 0.0])]})).await;
-    let text = scrape(&router).await;
+    app.evaluate(&json!({"lists": [list(&[1.0, 0.0])]})).await;
+    let text = scrape(&app).await;
     assert_eq!(sample(&text, r#"prefeval_lists_evaluated_total{model="m1"}"#), Some(1.0));
     assert_eq!(sample(&text, r#"prefeval_lists_evaluated_total{model="m2"}"#), Some(1.0));
     assert_eq!(sample(&text, r#"prefeval_lists_evaluated_total{model="m3"}"#), None);
@@ -108,14 +104,13 @@ async fn model_labels_are_bounded_and_missing_models_are_unspecified() {
 
 #[tokio::test]
 async fn http_metrics_use_the_route_template_and_count_rejections() {
-    let config = Config { workers: Some(1), queue_depth: 0, ..test_config() };
-    let (router, state) = router_with(&config);
-    get(&router, "/no/such/path/12345").await;
-    get(&router, "/healthz").await;
+    let app = TestApp::builder().workers(1).queue_depth(0).build().await;
+    app.get("/no/such/path/12345").await;
+    app.get("/healthz").await;
     // queue_depth 0 and a busy worker: the next request is shed.
-    let held = hold_worker(&state);
-    assert_eq!(post_json(&router, &json!({"lists": [list(&[1.0, 0.0])]})).await.status, 503);
-    let text = scrape(&router).await;
+    let held = hold_worker(&app.state);
+    assert_eq!(app.evaluate(&json!({"lists": [list(&[1.0, 0.0])]})).await.status, 503);
+    let text = scrape(&app).await;
     held.release().await;
 
     assert_eq!(
@@ -134,47 +129,30 @@ async fn http_metrics_use_the_route_template_and_count_rejections() {
 
 #[tokio::test]
 async fn evaluate_answers_say_where_the_time_went() {
-    let (router, _) = router_with(&test_config());
-    let answer = post_json(&router, &json!({"lists": [list(&[1.0, 0.0])]})).await;
+    let app = TestApp::spawn().await;
+    let answer = app.evaluate(&json!({"lists": [list(&[1.0, 0.0])]})).await;
     for header in ["x-queue-time-ms", "x-compute-time-ms"] {
         let value: f64 = answer.headers[header].to_str().unwrap().parse().unwrap();
         assert!(value >= 0.0, "{header}: {value}");
     }
-    let text = scrape(&router).await;
+    let text = scrape(&app).await;
     assert_eq!(sample(&text, "prefeval_queue_wait_seconds_count"), Some(1.0));
     assert_eq!(sample(&text, "prefeval_compute_seconds_count"), Some(1.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_listen_moves_metrics_to_their_own_listener() {
-    let main = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (main_addr, metrics_addr) = (main.local_addr().unwrap(), metrics.local_addr().unwrap());
-    let config = Config { metrics_listen: Some(metrics_addr), ..test_config() };
-    let state = AppState::new(&config).unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        tokio::spawn(serve_until(Listeners { main, metrics: Some(metrics) }, state, Duration::from_secs(5), async {
-            let _ = stop_rx.await;
-        }));
+    let app = TestApp::builder().metrics_listener().grace(Duration::from_secs(5)).build().await;
+    let (main_addr, metrics_addr) = (app.addr, app.metrics_addr.unwrap());
     let fetch = |addr: std::net::SocketAddr, path: &'static str| {
-        tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Write};
-            let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).unwrap();
-            response
-        })
+        tokio::task::spawn_blocking(move || Raw::get(addr, path).unwrap())
     };
     let on_metrics = fetch(metrics_addr, "/metrics").await.unwrap();
-    assert!(on_metrics.starts_with("HTTP/1.1 200"), "{on_metrics}");
-    assert!(on_metrics.contains("prefeval_build_info"));
+    assert_eq!(on_metrics.status, 200, "{}", on_metrics.text());
+    assert!(on_metrics.text().contains("prefeval_build_info"));
     let on_main = fetch(main_addr, "/metrics").await.unwrap();
-    assert!(on_main.starts_with("HTTP/1.1 404"), "metrics are off the main listener: {on_main}");
+    assert_eq!(on_main.status, 404, "metrics are off the main listener: {}", on_main.text());
     let health = fetch(main_addr, "/healthz").await.unwrap();
-    assert!(health.starts_with("HTTP/1.1 200"));
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
+    assert_eq!(health.status, 200);
+    tokio::time::timeout(Duration::from_secs(10), app.stop()).await.unwrap();
 }

@@ -1,10 +1,7 @@
 //! The same request gives the same bits whatever the number of workers and whether pairs are
 //! returned: work is split by a plan that depends only on the lists.
 
-mod common;
-
-use common::{post_json, router_with, test_config};
-use prefeval::config::Config;
+use crate::helpers::TestApp;
 use serde_json::{Value, json};
 
 fn big_batch(include_pairs: bool) -> Value {
@@ -23,8 +20,8 @@ fn big_batch(include_pairs: bool) -> Value {
 async fn results_are_bit_identical_for_any_worker_count() {
     let mut bodies = Vec::new();
     for workers in [1, 2, 3] {
-        let (router, _) = router_with(&Config { workers: Some(workers), ..test_config() });
-        let answer = post_json(&router, &big_batch(false)).await;
+        let app = TestApp::builder().workers(workers).build().await;
+        let answer = app.evaluate(&big_batch(false)).await;
         assert_eq!(answer.status, 200);
         bodies.push(answer.body);
     }
@@ -33,9 +30,9 @@ async fn results_are_bit_identical_for_any_worker_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returning_pairs_does_not_change_a_single_bit_of_the_figures() {
-    let (router, _) = router_with(&test_config());
-    let without = post_json(&router, &big_batch(false)).await.json();
-    let answer = post_json(&router, &big_batch(true)).await;
+    let app = TestApp::spawn().await;
+    let without = app.evaluate(&big_batch(false)).await.json();
+    let answer = app.evaluate(&big_batch(true)).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)]));
     let mut with = answer.json();
     assert!(with["lists"][0]["pairs"].as_array().is_some_and(|p| !p.is_empty()));

@@ -5,36 +5,33 @@
 //! JSON error body carries the request id. The same router must still be healthy afterwards and
 //! answer the api.md worked example exactly.
 //!
-//! `tests/errors.rs` holds one focused test per status; this file is the wide net.
-
-mod common;
+//! `errors.rs` (beside this file) holds one focused test per status; this file is the wide net.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
-use common::{
-    Answer, WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close, get, post_bytes, router_with, send, test_config, test_data_dir,
-};
 use hyper::body::{Body as HttpBody, Frame};
-use prefeval::config::Config;
 use serde_json::Value;
+
+use crate::helpers::{Answer, TestApp, WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close, test_data_dir};
 
 /// The limits every case runs under: small, so the limit families are cheap to reach, but a body
 /// limit of 1 MiB so that 100,000-level nesting (up to ~600 KB) still reaches the parser.
-fn hostile_config() -> Config {
-    Config {
-        max_body_bytes: 1024 * 1024,
-        max_items_per_list: 50,
-        max_lists: 20,
-        max_pairs: 100,
-        max_evaluated_pairs: 2000,
-        ..test_config()
-    }
+async fn hostile_app() -> TestApp {
+    TestApp::builder()
+        .max_body_bytes(1024 * 1024)
+        .with(|c| {
+            c.max_items_per_list = 50;
+            c.max_lists = 20;
+            c.max_pairs = 100;
+            c.max_evaluated_pairs = 2000;
+        })
+        .build()
+        .await
 }
 const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -957,11 +954,11 @@ fn check_success(answer: &Answer) -> Result<(), String> {
 
 /// Sends every case (half of them with their own request id, which the error must echo; the
 /// others get a generated one) and describes every answer that is not exactly as expected.
-async fn failures_of(router: &Router, cases: &[Case]) -> Vec<String> {
+async fn failures_of(app: &TestApp, cases: &[Case]) -> Vec<String> {
     let mut failures = Vec::new();
     for (index, case) in cases.iter().enumerate() {
         let sent_id = (index % 2 == 0).then(|| format!("hostile-{index}"));
-        let answer = send(router, request_of(case, sent_id.as_deref())).await;
+        let answer = app.send(request_of(case, sent_id.as_deref())).await;
         if let Err(why) = check(case, &answer, sent_id.as_deref()) {
             let name: String = case.name.chars().take(160).collect();
             failures.push(format!("[{index}] {} {} ({name}): {why}", case.method, short_uri(&case.uri)));
@@ -972,18 +969,18 @@ async fn failures_of(router: &Router, cases: &[Case]) -> Vec<String> {
 
 #[tokio::test]
 async fn every_hostile_request_gets_its_exact_error_and_the_router_survives() {
-    let (router, _state) = router_with(&hostile_config());
+    let app = hostile_app().await;
     let cases = cases();
     assert!(cases.len() >= 60, "only {} cases", cases.len());
-    let mut failures = failures_of(&router, &cases).await;
+    let mut failures = failures_of(&app, &cases).await;
     for (name, body) in accepted() {
-        let answer = post_bytes(&router, body).await;
+        let answer = app.evaluate(body).await;
         if let Err(why) = check_success(&answer) {
             failures.push(format!("accepted case ({name}): {why}"));
         }
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
-    assert_still_serving(&router).await;
+    assert_still_serving(&app).await;
 }
 
 /// `options.normalization` is a string (api.md, openapi.yaml). Anything else is valid JSON of the
@@ -995,7 +992,7 @@ async fn every_hostile_request_gets_its_exact_error_and_the_router_survives() {
 /// as `sum` (200), a second wire form outside the contract (and a `null` taken as a value).
 #[tokio::test]
 async fn normalization_of_the_wrong_type_is_422_invalid_type() {
-    let (router, _state) = router_with(&hostile_config());
+    let app = hostile_app().await;
     let deep = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
     let values = ["1", "true", "null", r#"["sum"]"#, r#"{"sum":null}"#, r#"{"sum":1}"#, "{}", &deep];
     let cases: Vec<Case> = values
@@ -1005,7 +1002,7 @@ async fn normalization_of_the_wrong_type_is_422_invalid_type() {
             invalid_type(name, options(&format!(r#"{{"normalization":{value}}}"#)), "options.normalization")
         })
         .collect();
-    let failures = failures_of(&router, &cases).await;
+    let failures = failures_of(&app, &cases).await;
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
@@ -1013,11 +1010,11 @@ fn short_uri(uri: &str) -> String {
     if uri.len() > 60 { format!("{}…", &uri[..60]) } else { uri.to_string() }
 }
 
-async fn assert_still_serving(router: &Router) {
-    let health = get(router, "/healthz").await;
+async fn assert_still_serving(app: &TestApp) {
+    let health = app.get("/healthz").await;
     assert_eq!(health.status, StatusCode::OK, "healthz: {}", String::from_utf8_lossy(&health.body));
 
-    let answer = post_bytes(router, WORKED_EXAMPLE).await;
+    let answer = app.evaluate(WORKED_EXAMPLE).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
     let got = answer.json();
     assert!(close(got["loss"].as_f64().unwrap(), WORKED_EXAMPLE_LOSS), "loss {}", got["loss"]);

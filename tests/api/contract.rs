@@ -4,19 +4,15 @@
 //! the schema and headers the spec documents for it. A route, a status, a field or an error code
 //! added to the code without the spec (or the other way round) fails here.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{Answer, hold_worker, router, router_with, send, test_config};
 use prefeval::api::ErrorCode;
-use prefeval::config::Config;
-use prefeval::tokens::ApiTokens;
 use serde_json::{Value, json};
+
+use crate::helpers::{Answer, TestApp, hold_worker};
 
 const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
 const SERVER_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server.rs");
@@ -295,8 +291,8 @@ fn valid_post(path: &str) -> Request<Body> {
 }
 
 /// POSTs `body` to `/v1/evaluate` as JSON and checks the answer against the spec.
-async fn evaluate(router: &Router, body: impl Into<Body>) -> Answer {
-    let answer = send(router, evaluate_request(body, Some("application/json"))).await;
+async fn evaluate(app: &TestApp, body: impl Into<Body>) -> Answer {
+    let answer = app.send(evaluate_request(body, Some("application/json"))).await;
     spec().check(&Method::POST, "/v1/evaluate", &answer);
     answer
 }
@@ -304,14 +300,14 @@ async fn evaluate(router: &Router, body: impl Into<Body>) -> Answer {
 const COMPARE: &str = "/v1/compare";
 
 /// POSTs `body` to `/v1/compare` as JSON and checks the answer against the spec.
-async fn compare(router: &Router, body: impl Into<Body>) -> Answer {
+async fn compare(app: &TestApp, body: impl Into<Body>) -> Answer {
     let request = Request::builder()
         .method(Method::POST)
         .uri(COMPARE)
         .header(header::CONTENT_TYPE, "application/json")
         .body(body.into())
         .expect("request builds");
-    let answer = send(router, request).await;
+    let answer = app.send(request).await;
     spec().check(&Method::POST, COMPARE, &answer);
     answer
 }
@@ -559,7 +555,7 @@ fn the_routes_of_src_server_rs_are_the_listed_ones() {
     assert_eq!(
         in_source,
         listed_routes(),
-        "the routes of src/server.rs differ from ROUTES in tests/contract.rs: add the route to ROUTES and to openapi.yaml"
+        "the routes of src/server.rs differ from ROUTES in tests/api/contract.rs: add the route to ROUTES and to openapi.yaml"
     );
 }
 
@@ -574,13 +570,13 @@ fn the_spec_documents_exactly_the_routes() {
 
 #[tokio::test]
 async fn every_route_answers_in_process_as_documented() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for (method, path) in ROUTES {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let answer = if method == Method::POST {
-            send(&router, valid_post(path)).await
+            app.send(valid_post(path)).await
         } else {
-            send(&router, request(method.clone(), path)).await
+            app.send(request(method.clone(), path)).await
         };
         assert!(
             ![404, 405].contains(&answer.status.as_u16()),
@@ -593,7 +589,7 @@ async fn every_route_answers_in_process_as_documented() {
 
 #[tokio::test]
 async fn every_operation_of_the_spec_is_served() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for (method, path) in spec().operations() {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let request = if method == Method::POST {
@@ -601,7 +597,7 @@ async fn every_operation_of_the_spec_is_served() {
         } else {
             Request::builder().method(method.clone()).uri(&path).body(Body::empty()).expect("request builds")
         };
-        let answer = send(&router, request).await;
+        let answer = app.send(request).await;
         assert_ne!(answer.status, 404, "{method} {path} is in openapi.yaml but the router does not route it");
         assert_ne!(answer.status, 405, "{method} {path} is in openapi.yaml but the route does not serve {method}");
     }
@@ -609,13 +605,13 @@ async fn every_operation_of_the_spec_is_served() {
 
 #[tokio::test]
 async fn a_method_a_route_does_not_serve_answers_a_documented_405() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let query = Method::from_bytes(b"QUERY").expect("QUERY is a valid method token");
     for (served, path) in ROUTES {
         let other = if served == "POST" { Method::GET } else { Method::POST };
         // OPTIONS too: without PREFEVAL_CORS_ORIGINS nothing answers it as a CORS preflight.
         for method in [other, Method::DELETE, Method::PUT, Method::PATCH, Method::OPTIONS, query.clone()] {
-            let answer = send(&router, request(method.clone(), path)).await;
+            let answer = app.send(request(method.clone(), path)).await;
             assert_status(&answer, 405, Some("method_not_allowed"));
             let allow = answer.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or_default();
             assert!(allow.split(',').any(|m| m.trim() == served), "{method} {path}: Allow {allow:?} lacks {served}");
@@ -627,7 +623,7 @@ async fn a_method_a_route_does_not_serve_answers_a_documented_405() {
 
 #[tokio::test]
 async fn an_unknown_path_answers_the_documented_404() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let unknown = [
         (Method::GET, "/v1/nothing-here"),
         (Method::POST, "/v2/evaluate"),
@@ -635,7 +631,7 @@ async fn an_unknown_path_answers_the_documented_404() {
         (Method::OPTIONS, "/nowhere"),
     ];
     for (method, uri) in unknown {
-        let answer = send(&router, request(method, uri)).await;
+        let answer = app.send(request(method, uri)).await;
         assert_status(&answer, 404, Some("not_found"));
         spec().check_response(&format!("404 of {uri}"), pointer(&["components", "responses", "NotFound"]), &answer);
     }
@@ -643,7 +639,7 @@ async fn an_unknown_path_answers_the_documented_404() {
 
 #[tokio::test]
 async fn openapi_yaml_is_served_byte_for_byte() {
-    let answer = send(&router(), request(Method::GET, "/openapi.yaml")).await;
+    let answer = TestApp::spawn().await.send(request(Method::GET, "/openapi.yaml")).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.headers[header::CONTENT_TYPE], "application/yaml");
     assert!(answer.body == spec().text.as_bytes(), "GET /openapi.yaml differs from the repository's openapi.yaml");
@@ -657,7 +653,7 @@ async fn openapi_yaml_is_served_byte_for_byte() {
 #[tokio::test]
 async fn request_examples_answer_their_documented_response_examples() {
     let spec = spec();
-    let router = router();
+    let app = TestApp::spawn().await;
     for path in ["/v1/evaluate", COMPARE] {
         let operation = pointer(&["paths", path, "post"]);
         let requests = spec.at(&format!("{operation}/requestBody/content/application~1json/examples"));
@@ -677,7 +673,7 @@ async fn request_examples_answer_their_documented_response_examples() {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::from(body))
                 .expect("request builds");
-            let answer = send(&router, request).await;
+            let answer = app.send(request).await;
             spec.check(&Method::POST, path, &answer);
             assert_status(&answer, 200, None);
             let expected = &responses[name]["value"];
@@ -785,7 +781,7 @@ async fn each_format_example_answers_the_same_as_its_lists_sent_natively() {
         .map(|format| format.as_str().expect("a format is a string"))
         .collect();
     let mut exemplified = BTreeSet::new();
-    let router = router();
+    let app = TestApp::spawn().await;
     for (name, example) in requests.as_object().expect("request examples") {
         let body = &example["value"];
         let format = body["options"]["format"].as_str().unwrap_or("native");
@@ -795,9 +791,9 @@ async fn each_format_example_answers_the_same_as_its_lists_sent_natively() {
         if let Some(options) = native.get_mut("options").and_then(Value::as_object_mut) {
             options.remove("format");
         }
-        let answer = evaluate(&router, serde_json::to_vec(body).expect("serializes")).await;
+        let answer = evaluate(&app, serde_json::to_vec(body).expect("serializes")).await;
         assert_status(&answer, 200, None);
-        let natively = evaluate(&router, serde_json::to_vec(&native).expect("serializes")).await;
+        let natively = evaluate(&app, serde_json::to_vec(&native).expect("serializes")).await;
         assert_status(&natively, 200, None);
         let (answer, natively) = (answer.json(), natively.json());
         assert_eq!(answer["loss"], natively["loss"], "example {name}: loss differs from {native}");
@@ -819,7 +815,7 @@ async fn each_format_example_answers_the_same_as_its_lists_sent_natively() {
 /// `loss_sum_squares` is absent when it overflows: the documented shapes, validated.
 #[tokio::test]
 async fn totals_keep_their_documented_shape_when_sums_overflow() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let list = |reward: f64| json!({"items": [{"reward": reward}, {"reward": 0.0}]});
     let options = json!({"normalization": "sum", "include_pairs": false});
     let cases = [
@@ -828,7 +824,7 @@ async fn totals_keep_their_documented_shape_when_sums_overflow() {
         (json!({"options": options, "lists": [list(-1e308), list(-1e308)]}), false, false),
     ];
     for (body, has_loss_sum, has_squares) in cases {
-        let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        let answer = evaluate(&app, serde_json::to_vec(&body).expect("serializes")).await;
         assert_status(&answer, 200, None);
         let json = answer.json();
         let totals = &json["summary"]["totals"];
@@ -922,7 +918,7 @@ async fn deeper_figures_follow_their_definitions() {
         spec().at("/paths/~1v1~1evaluate/post/requestBody/content/application~1json/examples/deeper_figures/value");
     let mut request = example.clone();
     request["options"]["include_pairs"] = json!(true);
-    let answer = evaluate(&router(), serde_json::to_vec(&request).expect("serializes")).await;
+    let answer = evaluate(&TestApp::spawn().await, serde_json::to_vec(&request).expect("serializes")).await;
     assert_status(&answer, 200, None);
     let answer = answer.json();
     let lists = answer["lists"].as_array().expect("lists");
@@ -1015,7 +1011,7 @@ async fn deeper_figures_follow_their_definitions() {
     assert_close(number(&summary["accuracy_ci"][1]), (accuracy + z * se).min(1.0), "accuracy_ci");
     // Without groups, no macro accuracy; without the options, none of the opt-in figures.
     let plain = json!({"lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}, {"items": [{"reward": 0.0}, {"reward": 0.0}]}]});
-    let answer = evaluate(&router(), serde_json::to_vec(&plain).expect("serializes")).await.json();
+    let answer = evaluate(&TestApp::spawn().await, serde_json::to_vec(&plain).expect("serializes")).await.json();
     for key in ["calibration", "disagreements", "groups"] {
         assert!(answer.get(key).is_none(), "{key} unasked: {answer}");
     }
@@ -1029,7 +1025,7 @@ async fn deeper_figures_follow_their_definitions() {
 
 #[tokio::test]
 async fn evaluations_validate_with_and_without_pairs_and_ids() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let bodies = [
         json!({"lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}, {"reward": 0.5}]}]}),
         json!({"lists": [{"id": "p", "items": [{"id": "a", "reward": 1.0}, {"reward": 0.0}]}]}),
@@ -1042,7 +1038,7 @@ async fn evaluations_validate_with_and_without_pairs_and_ids() {
         json!({"options": {"normalization": "sum"}, "lists": [{"items": [{"reward": -500.0}, {"reward": 500.0}]}, {"items": [{"reward": 500.0}, {"reward": -500.0}]}]}),
     ];
     for body in &bodies {
-        let answer = evaluate(&router, serde_json::to_vec(body).expect("serializes")).await;
+        let answer = evaluate(&app, serde_json::to_vec(body).expect("serializes")).await;
         assert_status(&answer, 200, None);
         let json = answer.json();
         assert_eq!(json["lists"][0].get("pairs").is_some(), body["options"]["include_pairs"] != json!(false));
@@ -1051,10 +1047,10 @@ async fn evaluations_validate_with_and_without_pairs_and_ids() {
 
 #[tokio::test]
 async fn the_request_id_is_echoed_as_documented() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let mut with_id = evaluate_request(VALID, Some("application/json"));
     with_id.headers_mut().insert("x-request-id", "contract-test-7".parse().expect("header value"));
-    let answer = send(&router, with_id).await;
+    let answer = app.send(with_id).await;
     spec().check(&Method::POST, "/v1/evaluate", &answer);
     assert_eq!(answer.headers["x-request-id"], "contract-test-7");
     let parameter = spec().at("/components/parameters/RequestId");
@@ -1063,16 +1059,16 @@ async fn the_request_id_is_echoed_as_documented() {
     assert_eq!(parameter["required"], false);
     // Generated when the client sends none, on every route.
     for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
-        let answer = send(&router, request_for(method, path)).await;
+        let answer = app.send(request_for(method, path)).await;
         assert!(answer.headers.contains_key("x-request-id"), "{method} {path}: no x-request-id");
     }
     // Error bodies carry it too: the client's, or the generated one of the header.
     let mut malformed = evaluate_request("{", Some("application/json"));
     malformed.headers_mut().insert("x-request-id", "contract-test-8".parse().expect("header value"));
-    let answer = send(&router, malformed).await;
+    let answer = app.send(malformed).await;
     spec().check(&Method::POST, "/v1/evaluate", &answer);
     assert_eq!(answer.json()["error"]["request_id"], "contract-test-8");
-    let answer = send(&router, request(Method::GET, "/nowhere")).await;
+    let answer = app.send(request(Method::GET, "/nowhere")).await;
     let generated = answer.headers["x-request-id"].to_str().expect("text");
     assert_eq!(answer.json()["error"]["request_id"], generated);
 }
@@ -1083,30 +1079,30 @@ fn request_for(method: &str, path: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn malformed_json_and_wrong_media_types_answer_documented_errors() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for body in
         [&b"{\"lists\": [{\"items\": [{\"reward\": 1.0,}]}]}"[..], b"", b"{\"lists\": [", b"{\"lists\": []} x", b"NaN"]
     {
-        assert_status(&evaluate(&router, body.to_vec()).await, 400, Some("malformed_json"));
+        assert_status(&evaluate(&app, body.to_vec()).await, 400, Some("malformed_json"));
     }
     let invalid_utf8 = b"{\"model\": \"\xff\xfe\", \"lists\": []}".to_vec();
-    assert_status(&evaluate(&router, invalid_utf8).await, 400, Some("malformed_json"));
+    assert_status(&evaluate(&app, invalid_utf8).await, 400, Some("malformed_json"));
 
     for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("application/jsonx")]
     {
-        let answer = send(&router, evaluate_request(VALID, content_type)).await;
+        let answer = app.send(evaluate_request(VALID, content_type)).await;
         assert_status(&answer, 415, Some("unsupported_media_type"));
         spec().check(&Method::POST, "/v1/evaluate", &answer);
     }
     // application/*+json with parameters is JSON.
-    let answer = send(&router, evaluate_request(VALID, Some("application/vnd.api+json; charset=utf-8"))).await;
+    let answer = app.send(evaluate_request(VALID, Some("application/vnd.api+json; charset=utf-8"))).await;
     assert_status(&answer, 200, None);
     spec().check(&Method::POST, "/v1/evaluate", &answer);
 }
 
 #[tokio::test]
 async fn invalid_requests_answer_documented_422s() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let cases = [
         (
             json!({"lists": [{"items": [{"reward": 1.7}, {"reward": "0.4"}]}]}),
@@ -1276,27 +1272,28 @@ async fn invalid_requests_answer_documented_422s() {
         (json!("lists"), "invalid_type", None),
     ];
     for (body, code, path) in cases {
-        let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        let answer = evaluate(&app, serde_json::to_vec(&body).expect("serializes")).await;
         assert_status(&answer, 422, Some(code));
         assert_eq!(answer.error_path().as_deref(), path, "{body}");
     }
     let beyond_f64 = r#"{"lists": [{"items": [{"reward": 1e400}, {"reward": 0.0}]}]}"#;
-    assert_status(&evaluate(&router, beyond_f64).await, 422, Some("number_out_of_range"));
+    assert_status(&evaluate(&app, beyond_f64).await, 422, Some("number_out_of_range"));
 }
 
 #[tokio::test]
 async fn limits_answer_documented_413_and_422s() {
-    let config = Config {
-        max_body_bytes: 256,
-        max_items_per_list: 3,
-        max_lists: 2,
-        max_pairs: 2,
-        max_evaluated_pairs: 5,
-        ..test_config()
-    };
-    let (router, _state) = router_with(&config);
+    let app = TestApp::builder()
+        .max_body_bytes(256)
+        .with(|c| {
+            c.max_items_per_list = 3;
+            c.max_lists = 2;
+            c.max_pairs = 2;
+            c.max_evaluated_pairs = 5;
+        })
+        .build()
+        .await;
     let large = format!(r#"{{"lists": [{{"items": [{}]}}]}}"#, vec![r#"{"reward": 1.0}"#; 40].join(", "));
-    assert_status(&evaluate(&router, large).await, 413, Some("payload_too_large"));
+    assert_status(&evaluate(&app, large).await, 413, Some("payload_too_large"));
     let cases = [
         (json!({"lists": [{"items": [{"reward": 1}, {"reward": 2}, {"reward": 3}, {"reward": 4}]}]}), "too_many_items"),
         (
@@ -1310,7 +1307,7 @@ async fn limits_answer_documented_413_and_422s() {
         ),
     ];
     for (body, code) in cases {
-        let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        let answer = evaluate(&app, serde_json::to_vec(&body).expect("serializes")).await;
         assert_status(&answer, 422, Some(code));
     }
     // The same limits on /v1/compare, where the implied pairs count once per model.
@@ -1318,7 +1315,7 @@ async fn limits_answer_documented_413_and_422s() {
         r#"{{"models": ["a", "b"], "lists": [{{"items": [{}]}}]}}"#,
         vec![r#"{"rewards": [1, 0]}"#; 40].join(", ")
     );
-    assert_status(&compare(&router, large).await, 413, Some("payload_too_large"));
+    assert_status(&compare(&app, large).await, 413, Some("payload_too_large"));
     let items = |n: usize| json!((0..n).map(|k| json!({"rewards": [k, k]})).collect::<Vec<_>>());
     let cases = [
         (json!({"models": ["a", "b"], "lists": [{"items": items(4)}]}), "too_many_items", "lists[0].items"),
@@ -1331,62 +1328,60 @@ async fn limits_answer_documented_413_and_422s() {
         (json!({"models": ["a", "b"], "lists": [{"items": items(3)}]}), "too_many_pairs", "lists"),
     ];
     for (body, code, path) in cases {
-        let answer = compare(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        let answer = compare(&app, serde_json::to_vec(&body).expect("serializes")).await;
         assert_status(&answer, 422, Some(code));
         assert_eq!(answer.error_path().as_deref(), Some(path), "{body}");
     }
     let answer =
-        compare(&router, serde_json::to_vec(&json!({"models": ["a"], "lists": [{"items": items(3)}]})).unwrap()).await;
+        compare(&app, serde_json::to_vec(&json!({"models": ["a"], "lists": [{"items": items(3)}]})).unwrap()).await;
     assert_status(&answer, 422, Some("invalid_value"));
 }
 
 #[tokio::test]
 async fn a_full_queue_answers_a_documented_503() {
-    let config = Config { workers: Some(1), queue_depth: 1, ..test_config() };
-    let (router, state) = router_with(&config);
+    let app = TestApp::builder().workers(1).queue_depth(1).build().await;
     // Occupy the only worker, then the only queue slot.
-    let held = hold_worker(&state);
-    let queued = state.pool.submit(|_| ()).expect("the queue admits one");
+    let held = hold_worker(&app.state);
+    let queued = app.state.pool.submit(|_| ()).expect("the queue admits one");
 
-    let answer = evaluate(&router, VALID).await;
+    let answer = evaluate(&app, VALID).await;
     assert_status(&answer, 503, Some("queue_full"));
     assert!(answer.headers.contains_key(header::RETRY_AFTER));
-    let answer = compare(&router, VALID_COMPARE).await;
+    let answer = compare(&app, VALID_COMPARE).await;
     assert_status(&answer, 503, Some("queue_full"));
     assert!(answer.headers.contains_key(header::RETRY_AFTER));
     // Readiness and liveness do no work: documented answers while saturated.
-    let health = send(&router, request(Method::GET, "/healthz")).await;
+    let health = app.send(request(Method::GET, "/healthz")).await;
     spec().check(&Method::GET, "/healthz", &health);
 
     held.release().await;
     queued.wait().await.expect("the queued job ends");
-    assert_status(&evaluate(&router, VALID).await, 200, None);
+    assert_status(&evaluate(&app, VALID).await, 200, None);
 }
 
 #[tokio::test]
 async fn a_missing_or_wrong_token_answers_a_documented_401_when_tokens_are_configured() {
-    let config = Config { api_tokens: Some(ApiTokens::parse("contract-token")), ..test_config() };
-    let (router, _state) = router_with(&config);
+    let app = TestApp::builder().api_tokens("contract-token").build().await;
     for (_, path) in ROUTES.iter().filter(|(method, _)| *method == "POST") {
         for authorization in [None, Some("Bearer wrong-token"), Some("Basic Y29udHJhY3Q6dG9rZW4=")] {
             let mut request = valid_post(path);
             if let Some(value) = authorization {
                 request.headers_mut().insert(header::AUTHORIZATION, value.parse().expect("header value"));
             }
-            let answer = send(&router, request).await;
+            let answer = app.send(request).await;
             assert_status(&answer, 401, Some("unauthorized"));
             assert!(answer.headers.contains_key(header::WWW_AUTHENTICATE), "{authorization:?}: no WWW-Authenticate");
             spec().check(&Method::POST, path, &answer);
         }
         let mut request = valid_post(path);
         request.headers_mut().insert(header::AUTHORIZATION, "Bearer contract-token".parse().expect("header value"));
-        assert_status(&send(&router, request).await, 200, None);
+        assert_status(&app.send(request).await, 200, None);
         let security = &spec().at(&pointer(&["paths", path, "post"]))["security"];
         assert_eq!(security, &json!([{}, {"apiToken": []}]), "auth on {path} is optional (off by default)");
     }
     // The other routes stay open, as documented (no security on them).
     for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
-        let answer = send(&router, request_for(method, path)).await;
+        let answer = app.send(request_for(method, path)).await;
         assert_status(&answer, 200, None);
         let operation = spec().at(&pointer(&["paths", path, "get"]));
         assert!(operation.get("security").is_none(), "GET {path} documents security it does not need");
@@ -1397,11 +1392,10 @@ async fn a_missing_or_wrong_token_answers_a_documented_401_when_tokens_are_confi
 /// still waiting for a worker.
 #[tokio::test]
 async fn a_request_past_the_timeout_answers_a_documented_408() {
-    let config = Config { workers: Some(1), queue_depth: 4, request_timeout_secs: 1, ..test_config() };
-    let (router, state) = router_with(&config);
-    let held = hold_worker(&state);
+    let app = TestApp::builder().workers(1).queue_depth(4).request_timeout_secs(1).build().await;
+    let held = hold_worker(&app.state);
 
-    let answer = evaluate(&router, VALID).await;
+    let answer = evaluate(&app, VALID).await;
     assert_status(&answer, 408, Some("request_timeout"));
     assert_eq!(answer.headers[header::CONNECTION], "close");
 
@@ -1708,11 +1702,11 @@ async fn the_request_schema_and_the_server_agree() {
             422,
         ),
     ];
-    let router = router();
+    let app = TestApp::spawn().await;
     for (body, schema_valid, status) in cases {
         let errors = spec.errors(schema, &body);
         assert_eq!(errors.is_empty(), schema_valid, "schema validity of {body}: {errors:?}");
-        let answer = evaluate(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        let answer = evaluate(&app, serde_json::to_vec(&body).expect("serializes")).await;
         assert_eq!(answer.status.as_u16(), status, "{body}: {}", excerpt(&answer.body));
     }
 }
@@ -1723,14 +1717,14 @@ const STREAM: &str = "/v1/evaluate/stream";
 
 /// POSTs an NDJSON body to the stream with `query`, checks the answer against the spec, and, for a
 /// 200, that every line of the body is a `StreamLine`. Returns the answer and its lines.
-async fn stream(router: &Router, query: &str, body: impl Into<Body>) -> (Answer, Vec<Value>) {
+async fn stream(app: &TestApp, query: &str, body: impl Into<Body>) -> (Answer, Vec<Value>) {
     let request = Request::builder()
         .method(Method::POST)
         .uri(format!("{STREAM}{query}"))
         .header(header::CONTENT_TYPE, "application/x-ndjson")
         .body(body.into())
         .expect("request builds");
-    let answer = send(router, request).await;
+    let answer = app.send(request).await;
     spec().check(&Method::POST, STREAM, &answer);
     let mut lines = Vec::new();
     if answer.status == 200 {
@@ -1773,7 +1767,8 @@ async fn the_stream_example_answers_its_documented_response() {
     let body = spec.at(&format!("{operation}/requestBody/content/application~1x-ndjson/example"));
     let expected = spec.at(&format!("{operation}/responses/200/content/application~1x-ndjson/example"));
     let (answer, lines) =
-        stream(&router(), &stream_example_query(), body.as_str().expect("an NDJSON text").to_string()).await;
+        stream(&TestApp::spawn().await, &stream_example_query(), body.as_str().expect("an NDJSON text").to_string())
+            .await;
     assert_status(&answer, 200, None);
     assert_eq!(String::from_utf8_lossy(&answer.body), expected.as_str().expect("an NDJSON text"));
     assert!(lines.last().is_some_and(|line| line.get("summary").is_some()), "the summary comes last");
@@ -1783,7 +1778,7 @@ async fn the_stream_example_answers_its_documented_response() {
 /// format; its summary has the batch's figures and totals.
 #[tokio::test]
 async fn a_stream_answers_line_by_line_what_a_batch_answers() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let requests = spec().at("/paths/~1v1~1evaluate/post/requestBody/content/application~1json/examples");
     for (name, example) in requests.as_object().expect("request examples") {
         let request = &example["value"];
@@ -1807,9 +1802,9 @@ async fn a_stream_answers_line_by_line_what_a_batch_answers() {
         });
         // One blank line first: lines keep their numbers.
         let body: String = std::iter::once(String::new()).chain(body_lines).collect::<Vec<_>>().join("\n");
-        let (answer, lines) = stream(&router, &query, body).await;
+        let (answer, lines) = stream(&app, &query, body).await;
         assert_status(&answer, 200, None);
-        let batch = evaluate(&router, serde_json::to_vec(request).expect("serializes")).await.json();
+        let batch = evaluate(&app, serde_json::to_vec(request).expect("serializes")).await.json();
         assert_eq!(lines.len(), lists.len() + 1, "example {name}: one line per list, then the summary");
         for (index, (line, list)) in lines.iter().zip(batch["lists"].as_array().expect("lists")).enumerate() {
             let mut expected = list.clone();
@@ -1839,7 +1834,7 @@ async fn a_stream_answers_line_by_line_what_a_batch_answers() {
 
 #[tokio::test]
 async fn stream_errors_are_documented_lines_and_answers() {
-    let router = router();
+    let app = TestApp::spawn().await;
     // Bad lines get error lines; the stream goes on and counts them.
     let body = [
         r#"{"items": [{"reward": 1.0}, {"reward": "0.5"}]}"#,
@@ -1850,7 +1845,7 @@ async fn stream_errors_are_documented_lines_and_answers() {
         r#"{"items": [{"reward": 1.0}, {"reward": 0.0}]}"#,
     ]
     .join("\r\n");
-    let (answer, lines) = stream(&router, "", body).await;
+    let (answer, lines) = stream(&app, "", body).await;
     assert_status(&answer, 200, None);
     let codes: Vec<&Value> = lines.iter().map(|line| &line["error"]["code"]).collect();
     assert_eq!(
@@ -1873,7 +1868,7 @@ async fn stream_errors_are_documented_lines_and_answers() {
     // One list: no standard error, no interval.
     assert!(lines[6]["summary"].get("loss_se").is_none() && lines[6]["summary"].get("accuracy_ci").is_none());
     // Nothing evaluated: a summary without figures.
-    let (answer, lines) = stream(&router, "?format=pairs", "").await;
+    let (answer, lines) = stream(&app, "?format=pairs", "").await;
     assert_status(&answer, 200, None);
     assert_eq!(lines.len(), 1);
     assert!(lines[0]["summary"].get("loss").is_none());
@@ -1893,7 +1888,7 @@ async fn stream_errors_are_documented_lines_and_answers() {
         ("?calibration_bins=10", "unknown_field", "calibration_bins"),
         ("?top_disagreements=5", "unknown_field", "top_disagreements"),
     ] {
-        let (answer, _) = stream(&router, query, "").await;
+        let (answer, _) = stream(&app, query, "").await;
         assert_status(&answer, 422, Some(code));
         assert_eq!(answer.error_path().as_deref(), Some(path), "{query}");
     }
@@ -1904,11 +1899,11 @@ async fn stream_errors_are_documented_lines_and_answers() {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(VALID))
         .expect("request builds");
-    let answer = send(&router, request).await;
+    let answer = app.send(request).await;
     assert_status(&answer, 415, Some("unsupported_media_type"));
     spec().check(&Method::POST, STREAM, &answer);
     // A chunk that needs more than the whole memory budget: 413 before a byte is read.
-    let (small, _state) = router_with(&Config { memory_limit_bytes: Some(1024), ..test_config() });
+    let small = TestApp::builder().memory_limit(1024).build().await;
     let (answer, _) = stream(&small, "", VALID).await;
     assert_status(&answer, 413, Some("payload_too_large"));
 }
@@ -1967,17 +1962,17 @@ fn assert_close(got: f64, expected: f64, what: &str) {
 #[tokio::test]
 async fn each_model_of_a_comparison_is_what_v1_evaluate_answers_for_it_alone() {
     let spec = spec();
-    let router = router();
+    let app = TestApp::spawn().await;
     let requests = spec.at("/paths/~1v1~1compare/post/requestBody/content/application~1json/examples");
     for (name, example) in requests.as_object().expect("request examples") {
         let request = &example["value"];
-        let answer = compare(&router, serde_json::to_vec(request).expect("serializes")).await;
+        let answer = compare(&app, serde_json::to_vec(request).expect("serializes")).await;
         assert_status(&answer, 200, None);
         let answer = answer.json();
         let models = request["models"].as_array().expect("models");
         let mut alone = Vec::new();
         for (j, model) in models.iter().enumerate() {
-            let evaluated = evaluate(&router, serde_json::to_vec(&model_alone(request, j)).expect("serializes")).await;
+            let evaluated = evaluate(&app, serde_json::to_vec(&model_alone(request, j)).expect("serializes")).await;
             assert_status(&evaluated, 200, None);
             let evaluated = evaluated.json();
             let figures = &answer["models"][j];
@@ -2149,11 +2144,11 @@ async fn the_compare_schema_and_the_server_agree() {
             422,
         ),
     ];
-    let router = router();
+    let app = TestApp::spawn().await;
     for (body, schema_valid, status) in cases {
         let errors = spec.errors(schema, &body);
         assert_eq!(errors.is_empty(), schema_valid, "schema validity of {body}: {errors:?}");
-        let answer = compare(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        let answer = compare(&app, serde_json::to_vec(&body).expect("serializes")).await;
         assert_eq!(answer.status.as_u16(), status, "{body}: {}", excerpt(&answer.body));
     }
 }
@@ -2161,7 +2156,7 @@ async fn the_compare_schema_and_the_server_agree() {
 /// `/v1/compare` refuses what it cannot compare with documented errors that name the field.
 #[tokio::test]
 async fn compare_errors_name_the_field() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let items = || json!([{"rewards": [1.0, 0.5]}, {"rewards": [0.0, 0.7]}]);
     let cases = [
         (json!({"models": ["a"], "lists": [{"items": items()}]}), "invalid_value", Some("models")),
@@ -2211,18 +2206,18 @@ async fn compare_errors_name_the_field() {
         (json!({"models": ["a", "b"]}), "missing_field", Some("lists")),
     ];
     for (body, code, path) in cases {
-        let answer = compare(&router, serde_json::to_vec(&body).expect("serializes")).await;
+        let answer = compare(&app, serde_json::to_vec(&body).expect("serializes")).await;
         assert_status(&answer, 422, Some(code));
         assert_eq!(answer.error_path().as_deref(), path, "{body}");
     }
-    assert_status(&compare(&router, "{\"models\": [").await, 400, Some("malformed_json"));
+    assert_status(&compare(&app, "{\"models\": [").await, 400, Some("malformed_json"));
     let request = Request::builder()
         .method(Method::POST)
         .uri(COMPARE)
         .header(header::CONTENT_TYPE, "application/x-ndjson")
         .body(Body::from(VALID_COMPARE))
         .expect("request builds");
-    let answer = send(&router, request).await;
+    let answer = app.send(request).await;
     assert_status(&answer, 415, Some("unsupported_media_type"));
     spec().check(&Method::POST, COMPARE, &answer);
 }
@@ -2308,17 +2303,17 @@ fn every_error_code_is_documented_under_its_status() {
 
 #[tokio::test]
 async fn health_readiness_metrics_and_docs_answer_as_documented() {
-    let (router, state) = router_with(&test_config());
+    let app = TestApp::spawn().await;
     for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
-        let answer = send(&router, request_for(method, path)).await;
+        let answer = app.send(request_for(method, path)).await;
         assert_status(&answer, 200, None);
         spec().check(&Method::GET, path, &answer);
     }
-    assert_eq!(send(&router, request(Method::GET, "/healthz")).await.json(), json!({"status": "ok"}));
-    assert_eq!(send(&router, request(Method::GET, "/readyz")).await.json(), json!({"status": "ready"}));
+    assert_eq!(app.send(request(Method::GET, "/healthz")).await.json(), json!({"status": "ok"}));
+    assert_eq!(app.send(request(Method::GET, "/readyz")).await.json(), json!({"status": "ready"}));
 
-    state.begin_draining();
-    let answer = send(&router, request(Method::GET, "/readyz")).await;
+    app.state.begin_draining();
+    let answer = app.send(request(Method::GET, "/readyz")).await;
     assert_status(&answer, 503, None);
     assert_eq!(answer.json(), json!({"status": "draining"}));
     spec().check(&Method::GET, "/readyz", &answer);
@@ -2329,9 +2324,8 @@ async fn health_readiness_metrics_and_docs_answer_as_documented() {
 
 #[tokio::test]
 async fn metrics_on_their_own_listener_leave_a_documented_404() {
-    let config = Config { metrics_listen: Some("127.0.0.1:0".parse().expect("address")), ..test_config() };
-    let (router, _state) = router_with(&config);
-    let answer = send(&router, request(Method::GET, "/metrics")).await;
+    let app = TestApp::builder().metrics_listener().build().await;
+    let answer = app.send(request(Method::GET, "/metrics")).await;
     assert_status(&answer, 404, Some("not_found"));
     spec().check(&Method::GET, "/metrics", &answer);
 }

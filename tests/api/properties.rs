@@ -1,40 +1,38 @@
 //! The promises of `docs/design/math.md`, checked over HTTP: property tests (proptest) on random
 //! ranked lists, and fixed cases whose values follow from the formulas in closed form.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::f64::consts::LN_2;
 
-use axum::Router;
-use common::{Answer, close, post_bytes, post_json, router};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
+use crate::helpers::{Answer, TestApp, close};
+
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-/// Runs `property` on 64 values of `strategy`, with one runtime and one router for all of them.
+/// Runs `property` on 64 values of `strategy`, with one runtime and one server for all of them.
 fn check_property<S: Strategy>(
     strategy: S,
-    property: impl Fn(&Runtime, &Router, S::Value) -> Result<(), TestCaseError>,
+    property: impl Fn(&Runtime, &TestApp, S::Value) -> Result<(), TestCaseError>,
 ) {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime starts");
-    let router = router();
+    let app = runtime.block_on(TestApp::spawn());
     let config = ProptestConfig { cases: 64, source_file: Some(file!()), ..ProptestConfig::default() };
     let mut runner = TestRunner::new(config);
-    if let Err(error) = runner.run(&strategy, |value| property(&runtime, &router, value)) {
+    if let Err(error) = runner.run(&strategy, |value| property(&runtime, &app, value)) {
         panic!("{error}");
     }
 }
 
 /// POSTs `body` and returns the 200 answer's JSON; any other status fails the case.
-fn evaluate(runtime: &Runtime, router: &Router, body: &Value) -> Result<Value, TestCaseError> {
-    let answer = runtime.block_on(post_json(router, body));
+fn evaluate(runtime: &Runtime, app: &TestApp, body: &Value) -> Result<Value, TestCaseError> {
+    let answer = runtime.block_on(app.evaluate(body));
     prop_assert_eq!(answer.status, 200, "request {} answered {}", body, String::from_utf8_lossy(&answer.body));
     Ok(answer.json())
 }
@@ -255,10 +253,10 @@ fn dyadic_shift_of_all_rewards_changes_no_probability_loss_or_accuracy() {
     let shift = (-800i32..=800).prop_map(|k| f64::from(k) / 8.0);
     check_property(
         (list_with(dyadic_reward()), shift, beta(), normalization()),
-        |runtime, router, (list, c, beta, normalization)| {
+        |runtime, app, (list, c, beta, normalization)| {
             let shifted = list.shifted(c);
             let body = request(&[&list, &shifted], beta, normalization, true);
-            let answer = evaluate(runtime, router, &body)?;
+            let answer = evaluate(runtime, app, &body)?;
             assert_same_list(&answer["lists"][1], &answer["lists"][0], close, "shifted vs original")
         },
     );
@@ -273,13 +271,13 @@ fn dyadic_shift_of_all_rewards_changes_no_probability_loss_or_accuracy() {
 /// margin of more than 20×. Rounding is monotone, so no reward order flips (accuracy is exact).
 #[test]
 fn real_shift_of_all_rewards_changes_probabilities_and_loss_by_less_than_1e_minus_12() {
-    check_property((any_list(), -100.0..100.0f64, normalization()), |runtime, router, (list, c, normalization)| {
+    check_property((any_list(), -100.0..100.0f64, normalization()), |runtime, app, (list, c, normalization)| {
         let shifted = list.shifted(c);
         // A shift can only merge two rewards less than an ulp apart; none are generated that close.
         let distinct = |l: &List| l.rewards.iter().map(|r| r.to_bits()).collect::<BTreeSet<_>>().len();
         prop_assume!(distinct(&list) == distinct(&shifted));
         let body = request(&[&list, &shifted], 1.0, normalization, true);
-        let answer = evaluate(runtime, router, &body)?;
+        let answer = evaluate(runtime, app, &body)?;
         assert_same_list(&answer["lists"][1], &answer["lists"][0], |a, b| rel_close(a, b, 1e-12), "shifted vs original")
     });
 }
@@ -288,10 +286,10 @@ fn real_shift_of_all_rewards_changes_probabilities_and_loss_by_less_than_1e_minu
 /// probabilities differ by exactly the logit β·(a − b).
 #[test]
 fn reversing_a_pair_gives_complementary_probabilities() {
-    check_property((any_reward(), any_reward(), beta()), |runtime, router, (a, b, beta)| {
+    check_property((any_reward(), any_reward(), beta()), |runtime, app, (a, b, beta)| {
         let forward = List { rewards: vec![a, b], ranks: None };
         let backward = List { rewards: vec![b, a], ranks: None };
-        let answer = evaluate(runtime, router, &request(&[&forward, &backward], beta, "ordered_pairs", true))?;
+        let answer = evaluate(runtime, app, &request(&[&forward, &backward], beta, "ordered_pairs", true))?;
         let (p_ab, lp_ab) = pairs_of(&answer["lists"][0])[&(0, 1)];
         let (p_ba, lp_ba) = pairs_of(&answer["lists"][1])[&(0, 1)];
         prop_assert!((p_ab + p_ba - 1.0).abs() <= 1e-15, "Pr(a≻b) + Pr(b≻a) = {:e} + {:e} ≠ 1", p_ab, p_ba);
@@ -321,8 +319,8 @@ fn reversing_a_pair_gives_complementary_probabilities() {
 /// (lower, less); every probability matches σ(β·(r_a − r_b)); the pairs are exactly the implied ones.
 #[test]
 fn probabilities_follow_the_sign_of_the_reward_difference() {
-    check_property((any_list(), beta()), |runtime, router, (list, beta)| {
-        let answer = evaluate(runtime, router, &request(&[&list], beta, "ordered_pairs", true))?;
+    check_property((any_list(), beta()), |runtime, app, (list, beta)| {
+        let answer = evaluate(runtime, app, &request(&[&list], beta, "ordered_pairs", true))?;
         let pairs = pairs_of(&answer["lists"][0]);
         prop_assert_eq!(pairs.keys().copied().collect::<BTreeSet<_>>(), list.implied_pairs());
         for (&(a, b), &(p, lp)) in &pairs {
@@ -351,14 +349,14 @@ fn permuting_ranked_items_changes_nothing_but_indices() {
         let order: Vec<usize> = (0..list.len()).collect();
         (Just(list), Just(order).prop_shuffle(), beta(), normalization())
     });
-    check_property(strategy, |runtime, router, (list, order, beta, normalization)| {
+    check_property(strategy, |runtime, app, (list, order, beta, normalization)| {
         let ranks = list.ranks.as_ref().expect("ranked");
         // Item j of the permuted list is item order[j] of the original.
         let permuted = List {
             rewards: order.iter().map(|&i| list.rewards[i]).collect(),
             ranks: Some(order.iter().map(|&i| ranks[i]).collect()),
         };
-        let answer = evaluate(runtime, router, &request(&[&list, &permuted], beta, normalization, true))?;
+        let answer = evaluate(runtime, app, &request(&[&list, &permuted], beta, normalization, true))?;
         let (original, moved) = (&answer["lists"][0], &answer["lists"][1]);
         prop_assert_eq!(&moved["pairs_count"], &original["pairs_count"]);
         prop_assert!(
@@ -403,9 +401,9 @@ fn equal_rewards_in_a_strict_ranking_give_the_uniform_loss() {
         let strict: Vec<u64> = (1..=n as u64).collect();
         (Just(n), any_reward(), prop::option::of(Just(strict).prop_shuffle()), beta(), normalization())
     });
-    check_property(strategy, |runtime, router, (n, reward, ranks, beta, normalization)| {
+    check_property(strategy, |runtime, app, (n, reward, ranks, beta, normalization)| {
         let list = List { rewards: vec![reward; n], ranks };
-        let answer = evaluate(runtime, router, &request(&[&list], beta, normalization, false))?;
+        let answer = evaluate(runtime, app, &request(&[&list], beta, normalization, false))?;
         let expected = uniform_loss(normalization, n as u64);
         let got = &answer["lists"][0];
         prop_assert!(close(num(&got["loss"]), expected), "{}: loss {} ≠ {:e}", normalization, got["loss"], expected);
@@ -421,9 +419,9 @@ fn equal_rewards_in_a_strict_ranking_give_the_uniform_loss() {
 #[test]
 fn losses_are_non_negative_and_accuracies_lie_in_the_unit_interval() {
     let strategy = (prop::collection::vec(any_list(), 1..4), beta(), normalization());
-    check_property(strategy, |runtime, router, (lists, beta, normalization)| {
+    check_property(strategy, |runtime, app, (lists, beta, normalization)| {
         let refs: Vec<&List> = lists.iter().collect();
-        let answer = evaluate(runtime, router, &request(&refs, beta, normalization, true))?;
+        let answer = evaluate(runtime, app, &request(&refs, beta, normalization, true))?;
         prop_assert_eq!(answer["normalization"].as_str(), Some(normalization));
         let loss = num(&answer["loss"]);
         prop_assert!(loss.is_finite() && loss >= 0.0, "batch loss {}", loss);
@@ -447,10 +445,10 @@ fn losses_are_non_negative_and_accuracies_lie_in_the_unit_interval() {
 /// accuracy does not depend on the normalization.
 #[test]
 fn normalizations_differ_only_by_their_divisor() {
-    check_property((any_list(), beta()), |runtime, router, (list, beta)| {
+    check_property((any_list(), beta()), |runtime, app, (list, beta)| {
         let mut by_normalization = BTreeMap::new();
         for normalization in NORMALIZATIONS {
-            let answer = evaluate(runtime, router, &request(&[&list], beta, normalization, false))?;
+            let answer = evaluate(runtime, app, &request(&[&list], beta, normalization, false))?;
             prop_assert!(answer["lists"][0].get("pairs").is_none(), "pairs returned though include_pairs is false");
             by_normalization.insert(normalization, answer["lists"][0].clone());
         }
@@ -483,9 +481,9 @@ fn normalizations_differ_only_by_their_divisor() {
 #[test]
 fn batch_figures_aggregate_the_list_figures() {
     let strategy = (prop::collection::vec(any_list(), 1..6), beta(), normalization());
-    check_property(strategy, |runtime, router, (lists, beta, normalization)| {
+    check_property(strategy, |runtime, app, (lists, beta, normalization)| {
         let refs: Vec<&List> = lists.iter().collect();
-        let answer = evaluate(runtime, router, &request(&refs, beta, normalization, false))?;
+        let answer = evaluate(runtime, app, &request(&refs, beta, normalization, false))?;
         let results = answer["lists"].as_array().unwrap();
         prop_assert_eq!(results.len(), lists.len());
         prop_assert_eq!(count(&answer["summary"]["lists"]), lists.len() as u64);
@@ -514,7 +512,7 @@ fn batch_figures_aggregate_the_list_figures() {
 
 #[tokio::test]
 async fn all_equal_rewards_give_half_ln2_per_list() {
-    let router = router();
+    let app = TestApp::spawn().await;
     // Lists of several lengths, each with its own constant reward; one ranked by explicit ranks.
     let lists = json!([
         {"items": [{"reward": 0.0}, {"reward": 0.0}]},
@@ -526,7 +524,7 @@ async fn all_equal_rewards_give_half_ln2_per_list() {
     for normalization in NORMALIZATIONS {
         let per_list = |n| uniform_loss(normalization, n);
         let body = json!({"options": {"normalization": normalization, "include_pairs": false}, "lists": lists});
-        let answer = ok_json(&post_json(&router, &body).await);
+        let answer = ok_json(&app.evaluate(&body).await);
         assert_eq!(answer["normalization"], normalization);
         let mut expected_mean = 0.0;
         for (i, &n) in sizes.iter().enumerate() {
@@ -563,7 +561,7 @@ async fn two_item_list_under_comparisons_is_the_pairwise_reward_model_loss() {
         .map(|&(chosen, rejected)| json!({"items": [{"id": "chosen", "reward": chosen}, {"id": "rejected", "reward": rejected}]}))
         .collect();
     let body = json!({"options": {"normalization": "comparisons"}, "lists": lists});
-    let answer = ok_json(&post_json(&router(), &body).await);
+    let answer = ok_json(&TestApp::spawn().await.evaluate(&body).await);
     let mut mean = 0.0;
     for (i, &(chosen, rejected)) in cases.iter().enumerate() {
         let d = chosen - rejected;
@@ -605,7 +603,7 @@ async fn json_numbers_are_parsed_correctly_rounded() {
     let lists: Vec<String> =
         cases.iter().map(|(text, _)| format!(r#"{{"items": [{{"reward": {text}}}, {{"reward": 0.3}}]}}"#)).collect();
     let body = format!(r#"{{"options": {{"beta": 18014398509481984}}, "lists": [{}]}}"#, lists.join(", "));
-    let answer = ok_json(&post_bytes(&router(), body).await);
+    let answer = ok_json(&TestApp::spawn().await.evaluate(body).await);
     for (i, &(text, ulps)) in cases.iter().enumerate() {
         let pair = &answer["lists"][i]["pairs"][0];
         let (p, lp) = (num(&pair["probability"]), num(&pair["log_probability"]));
@@ -627,7 +625,7 @@ async fn ties_in_reward_count_one_half_in_accuracy() {
         // A single tied pair: ½.
         {"items": [{"reward": -7.5}, {"reward": -7.5}]},
     ]});
-    let answer = ok_json(&post_json(&router(), &body).await);
+    let answer = ok_json(&TestApp::spawn().await.evaluate(&body).await);
     assert!(close(num(&answer["lists"][0]["accuracy"]), 2.5 / 3.0), "{}", answer["lists"][0]["accuracy"]);
     assert!(close(num(&answer["lists"][1]["accuracy"]), 0.5 / 3.0), "{}", answer["lists"][1]["accuracy"]);
     assert_eq!(num(&answer["lists"][2]["accuracy"]), 0.5);
@@ -651,7 +649,7 @@ async fn competition_ranks_1_2_2_4_imply_five_pairs() {
             {"reward": rewards[0], "rank": 1}, {"reward": rewards[1], "rank": 2},
         ]},
     ]});
-    let answer = ok_json(&post_json(&router(), &body).await);
+    let answer = ok_json(&TestApp::spawn().await.evaluate(&body).await);
     let first = &answer["lists"][0];
     assert_eq!(count(&first["pairs_count"]), 5);
     let pairs = pairs_of(first);
@@ -678,16 +676,16 @@ async fn competition_ranks_1_2_2_4_imply_five_pairs() {
 /// math.md rejects only inputs whose results would not be finite. Here the three log
 /// probabilities sum to −(3.2e308 + ln 2), beyond f64, yet the losses the normalizations ask for,
 /// 3.2e308/6 ≈ 5.3e307 (ordered_pairs) and 3.2e308/3 ≈ 1.07e308 (comparisons), are finite and
-/// must be returned (only `sum` overflows; see tests/errors.rs).
+/// must be returned (only `sum` overflows; see tests/api/errors.rs).
 #[tokio::test]
 async fn finite_loss_is_returned_even_when_the_raw_log_probability_sum_overflows() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for (normalization, divisor) in [("ordered_pairs", 6.0), ("comparisons", 3.0)] {
         let body = json!({
             "options": {"normalization": normalization},
             "lists": [{"items": [{"reward": -8e307}, {"reward": 8e307}, {"reward": 8e307}]}],
         });
-        let answer = ok_json(&post_json(&router, &body).await);
+        let answer = ok_json(&app.evaluate(&body).await);
         // Each of the two disagreeing pairs has log σ(−1.6e308) = −1.6e308 exactly; the tie, −ln 2.
         let expected = 2.0 * (1.6e308 / divisor) + LN_2 / divisor;
         let got = num(&answer["lists"][0]["loss"]);
@@ -748,7 +746,7 @@ async fn ten_thousand_item_list_without_pairs_is_accepted_by_default_limits() {
     let rewards = pseudo_random_rewards(N, 0x9E37_79B9_7F4A_7C15);
     let items: Vec<Value> = rewards.iter().map(|&r| json!({"reward": r})).collect();
     let body = json!({"options": {"include_pairs": false}, "lists": [{"items": items}]});
-    let answer = post_json(&router(), &body).await;
+    let answer = TestApp::spawn().await.evaluate(&body).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     let response: LargeResponse = serde_json::from_slice(&answer.body).expect("response parses");
     let list = &response.lists[0];
@@ -783,7 +781,7 @@ async fn thousand_item_list_returns_all_499500_pairs() {
     // Rank of item i: a permutation of 1..=N (7 is coprime to 1000).
     let ranks: Vec<usize> = (0..N).map(|i| (i * 7 + 3) % N + 1).collect();
     let items: Vec<Value> = rewards.iter().zip(&ranks).map(|(&r, &rank)| json!({"reward": r, "rank": rank})).collect();
-    let answer = post_json(&router(), &json!({"lists": [{"items": items}]})).await;
+    let answer = TestApp::spawn().await.evaluate(&json!({"lists": [{"items": items}]})).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     let response: LargeResponse = serde_json::from_slice(&answer.body).expect("response parses");
     let list = &response.lists[0];

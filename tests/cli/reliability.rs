@@ -2,65 +2,22 @@
 //! large batches cannot exhaust, early refusals that a client writing its whole body first can
 //! still read, the cap on open connections, and the idle timeout of HTTP/2 connections.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::BinaryServer;
-use serde_json::Value;
-
-/// An answer as a plain HTTP/1.1 client sees it.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-
-    fn error_code(&self) -> String {
-        let body: Value = serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body));
-        body["error"]["code"].as_str().unwrap_or_default().to_string()
-    }
-}
+use crate::helpers::{Answer, BinaryServer, Raw};
 
 /// What `http.client` and many other clients do: write the request and its whole body, and only
 /// then read the answer (to the end: `Connection: close`).
 fn post_whole_body_then_read(addr: SocketAddr, path: &str, body: &[u8]) -> std::io::Result<Answer> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(60)))?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Ok(Answer { status, head: head.to_string(), body: body.to_string() })
+    Raw::whole_body_then_read(addr, "POST", path, &[("Content-Type", "application/json")], body)
 }
 
 fn get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
+    Raw::get(addr, path).map(|answer| answer.status.as_u16())
 }
 
 /// A valid batch of about `bytes` bytes: lists of 8 items with ids and full-precision rewards.
@@ -123,14 +80,14 @@ fn a_flood_of_large_batches_stays_within_the_memory_budget() {
 
     let ok = answers.iter().filter(|a| a.status == 200).count();
     for answer in &answers {
-        match answer.status {
+        match answer.status.as_u16() {
             200 => {}
             503 => {
                 assert_eq!(answer.error_code(), "memory_budget");
                 let retry: u64 = answer.header("retry-after").expect("Retry-After").parse().expect("seconds");
                 assert!(retry >= 1);
             }
-            other => panic!("unexpected status {other}: {}", answer.body),
+            other => panic!("unexpected status {other}: {}", answer.text()),
         }
     }
     assert!(ok >= 1, "at least one batch is evaluated");
@@ -149,14 +106,14 @@ fn a_client_that_writes_its_whole_body_first_reads_the_early_refusal() {
     for attempt in 0..20 {
         let answer = post_whole_body_then_read(server.addr, "/v1/evaluate", &too_large)
             .unwrap_or_else(|e| panic!("attempt {attempt}: the client failed instead of reading the 413: {e}"));
-        assert_eq!(answer.status, 413, "attempt {attempt}: {}", answer.body);
+        assert_eq!(answer.status, 413, "attempt {attempt}: {}", answer.text());
         assert_eq!(answer.error_code(), "payload_too_large");
         assert_eq!(answer.header("connection"), Some("close"));
     }
     for attempt in 0..5 {
         let answer = post_whole_body_then_read(server.addr, "/v1/nowhere", &too_large)
             .unwrap_or_else(|e| panic!("attempt {attempt}: the client failed instead of reading the 404: {e}"));
-        assert_eq!(answer.status, 404, "attempt {attempt}: {}", answer.body);
+        assert_eq!(answer.status, 404, "attempt {attempt}: {}", answer.text());
     }
     // The server still serves.
     assert_eq!(get(server.addr, "/healthz").unwrap(), 200);
@@ -169,8 +126,8 @@ fn a_batch_that_alone_exceeds_the_memory_budget_is_413_not_503() {
     // could never help, so the answer is 413, naming the setting.
     let body = batch_of_about(MIB);
     let answer = post_whole_body_then_read(server.addr, "/v1/evaluate", &body).expect("the client reads the answer");
-    assert_eq!(answer.status, 413, "{}", answer.body);
-    assert!(answer.body.contains("PREFEVAL_MEMORY_LIMIT_BYTES"), "{}", answer.body);
+    assert_eq!(answer.status, 413, "{}", answer.text());
+    assert!(answer.text().contains("PREFEVAL_MEMORY_LIMIT_BYTES"), "{}", answer.text());
     // A small batch fits.
     let small = batch_of_about(16 * 1024);
     assert_eq!(post_whole_body_then_read(server.addr, "/v1/evaluate", &small).unwrap().status, 200);

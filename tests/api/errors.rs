@@ -1,14 +1,10 @@
 //! Every refusal of the HTTP surface (`docs/design/api.md`, Errors): the exact status, the stable
 //! `error.code`, the field `path` where one field is at fault, and always the JSON error body.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{
-    Answer, WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close, get, post_bytes, router, router_with, send, test_config,
-};
-use prefeval::config::Config;
+
+use crate::helpers::{Answer, TestApp, WORKED_EXAMPLE, WORKED_EXAMPLE_LOSS, close};
 
 /// Asserts the whole shape of an error answer: status, JSON content type, a body that is exactly
 /// `{"error": {...}}` with a `code`, a non-empty `message`, and `path` as expected (absent when no
@@ -60,45 +56,45 @@ const TRAILING_GARBAGE: &str = r#"{"lists": [{"items": [{"reward": 1.0}, {"rewar
 
 #[tokio::test]
 async fn malformed_json_is_400_malformed_json() {
-    let router = router();
-    assert_error(&post_bytes(&router, NOT_JSON).await, 400, "malformed_json", None);
-    assert_error(&post_bytes(&router, "lists: []").await, 400, "malformed_json", None);
+    let app = TestApp::spawn().await;
+    assert_error(&app.evaluate(NOT_JSON).await, 400, "malformed_json", None);
+    assert_error(&app.evaluate("lists: []").await, 400, "malformed_json", None);
     // A string that is not UTF-8.
     let invalid_utf8 = b"{\"model\": \"\xff\xfe\", \"lists\": []}".to_vec();
-    assert_error(&post_bytes(&router, invalid_utf8).await, 400, "malformed_json", None);
+    assert_error(&app.evaluate(invalid_utf8).await, 400, "malformed_json", None);
 }
 
 #[tokio::test]
 async fn truncated_or_empty_json_is_400_malformed_json() {
-    let router = router();
-    assert_error(&post_bytes(&router, TRUNCATED).await, 400, "malformed_json", None);
-    assert_error(&post_bytes(&router, "").await, 400, "malformed_json", None);
+    let app = TestApp::spawn().await;
+    assert_error(&app.evaluate(TRUNCATED).await, 400, "malformed_json", None);
+    assert_error(&app.evaluate("").await, 400, "malformed_json", None);
 }
 
 #[tokio::test]
 async fn trailing_garbage_after_the_request_is_400_malformed_json() {
-    let router = router();
-    assert_error(&post_bytes(&router, TRAILING_GARBAGE).await, 400, "malformed_json", None);
-    assert_error(&post_bytes(&router, format!("{VALID} x")).await, 400, "malformed_json", None);
+    let app = TestApp::spawn().await;
+    assert_error(&app.evaluate(TRAILING_GARBAGE).await, 400, "malformed_json", None);
+    assert_error(&app.evaluate(format!("{VALID} x")).await, 400, "malformed_json", None);
 }
 
 // ----- 415 wrong content type ------------------------------------------------------------------
 
 #[tokio::test]
 async fn missing_content_type_is_415_unsupported_media_type() {
-    let answer = send(&router(), post_with_content_type(None, VALID)).await;
+    let answer = TestApp::spawn().await.send(post_with_content_type(None, VALID)).await;
     assert_error(&answer, 415, "unsupported_media_type", None);
 }
 
 #[tokio::test]
 async fn text_plain_content_type_is_415_unsupported_media_type() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for content_type in ["text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded"] {
-        let answer = send(&router, post_with_content_type(Some(content_type), VALID)).await;
+        let answer = app.send(post_with_content_type(Some(content_type), VALID)).await;
         assert_error(&answer, 415, "unsupported_media_type", None);
     }
     // The same body as JSON is fine: the refusal was about the media type only.
-    let answer = send(&router, post_with_content_type(Some("application/json; charset=utf-8"), VALID)).await;
+    let answer = app.send(post_with_content_type(Some("application/json; charset=utf-8"), VALID)).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
 }
 
@@ -115,15 +111,15 @@ fn valid_request_of_at_least(bytes: usize) -> String {
 
 #[tokio::test]
 async fn body_over_the_limit_is_413_payload_too_large() {
-    let (router, _state) = router_with(&Config { max_body_bytes: 1024, ..test_config() });
+    let app = TestApp::builder().max_body_bytes(1024).build().await;
     let small = valid_request_of_at_least(900);
     assert!(small.len() <= 1024);
-    let answer = post_bytes(&router, small).await;
+    let answer = app.evaluate(small).await;
     assert_eq!(answer.status, StatusCode::OK, "a body under the limit: {}", String::from_utf8_lossy(&answer.body));
 
     let large = valid_request_of_at_least(2048);
     assert!(large.len() >= 2048);
-    let answer = post_bytes(&router, large.clone()).await;
+    let answer = app.evaluate(large.clone()).await;
     assert_error(&answer, 413, "payload_too_large", None);
     let text = message(&answer);
     assert!(text.contains("PREFEVAL_MAX_BODY_BYTES") && text.contains("1024"), "{text}");
@@ -135,48 +131,48 @@ async fn body_over_the_limit_is_413_payload_too_large() {
         .header(header::CONTENT_LENGTH, large.len())
         .body(Body::from(large))
         .expect("request builds");
-    assert_error(&send(&router, announced).await, 413, "payload_too_large", None);
+    assert_error(&app.send(announced).await, 413, "payload_too_large", None);
 }
 
 // ----- 404 / 405 -------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn unknown_route_is_404_not_found() {
-    let router = router();
-    assert_error(&get(&router, "/v1/nothing-here").await, 404, "not_found", None);
-    let answer = send(
-        &router,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/v2/evaluate")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(VALID))
-            .expect("request builds"),
-    )
-    .await;
+    let app = TestApp::spawn().await;
+    assert_error(&app.get("/v1/nothing-here").await, 404, "not_found", None);
+    let answer = app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/v2/evaluate")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(VALID))
+                .expect("request builds"),
+        )
+        .await;
     assert_error(&answer, 404, "not_found", None);
 }
 
 #[tokio::test]
 async fn get_on_evaluate_is_405_with_allow_post() {
-    let answer = get(&router(), "/v1/evaluate").await;
+    let answer = TestApp::spawn().await.get("/v1/evaluate").await;
     assert_error(&answer, 405, "method_not_allowed", None);
     assert!(allow_header(&answer).contains("POST"), "Allow: {:?}", allow_header(&answer));
 }
 
 #[tokio::test]
 async fn custom_query_method_is_405_with_allow_not_501() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let query = Method::from_bytes(b"QUERY").expect("QUERY is a valid method token");
-    let answer = send(&router, request(query.clone(), "/v1/evaluate")).await;
+    let answer = app.send(request(query.clone(), "/v1/evaluate")).await;
     assert_error(&answer, 405, "method_not_allowed", None);
     assert!(allow_header(&answer).contains("POST"), "Allow: {:?}", allow_header(&answer));
     for method in [Method::PUT, Method::DELETE, Method::PATCH] {
-        let answer = send(&router, request(method, "/v1/evaluate")).await;
+        let answer = app.send(request(method, "/v1/evaluate")).await;
         assert_error(&answer, 405, "method_not_allowed", None);
         assert!(allow_header(&answer).contains("POST"), "Allow: {:?}", allow_header(&answer));
     }
-    let answer = send(&router, request(query, "/healthz")).await;
+    let answer = app.send(request(query, "/healthz")).await;
     assert_error(&answer, 405, "method_not_allowed", None);
     assert!(allow_header(&answer).contains("GET"), "Allow: {:?}", allow_header(&answer));
 }
@@ -191,26 +187,26 @@ const ITEMS_AS_ARRAYS: &str = r#"{"lists": [{"items": [[null, 1.0], [null, 0.0]]
 
 #[tokio::test]
 async fn string_reward_is_422_invalid_type_at_the_reward() {
-    let answer = post_bytes(&router(), STRING_REWARD).await;
+    let answer = TestApp::spawn().await.evaluate(STRING_REWARD).await;
     assert_error(&answer, 422, "invalid_type", Some("lists[0].items[1].reward"));
 }
 
 #[tokio::test]
 async fn null_reward_is_422_invalid_type_at_the_reward() {
     let body = r#"{"lists": [{"items": [{"reward": null}, {"reward": 0.0}]}]}"#;
-    assert_error(&post_bytes(&router(), body).await, 422, "invalid_type", Some("lists[0].items[0].reward"));
+    assert_error(&TestApp::spawn().await.evaluate(body).await, 422, "invalid_type", Some("lists[0].items[0].reward"));
 }
 
 #[tokio::test]
 async fn string_include_pairs_is_422_invalid_type() {
-    let answer = post_bytes(&router(), STRING_INCLUDE_PAIRS).await;
+    let answer = TestApp::spawn().await.evaluate(STRING_INCLUDE_PAIRS).await;
     assert_error(&answer, 422, "invalid_type", Some("options.include_pairs"));
 }
 
 #[tokio::test]
 async fn string_include_pair_ids_is_422_invalid_type_naming_the_field() {
     let body = r#"{"options": {"include_pair_ids": "yes"}, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}"#;
-    let answer = post_bytes(&router(), body).await;
+    let answer = TestApp::spawn().await.evaluate(body).await;
     assert_error(&answer, 422, "invalid_type", Some("options.include_pair_ids"));
     let message = answer.json()["error"]["message"].as_str().unwrap_or_default().to_string();
     assert!(message.contains("expected a boolean"), "{message}");
@@ -218,22 +214,27 @@ async fn string_include_pair_ids_is_422_invalid_type_naming_the_field() {
 
 #[tokio::test]
 async fn null_beta_is_422_invalid_type_not_the_default() {
-    assert_error(&post_bytes(&router(), NULL_BETA).await, 422, "invalid_type", Some("options.beta"));
+    assert_error(&TestApp::spawn().await.evaluate(NULL_BETA).await, 422, "invalid_type", Some("options.beta"));
 }
 
 #[tokio::test]
 async fn items_given_as_arrays_are_422_invalid_type() {
-    assert_error(&post_bytes(&router(), ITEMS_AS_ARRAYS).await, 422, "invalid_type", Some("lists[0].items[0]"));
+    assert_error(
+        &TestApp::spawn().await.evaluate(ITEMS_AS_ARRAYS).await,
+        422,
+        "invalid_type",
+        Some("lists[0].items[0]"),
+    );
 }
 
 #[tokio::test]
 async fn wrong_container_types_are_422_invalid_type() {
-    let router = router();
-    assert_error(&post_bytes(&router, "[1, 2]").await, 422, "invalid_type", None);
-    assert_error(&post_bytes(&router, r#"{"lists": null}"#).await, 422, "invalid_type", Some("lists"));
-    assert_error(&post_bytes(&router, r#"{"lists": {"items": []}}"#).await, 422, "invalid_type", Some("lists"));
+    let app = TestApp::spawn().await;
+    assert_error(&app.evaluate("[1, 2]").await, 422, "invalid_type", None);
+    assert_error(&app.evaluate(r#"{"lists": null}"#).await, 422, "invalid_type", Some("lists"));
+    assert_error(&app.evaluate(r#"{"lists": {"items": []}}"#).await, 422, "invalid_type", Some("lists"));
     let numeric_model = r#"{"model": 7, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}"#;
-    assert_error(&post_bytes(&router, numeric_model).await, 422, "invalid_type", Some("model"));
+    assert_error(&app.evaluate(numeric_model).await, 422, "invalid_type", Some("model"));
 }
 
 // ----- 422 missing and unknown fields ----------------------------------------------------------
@@ -243,24 +244,24 @@ const UNKNOWN_FIELD: &str = r#"{"lists": [{"items": [{"reward": 1.0, "score": 2.
 
 #[tokio::test]
 async fn missing_reward_is_422_missing_field_at_the_reward() {
-    let answer = post_bytes(&router(), MISSING_REWARD).await;
+    let answer = TestApp::spawn().await.evaluate(MISSING_REWARD).await;
     assert_error(&answer, 422, "missing_field", Some("lists[0].items[0].reward"));
 }
 
 #[tokio::test]
 async fn missing_lists_is_422_missing_field() {
-    let answer = post_bytes(&router(), r#"{"model": "m"}"#).await;
+    let answer = TestApp::spawn().await.evaluate(r#"{"model": "m"}"#).await;
     assert_error(&answer, 422, "missing_field", Some("lists"));
 }
 
 #[tokio::test]
 async fn unknown_field_is_422_unknown_field_at_that_field() {
-    let router = router();
-    let answer = post_bytes(&router, UNKNOWN_FIELD).await;
+    let app = TestApp::spawn().await;
+    let answer = app.evaluate(UNKNOWN_FIELD).await;
     assert_error(&answer, 422, "unknown_field", Some("lists[0].items[0].score"));
     // A misspelt option must not silently fall back to the default.
     let misspelt = r#"{"options": {"normalisation": "sum"}, "lists": [{"items": [{"reward": 1}, {"reward": 0}]}]}"#;
-    assert_error(&post_bytes(&router, misspelt).await, 422, "unknown_field", Some("options.normalisation"));
+    assert_error(&app.evaluate(misspelt).await, 422, "unknown_field", Some("options.normalisation"));
 }
 
 // ----- 422 list shape --------------------------------------------------------------------------
@@ -273,26 +274,26 @@ const ALL_ONE_RANK: &str =
 
 #[tokio::test]
 async fn list_with_fewer_than_two_items_is_422_too_few_items() {
-    let router = router();
-    assert_error(&post_bytes(&router, ONE_ITEM).await, 422, "too_few_items", Some("lists[0].items"));
+    let app = TestApp::spawn().await;
+    assert_error(&app.evaluate(ONE_ITEM).await, 422, "too_few_items", Some("lists[0].items"));
     let second_empty = r#"{"lists": [{"items": [{"reward": 1}, {"reward": 0}]}, {"items": []}]}"#;
-    assert_error(&post_bytes(&router, second_empty).await, 422, "too_few_items", Some("lists[1].items"));
+    assert_error(&app.evaluate(second_empty).await, 422, "too_few_items", Some("lists[1].items"));
 }
 
 #[tokio::test]
 async fn empty_lists_is_422_empty_batch() {
-    assert_error(&post_bytes(&router(), EMPTY_BATCH).await, 422, "empty_batch", Some("lists"));
+    assert_error(&TestApp::spawn().await.evaluate(EMPTY_BATCH).await, 422, "empty_batch", Some("lists"));
 }
 
 #[tokio::test]
 async fn mixed_ranked_and_unranked_items_are_422_mixed_ranking() {
-    let answer = post_bytes(&router(), MIXED_RANKING).await;
+    let answer = TestApp::spawn().await.evaluate(MIXED_RANKING).await;
     assert_error(&answer, 422, "mixed_ranking", Some("lists[0].items[1].rank"));
 }
 
 #[tokio::test]
 async fn all_items_sharing_one_rank_is_422_no_preferences() {
-    assert_error(&post_bytes(&router(), ALL_ONE_RANK).await, 422, "no_preferences", Some("lists[0].items"));
+    assert_error(&TestApp::spawn().await.evaluate(ALL_ONE_RANK).await, 422, "no_preferences", Some("lists[0].items"));
 }
 
 // ----- 422 bad values --------------------------------------------------------------------------
@@ -303,15 +304,15 @@ fn with_rank(rank: &str) -> String {
 
 #[tokio::test]
 async fn rank_that_is_not_a_positive_integer_is_422_at_the_rank() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for (rank, code) in
         [("0", "invalid_value"), ("-1", "invalid_value"), ("1.5", "invalid_value"), ("\"1\"", "invalid_type")]
     {
-        let answer = post_bytes(&router, with_rank(rank)).await;
+        let answer = app.evaluate(with_rank(rank)).await;
         assert_error(&answer, 422, code, Some("lists[0].items[1].rank"));
     }
     // 2.0 is the integer 2 (JSON Schema's `integer`): accepted.
-    let answer = post_bytes(&router, with_rank("2.0")).await;
+    let answer = app.evaluate(with_rank("2.0")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
 }
 
@@ -321,18 +322,18 @@ fn with_options(options: &str) -> String {
 
 #[tokio::test]
 async fn beta_that_is_not_positive_is_422_invalid_value() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for beta in ["0", "-1", "-0.0", "-1e-300"] {
-        let answer = post_bytes(&router, with_options(&format!(r#"{{"beta": {beta}}}"#))).await;
+        let answer = app.evaluate(with_options(&format!(r#"{{"beta": {beta}}}"#))).await;
         assert_error(&answer, 422, "invalid_value", Some("options.beta"));
     }
 }
 
 #[tokio::test]
 async fn unknown_normalization_is_422_invalid_value() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for normalization in [r#""mean""#, r#""OrderedPairs""#, r#""""#] {
-        let answer = post_bytes(&router, with_options(&format!(r#"{{"normalization": {normalization}}}"#))).await;
+        let answer = app.evaluate(with_options(&format!(r#"{{"normalization": {normalization}}}"#))).await;
         assert_error(&answer, 422, "invalid_value", Some("options.normalization"));
     }
 }
@@ -341,8 +342,8 @@ const OVERFLOWING_SPREAD: &str = r#"{"lists": [{"items": [{"reward": -1.7e308}, 
 
 #[tokio::test]
 async fn rewards_whose_difference_overflows_are_422_non_finite_result() {
-    let router = router();
-    let answer = post_bytes(&router, OVERFLOWING_SPREAD).await;
+    let app = TestApp::spawn().await;
+    let answer = app.evaluate(OVERFLOWING_SPREAD).await;
     assert_eq!(answer.status, 422, "{}", String::from_utf8_lossy(&answer.body));
     let path = answer.error_path();
     assert!(
@@ -353,7 +354,7 @@ async fn rewards_whose_difference_overflows_are_422_non_finite_result() {
     // Finite rewards, but β·(r_a − r_b) overflows.
     let body =
         r#"{"options": {"beta": 1e10}, "lists": [{"items": [{"reward": 1}, {"reward": 1e300}, {"reward": -1e300}]}]}"#;
-    let answer = post_bytes(&router, body).await;
+    let answer = app.evaluate(body).await;
     assert_eq!(answer.status, 422, "{}", String::from_utf8_lossy(&answer.body));
     let path = answer.error_path();
     assert!(
@@ -368,39 +369,39 @@ async fn rewards_whose_difference_overflows_are_422_non_finite_result() {
 async fn list_loss_beyond_f64_is_422_non_finite_result() {
     let body = r#"{"options": {"normalization": "sum"},
                    "lists": [{"items": [{"reward": -8e307}, {"reward": 8e307}, {"reward": 8e307}]}]}"#;
-    assert_error(&post_bytes(&router(), body).await, 422, "non_finite_result", Some("lists[0]"));
+    assert_error(&TestApp::spawn().await.evaluate(body).await, 422, "non_finite_result", Some("lists[0]"));
 }
 
 const HUGE_REWARD: &str = r#"{"lists": [{"items": [{"reward": 1e400}, {"reward": 0.0}]}]}"#;
 
 #[tokio::test]
 async fn reward_beyond_f64_is_422_number_out_of_range() {
-    let router = router();
-    let answer = post_bytes(&router, HUGE_REWARD).await;
+    let app = TestApp::spawn().await;
+    let answer = app.evaluate(HUGE_REWARD).await;
     assert_error(&answer, 422, "number_out_of_range", Some("lists[0].items[0].reward"));
     let negative = r#"{"lists": [{"items": [{"reward": 0.0}, {"reward": -1e400}]}]}"#;
-    let answer = post_bytes(&router, negative).await;
+    let answer = app.evaluate(negative).await;
     assert_error(&answer, 422, "number_out_of_range", Some("lists[0].items[1].reward"));
 }
 
 #[tokio::test]
 async fn overlong_ids_are_422_invalid_value() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let long = "x".repeat(1025);
     let body = format!(r#"{{"lists": [{{"id": "{long}", "items": [{{"reward": 1}}, {{"reward": 0}}]}}]}}"#);
-    assert_error(&post_bytes(&router, body).await, 422, "invalid_value", Some("lists[0].id"));
+    assert_error(&app.evaluate(body).await, 422, "invalid_value", Some("lists[0].id"));
     let body = format!(r#"{{"lists": [{{"items": [{{"reward": 1}}, {{"id": "{long}", "reward": 0}}]}}]}}"#);
-    assert_error(&post_bytes(&router, body).await, 422, "invalid_value", Some("lists[0].items[1].id"));
+    assert_error(&app.evaluate(body).await, 422, "invalid_value", Some("lists[0].items[1].id"));
 }
 
 /// `unspecified` and `other` are the service's own `model` metrics labels (no model given, models
 /// past the label bound): a client's model of that name would be merged into them.
 #[tokio::test]
 async fn models_named_like_the_reserved_metrics_labels_are_422_invalid_value() {
-    let router = router();
+    let app = TestApp::spawn().await;
     for reserved in ["other", "unspecified"] {
         let body = format!(r#"{{"model": "{reserved}", "lists": [{{"items": [{{"reward": 1}}, {{"reward": 0}}]}}]}}"#);
-        let answer = post_bytes(&router, body).await;
+        let answer = app.evaluate(body).await;
         assert_error(&answer, 422, "invalid_value", Some("model"));
         let text = message(&answer);
         assert!(text.contains("reserved") && text.contains("metrics"), "{reserved}: {text}");
@@ -408,7 +409,7 @@ async fn models_named_like_the_reserved_metrics_labels_are_422_invalid_value() {
     // Only the exact names: the comparison is case-sensitive, as label values are.
     for allowed in ["Other", "others", "UNSPECIFIED", "other-rm"] {
         let body = format!(r#"{{"model": "{allowed}", "lists": [{{"items": [{{"reward": 1}}, {{"reward": 0}}]}}]}}"#);
-        let answer = post_bytes(&router, body).await;
+        let answer = app.evaluate(body).await;
         assert_eq!(answer.status, StatusCode::OK, "{allowed}: {}", String::from_utf8_lossy(&answer.body));
     }
 }
@@ -422,42 +423,42 @@ fn list_of(n: usize) -> String {
 
 #[tokio::test]
 async fn too_many_items_is_422_naming_the_setting() {
-    let (router, _state) = router_with(&Config { max_items_per_list: 3, ..test_config() });
+    let app = TestApp::builder().with(|c| c.max_items_per_list = 3).build().await;
     let at_limit = format!(r#"{{"lists": [{}]}}"#, list_of(3));
-    assert_eq!(post_bytes(&router, at_limit).await.status, StatusCode::OK);
-    let answer = post_bytes(&router, format!(r#"{{"lists": [{}, {}]}}"#, list_of(3), list_of(4))).await;
+    assert_eq!(app.evaluate(at_limit).await.status, StatusCode::OK);
+    let answer = app.evaluate(format!(r#"{{"lists": [{}, {}]}}"#, list_of(3), list_of(4))).await;
     assert_error(&answer, 422, "too_many_items", Some("lists[1].items"));
     assert!(message(&answer).contains("PREFEVAL_MAX_ITEMS_PER_LIST"), "{}", message(&answer));
 }
 
 #[tokio::test]
 async fn too_many_lists_is_422_naming_the_setting() {
-    let (router, _state) = router_with(&Config { max_lists: 2, ..test_config() });
+    let app = TestApp::builder().with(|c| c.max_lists = 2).build().await;
     let two = format!(r#"{{"lists": [{}, {}]}}"#, list_of(2), list_of(2));
-    assert_eq!(post_bytes(&router, two).await.status, StatusCode::OK);
+    assert_eq!(app.evaluate(two).await.status, StatusCode::OK);
     let three = format!(r#"{{"lists": [{}, {}, {}]}}"#, list_of(2), list_of(2), list_of(2));
-    let answer = post_bytes(&router, three).await;
+    let answer = app.evaluate(three).await;
     assert_error(&answer, 422, "too_many_lists", Some("lists"));
     assert!(message(&answer).contains("PREFEVAL_MAX_LISTS"), "{}", message(&answer));
 }
 
 #[tokio::test]
 async fn too_many_returned_pairs_is_422_naming_the_setting() {
-    let (router, _state) = router_with(&Config { max_pairs: 5, ..test_config() });
+    let app = TestApp::builder().with(|c| c.max_pairs = 5).build().await;
     // 4 items imply 6 pairs: too many to return, fine to evaluate without returning them.
-    let answer = post_bytes(&router, format!(r#"{{"lists": [{}]}}"#, list_of(4))).await;
+    let answer = app.evaluate(format!(r#"{{"lists": [{}]}}"#, list_of(4))).await;
     assert_error(&answer, 422, "too_many_pairs", Some("options.include_pairs"));
     assert!(message(&answer).contains("PREFEVAL_MAX_PAIRS"), "{}", message(&answer));
     let without_pairs = format!(r#"{{"options": {{"include_pairs": false}}, "lists": [{}]}}"#, list_of(4));
-    let answer = post_bytes(&router, without_pairs).await;
+    let answer = app.evaluate(without_pairs).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
 }
 
 #[tokio::test]
 async fn too_many_evaluated_pairs_is_422_naming_the_setting() {
-    let (router, _state) = router_with(&Config { max_evaluated_pairs: 5, ..test_config() });
+    let app = TestApp::builder().with(|c| c.max_evaluated_pairs = 5).build().await;
     let body = format!(r#"{{"options": {{"include_pairs": false}}, "lists": [{}, {}]}}"#, list_of(3), list_of(3));
-    let answer = post_bytes(&router, body).await;
+    let answer = app.evaluate(body).await;
     assert_error(&answer, 422, "too_many_pairs", Some("lists"));
     assert!(message(&answer).contains("PREFEVAL_MAX_EVALUATED_PAIRS"), "{}", message(&answer));
 }
@@ -466,7 +467,7 @@ async fn too_many_evaluated_pairs_is_422_naming_the_setting() {
 
 #[tokio::test]
 async fn bad_requests_leave_the_router_answering_the_worked_example_exactly() {
-    let router = router();
+    let app = TestApp::spawn().await;
     let bodies: [(&str, u16, &str); 18] = [
         (NOT_JSON, 400, "malformed_json"),
         (TRUNCATED, 400, "malformed_json"),
@@ -488,7 +489,7 @@ async fn bad_requests_leave_the_router_answering_the_worked_example_exactly() {
         (r#"{"lists": [{"items": [{"reward": 1, "rank": 0}, {"reward": 0, "rank": 1}]}]}"#, 422, "invalid_value"),
     ];
     for (body, status, code) in bodies {
-        let answer = post_bytes(&router, body).await;
+        let answer = app.evaluate(body).await;
         assert_eq!(answer.status.as_u16(), status, "{body}: {}", String::from_utf8_lossy(&answer.body));
         assert_eq!(answer.error_code(), code, "{body}");
     }
@@ -500,11 +501,11 @@ async fn bad_requests_leave_the_router_answering_the_worked_example_exactly() {
         (request(query, "/v1/evaluate"), 405),
         (request(Method::GET, "/v1/missing"), 404),
     ] {
-        let answer = send(&router, bad).await;
+        let answer = app.send(bad).await;
         assert_eq!(answer.status.as_u16(), status, "{}", String::from_utf8_lossy(&answer.body));
     }
 
-    let answer = post_bytes(&router, WORKED_EXAMPLE).await;
+    let answer = app.evaluate(WORKED_EXAMPLE).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
     let json = answer.json();
     let loss = json["loss"].as_f64().expect("loss");

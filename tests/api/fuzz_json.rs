@@ -6,17 +6,14 @@
 //! Whatever arrives, the answer is 200 or 4xx (never 5xx), its body is JSON, an error carries a
 //! stable code that matches its status, and a 200 holds only finite figures in their ranges.
 
-mod common;
-
 use std::cell::Cell;
 
-use axum::Router;
-use common::{Answer, post_bytes, router_with, test_config, test_data_dir};
-use prefeval::config::Config;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::Value;
 use tokio::runtime::Runtime;
+
+use crate::helpers::{Answer, TestApp, test_data_dir};
 
 /// Cases per generator: enough to reach the corners, small enough for the debug profile.
 const CASES: u32 = 10_000;
@@ -413,34 +410,35 @@ fn check_answer(request: &[u8], answer: &Answer, well_formed: bool) -> Result<bo
 // ---------------------------------------------------------------------------------------------
 // The runs
 
-/// A router with limits small enough that no generated request is expensive.
-fn fuzz_router() -> Router {
-    let config = Config {
-        max_body_bytes: 256 * 1024,
-        max_items_per_list: 1000,
-        max_lists: 1000,
-        max_pairs: 100_000,
-        max_evaluated_pairs: 1_000_000,
-        ..test_config()
-    };
-    router_with(&config).0
+/// A server with limits small enough that no generated request is expensive.
+async fn fuzz_app() -> TestApp {
+    TestApp::builder()
+        .max_body_bytes(256 * 1024)
+        .with(|c| {
+            c.max_items_per_list = 1000;
+            c.max_lists = 1000;
+            c.max_pairs = 100_000;
+            c.max_evaluated_pairs = 1_000_000;
+        })
+        .build()
+        .await
 }
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime starts")
 }
 
-/// Runs `CASES` inputs of `strategy` through `body_of` and the router, checking every answer, and
+/// Runs `CASES` inputs of `strategy` through `body_of` and the server, checking every answer, and
 /// requires both outcomes (200 and 4xx) to be at least `min_share` of the answers, so the generator
 /// is neither trivially valid nor trivially broken. A body is well-formed JSON when
 /// `always_well_formed` says so (grammatical by construction, even with 1e400 in it) or when
 /// serde_json parses it into a `Value`.
 fn fuzz<S: Strategy>(strategy: S, body_of: impl Fn(&S::Value) -> Vec<u8>, always_well_formed: bool, min_share: f64) {
     let runtime = runtime();
-    let router = fuzz_router();
+    let app = runtime.block_on(fuzz_app());
     let (ok, refused) = (Cell::new(0u32), Cell::new(0u32));
     for base in base_requests() {
-        let answer = runtime.block_on(post_bytes(&router, base.clone()));
+        let answer = runtime.block_on(app.evaluate(base.clone()));
         assert_eq!(answer.status, 200, "base request {base}: {}", String::from_utf8_lossy(&answer.body));
     }
     let config =
@@ -448,7 +446,7 @@ fn fuzz<S: Strategy>(strategy: S, body_of: impl Fn(&S::Value) -> Vec<u8>, always
     let mut runner = TestRunner::new(config);
     let result = runner.run(&strategy, |input| {
         let body = body_of(&input);
-        let answer = runtime.block_on(post_bytes(&router, body.clone()));
+        let answer = runtime.block_on(app.evaluate(body.clone()));
         let well_formed = always_well_formed || serde_json::from_slice::<Value>(&body).is_ok();
         let counter = if check_answer(&body, &answer, well_formed)? { &ok } else { &refused };
         counter.set(counter.get() + 1);

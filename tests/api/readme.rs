@@ -1,11 +1,9 @@
 //! The curl examples of README.md and docs/api.md print exactly what they say they print, and
 //! docs/api.md's one-line example of each input format is a list the server evaluates in that format.
 
-mod common;
-
+use crate::helpers::TestApp;
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{post_json, router, send};
 use serde_json::{Value, json};
 
 /// A README example: the request's body and request id, and the output the README shows.
@@ -40,7 +38,7 @@ async fn readme_curl_examples_print_what_the_readme_shows() {
         + &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
     let examples = examples(&readme);
     assert!(examples.len() >= 2, "README lost its examples");
-    let router = router();
+    let app = TestApp::spawn().await;
     for example in examples {
         let mut request = Request::builder()
             .method(Method::POST)
@@ -49,7 +47,7 @@ async fn readme_curl_examples_print_what_the_readme_shows() {
         if let Some(id) = &example.request_id {
             request = request.header("x-request-id", id);
         }
-        let answer = send(&router, request.body(Body::from(example.body.clone())).unwrap()).await;
+        let answer = app.send(request.body(Body::from(example.body.clone())).unwrap()).await;
         assert_eq!(String::from_utf8_lossy(&answer.body), example.output, "for the README request {}", example.body);
     }
 }
@@ -80,9 +78,9 @@ async fn readme_format_examples_are_lists_of_their_format() {
     let examples = format_examples(&readme);
     let formats: Vec<&str> = examples.iter().map(|(format, _)| format.as_str()).collect();
     assert_eq!(formats, FORMATS, "one example per format, in this order");
-    let router = router();
+    let app = TestApp::spawn().await;
     for (format, list) in examples {
-        let answer = post_json(&router, &json!({"options": {"format": format}, "lists": [list]})).await;
+        let answer = app.evaluate(&json!({"options": {"format": format}, "lists": [list]})).await;
         assert_eq!(answer.status, 200, "the README's {format} example: {}", String::from_utf8_lossy(&answer.body));
         // Read in another format, the same list is refused; but for one pair: 1-based ranks are
         // also valid zero-based ranks.
@@ -90,7 +88,7 @@ async fn readme_format_examples_are_lists_of_their_format() {
             if (format.as_str(), *other) == ("native", "ranks_zero_based") {
                 continue;
             }
-            let answer = post_json(&router, &json!({"options": {"format": other}, "lists": [list]})).await;
+            let answer = app.evaluate(&json!({"options": {"format": other}, "lists": [list]})).await;
             assert_eq!(answer.status, 422, "the README's {format} example read as {other}");
         }
     }
