@@ -3,25 +3,21 @@
 //! The path of a request: `server` (layers) → `api` (decode, validate) → `pool` (admission, a
 //! blocking worker) → `eval` (pure math) → `api` (encode).
 
+pub use prefeval_core::{error, eval, limits, memory, pipeline, stats};
+
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod docs;
-pub mod error;
-pub mod eval;
 pub mod healthcheck;
-pub mod limits;
 pub mod listen;
-pub mod memory;
 pub mod metrics;
 pub mod middleware;
-pub mod pipeline;
 pub mod pool;
 pub mod server;
 pub mod state;
-pub mod stats;
 pub mod telemetry;
 pub mod tokens;
 

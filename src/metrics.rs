@@ -24,9 +24,9 @@ pub const REJECT_MEMORY_BUDGET: &str = "memory_budget";
 /// The client went away while its request waited for a worker: the work was skipped.
 pub const REJECT_CLIENT_DISCONNECTED: &str = "client_disconnected";
 
-/// `model` label for requests that name none, and for models past the label bound.
-pub const MODEL_UNSPECIFIED: &str = "unspecified";
-pub const MODEL_OTHER: &str = "other";
+/// `model` labels for requests that name none, and for models past the label bound; the
+/// validation that refuses them as client models lives with them in the core.
+pub use prefeval_core::pipeline::validate::{MODEL_OTHER, MODEL_UNSPECIFIED};
 
 /// Latency buckets (seconds) for whole requests and compute: a 4-item list answers in tens of
 /// microseconds, a 10,000-item list (5·10^7 pairs) in about a second per core, and the request

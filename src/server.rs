@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
-use crate::api::{ApiError, ErrorCode, compare, evaluate, stream};
+use crate::api::{ApiError, ErrorCode, HttpError, compare, evaluate, stream};
 use crate::auth::require_token;
 use crate::docs;
 use crate::metrics::GaugeReadings;
@@ -130,7 +130,7 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("panic");
     tracing::error!(panic = message, "request handler panicked");
-    ApiError::internal().into_response()
+    HttpError(ApiError::internal()).into_response()
 }
 
 /// Alive: answers as long as the process serves HTTP; does no work.
@@ -147,7 +147,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
     let gauges = GaugeReadings {
         queued: state.pool.queued(),
         busy: state.pool.busy(),
@@ -162,6 +162,6 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(prometheus::TEXT_FORMAT))], text).into_response())
 }
 
-async fn not_found(request: Request) -> ApiError {
-    ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", request.method(), request.uri().path()))
+async fn not_found(request: Request) -> HttpError {
+    HttpError(ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", request.method(), request.uri().path())))
 }

@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorCode, HttpError};
 use crate::memory::{ADMISSION_BYTES_PER_BODY_BYTE, OverBudget, Reservation};
 use crate::metrics::REJECT_MEMORY_BUDGET;
 use crate::state::AppState;
@@ -22,16 +22,16 @@ pub struct JsonBody {
 }
 
 impl FromRequest<AppState> for JsonBody {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, HttpError> {
         let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         if !content_type.is_some_and(is_json) {
             let message = match content_type {
                 Some(ct) => format!("Content-Type `{ct}` is not supported; send `application/json`"),
                 None => "missing Content-Type; send `application/json`".to_string(),
             };
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, message));
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, message).into());
         }
         let max = state.max_body_bytes;
         // A body announced as too large, or too large for the budget now, is refused before a
@@ -39,7 +39,7 @@ impl FromRequest<AppState> for JsonBody {
         let announced =
             request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let announced = match announced {
-            Some(length) if length > max as u64 => return Err(too_large(max)),
+            Some(length) if length > max as u64 => return Err(too_large(max).into()),
             Some(length) => length as usize,
             None => 0,
         };
@@ -54,7 +54,7 @@ impl FromRequest<AppState> for JsonBody {
             let Ok(data) = frame.into_data() else { continue };
             let needed = bytes.len() + data.len();
             if needed > max {
-                return Err(too_large(max));
+                return Err(too_large(max).into());
             }
             if needed > bytes.capacity() {
                 // Chunked (or a short Content-Length, which hyper refuses anyway): grow by

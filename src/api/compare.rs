@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::HttpError;
 use super::evaluate::{answer_on_pool, encode_answer};
 use crate::limits::Limits;
 use crate::memory::{Reservation, decoded_bound};
@@ -15,7 +15,7 @@ use crate::pipeline::compare::compare;
 use crate::pool::WorkerScope;
 use crate::state::AppState;
 
-pub async fn compare_models(State(state): State<AppState>, body: JsonBody) -> Result<Response, ApiError> {
+pub async fn compare_models(State(state): State<AppState>, body: JsonBody) -> Result<Response, HttpError> {
     answer_on_pool(&state, body, compare_body).await
 }
 

@@ -4,10 +4,15 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-pub use crate::error::{ApiError, ErrorCode};
+pub use prefeval_core::error::{ApiError, ErrorCode};
 
-impl ErrorCode {
-    pub fn status(self) -> StatusCode {
+/// The HTTP status of an error (the core knows no HTTP).
+pub trait ErrorStatus {
+    fn status(&self) -> StatusCode;
+}
+
+impl ErrorStatus for ErrorCode {
+    fn status(&self) -> StatusCode {
         use ErrorCode::*;
         match self {
             MalformedJson => StatusCode::BAD_REQUEST,
@@ -27,23 +32,35 @@ impl ErrorCode {
     }
 }
 
-impl ApiError {
-    pub fn status(&self) -> StatusCode {
+impl ErrorStatus for ApiError {
+    fn status(&self) -> StatusCode {
         self.code.status()
+    }
+}
+
+/// An error on its way out as an HTTP answer: handlers return it, and `?` turns the core's error
+/// into it.
+#[derive(Debug)]
+pub struct HttpError(pub ApiError);
+
+impl From<ApiError> for HttpError {
+    fn from(error: ApiError) -> Self {
+        HttpError(error)
     }
 }
 
 /// The body carries no request id yet; the error stays in the response's extensions, so the
 /// error-body middleware (which knows the id) can write it again with one.
-impl IntoResponse for ApiError {
+impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
+        let HttpError(error) = self;
         let mut response =
-            (self.status(), [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], self.body(None))
+            (error.status(), [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], error.body(None))
                 .into_response();
-        if let Some(secs) = self.retry_after_secs {
+        if let Some(secs) = error.retry_after_secs {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        response.extensions_mut().insert(self);
+        response.extensions_mut().insert(error);
         response
     }
 }

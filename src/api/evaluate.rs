@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::body::{JsonBody, over_budget, reserved_body};
-use super::error::ApiError;
+use super::error::{ApiError, HttpError};
 use crate::eval::Totals;
 use crate::limits::Limits;
 use crate::memory::{BudgetedBuffer, Reservation, decoded_bound};
@@ -19,7 +19,7 @@ use crate::pipeline::{self, Refusal, evaluation_bytes, figures, validate};
 use crate::pool::{JobFailure, Timings, WorkerScope};
 use crate::state::AppState;
 
-pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, ApiError> {
+pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, HttpError> {
     answer_on_pool(&state, body, evaluate_body).await
 }
 
@@ -28,7 +28,7 @@ pub(super) type Work = fn(JsonBody, &Limits, &Metrics, &WorkerScope<'_>) -> Resu
 
 /// Runs `work` on the pool and answers with its result, timing headers included: the shared
 /// async half of the JSON doors (`/v1/evaluate`, `/v1/compare`).
-pub(super) async fn answer_on_pool(state: &AppState, body: JsonBody, work: Work) -> Result<Response, ApiError> {
+pub(super) async fn answer_on_pool(state: &AppState, body: JsonBody, work: Work) -> Result<Response, HttpError> {
     let limits = state.limits;
     let metrics = Arc::clone(&state.metrics);
     let job = state.pool.submit(move |scope| work(body, &limits, &metrics, scope)).map_err(|_| {
@@ -48,8 +48,8 @@ pub(super) async fn answer_on_pool(state: &AppState, body: JsonBody, work: Work)
             let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
             (content_type, reserved_body(bytes, reservation)).into_response()
         }
-        Err(Refusal::Invalid(error)) => error.into_response(),
-        Err(Refusal::OverBudget(refusal)) => over_budget(state, refusal).into_response(),
+        Err(Refusal::Invalid(error)) => HttpError(error).into_response(),
+        Err(Refusal::OverBudget(refusal)) => HttpError(over_budget(state, refusal)).into_response(),
     };
     add_timing_headers(&mut response, &timings);
     Ok(response)

@@ -7,4 +7,4 @@ pub mod error;
 pub mod evaluate;
 pub mod stream;
 
-pub use error::{ApiError, ErrorCode};
+pub use error::{ApiError, ErrorCode, ErrorStatus, HttpError};

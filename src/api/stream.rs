@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
 use super::body::over_budget;
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorCode, HttpError};
 use crate::error::ApiError as LineError;
 use crate::eval::{Normalization, Totals};
 use crate::memory::{OverBudget, Reservation};
@@ -47,7 +47,7 @@ pub async fn evaluate_stream(
     State(state): State<AppState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Response, HttpError> {
     check_content_type(&request)?;
     let query = query.map_err(|rejection| {
         ApiError::new(ErrorCode::InvalidValue, format!("the query string could not be read: {rejection}"))
@@ -56,7 +56,7 @@ pub async fn evaluate_stream(
     // Refuse at once, before reading a byte, when no chunk could start now.
     if !state.pool.has_room() {
         state.metrics.reject(REJECT_QUEUE_FULL);
-        return Err(ApiError::queue_full(state.pool.retry_after_secs()));
+        return Err(ApiError::queue_full(state.pool.retry_after_secs()).into());
     }
     let target = if options.eval.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
     let reading = state.memory.reserve(target).map_err(|refusal| over_budget(&state, refusal))?;
@@ -70,7 +70,7 @@ pub async fn evaluate_stream(
     let first = match first {
         Some(Ok(frame)) => frame.into_data().ok(),
         Some(Err(error)) => {
-            return Err(ApiError::new(ErrorCode::MalformedJson, format!("could not read the body: {error}")));
+            return Err(ApiError::new(ErrorCode::MalformedJson, format!("could not read the body: {error}")).into());
         }
         None => None,
     };

@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use prefeval::api::ErrorCode;
+use prefeval::api::{ErrorCode, ErrorStatus};
 use serde_json::{Value, json};
 
 use crate::helpers::{Answer, TestApp, hold_worker};
 
 const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
 const SERVER_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server.rs");
-const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/error.rs");
+const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/core/src/error.rs");
 
 /// Every route of `src/server.rs` (`app` and `metrics_app`), as (method, path). Checked against
 /// the source itself and against the spec below.
@@ -2235,10 +2235,10 @@ fn snake_case(camel: &str) -> String {
     out
 }
 
-/// The variants of `pub enum ErrorCode` in src/error.rs, in snake_case (their wire form).
+/// The variants of `pub enum ErrorCode` in crates/core/src/error.rs, in snake_case (their wire form).
 fn error_codes_in_source() -> Vec<String> {
     let source = std::fs::read_to_string(ERROR_RS).unwrap_or_else(|e| panic!("cannot read {ERROR_RS}: {e}"));
-    let start = source.find("pub enum ErrorCode {").expect("pub enum ErrorCode in src/error.rs");
+    let start = source.find("pub enum ErrorCode {").expect("pub enum ErrorCode in crates/core/src/error.rs");
     let body = &source[start + "pub enum ErrorCode {".len()..];
     let body = &body[..body.find('}').expect("end of ErrorCode")];
     body.lines()

@@ -690,7 +690,7 @@ pub fn close(got: f64, expected: f64) -> bool {
     (got - expected).abs() <= (1e-12 * expected.abs()).max(1e-15)
 }
 
-/// The worked example of `design/api.md`, exactly as the page shows it.
+/// The worked example of `docs/design/api.md`, exactly as the page shows it.
 pub const WORKED_EXAMPLE: &str = r#"{
   "model": "rm-7b-step-1200",
   "options": { "normalization": "ordered_pairs", "include_pairs": true, "beta": 1.0 },

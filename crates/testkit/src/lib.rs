@@ -1,7 +1,6 @@
 //! A seeded splitmix64 generator (Steele, Lea & Flood 2014) for random test inputs: deterministic,
-//! so that a failure reproduces from its seed, and small enough to need no crate. The generator of
-//! the integration tests (`tests/`) and the benches (`benches/common`); a copy of
-//! `src/eval/test_rng.rs`, which the unit tests inside `src/` use: both draw the same numbers.
+//! so that a failure reproduces from its seed, and small enough to need no crate. The one
+//! generator of the unit tests, the integration tests and the benches; a dev-dependency only.
 
 pub struct SplitMix64(u64);
 

@@ -265,7 +265,7 @@ impl ByteCounters {
 mod tests {
     use super::*;
     use crate::eval::logistic::{log_sigmoid, sigmoid};
-    use crate::eval::test_rng::SplitMix64;
+    use prefeval_testkit::SplitMix64;
 
     fn diffs(seed: u64, n: usize) -> Vec<f64> {
         let mut rng = SplitMix64::new(seed);

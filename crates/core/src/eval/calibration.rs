@@ -134,7 +134,7 @@ fn bin_index(predicted: f64, bins: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::test_rng::SplitMix64;
+    use prefeval_testkit::SplitMix64;
 
     /// The figures straight from the definitions over a list of (q, y).
     struct Direct {

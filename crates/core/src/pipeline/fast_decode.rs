@@ -281,7 +281,7 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::test_rng::SplitMix64;
+    use prefeval_testkit::SplitMix64;
 
     fn serde_request(body: &[u8]) -> Option<EvaluateRequest<'_>> {
         serde_json::from_slice::<Object<EvaluateRequest<'_>>>(body).ok().map(|o| o.0)

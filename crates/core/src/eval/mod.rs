@@ -11,8 +11,6 @@ mod list;
 mod logistic;
 mod margins;
 mod sum;
-#[cfg(test)]
-pub(crate) mod test_rng;
 mod totals;
 
 pub use batch::{

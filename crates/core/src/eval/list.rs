@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn tau_from_the_kernel_sums_is_the_sorted_count_bit_for_bit() {
-        let mut rng = crate::eval::test_rng::SplitMix64::new(21);
+        let mut rng = prefeval_testkit::SplitMix64::new(21);
         for n in [2, 3, 5, 8, 40, 300] {
             for _ in 0..20 {
                 // Rewards from a few values, so that ties in reward are common.

@@ -118,7 +118,7 @@ fn merge_descending(left: &[f64], right: &[f64], out: &mut [f64]) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::test_rng::SplitMix64;
+    use prefeval_testkit::SplitMix64;
 
     /// τ-b by its definition, visiting every pair.
     fn direct(ranks: &[u64], rewards: &[f64]) -> Option<f64> {

@@ -10,12 +10,15 @@ use super::wire::{EvaluateRequest, Object, RequestOptions, Text};
 use crate::error::{ApiError, ErrorCode};
 use crate::eval::{ListError, RankedList};
 use crate::limits::Limits;
-use crate::metrics::{MODEL_OTHER, MODEL_UNSPECIFIED};
 
 /// Longest `id` (list or item), in bytes.
 pub const MAX_ID_BYTES: usize = 1024;
 /// Longest `model` label, in bytes.
 pub const MAX_MODEL_BYTES: usize = 256;
+/// The per-model metrics label of requests without a model, and of models past the label bound:
+/// reserved, so that no client's model can be counted as either.
+pub const MODEL_UNSPECIFIED: &str = "unspecified";
+pub const MODEL_OTHER: &str = "other";
 /// Longest `group`, in bytes.
 pub const MAX_GROUP_BYTES: usize = 256;
 

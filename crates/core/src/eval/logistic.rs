@@ -152,7 +152,7 @@ const TINY: f64 = 8.673_617_379_884_035e-19;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::test_rng::SplitMix64;
+    use prefeval_testkit::SplitMix64;
 
     /// Distance in units in the last place between two finite doubles of the same sign.
     fn ulps(a: f64, b: f64) -> u64 {

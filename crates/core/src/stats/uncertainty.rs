@@ -123,7 +123,7 @@ pub fn holm_adjust(p_values: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::test_rng::SplitMix64;
+    use prefeval_testkit::SplitMix64;
 
     fn assert_relative(actual: f64, expected: f64, tolerance: f64) {
         assert!((actual - expected).abs() <= tolerance * expected.abs(), "{actual:e} vs {expected:e}");

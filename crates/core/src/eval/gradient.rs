@@ -38,7 +38,7 @@ pub fn loss_gradients(ranks: &[u64], rewards: &[f64], beta: f64, divisor: f64) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::test_rng::SplitMix64;
+    use prefeval_testkit::SplitMix64;
 
     /// log σ(z) = −ln(1 + e^(−z)), in the form that neither overflows nor loses the small tail.
     fn stable_log_sigmoid(z: f64) -> f64 {

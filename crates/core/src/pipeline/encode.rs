@@ -547,9 +547,9 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::eval::test_rng::SplitMix64 as Random;
     use crate::limits::Limits;
     use crate::pipeline::{Sequential, evaluate, figures, validate};
+    use prefeval_testkit::SplitMix64 as Random;
 
     /// Floats of every kind: chosen edge cases, then random bit patterns (subnormals, huge and
     /// tiny magnitudes, NaN and infinities), probabilities and log-probabilities.

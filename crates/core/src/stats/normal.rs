@@ -215,7 +215,7 @@ const CODY_Q: [f64; 6] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::test_rng::SplitMix64;
+    use prefeval_testkit::SplitMix64;
 
     fn assert_relative(actual: f64, expected: f64, tolerance: f64) {
         assert!((actual - expected).abs() <= tolerance * expected.abs(), "{actual:e} vs {expected:e}");
