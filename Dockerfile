@@ -28,18 +28,22 @@
 FROM rust:1.95.0-slim-bookworm AS build
 WORKDIR /src
 
-# 1. Dependencies only: cached until Cargo.toml or Cargo.lock change.
+# 1. Dependencies only: cached until a Cargo.toml or Cargo.lock changes. The workspace's crates
+#    get empty sources here, and are dropped from the cache before the real build.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+COPY crates/core/Cargo.toml crates/core/
+COPY crates/testkit/Cargo.toml crates/testkit/
+RUN mkdir -p src crates/core/src crates/testkit/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
+    && touch src/lib.rs crates/core/src/lib.rs crates/testkit/src/lib.rs \
     && cargo build --release --locked \
-    && rm -rf src target/release/prefeval target/release/deps/prefeval-* \
-       target/release/deps/libprefeval-* target/release/.fingerprint/prefeval-*
+    && rm -rf src crates/core/src crates/testkit/src target/release/prefeval \
+       target/release/deps/prefeval* target/release/deps/libprefeval* target/release/.fingerprint/prefeval*
 
 # 2. The service itself. include_str!/include_bytes! embed openapi.yaml and assets/.
 COPY openapi.yaml ./
 COPY assets ./assets
+COPY crates ./crates
 COPY src ./src
 RUN cargo build --release --locked \
     && ./target/release/prefeval --version

@@ -11,7 +11,7 @@ use crate::limits::Limits;
 use crate::pipeline::Format;
 use crate::pipeline::format::FORMAT_NAMES;
 use crate::pipeline::validate::{check_beta, check_confidence};
-use crate::tokens::ApiTokens;
+use crate::server::tokens::ApiTokens;
 
 #[derive(Debug, Parser)]
 #[command(name = "prefeval", version, about = "Scores reward models against human rankings over HTTP.")]

@@ -1,26 +1,22 @@
-//! prefeval: scores reward models against human rankings over HTTP.
+//! prefeval: scores reward models against human rankings over HTTP and on the command line.
 //!
-//! The path of a request: `server` (layers) → `api` (decode, validate) → `pool` (admission, a
-//! blocking worker) → `eval` (pure math) → `api` (encode).
+//! The computation is the `prefeval-core` crate. This crate holds its doors and what runs them:
+//! - `server`: listeners, connections, routes, layers, auth, state (HTTP plumbing);
+//! - `api`: one file per endpoint, each a thin door onto the core;
+//! - `runtime`: the worker pool, metrics and logging of a running service;
+//! - `cli`: one file per subcommand, its arguments beside it;
+//! - `config`: the service's settings (flags and `PREFEVAL_*` variables).
+//!
+//! docs/ARCHITECTURE.md walks through each door.
 
 pub use prefeval_core::{error, eval, limits, memory, pipeline, stats};
 
 pub mod api;
-pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod connection;
-pub mod docs;
-pub mod healthcheck;
-pub mod listen;
-pub mod metrics;
-pub mod middleware;
-pub mod pool;
+pub mod runtime;
 pub mod server;
-pub mod state;
-pub mod telemetry;
-pub mod tokens;
 
-pub use listen::{Listeners, serve, serve_until};
-pub use server::{app, app_with, metrics_app};
-pub use state::AppState;
+pub use server::listen::{Listeners, serve, serve_until};
+pub use server::routes::{app, app_with, metrics_app};
+pub use server::state::AppState;

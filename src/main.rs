@@ -2,8 +2,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use prefeval::cli::healthcheck;
 use prefeval::config::{Action, Cli};
-use prefeval::{AppState, Listeners, cli, healthcheck, serve, telemetry};
+use prefeval::runtime::telemetry;
+use prefeval::{AppState, Listeners, cli, serve};
 
 /// Requests allocate and free many small blocks and a few large ones; see Cargo.toml.
 #[global_allocator]

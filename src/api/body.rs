@@ -12,8 +12,8 @@ use axum::http::header;
 
 use super::error::{ApiError, ErrorCode, HttpError};
 use crate::memory::{ADMISSION_BYTES_PER_BODY_BYTE, OverBudget, Reservation};
-use crate::metrics::REJECT_MEMORY_BUDGET;
-use crate::state::AppState;
+use crate::runtime::metrics::REJECT_MEMORY_BUDGET;
+use crate::server::state::AppState;
 
 /// A request body declared as JSON, read in full and not yet parsed, with the budget it holds.
 pub struct JsonBody {

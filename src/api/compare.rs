@@ -9,11 +9,11 @@ use super::error::HttpError;
 use super::evaluate::{answer_on_pool, encode_answer};
 use crate::limits::Limits;
 use crate::memory::{Reservation, decoded_bound};
-use crate::metrics::{EvaluationCounts, Metrics};
 use crate::pipeline::Refusal;
 use crate::pipeline::compare::compare;
-use crate::pool::WorkerScope;
-use crate::state::AppState;
+use crate::runtime::metrics::{EvaluationCounts, Metrics};
+use crate::runtime::pool::WorkerScope;
+use crate::server::state::AppState;
 
 pub async fn compare_models(State(state): State<AppState>, body: JsonBody) -> Result<Response, HttpError> {
     answer_on_pool(&state, body, compare_body).await

@@ -12,12 +12,12 @@ use super::error::{ApiError, HttpError};
 use crate::eval::Totals;
 use crate::limits::Limits;
 use crate::memory::{BudgetedBuffer, Reservation, decoded_bound};
-use crate::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
 use crate::pipeline::encode::{BatchExtras, encoded_size_estimate, write_batch};
 use crate::pipeline::ndjson::loss_overflow;
 use crate::pipeline::{self, Refusal, evaluation_bytes, figures, validate};
-use crate::pool::{JobFailure, Timings, WorkerScope};
-use crate::state::AppState;
+use crate::runtime::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
+use crate::runtime::pool::{JobFailure, Timings, WorkerScope};
+use crate::server::state::AppState;
 
 pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, HttpError> {
     answer_on_pool(&state, body, evaluate_body).await

@@ -22,15 +22,15 @@ use super::error::{ApiError, ErrorCode, HttpError};
 use crate::error::ApiError as LineError;
 use crate::eval::{Normalization, Totals};
 use crate::memory::{OverBudget, Reservation};
-use crate::metrics::{EvaluationCounts, REJECT_QUEUE_FULL};
 use crate::pipeline::encode::{Summary, summary_line, write_error_line};
 use crate::pipeline::format::FORMAT_NAMES;
 use crate::pipeline::ndjson::{CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk};
 use crate::pipeline::validate::{check_beta, check_confidence, check_model};
 use crate::pipeline::wire::Text;
 use crate::pipeline::{Format, Options};
-use crate::pool::{JobFailure, PendingJob};
-use crate::state::AppState;
+use crate::runtime::metrics::{EvaluationCounts, REJECT_QUEUE_FULL};
+use crate::runtime::pool::{JobFailure, PendingJob};
+use crate::server::state::AppState;
 
 /// Output pieces (one per chunk) waiting for the client: with the chunks in flight, all the
 /// answer a stream ever holds.

@@ -2,4 +2,5 @@
 //! `prefeval merge` (the summaries of shards into the summary of the whole).
 
 pub mod eval;
+pub mod healthcheck;
 pub mod merge;

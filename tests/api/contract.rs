@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 use crate::helpers::{Answer, TestApp, hold_worker};
 
 const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
-const SERVER_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server.rs");
+const SERVER_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server/routes.rs");
 const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/core/src/error.rs");
 
-/// Every route of `src/server.rs` (`app` and `metrics_app`), as (method, path). Checked against
+/// Every route of `src/server/routes.rs` (`app` and `metrics_app`), as (method, path). Checked against
 /// the source itself and against the spec below.
 const ROUTES: [(&str, &str); 11] = [
     ("POST", "/v1/evaluate"),
@@ -488,7 +488,7 @@ fn skip_group(text: &str) -> &str {
             _ => {}
         }
     }
-    panic!("unbalanced parentheses in src/server.rs near {:?}", &text[..text.len().min(80)])
+    panic!("unbalanced parentheses in src/server/routes.rs near {:?}", &text[..text.len().min(80)])
 }
 
 /// The `.route("PATH", get(..).post(..))` calls of `source`, as (METHOD, PATH).
@@ -496,7 +496,10 @@ fn routes_in_source(source: &str) -> BTreeSet<(String, String)> {
     let code: String = source.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
     // `.merge(` needs nothing: the merged routers' `.route(` calls are in this file too.
     for unsupported in [".nest(", ".nest_service(", ".route_service("] {
-        assert!(!code.contains(unsupported), "src/server.rs uses `{unsupported}`: teach routes_in_source to read it");
+        assert!(
+            !code.contains(unsupported),
+            "src/server/routes.rs uses `{unsupported}`: teach routes_in_source to read it"
+        );
     }
     let mut routes = BTreeSet::new();
     let mut rest = code.as_str();
@@ -549,13 +552,13 @@ fn listed_routes() -> BTreeSet<(String, String)> {
 }
 
 #[test]
-fn the_routes_of_src_server_rs_are_the_listed_ones() {
+fn the_routes_of_src_server_routes_rs_are_the_listed_ones() {
     let source = std::fs::read_to_string(SERVER_RS).unwrap_or_else(|e| panic!("cannot read {SERVER_RS}: {e}"));
     let in_source = routes_in_source(&source);
     assert_eq!(
         in_source,
         listed_routes(),
-        "the routes of src/server.rs differ from ROUTES in tests/api/contract.rs: add the route to ROUTES and to openapi.yaml"
+        "the routes of src/server/routes.rs differ from ROUTES in tests/api/contract.rs: add the route to ROUTES and to openapi.yaml"
     );
 }
 

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, header};
 use axum::routing::get;
 use prefeval::config::Config;
-use prefeval::tokens::ApiTokens;
+use prefeval::server::tokens::ApiTokens;
 use prefeval::{AppState, app_with};
 use serde_json::json;
 

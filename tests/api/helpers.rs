@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use prefeval::config::Config;
-use prefeval::tokens::ApiTokens;
+use prefeval::server::tokens::ApiTokens;
 use prefeval::{AppState, Listeners, serve_until};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -607,7 +607,7 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// One pool worker held busy until `release`, for tests of queueing, shedding and draining.
 pub struct HeldWorker {
     release: std::sync::mpsc::Sender<()>,
-    job: prefeval::pool::PendingJob<()>,
+    job: prefeval::runtime::pool::PendingJob<()>,
 }
 
 /// Occupies a worker of `state`'s pool and returns once the worker is provably running the job.

@@ -5,12 +5,12 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// `openapi.yaml` of the repository root, byte for byte.
-pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
-const INDEX_HTML: &str = include_str!("../assets/swagger-ui/index.html");
-const INIT_JS: &str = include_str!("../assets/swagger-ui/init.js");
-const BUNDLE_JS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js");
-const CSS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui.css");
+const INDEX_HTML: &str = include_str!("../../assets/swagger-ui/index.html");
+const INIT_JS: &str = include_str!("../../assets/swagger-ui/init.js");
+const BUNDLE_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
+const CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");
 
 fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
     let mut response = body.into_response();

@@ -20,11 +20,11 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
 use crate::api::{ApiError, ErrorCode, HttpError, compare, evaluate, stream};
-use crate::auth::require_token;
-use crate::docs;
-use crate::metrics::GaugeReadings;
-use crate::middleware::{REQUEST_ID, error_bodies, record_http, request_span};
-use crate::state::AppState;
+use crate::runtime::metrics::GaugeReadings;
+use crate::server::auth::require_token;
+use crate::server::docs;
+use crate::server::middleware::{REQUEST_ID, error_bodies, record_http, request_span};
+use crate::server::state::AppState;
 
 /// The whole HTTP surface, ready to serve or to drive in-process with `oneshot`.
 pub fn app(state: AppState) -> Router {

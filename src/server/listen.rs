@@ -1,7 +1,7 @@
 //! Accepting connections and shutting down gracefully. Built on hyper directly (not
 //! `axum::serve`) for the header-read timeout, which stops idle and trickling connections from
 //! piling up, the cap on open connections, an idle timeout that also covers HTTP/2, and the
-//! lingering close of `crate::connection`.
+//! lingering close of `crate::server::connection`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
-use crate::connection::{Activity, ClientStream, LingerOnClose};
-use crate::server::{app, metrics_app};
-use crate::state::AppState;
+use crate::server::connection::{Activity, ClientStream, LingerOnClose};
+use crate::server::routes::{app, metrics_app};
+use crate::server::state::AppState;
 
 /// Where the service listens: the main address, and optionally a separate one for `/metrics`.
 pub struct Listeners {

@@ -12,7 +12,7 @@ use prometheus::{
 };
 
 use crate::eval::{MARGIN_BOUNDS, MarginCounts, Totals};
-use crate::pool::Timings;
+use crate::runtime::pool::Timings;
 
 /// Why a request was turned away before evaluation; each is exported at 0 from start-up so
 /// `rate()` and alerts see the series before the first event.

@@ -14,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::api::{ApiError, ErrorCode};
-use crate::connection::LingerOnClose;
-use crate::metrics::Metrics;
+use crate::runtime::metrics::Metrics;
+use crate::server::connection::LingerOnClose;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -26,7 +26,7 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// written again with the id, and the plain-text answers of axum and tower (405 with its `Allow`,
 /// 408 from the timeout) are replaced, keeping their status and headers. An error answered
 /// before the request body was read in full closes the connection, lingering (see
-/// `crate::connection`) so that the client can read the answer.
+/// `crate::server::connection`) so that the client can read the answer.
 pub async fn error_bodies(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -8,9 +8,9 @@ use axum::http::HeaderValue;
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::memory::MemoryBudget;
-use crate::metrics::{Metrics, REJECT_CLIENT_DISCONNECTED};
-use crate::pool::Pool;
-use crate::tokens::ApiTokens;
+use crate::runtime::metrics::{Metrics, REJECT_CLIENT_DISCONNECTED};
+use crate::runtime::pool::Pool;
+use crate::server::tokens::ApiTokens;
 
 /// Cloned for every request and every layer that reads it: one reference count, not one per
 /// field.

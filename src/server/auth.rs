@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 use crate::api::{ApiError, ErrorCode, HttpError};
-use crate::tokens::ApiTokens;
+use crate::server::tokens::ApiTokens;
 
 /// Rejects a request without a valid `Authorization: Bearer <token>` when tokens are configured.
 pub async fn require_token(State(tokens): State<Arc<ApiTokens>>, request: Request, next: Next) -> Response {

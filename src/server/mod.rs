@@ -1,0 +1,12 @@
+//! The HTTP plumbing: listeners and connections (`listen`, `connection`), the routes and their
+//! layers (`routes`, `middleware`), bearer tokens (`auth`, `tokens`), the state handlers share
+//! (`state`) and the offline API docs (`docs`). Handlers themselves are in `crate::api`.
+
+pub mod auth;
+pub mod connection;
+pub mod docs;
+pub mod listen;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+pub mod tokens;
