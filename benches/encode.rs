@@ -20,7 +20,7 @@ fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode");
     for name in ["medium", "large"] {
         let body = payload(shape(name));
-        let batch = validate::batch(&body, &limits).expect("the payload is valid");
+        let batch = validate::batch(&body, &limits, &Default::default()).expect("the payload is valid");
         let evaluations: Vec<_> = evaluate(&batch.ranked, &batch.options.eval, &Sequential)
             .into_iter()
             .map(|evaluation| evaluation.expect("the loss is finite"))

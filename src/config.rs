@@ -1,156 +1,15 @@
 //! Every setting of the service: one flag each, each also read from a `PREFEVAL_*` environment
-//! variable. `prefeval --help` is generated from these doc comments.
+//! variable. `prefeval --help` is generated from these doc comments. The subcommands' own
+//! arguments live beside them in `crate::cli`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, Parser, ValueEnum};
+use prefeval_core::limits::Limits;
 
-use crate::eval::Normalization;
-use crate::limits::Limits;
-use crate::pipeline::Format;
-use crate::pipeline::format::FORMAT_NAMES;
-use crate::pipeline::validate::{check_beta, check_confidence};
+use crate::cli::{Action, Cli};
 use crate::server::tokens::ApiTokens;
-
-#[derive(Debug, Parser)]
-#[command(name = "prefeval", version, about = "Scores reward models against human rankings over HTTP.")]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Settings for serving when no subcommand is given.
-    #[command(flatten)]
-    pub serve: Config,
-}
-
-// Built once at start-up: the size difference between variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the HTTP API (the default when no subcommand is given).
-    Serve(Config),
-    /// Probe a running prefeval over HTTP and exit 0 when it answers 200 (for container health
-    /// checks in images without curl).
-    Healthcheck(HealthcheckArgs),
-    /// Evaluate an NDJSON file (or a JSON batch file) offline, with the server's code and numbers:
-    /// prints what `POST /v1/evaluate/stream` would answer for it. Exit status: 0 when every line
-    /// was evaluated, 1 when any line failed, 2 for usage or I/O errors.
-    Eval(EvalArgs),
-    /// Print the summary of several result files (of `prefeval eval` or the stream endpoint) as
-    /// the summary of the whole: their totals merge exactly (shards over replicas).
-    Merge(MergeArgs),
-}
-
-#[derive(Clone, Debug, Args)]
-pub struct EvalArgs {
-    /// NDJSON file, one list per line, or a JSON batch file (`{"lists": [...]}`); `-` reads stdin.
-    pub input: PathBuf,
-    /// Write the result lines here instead of stdout.
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// Loss normalization: `ordered_pairs` (default), `comparisons` or `sum`.
-    #[arg(long, value_parser = parse_normalization)]
-    pub normalization: Option<Normalization>,
-    /// Return every implied pair of every list (`--include-pairs=false` to leave them out).
-    #[arg(long, action = clap::ArgAction::Set, value_name = "true|false")]
-    pub include_pairs: Option<bool>,
-    /// The Bradley-Terry temperature β (> 0) [default: 1].
-    #[arg(long, value_parser = parse_beta)]
-    pub beta: Option<f64>,
-    /// Input format: native (default), pairs, ranking, ratings or ranks_zero_based.
-    #[arg(long, value_parser = parse_format)]
-    pub format: Option<Format>,
-    /// Confidence of the summary's intervals, strictly between 0 and 1 [default: 0.95].
-    #[arg(long, value_parser = parse_confidence)]
-    pub confidence: Option<f64>,
-    /// Return ∂loss/∂reward for every item of every list.
-    #[arg(long, action = clap::ArgAction::Set, value_name = "true|false")]
-    pub include_gradients: Option<bool>,
-    /// Echo the items' ids in every returned pair (`preferred_id`, `other_id`); no effect when
-    /// pairs are left out. `--include-pair-ids` alone means true [default: false].
-    #[arg(
-        long,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        action = clap::ArgAction::Set,
-        value_name = "true|false"
-    )]
-    pub include_pair_ids: Option<bool>,
-    /// The model label, as the stream's `model` parameter (checked the same way; offline it labels
-    /// no metrics).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Threads evaluating chunks of lines [default: number of CPUs].
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub workers: Option<u16>,
-}
-
-#[derive(Clone, Debug, Args)]
-pub struct MergeArgs {
-    /// Result files whose last line is a summary (`{"summary": {...}}`).
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// Confidence of the merged summary's intervals, strictly between 0 and 1.
-    #[arg(long, value_parser = parse_confidence, default_value_t = crate::pipeline::DEFAULT_CONFIDENCE)]
-    pub confidence: f64,
-}
-
-fn parse_confidence(text: &str) -> Result<f64, String> {
-    let confidence: f64 = text.parse().map_err(|_| "expected a number strictly between 0 and 1".to_string())?;
-    check_confidence(confidence, "confidence").map_err(|error| error.message)
-}
-
-fn parse_normalization(name: &str) -> Result<Normalization, String> {
-    Normalization::ALL
-        .into_iter()
-        .find(|n| n.name() == name)
-        .ok_or_else(|| "expected one of `ordered_pairs`, `comparisons`, `sum`".to_string())
-}
-
-fn parse_format(name: &str) -> Result<Format, String> {
-    Format::from_name(name).ok_or_else(|| format!("expected {FORMAT_NAMES}"))
-}
-
-fn parse_beta(text: &str) -> Result<f64, String> {
-    let beta: f64 = text.parse().map_err(|_| "expected a number > 0".to_string())?;
-    check_beta(beta, "beta").map_err(|error| error.message)
-}
-
-#[derive(Clone, Debug, Args)]
-pub struct HealthcheckArgs {
-    /// Address of the service to probe (port 0.0.0.0 is probed on 127.0.0.1).
-    #[arg(long, env = "PREFEVAL_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Path to probe.
-    #[arg(long, default_value = "/healthz")]
-    pub path: String,
-    /// Seconds to wait for the answer.
-    #[arg(long, default_value_t = 3)]
-    pub timeout_secs: u64,
-}
-
-/// What the command line asks for.
-#[allow(clippy::large_enum_variant)]
-pub enum Action {
-    Serve(Config),
-    Healthcheck(HealthcheckArgs),
-    Eval(EvalArgs),
-    Merge(MergeArgs),
-}
-
-impl Cli {
-    pub fn into_action(self) -> Action {
-        match self.command {
-            Some(Command::Serve(config)) => Action::Serve(config),
-            Some(Command::Healthcheck(args)) => Action::Healthcheck(args),
-            Some(Command::Eval(args)) => Action::Eval(args),
-            Some(Command::Merge(args)) => Action::Merge(args),
-            None => Action::Serve(self.serve),
-        }
-    }
-}
 
 #[derive(Clone, Debug, Args)]
 pub struct Config {
@@ -269,6 +128,16 @@ impl Config {
         }
     }
 
+    /// Parses flags only, as if no `PREFEVAL_*` variable were set.
+    pub fn from_args_without_env<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let command = <Config as Args>::augment_args(clap::Command::new("prefeval")).mut_args(|arg| arg.env(None));
+        Config::from_arg_matches(&command.try_get_matches_from(args)?)
+    }
+
     pub fn worker_count(&self) -> usize {
         match self.workers {
             Some(n) => usize::from(n),
@@ -278,7 +147,7 @@ impl Config {
 
     /// The memory budget in bytes: the setting, else the default for this machine.
     pub fn memory_limit(&self) -> usize {
-        let bytes = self.memory_limit_bytes.unwrap_or_else(crate::memory::default_limit);
+        let bytes = self.memory_limit_bytes.unwrap_or_else(prefeval_core::memory::default_limit);
         usize::try_from(bytes).unwrap_or(usize::MAX)
     }
 
@@ -347,7 +216,7 @@ mod tests {
 
     #[test]
     fn defaults_match_the_clap_defaults() {
-        let parsed = Config::from_args(["prefeval"]).unwrap();
+        let parsed = Config::from_args_without_env(["prefeval"]).unwrap();
         let builtin = Config::default();
         assert_eq!(format!("{parsed:?}"), format!("{builtin:?}"));
     }

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use prefeval::cli::healthcheck;
-use prefeval::config::{Action, Cli};
+use prefeval::cli::{Action, Cli};
 use prefeval::runtime::telemetry;
 use prefeval::{AppState, Listeners, cli, serve};
 

@@ -14,6 +14,7 @@ use crate::limits::Limits;
 use crate::memory::{BudgetedBuffer, Reservation, decoded_bound};
 use crate::pipeline::encode::{BatchExtras, encoded_size_estimate, write_batch};
 use crate::pipeline::ndjson::loss_overflow;
+use crate::pipeline::options::OptionSettings;
 use crate::pipeline::{self, Refusal, evaluation_bytes, figures, validate};
 use crate::runtime::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, Timings, WorkerScope};
@@ -77,7 +78,7 @@ fn evaluate_body(
 ) -> Result<(Vec<u8>, Reservation), Refusal> {
     let JsonBody { bytes, mut reservation } = body;
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
-    let batch = validate::batch(&bytes, limits)?;
+    let batch = validate::batch(&bytes, limits, &OptionSettings::default())?;
     reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.eval))?;
     let mut evaluations = Vec::with_capacity(batch.ranked.len());
     let mut totals = Totals::default();

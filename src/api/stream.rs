@@ -20,14 +20,14 @@ use tokio::sync::mpsc;
 use super::body::over_budget;
 use super::error::{ApiError, ErrorCode, HttpError};
 use crate::error::ApiError as LineError;
-use crate::eval::{Normalization, Totals};
+use crate::eval::Totals;
 use crate::memory::{OverBudget, Reservation};
+use crate::pipeline::Options;
 use crate::pipeline::encode::{Summary, summary_line, write_error_line};
-use crate::pipeline::format::FORMAT_NAMES;
 use crate::pipeline::ndjson::{CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk};
-use crate::pipeline::validate::{check_beta, check_confidence, check_model};
+use crate::pipeline::options::{Door, OptionDef, OptionSettings};
+use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
-use crate::pipeline::{Format, Options};
 use crate::runtime::metrics::{EvaluationCounts, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, PendingJob};
 use crate::server::state::AppState;
@@ -97,66 +97,30 @@ fn check_content_type(request: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// The options of a stream, from its query parameters (each at most once).
+/// The options of a stream, from its query parameters (each at most once), read by the option
+/// table; `model` is the one parameter that is no evaluation option.
 fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>), ApiError> {
-    let mut options = Options::default();
+    let mut settings = OptionSettings::default();
     let mut model = None;
     for (index, (key, value)) in query.iter().enumerate() {
         if query[..index].iter().any(|(earlier, _)| earlier == key) {
             return Err(ApiError::at(ErrorCode::InvalidValue, key.as_str(), format!("`{key}` is given twice")));
         }
-        let invalid = |expected: &str| {
-            ApiError::at(ErrorCode::InvalidValue, key.as_str(), format!("invalid value `{value}`: expected {expected}"))
-        };
-        match key.as_str() {
-            "normalization" => {
-                options.eval.normalization = Normalization::ALL
-                    .into_iter()
-                    .find(|n| n.name() == value)
-                    .ok_or_else(|| invalid("one of `ordered_pairs`, `comparisons`, `sum`"))?;
-            }
-            "include_pairs" => options.eval.include_pairs = flag(value).ok_or_else(|| invalid("`true` or `false`"))?,
-            "beta" => {
-                let beta: f64 = value.parse().map_err(|_| invalid("a number > 0"))?;
-                options.eval.beta = check_beta(beta, "beta")?;
-            }
-            "format" => options.format = Format::from_name(value).ok_or_else(|| invalid(FORMAT_NAMES))?,
-            "confidence" => {
-                let confidence: f64 = value.parse().map_err(|_| invalid("a number strictly between 0 and 1"))?;
-                options.confidence = check_confidence(confidence, "confidence")?;
-            }
-            "include_gradients" => {
-                options.eval.include_gradients = flag(value).ok_or_else(|| invalid("`true` or `false`"))?;
-            }
-            "include_pair_ids" => {
-                options.include_pair_ids = flag(value).ok_or_else(|| invalid("`true` or `false`"))?;
-            }
-            "model" => {
-                check_model(&Text(value.as_str().into()), "model")?;
-                model = Some(value.clone());
-            }
-            _ => {
-                return Err(ApiError::at(
-                    ErrorCode::UnknownField,
-                    key.as_str(),
-                    format!(
-                        "unknown query parameter `{key}`; expected `normalization`, `include_pairs`, `beta`, \
-                         `format`, `model`, `confidence`, `include_gradients` or `include_pair_ids`"
-                    ),
-                ));
-            }
+        if key == "model" {
+            check_model(&Text(value.as_str().into()), "model")?;
+            model = Some(value.clone());
+        } else if let Some(def) = OptionDef::find(Door::Stream, key) {
+            settings.push(def, def.parse_text(value, key)?);
+        } else {
+            let names: Vec<String> = OptionDef::of(Door::Stream).map(|def| format!("`{}`", def.name)).collect();
+            return Err(ApiError::at(
+                ErrorCode::UnknownField,
+                key.as_str(),
+                format!("unknown query parameter `{key}`; expected `model` or one of {}", names.join(", ")),
+            ));
         }
     }
-    Ok((options, model))
-}
-
-/// A boolean query parameter: `true` or `false`, nothing else.
-fn flag(value: &str) -> Option<bool> {
-    match value {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
+    Ok((settings.resolve(Options::default(), "")?, model))
 }
 
 /// One stream in progress: what its chunks need, and where its output goes.

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,7 +12,10 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::config::{Config, EvalArgs};
+use clap::Args;
+
+use super::options::OptionFlags;
+use crate::config::Config;
 use crate::eval::Totals;
 use crate::limits::Limits;
 use crate::memory::MemoryBudget;
@@ -26,6 +29,25 @@ use crate::pipeline::{Options, evaluate};
 
 /// Bytes read from the input at a time.
 const READ_BYTES: usize = 1 << 20;
+
+#[derive(Clone, Debug, Args)]
+pub struct EvalArgs {
+    /// NDJSON file, one list per line, or a JSON batch file (`{"lists": [...]}`); `-` reads stdin.
+    pub input: PathBuf,
+    /// Write the result lines here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// The evaluation options, as the stream's query parameters (they override a batch file's own).
+    #[command(flatten)]
+    pub options: OptionFlags,
+    /// The model label, as the stream's `model` parameter (checked the same way; offline it labels
+    /// no metrics).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Threads evaluating chunks of lines [default: number of CPUs].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+}
 
 pub fn run(args: &EvalArgs) -> ExitCode {
     match evaluate_file(args) {
@@ -91,38 +113,12 @@ fn evaluate_file(args: &EvalArgs) -> Result<Report, String> {
         progress.advance((head.len() - before) as u64, 0);
         evaluate_batch(&head, args, &limits, &threads, &mut output)?
     } else {
-        let mut options = Options::default();
-        apply_flags(&mut options, args);
+        let options = args.options.0.resolve(Options::default(), "").map_err(|error| error.message)?;
         evaluate_lines(head, &mut input, &options, &limits, &threads, &mut output, &progress)?
     };
     output.flush().map_err(|error| format!("cannot write the results: {error}"))?;
     progress.finish(report.lines);
     Ok(report)
-}
-
-/// The flags given override the defaults (and a batch file's own options).
-fn apply_flags(options: &mut Options, args: &EvalArgs) {
-    if let Some(normalization) = args.normalization {
-        options.eval.normalization = normalization;
-    }
-    if let Some(include_pairs) = args.include_pairs {
-        options.eval.include_pairs = include_pairs;
-    }
-    if let Some(beta) = args.beta {
-        options.eval.beta = beta;
-    }
-    if let Some(format) = args.format {
-        options.format = format;
-    }
-    if let Some(confidence) = args.confidence {
-        options.confidence = confidence;
-    }
-    if let Some(include_gradients) = args.include_gradients {
-        options.eval.include_gradients = include_gradients;
-    }
-    if let Some(include_pair_ids) = args.include_pair_ids {
-        options.include_pair_ids = include_pair_ids;
-    }
 }
 
 /// Whether the input is a JSON batch (`{"lists": [...]}`) rather than NDJSON, and the bytes read
@@ -247,7 +243,7 @@ fn evaluate_batch(
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
 ) -> Result<Report, String> {
-    let batch = validate::batch_with(body, limits, |options| apply_flags(options, args)).map_err(|error| {
+    let batch = validate::batch(body, limits, &args.options.0).map_err(|error| {
         let path = error.path.as_deref().map(|path| format!(" at {path}")).unwrap_or_default();
         format!(
             "the batch is invalid ({}{path}): {}",

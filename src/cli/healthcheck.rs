@@ -5,7 +5,20 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::config::HealthcheckArgs;
+use clap::Args;
+
+#[derive(Clone, Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Address of the service to probe (port 0.0.0.0 is probed on 127.0.0.1).
+    #[arg(long, env = "PREFEVAL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Path to probe.
+    #[arg(long, default_value = "/healthz")]
+    pub path: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout_secs: u64,
+}
 
 /// Longest status line the probe reads, CRLF included; a longer one is not an HTTP answer.
 const MAX_STATUS_LINE_BYTES: usize = 1024;

@@ -4,12 +4,24 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::config::MergeArgs;
+use clap::Args;
+
+use super::options::parse_confidence;
 use crate::eval::{Normalization, Totals};
 use crate::pipeline::encode::{Summary, SummaryInput, SummaryLine, summary_line};
+
+#[derive(Clone, Debug, Args)]
+pub struct MergeArgs {
+    /// Result files whose last line is a summary (`{"summary": {...}}`).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Confidence of the merged summary's intervals, strictly between 0 and 1.
+    #[arg(long, value_parser = parse_confidence, default_value_t = prefeval_core::pipeline::DEFAULT_CONFIDENCE)]
+    pub confidence: f64,
+}
 
 /// A summary line is short; this much of a file's end holds it.
 const TAIL_BYTES: u64 = 64 * 1024;

@@ -1,6 +1,64 @@
-//! The offline doors: `prefeval eval` (a dataset file through the pipeline, no HTTP) and
-//! `prefeval merge` (the summaries of shards into the summary of the whole).
+//! The command line: `prefeval [serve]` (the service), `eval`, `merge` and `healthcheck`, one file
+//! per subcommand with its arguments beside it; the service's settings are `crate::config`.
 
 pub mod eval;
 pub mod healthcheck;
 pub mod merge;
+pub mod options;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use eval::EvalArgs;
+use healthcheck::HealthcheckArgs;
+use merge::MergeArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "prefeval", version, about = "Scores reward models against human rankings over HTTP.")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for serving when no subcommand is given.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+// Built once at start-up: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default when no subcommand is given).
+    Serve(Config),
+    /// Probe a running prefeval over HTTP and exit 0 when it answers 200 (for container health
+    /// checks in images without curl).
+    Healthcheck(HealthcheckArgs),
+    /// Evaluate an NDJSON file (or a JSON batch file) offline, with the server's code and numbers:
+    /// prints what `POST /v1/evaluate/stream` would answer for it. Exit status: 0 when every line
+    /// was evaluated, 1 when any line failed, 2 for usage or I/O errors.
+    Eval(EvalArgs),
+    /// Print the summary of several result files (of `prefeval eval` or the stream endpoint) as
+    /// the summary of the whole: their totals merge exactly (shards over replicas).
+    Merge(MergeArgs),
+}
+
+/// What the command line asks for.
+#[allow(clippy::large_enum_variant)]
+pub enum Action {
+    Serve(Config),
+    Healthcheck(HealthcheckArgs),
+    Eval(EvalArgs),
+    Merge(MergeArgs),
+}
+
+impl Cli {
+    pub fn into_action(self) -> Action {
+        match self.command {
+            Some(Command::Serve(config)) => Action::Serve(config),
+            Some(Command::Healthcheck(args)) => Action::Healthcheck(args),
+            Some(Command::Eval(args)) => Action::Eval(args),
+            Some(Command::Merge(args)) => Action::Merge(args),
+            None => Action::Serve(self.serve),
+        }
+    }
+}

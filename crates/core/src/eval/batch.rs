@@ -25,6 +25,13 @@ pub enum Normalization {
 impl Normalization {
     pub const ALL: [Normalization; 3] = [Self::OrderedPairs, Self::Comparisons, Self::Sum];
 
+    /// What a name must be, for error messages.
+    pub const EXPECTED: &'static str = "one of `ordered_pairs`, `comparisons`, `sum`";
+
+    pub fn from_name(name: &str) -> Option<Normalization> {
+        Self::ALL.into_iter().find(|n| n.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::OrderedPairs => "ordered_pairs",

@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::decode::parse;
 use super::format::{ItemInput, ListInput};
-use super::validate::{
-    check_beta, check_confidence, check_model, empty_batch, rank, too_many_evaluated_pairs, too_many_lists,
-};
-use super::wire::{Number, Object, Rank, Text, WireNormalization, present};
+use super::options::CompareOptions;
+use super::validate::{check_model, empty_batch, rank, too_many_evaluated_pairs, too_many_lists};
+use super::wire::{Number, Object, Rank, Text, present};
 use super::{Options, Parallel, Refusal, evaluate};
 use crate::error::{ApiError, ErrorCode};
 use crate::eval::{ListEvaluation, NeumaierSum, Totals};
@@ -34,17 +33,6 @@ pub struct CompareRequest<'a> {
     pub options: Option<Object<CompareOptions>>,
     #[serde(borrow)]
     pub lists: Vec<Object<CompareList<'a>>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an object with `normalization`, `beta` and/or `confidence`")]
-pub struct CompareOptions {
-    #[serde(default, deserialize_with = "present")]
-    pub normalization: Option<WireNormalization>,
-    #[serde(default, deserialize_with = "present")]
-    pub beta: Option<Number>,
-    #[serde(default, deserialize_with = "present")]
-    pub confidence: Option<Number>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,19 +209,10 @@ pub fn compare(
 }
 
 fn options_of(wire: Option<&CompareOptions>) -> Result<Options, ApiError> {
-    let mut options = Options::default();
-    options.eval.include_pairs = false;
-    let Some(wire) = wire else { return Ok(options) };
-    if let Some(normalization) = wire.normalization {
-        options.eval.normalization = normalization.into();
+    match wire {
+        Some(CompareOptions(settings)) => settings.resolve(Options::for_comparison(), "options."),
+        None => Ok(Options::for_comparison()),
     }
-    if let Some(beta) = wire.beta {
-        options.eval.beta = check_beta(beta.0, "options.beta")?;
-    }
-    if let Some(confidence) = wire.confidence {
-        options.confidence = check_confidence(confidence.0, "options.confidence")?;
-    }
-    Ok(options)
 }
 
 fn check_models(models: &[Text<'_>]) -> Result<Vec<String>, ApiError> {

@@ -817,7 +817,7 @@ mod tests {
         ];
         for options in option_sets.iter().cycle().take(20) {
             let body = random_batch(&mut random, options.clone());
-            let batch = validate::batch(&body, &limits).unwrap();
+            let batch = validate::batch(&body, &limits, &Default::default()).unwrap();
             let options = &batch.options;
             let evaluations: Vec<ListEvaluation> =
                 evaluate(&batch.ranked, &options.eval, &Sequential).into_iter().map(Result::unwrap).collect();

@@ -10,7 +10,8 @@
 
 use std::borrow::Cow;
 
-use super::wire::{EvaluateRequest, Number, Object, Rank, RequestOptions, Text, WireItem, WireList};
+use super::options::BatchOptions;
+use super::wire::{EvaluateRequest, Number, Object, Rank, Text, WireItem, WireList};
 
 /// A whole `POST /v1/evaluate` body, or `None` to let serde decide.
 pub fn request(body: &[u8]) -> Option<EvaluateRequest<'_>> {
@@ -24,7 +25,7 @@ pub fn request(body: &[u8]) -> Option<EvaluateRequest<'_>> {
                 let start = p.at;
                 p.skip_value(0)?;
                 let slice = p.bytes.get(start..p.at)?;
-                options = Some(serde_json::from_slice::<Object<RequestOptions>>(slice).ok()?);
+                options = Some(serde_json::from_slice::<Object<BatchOptions>>(slice).ok()?);
             }
             b"lists" if lists.is_none() => {
                 let mut all = Vec::new();

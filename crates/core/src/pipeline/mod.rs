@@ -12,6 +12,7 @@ pub mod fast_decode;
 pub mod figures;
 pub mod format;
 pub mod ndjson;
+pub mod options;
 pub mod validate;
 pub mod wire;
 
@@ -21,23 +22,7 @@ use crate::eval::{
 };
 use crate::memory::{EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES, OverBudget};
 pub use format::Format;
-
-/// What a door asks of the evaluation.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Options {
-    pub eval: EvalOptions,
-    pub format: Format,
-    /// Of the intervals: 0 < c < 1.
-    pub confidence: f64,
-    /// K equal-width bins of the calibration figures (batch only); none unless asked for.
-    pub calibration_bins: Option<usize>,
-    /// The k least probable implied pairs of the batch (batch only); none unless asked for.
-    pub top_disagreements: Option<usize>,
-    /// Each returned pair also echoes its items' ids (`preferred_id`, `other_id`); off by default,
-    /// as the indices already name the items and the ids nearly double an answer with pairs. No
-    /// effect without `eval.include_pairs`.
-    pub include_pair_ids: bool,
-}
+pub use options::{DEFAULT_CONFIDENCE, Options};
 
 /// Why the pipeline produced no answer for a request.
 #[derive(Debug)]
@@ -57,22 +42,6 @@ impl From<ApiError> for Refusal {
 impl From<OverBudget> for Refusal {
     fn from(refusal: OverBudget) -> Self {
         Refusal::OverBudget(refusal)
-    }
-}
-
-/// The confidence of intervals unless a request says otherwise.
-pub const DEFAULT_CONFIDENCE: f64 = 0.95;
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            eval: EvalOptions::default(),
-            format: Format::default(),
-            confidence: DEFAULT_CONFIDENCE,
-            calibration_bins: None,
-            top_disagreements: None,
-            include_pair_ids: false,
-        }
     }
 }
 

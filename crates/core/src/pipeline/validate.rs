@@ -6,7 +6,8 @@ use super::Options;
 use super::decode::parse;
 use super::fast_decode;
 use super::format::{ListInput, join, to_input};
-use super::wire::{EvaluateRequest, Object, RequestOptions, Text};
+use super::options::{BatchOptions, OptionSettings};
+use super::wire::{EvaluateRequest, Object, Text};
 use crate::error::{ApiError, ErrorCode};
 use crate::eval::{ListError, RankedList};
 use crate::limits::Limits;
@@ -31,26 +32,17 @@ pub struct Batch<'a> {
     pub ranked: Vec<RankedList>,
 }
 
-/// Decodes and validates a `POST /v1/evaluate` body: every list in the format of
-/// `options.format`, under the batch limits.
-pub fn batch<'a>(body: &'a [u8], limits: &Limits) -> Result<Batch<'a>, ApiError> {
-    batch_with(body, limits, |_| {})
-}
-
-/// `batch`, with the body's options adjusted before use (a batch file's options, overridden by
-/// command-line flags).
-pub fn batch_with<'a>(
-    body: &'a [u8],
-    limits: &Limits,
-    adjust: impl FnOnce(&mut Options),
-) -> Result<Batch<'a>, ApiError> {
+/// Decodes and validates a `POST /v1/evaluate` body (or a batch file): every list in the format
+/// of `options.format`, under the batch limits. `overrides` apply after the body's own options
+/// (a batch file's options, overridden by command-line flags; none over HTTP).
+pub fn batch<'a>(body: &'a [u8], limits: &Limits, overrides: &OptionSettings) -> Result<Batch<'a>, ApiError> {
     // The fast path takes plain native batches; serde decides everything else, errors included.
     let request: EvaluateRequest<'_> = match fast_decode::request(body) {
         Some(request) => request,
         None => parse(body)?,
     };
     let mut options = options_of(request.options.as_ref().map(|o| &o.0))?;
-    adjust(&mut options);
+    overrides.apply(&mut options, "")?;
     if let Some(model) = &request.model {
         check_model(model, "model")?;
     }
@@ -142,74 +134,11 @@ pub fn empty_batch() -> ApiError {
 }
 
 /// The options of a batch body (`options`), defaults filled in.
-pub fn options_of(wire: Option<&RequestOptions>) -> Result<Options, ApiError> {
-    let mut options = Options::default();
-    let Some(wire) = wire else { return Ok(options) };
-    if let Some(normalization) = wire.normalization {
-        options.eval.normalization = normalization.into();
+pub fn options_of(wire: Option<&BatchOptions>) -> Result<Options, ApiError> {
+    match wire {
+        Some(BatchOptions(settings)) => settings.resolve(Options::default(), "options."),
+        None => Ok(Options::default()),
     }
-    if let Some(include_pairs) = wire.include_pairs {
-        options.eval.include_pairs = include_pairs;
-    }
-    if let Some(beta) = wire.beta {
-        options.eval.beta = check_beta(beta.0, "options.beta")?;
-    }
-    if let Some(format) = wire.format {
-        options.format = format;
-    }
-    if let Some(confidence) = wire.confidence {
-        options.confidence = check_confidence(confidence.0, "options.confidence")?;
-    }
-    if let Some(include_gradients) = wire.include_gradients {
-        options.eval.include_gradients = include_gradients;
-    }
-    if let Some(bins) = wire.calibration_bins {
-        options.calibration_bins = Some(check_count(bins.0, MAX_CALIBRATION_BINS, "options.calibration_bins")?);
-    }
-    if let Some(k) = wire.top_disagreements {
-        options.top_disagreements = Some(check_count(k.0, MAX_TOP_DISAGREEMENTS, "options.top_disagreements")?);
-    }
-    if let Some(include_pair_ids) = wire.include_pair_ids {
-        options.include_pair_ids = include_pair_ids;
-    }
-    Ok(options)
-}
-
-/// Most calibration bins, and most disagreements, one request may ask for (api.md).
-pub const MAX_CALIBRATION_BINS: u64 = 100;
-pub const MAX_TOP_DISAGREEMENTS: u64 = 1000;
-
-fn check_count(count: u64, max: u64, path: &str) -> Result<usize, ApiError> {
-    if !(1..=max).contains(&count) {
-        return Err(ApiError::at(
-            ErrorCode::InvalidValue,
-            path,
-            format!("must be an integer from 1 to {max}, got {count}"),
-        ));
-    }
-    Ok(count as usize)
-}
-
-pub fn check_confidence(confidence: f64, path: &str) -> Result<f64, ApiError> {
-    if !(confidence > 0.0 && confidence < 1.0) {
-        return Err(ApiError::at(
-            ErrorCode::InvalidValue,
-            path,
-            format!("confidence must be a number strictly between 0 and 1, got {confidence}"),
-        ));
-    }
-    Ok(confidence)
-}
-
-pub fn check_beta(beta: f64, path: &str) -> Result<f64, ApiError> {
-    if beta.is_nan() || beta <= 0.0 || beta.is_infinite() {
-        return Err(ApiError::at(
-            ErrorCode::InvalidValue,
-            path,
-            format!("beta must be a finite number > 0, got {beta}"),
-        ));
-    }
-    Ok(beta)
 }
 
 /// A ranked list from one list's input; `prefix` is the list's path (`lists[3]`, or empty).

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 
-use super::format::Format;
+use super::options::BatchOptions;
 use crate::eval::Normalization;
 
 #[derive(Debug, Deserialize)]
@@ -19,35 +19,9 @@ pub struct EvaluateRequest<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     pub model: Option<Text<'a>>,
     #[serde(default, deserialize_with = "present")]
-    pub options: Option<Object<RequestOptions>>,
+    pub options: Option<Object<BatchOptions>>,
     #[serde(borrow)]
     pub lists: Vec<Object<WireList<'a>>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "an object of options (`normalization`, `include_pairs`, `beta`, `format`, ...)"
-)]
-pub struct RequestOptions {
-    #[serde(default, deserialize_with = "present")]
-    pub normalization: Option<WireNormalization>,
-    #[serde(default, deserialize_with = "present")]
-    pub include_pairs: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
-    pub beta: Option<Number>,
-    #[serde(default, deserialize_with = "present")]
-    pub format: Option<Format>,
-    #[serde(default, deserialize_with = "present")]
-    pub confidence: Option<Number>,
-    #[serde(default, deserialize_with = "present")]
-    pub include_gradients: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
-    pub calibration_bins: Option<Count>,
-    #[serde(default, deserialize_with = "present")]
-    pub top_disagreements: Option<Count>,
-    #[serde(default, deserialize_with = "present")]
-    pub include_pair_ids: Option<bool>,
 }
 
 /// `options.normalization`: one of the names of `Normalization`, as a JSON string. Decoded by
@@ -58,16 +32,14 @@ pub struct WireNormalization(pub Normalization);
 impl<'de> Deserialize<'de> for WireNormalization {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct NameVisitor;
-        const EXPECTED: &str = "one of `ordered_pairs`, `comparisons`, `sum`";
+        const EXPECTED: &str = Normalization::EXPECTED;
         impl Visitor<'_> for NameVisitor {
             type Value = WireNormalization;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(EXPECTED)
             }
             fn visit_str<E: de::Error>(self, name: &str) -> Result<WireNormalization, E> {
-                Normalization::ALL
-                    .into_iter()
-                    .find(|n| n.name() == name)
+                Normalization::from_name(name)
                     .map(WireNormalization)
                     .ok_or_else(|| E::invalid_value(Unexpected::Str(name), &EXPECTED))
             }

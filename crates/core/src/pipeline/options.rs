@@ -1,0 +1,494 @@
+//! The option table: every evaluation option once, with its name, the kind of value it takes, the
+//! doors that accept it, its one sentence of docs, its check and its effect on `Options`. The
+//! JSON body (`options` of a batch or a comparison), the stream's query string, the CLI's flags
+//! and compare all fill `Options` from this table; adding an option is one entry here plus its
+//! use in the math. Nothing here knows HTTP or clap: the doors turn names and values into calls
+//! of `OptionDef::parse_text` / `decode_options` and `OptionSettings::apply`.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+use super::format::{FORMAT_NAMES, Format};
+use super::wire::{Count, Number, WireNormalization};
+use crate::error::{ApiError, ErrorCode};
+use crate::eval::{EvalOptions, Normalization};
+
+/// What a door asks of the evaluation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Options {
+    pub eval: EvalOptions,
+    pub format: Format,
+    /// Of the intervals: 0 < c < 1.
+    pub confidence: f64,
+    /// K equal-width bins of the calibration figures (batch only); none unless asked for.
+    pub calibration_bins: Option<usize>,
+    /// The k least probable implied pairs of the batch (batch only); none unless asked for.
+    pub top_disagreements: Option<usize>,
+    /// Each returned pair also echoes its items' ids (`preferred_id`, `other_id`); off by default,
+    /// as the indices already name the items and the ids nearly double an answer with pairs. No
+    /// effect without `eval.include_pairs`.
+    pub include_pair_ids: bool,
+}
+
+/// The confidence of intervals unless a request says otherwise.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            eval: EvalOptions::default(),
+            format: Format::default(),
+            confidence: DEFAULT_CONFIDENCE,
+            calibration_bins: None,
+            top_disagreements: None,
+            include_pair_ids: false,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults of a comparison: per-list figures only, so no pairs.
+    pub fn for_comparison() -> Self {
+        let mut options = Options::default();
+        options.eval.include_pairs = false;
+        options
+    }
+}
+
+/// Most calibration bins, and most disagreements, one request may ask for.
+pub const MAX_CALIBRATION_BINS: u64 = 100;
+pub const MAX_TOP_DISAGREEMENTS: u64 = 1000;
+
+/// The doors an option may come through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Door {
+    /// `options` of `POST /v1/evaluate` and of a batch file given to `prefeval eval`.
+    Batch,
+    /// The query string of `POST /v1/evaluate/stream` and the flags of `prefeval eval`.
+    Stream,
+    /// `options` of `POST /v1/compare`.
+    Compare,
+}
+
+/// The kind of value an option takes, which decides how its text and its JSON are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Number,
+    /// An integer from 1 to the bound.
+    Count(u64),
+    Normalization,
+    Format,
+}
+
+impl Kind {
+    /// What a flag's help shows as its value.
+    pub fn value_name(self) -> &'static str {
+        match self {
+            Kind::Bool => "true|false",
+            Kind::Number => "NUMBER",
+            Kind::Count(_) => "N",
+            Kind::Normalization => "NORMALIZATION",
+            Kind::Format => "FORMAT",
+        }
+    }
+}
+
+/// One option's value, read but not yet checked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Number(f64),
+    Count(u64),
+    Normalization(Normalization),
+    Format(Format),
+}
+
+/// One entry of the table.
+pub struct OptionDef {
+    /// The name in JSON and in the query string; flags spell it with dashes.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// What the text form must be, for error messages (`invalid value `x`: expected …`).
+    pub expected: &'static str,
+    /// One sentence of docs: the flag's help and the reference.
+    pub doc: &'static str,
+    doors: &'static [Door],
+    /// Checks the value (errors at `path`) and sets it.
+    set: fn(&mut Options, Value, &str) -> Result<(), ApiError>,
+}
+
+const ALL_DOORS: &[Door] = &[Door::Batch, Door::Stream, Door::Compare];
+const EVALUATE_DOORS: &[Door] = &[Door::Batch, Door::Stream];
+const BATCH_ONLY: &[Door] = &[Door::Batch];
+
+/// Every option, in the order error messages list them.
+pub static OPTIONS: &[OptionDef] = &[
+    OptionDef {
+        name: "normalization",
+        kind: Kind::Normalization,
+        expected: Normalization::EXPECTED,
+        doc: "Loss normalization: `ordered_pairs` (default), `comparisons` or `sum`.",
+        doors: ALL_DOORS,
+        set: |options, value, _| {
+            if let Value::Normalization(normalization) = value {
+                options.eval.normalization = normalization;
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "include_pairs",
+        kind: Kind::Bool,
+        expected: "`true` or `false`",
+        doc: "Return every implied pair of every list [default: true].",
+        doors: EVALUATE_DOORS,
+        set: |options, value, _| {
+            if let Value::Bool(include) = value {
+                options.eval.include_pairs = include;
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "beta",
+        kind: Kind::Number,
+        expected: "a number > 0",
+        doc: "The Bradley-Terry temperature β (> 0) [default: 1].",
+        doors: ALL_DOORS,
+        set: |options, value, path| {
+            if let Value::Number(beta) = value {
+                options.eval.beta = check_beta(beta, path)?;
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "format",
+        kind: Kind::Format,
+        expected: FORMAT_NAMES,
+        doc: "Input format: native (default), pairs, ranking, ratings or ranks_zero_based.",
+        doors: EVALUATE_DOORS,
+        set: |options, value, _| {
+            if let Value::Format(format) = value {
+                options.format = format;
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "confidence",
+        kind: Kind::Number,
+        expected: "a number strictly between 0 and 1",
+        doc: "Confidence of the intervals, strictly between 0 and 1 [default: 0.95].",
+        doors: ALL_DOORS,
+        set: |options, value, path| {
+            if let Value::Number(confidence) = value {
+                options.confidence = check_confidence(confidence, path)?;
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "include_gradients",
+        kind: Kind::Bool,
+        expected: "`true` or `false`",
+        doc: "Return ∂loss/∂reward for every item of every list [default: false].",
+        doors: EVALUATE_DOORS,
+        set: |options, value, _| {
+            if let Value::Bool(include) = value {
+                options.eval.include_gradients = include;
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "calibration_bins",
+        kind: Kind::Count(MAX_CALIBRATION_BINS),
+        expected: "an integer from 1 to 100",
+        doc: "Calibration figures (ECE, Brier) over this many equal-width bins of [1/2, 1].",
+        doors: BATCH_ONLY,
+        set: |options, value, path| {
+            if let Value::Count(bins) = value {
+                options.calibration_bins = Some(check_count(bins, MAX_CALIBRATION_BINS, path)?);
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "top_disagreements",
+        kind: Kind::Count(MAX_TOP_DISAGREEMENTS),
+        expected: "an integer from 1 to 1000",
+        doc: "The k implied pairs with the lowest probability, lowest first.",
+        doors: BATCH_ONLY,
+        set: |options, value, path| {
+            if let Value::Count(k) = value {
+                options.top_disagreements = Some(check_count(k, MAX_TOP_DISAGREEMENTS, path)?);
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "include_pair_ids",
+        kind: Kind::Bool,
+        expected: "`true` or `false`",
+        doc: "Echo the items' ids in every returned pair (`preferred_id`, `other_id`); no effect when \
+              pairs are left out [default: false].",
+        doors: EVALUATE_DOORS,
+        set: |options, value, _| {
+            if let Value::Bool(include) = value {
+                options.include_pair_ids = include;
+            }
+            Ok(())
+        },
+    },
+];
+
+impl OptionDef {
+    pub fn accepted_by(&self, door: Door) -> bool {
+        self.doors.contains(&door)
+    }
+
+    /// The option of this name that `door` accepts.
+    pub fn find(door: Door, name: &str) -> Option<&'static OptionDef> {
+        OPTIONS.iter().find(|def| def.name == name && def.accepted_by(door))
+    }
+
+    /// The options `door` accepts, in table order.
+    pub fn of(door: Door) -> impl Iterator<Item = &'static OptionDef> {
+        OPTIONS.iter().filter(move |def| def.accepted_by(door))
+    }
+
+    /// Reads the text form (a query parameter, a flag's value); the error says what was expected.
+    pub fn parse_text(&self, text: &str, path: &str) -> Result<Value, ApiError> {
+        let value = match self.kind {
+            Kind::Bool => match text {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            Kind::Number => text.parse().ok().map(Value::Number),
+            Kind::Count(_) => text.parse().ok().map(Value::Count),
+            Kind::Normalization => Normalization::from_name(text).map(Value::Normalization),
+            Kind::Format => Format::from_name(text).map(Value::Format),
+        };
+        value.ok_or_else(|| {
+            ApiError::at(ErrorCode::InvalidValue, path, format!("invalid value `{text}`: expected {}", self.expected))
+        })
+    }
+
+    /// Checks `value` as `set` would, without a request: for flags, which are checked as parsed.
+    pub fn check(&self, value: Value, path: &str) -> Result<(), ApiError> {
+        (self.set)(&mut Options::default(), value, path)
+    }
+}
+
+/// Options as a door read them, in the order given, not yet applied.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptionSettings(Vec<(&'static OptionDef, Value)>);
+
+impl fmt::Debug for OptionDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for OptionDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl OptionSettings {
+    pub fn push(&mut self, def: &'static OptionDef, value: Value) {
+        self.0.push((def, value));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks and sets each value; an error's path is `prefix` + the option's name.
+    pub fn apply(&self, options: &mut Options, prefix: &str) -> Result<(), ApiError> {
+        for &(def, value) in &self.0 {
+            (def.set)(options, value, &format!("{prefix}{}", def.name))?;
+        }
+        Ok(())
+    }
+
+    /// `defaults` with these settings applied.
+    pub fn resolve(&self, defaults: Options, prefix: &str) -> Result<Options, ApiError> {
+        let mut options = defaults;
+        self.apply(&mut options, prefix)?;
+        Ok(options)
+    }
+}
+
+/// The names a door accepts, for serde's "expected one of" message.
+fn names(door: Door) -> &'static [&'static str] {
+    static BATCH: LazyLock<Vec<&'static str>> = LazyLock::new(|| OptionDef::of(Door::Batch).map(|d| d.name).collect());
+    static COMPARE: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| OptionDef::of(Door::Compare).map(|d| d.name).collect());
+    static STREAM: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| OptionDef::of(Door::Stream).map(|d| d.name).collect());
+    match door {
+        Door::Batch => &BATCH,
+        Door::Compare => &COMPARE,
+        Door::Stream => &STREAM,
+    }
+}
+
+/// Decodes a JSON `options` object for `door`: strict as the rest of the wire format (no `null`,
+/// strings are never numbers, unknown and repeated names refused), values checked later by
+/// `OptionSettings::apply` so that errors name the full path.
+pub fn decode_options<'de, D: Deserializer<'de>>(deserializer: D, door: Door) -> Result<OptionSettings, D::Error> {
+    struct OptionsVisitor(Door);
+    impl<'de> Visitor<'de> for OptionsVisitor {
+        type Value = OptionSettings;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(match self.0 {
+                Door::Compare => "an object with `normalization`, `beta` and/or `confidence`",
+                _ => "an object of options (`normalization`, `include_pairs`, `beta`, `format`, ...)",
+            })
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OptionSettings, A::Error> {
+            let mut settings = OptionSettings::default();
+            while let Some(def) = map.next_key_seed(OptionName(self.0))? {
+                if settings.0.iter().any(|(seen, _)| seen.name == def.name) {
+                    return Err(de::Error::duplicate_field(def.name));
+                }
+                let value = match def.kind {
+                    Kind::Bool => Value::Bool(map.next_value()?),
+                    Kind::Number => Value::Number(map.next_value::<Number>()?.0),
+                    Kind::Count(_) => Value::Count(map.next_value::<Count>()?.0),
+                    Kind::Normalization => Value::Normalization(map.next_value::<WireNormalization>()?.0),
+                    Kind::Format => Value::Format(map.next_value()?),
+                };
+                settings.push(def, value);
+            }
+            Ok(settings)
+        }
+    }
+    deserializer.deserialize_map(OptionsVisitor(door))
+}
+
+/// An option's name as a map key: refused while the key is read, as serde's derived structs do,
+/// so that the error's path names the unknown key.
+struct OptionName(Door);
+
+impl<'de> DeserializeSeed<'de> for OptionName {
+    type Value = &'static OptionDef;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for OptionName {
+    type Value = &'static OptionDef;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an option name")
+    }
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        OptionDef::find(self.0, name).ok_or_else(|| E::unknown_field(name, names(self.0)))
+    }
+}
+
+/// `options` of `POST /v1/evaluate` (and of a batch file).
+#[derive(Debug, Default, PartialEq)]
+pub struct BatchOptions(pub OptionSettings);
+
+impl<'de> Deserialize<'de> for BatchOptions {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        decode_options(deserializer, Door::Batch).map(BatchOptions)
+    }
+}
+
+/// `options` of `POST /v1/compare`.
+#[derive(Debug, Default, PartialEq)]
+pub struct CompareOptions(pub OptionSettings);
+
+impl<'de> Deserialize<'de> for CompareOptions {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        decode_options(deserializer, Door::Compare).map(CompareOptions)
+    }
+}
+
+fn check_count(count: u64, max: u64, path: &str) -> Result<usize, ApiError> {
+    if !(1..=max).contains(&count) {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            path,
+            format!("must be an integer from 1 to {max}, got {count}"),
+        ));
+    }
+    Ok(count as usize)
+}
+
+pub fn check_confidence(confidence: f64, path: &str) -> Result<f64, ApiError> {
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            path,
+            format!("confidence must be a number strictly between 0 and 1, got {confidence}"),
+        ));
+    }
+    Ok(confidence)
+}
+
+pub fn check_beta(beta: f64, path: &str) -> Result<f64, ApiError> {
+    if beta.is_nan() || beta <= 0.0 || beta.is_infinite() {
+        return Err(ApiError::at(
+            ErrorCode::InvalidValue,
+            path,
+            format!("beta must be a finite number > 0, got {beta}"),
+        ));
+    }
+    Ok(beta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_every_door_has_options() {
+        for (i, def) in OPTIONS.iter().enumerate() {
+            assert!(OPTIONS[..i].iter().all(|other| other.name != def.name), "{} twice", def.name);
+        }
+        for door in [Door::Batch, Door::Stream, Door::Compare] {
+            assert!(OptionDef::of(door).count() >= 3);
+        }
+    }
+
+    #[test]
+    fn text_and_json_forms_set_the_same_options() {
+        let mut from_text = OptionSettings::default();
+        for (name, text) in [("normalization", "sum"), ("beta", "2.5"), ("include_pairs", "false"), ("format", "pairs")]
+        {
+            let def = OptionDef::find(Door::Stream, name).expect("a stream option");
+            from_text.push(def, def.parse_text(text, name).expect("valid text"));
+        }
+        let json = r#"{"normalization":"sum","beta":2.5,"include_pairs":false,"format":"pairs"}"#;
+        let BatchOptions(from_json) = serde_json::from_str(json).expect("valid options");
+        assert_eq!(from_text, from_json);
+        let options = from_json.resolve(Options::default(), "options.").expect("valid values");
+        assert_eq!(options.eval.normalization, Normalization::Sum);
+        assert_eq!(options.eval.beta, 2.5);
+        assert!(!options.eval.include_pairs);
+        assert_eq!(options.format, Format::Pairs);
+    }
+
+    #[test]
+    fn a_check_names_the_path_it_is_given() {
+        let def = OptionDef::find(Door::Batch, "beta").expect("beta");
+        let mut settings = OptionSettings::default();
+        settings.push(def, Value::Number(0.0));
+        let error = settings.resolve(Options::default(), "options.").expect_err("beta 0 is refused");
+        assert_eq!(error.path.as_deref(), Some("options.beta"));
+        let error = def.parse_text("x", "beta").expect_err("not a number");
+        assert_eq!(error.message, "invalid value `x`: expected a number > 0");
+    }
+}
