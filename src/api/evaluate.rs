@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::body::{JsonBody, over_budget, reserved_body};
 use super::error::{ApiError, HttpError};
-use crate::eval::Totals;
 use crate::limits::Limits;
 use crate::memory::{BudgetedBuffer, Reservation, decoded_bound};
-use crate::pipeline::encode::{BatchExtras, encoded_size_estimate, write_batch};
+use crate::pipeline::batch::CrossListFigures;
+use crate::pipeline::encode::{encoded_size_estimate, write_batch};
 use crate::pipeline::ndjson::loss_overflow;
 use crate::pipeline::options::OptionSettings;
-use crate::pipeline::{self, Refusal, evaluation_bytes, figures, validate};
+use crate::pipeline::{self, Refusal, evaluation_bytes, validate};
 use crate::runtime::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, Timings, WorkerScope};
 use crate::server::state::AppState;
@@ -80,30 +80,18 @@ fn evaluate_body(
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
     let batch = validate::batch(&bytes, limits, &OptionSettings::default())?;
     reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.eval))?;
-    let mut evaluations = Vec::with_capacity(batch.ranked.len());
-    let mut totals = Totals::default();
-    for (index, evaluation) in pipeline::evaluate(&batch.ranked, &batch.options.eval, scope).into_iter().enumerate() {
-        let evaluation = evaluation.map_err(|_| {
-            let overflow = loss_overflow();
-            ApiError::at(overflow.code, format!("lists[{index}]"), overflow.message)
-        })?;
-        totals.add(&evaluation);
-        evaluations.push(evaluation);
-    }
+    let (evaluations, totals) = pipeline::batch::run(&batch, scope).into_complete().map_err(|index| {
+        let overflow = loss_overflow();
+        ApiError::at(overflow.code, format!("lists[{index}]"), overflow.message)
+    })?;
     metrics.observe_evaluation(EvaluationCounts {
         model: batch.model.as_ref().map(|m| &*m.0),
         totals: &totals,
         list_losses: &mut evaluations.iter().map(|list| list.loss),
     });
+    let figures = CrossListFigures::of(&batch, &evaluations);
     let options = &batch.options;
-    let calibration = options.calibration_bins.map(|bins| figures::calibration(&batch.ranked, options.eval.beta, bins));
-    let disagreements = options.top_disagreements.map(|k| figures::disagreements(&batch.ranked, options.eval.beta, k));
-    let groups = figures::groups(&batch.inputs, &evaluations);
-    let extras = BatchExtras {
-        calibration: calibration.as_ref(),
-        disagreements: disagreements.as_deref(),
-        groups: groups.as_deref(),
-    };
+    let extras = figures.extras();
     encode_answer(&reservation, encoded_size_estimate(&evaluations), |out| {
         write_batch(out, options, &batch.inputs, &evaluations, &totals, &extras)
     })

@@ -25,7 +25,7 @@ use crate::pipeline::ndjson::{
 };
 use crate::pipeline::validate::{self, check_model};
 use crate::pipeline::wire::Text;
-use crate::pipeline::{Options, evaluate};
+use crate::pipeline::{self, Options};
 
 /// Bytes read from the input at a time.
 const READ_BYTES: usize = 1 << 20;
@@ -265,15 +265,13 @@ fn evaluate_batch(
              send the batch to the service, or leave it out"
         ));
     }
-    let evaluations = evaluate(&batch.ranked, &batch.options.eval, threads);
-    let mut totals = Totals::default();
-    let mut report = Report { lines: evaluations.len() as u64, ..Report::default() };
+    let evaluated = pipeline::batch::run(&batch, threads);
+    let mut report = Report { lines: evaluated.lists.len() as u64, ..Report::default() };
     let mut out = OutputBlocks::new(Vec::new());
-    for (index, (input, evaluation)) in batch.inputs.iter().zip(&evaluations).enumerate() {
+    for (index, (input, evaluation)) in batch.inputs.iter().zip(&evaluated.lists).enumerate() {
         let line = index as u64 + 1;
         let written = match evaluation {
             Ok(evaluation) => {
-                totals.add(evaluation);
                 let pair_ids = batch.options.include_pair_ids;
                 write_list_line(&mut out, &ListJson { line: Some(line), input, evaluation, pair_ids })
             }
@@ -284,6 +282,7 @@ fn evaluate_batch(
         };
         written.map_err(|error| format!("cannot encode the results: {error}"))?;
     }
+    let totals = evaluated.totals;
     let summary =
         Summary::new(batch.options.eval.normalization, &totals, report.lines_failed, batch.options.confidence);
     let mut out = out.finish().map_err(|error| format!("cannot encode the results: {error}"))?;

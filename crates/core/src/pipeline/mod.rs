@@ -5,6 +5,7 @@
 //! here: the doors differ only in how lists arrive, how results leave and where work runs
 //! (`Parallel`).
 
+pub mod batch;
 pub mod compare;
 pub mod decode;
 pub mod encode;
