@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use crate::config::MergeArgs;
 use crate::eval::{Normalization, Totals};
-use crate::pipeline::encode::{Summary, SummaryInput, SummaryLine, summary_line};
+use crate::pipeline::summary::{Summary, SummaryInput, SummaryLine, summary_line};
 
 /// A summary line is short; this much of a file's end holds it.
 const TAIL_BYTES: u64 = 64 * 1024;

@@ -12,6 +12,7 @@ pub mod fast_decode;
 pub mod figures;
 pub mod format;
 pub mod ndjson;
+pub mod summary;
 pub mod validate;
 pub mod wire;
 
