@@ -1,5 +1,5 @@
 //! The lines of a stream or a CLI run, one JSON object and a newline each: a list result with its
-//! `line` and the error line of a line that failed.
+//! `line`, the error line of a line that failed, and the error that stops a stream as a whole.
 //! (The summary line that ends a run is `pipeline::summary`'s.)
 //!
 //! It must not write a list's fields itself (`list.rs` does), nor decide which line fails or
@@ -19,11 +19,22 @@ pub fn write_list_line<W: Write>(out: &mut OutputBlocks<W>, list: &ListJson<'_>)
     out.write_all(b"\n")
 }
 
-/// The error line of a stream: `{"line": k, "error": {"code", "message", "path"?}}`.
-pub fn write_error_line(out: &mut impl std::io::Write, line: u64, error: &ApiError) -> std::io::Result<()> {
+/// The error line of a stream or a CLI run: `{"line": k, "error": {"code", "message", "path"?}}`.
+pub fn write_error_line(out: &mut impl Write, line: u64, error: &ApiError) -> io::Result<()> {
+    write_error(out, Some(line), error)
+}
+
+/// The last line of a stream that stops as a whole, with no summary after it: `{"error": {...}}`,
+/// an error line without `line`, as it is about no line in particular.
+pub fn write_stream_error(out: &mut impl Write, error: &ApiError) -> io::Result<()> {
+    write_error(out, None, error)
+}
+
+fn write_error(out: &mut impl Write, line: Option<u64>, error: &ApiError) -> io::Result<()> {
     #[derive(Serialize)]
     struct ErrorLine<'e> {
-        line: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<u64>,
         error: &'e ApiError,
     }
     serde_json::to_writer(&mut *out, &ErrorLine { line, error })?;
@@ -34,6 +45,7 @@ pub fn write_error_line(out: &mut impl std::io::Write, line: u64, error: &ApiErr
 mod tests {
     use super::super::reference::{ListReference, for_each_random_batch};
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn list_lines_are_the_bytes_serde_json_writes_for_them() {
@@ -51,5 +63,39 @@ mod tests {
                 assert_eq!(String::from_utf8(mine).unwrap(), String::from_utf8(expected).unwrap());
             }
         });
+    }
+
+    #[test]
+    fn error_lines_with_their_line_and_without() {
+        let at = ApiError::at(ErrorCode::InvalidValue, "items[1].reward", "must be a finite number, not \"NaN\"");
+        let mut out = Vec::new();
+        write_error_line(&mut out, 7, &at).unwrap();
+        let expected = concat!(
+            r#"{"line":7,"error":{"code":"invalid_value","message":"must be a finite number, not \"NaN\"","#,
+            r#""path":"items[1].reward"}}"#,
+            "\n"
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+
+        let mut out = Vec::new();
+        write_stream_error(&mut out, &at).unwrap();
+        let expected = concat!(
+            r#"{"error":{"code":"invalid_value","message":"must be a finite number, not \"NaN\"","#,
+            r#""path":"items[1].reward"}}"#,
+            "\n"
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+
+        // Without a path, and with line 0, which is a line number like any other here.
+        let whole = ApiError::new(ErrorCode::PayloadTooLarge, "send a smaller batch");
+        let mut out = Vec::new();
+        write_stream_error(&mut out, &whole).unwrap();
+        assert_eq!(out, b"{\"error\":{\"code\":\"payload_too_large\",\"message\":\"send a smaller batch\"}}\n");
+        let mut out = Vec::new();
+        write_error_line(&mut out, 0, &whole).unwrap();
+        assert_eq!(
+            out,
+            b"{\"line\":0,\"error\":{\"code\":\"payload_too_large\",\"message\":\"send a smaller batch\"}}\n"
+        );
     }
 }

@@ -28,7 +28,7 @@ mod reference;
 
 pub use batch::{BatchExtras, encoded_size_estimate, write_batch};
 pub use blocks::OutputBlocks;
-pub use lines::{write_error_line, write_list_line};
+pub use lines::{write_error_line, write_list_line, write_stream_error};
 pub use list::ListJson;
 
 fn write_u64(w: &mut impl Write, value: u64) -> io::Result<()> {
