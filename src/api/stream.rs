@@ -23,9 +23,10 @@ use crate::error::ApiError as LineError;
 use crate::eval::Totals;
 use crate::memory::{OverBudget, Reservation};
 use crate::pipeline::Options;
-use crate::pipeline::encode::{Summary, summary_line, write_error_line};
+use crate::pipeline::encode::write_stream_error;
 use crate::pipeline::ndjson::{CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk};
 use crate::pipeline::options::{Door, OptionDef, OptionSettings};
+use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
 use crate::runtime::metrics::{EvaluationCounts, REJECT_QUEUE_FULL};
@@ -328,10 +329,9 @@ impl Stream {
 /// `{"error": {...}}` without a line number: the stream as a whole stops here, with no summary.
 fn stream_error_line(error: &LineError) -> Vec<u8> {
     let mut out = Vec::new();
-    let _ = write_error_line(&mut out, 0, error);
-    // The same shape as an error line, without `line`: it is about no line in particular.
-    let text = String::from_utf8_lossy(&out).replacen("{\"line\":0,", "{", 1);
-    text.into_bytes()
+    // Writing the error into a Vec cannot fail.
+    let _ = write_stream_error(&mut out, error);
+    out
 }
 
 /// The response body: output pieces as the stream task sends them. Each piece's reservation is

@@ -19,10 +19,11 @@ use crate::config::Config;
 use crate::eval::Totals;
 use crate::limits::Limits;
 use crate::memory::MemoryBudget;
-use crate::pipeline::encode::{ListJson, OutputBlocks, Summary, summary_line, write_error_line, write_list_line};
+use crate::pipeline::encode::{ListJson, OutputBlocks, write_error_line, write_list_line};
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, evaluate_chunk, loss_overflow,
 };
+use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::{self, check_model};
 use crate::pipeline::wire::Text;
 use crate::pipeline::{self, Options};

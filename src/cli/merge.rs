@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::options::parse_confidence;
 use crate::eval::{Normalization, Totals};
-use crate::pipeline::encode::{Summary, SummaryInput, SummaryLine, summary_line};
+use crate::pipeline::summary::{Summary, SummaryInput, SummaryLine, summary_line};
 
 #[derive(Clone, Debug, Args)]
 pub struct MergeArgs {

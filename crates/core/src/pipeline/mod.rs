@@ -14,6 +14,7 @@ pub mod figures;
 pub mod format;
 pub mod ndjson;
 pub mod options;
+pub mod summary;
 pub mod validate;
 pub mod wire;
 

@@ -1,0 +1,178 @@
+//! The summary of a batch in both directions: the batch figures computed from totals (`Figures`),
+//! the sufficient statistics in JSON (`TotalsJson`, to and from `Totals`), and the summary line
+//! that ends a stream or a CLI run and that `prefeval merge` reads back (`Summary`, `SummaryLine`,
+//! `summary_line`). The totals are written by one run and read back by another (`prefeval merge`
+//! over shards), so both directions live here, side by side.
+//!
+//! It must not know the lists or how they are written (`encode` does), nor any HTTP.
+
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{NeumaierSum, Normalization, Totals};
+use crate::stats::{accuracy_interval, interval};
+
+/// The batch figures of a summary, from totals: counts, accuracy, chance loss, τ-b, and with two
+/// lists or more the standard errors and intervals at `confidence`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Figures {
+    pub lists: u64,
+    pub pairs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chance_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kendall_tau: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_se: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_ci: Option<(f64, f64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_se: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_ci: Option<(f64, f64)>,
+}
+
+impl Figures {
+    pub fn new(totals: &Totals, confidence: f64) -> Figures {
+        let loss_se = totals.loss_standard_error();
+        let accuracy_se = totals.accuracy_standard_error();
+        Figures {
+            lists: totals.lists,
+            pairs: totals.pairs,
+            accuracy: totals.accuracy(),
+            chance_loss: totals.chance_loss(),
+            kendall_tau: totals.kendall_tau(),
+            loss_se,
+            loss_ci: totals.loss().zip(loss_se).map(|(loss, se)| interval(loss, se, confidence)),
+            accuracy_se,
+            accuracy_ci: totals.accuracy().zip(accuracy_se).map(|(acc, se)| accuracy_interval(acc, se, confidence)),
+        }
+    }
+}
+
+/// The sufficient statistics in JSON: shards' totals merge into the totals of the whole.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TotalsJson {
+    pub lists: u64,
+    pub pairs: u64,
+    /// Agreeing pairs, a reward tie counting one half.
+    pub agreeing: f64,
+    /// Σ list loss; absent only when it overflows f64 (then `loss_sum_scaled` holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_sum: Option<f64>,
+    /// Σ list loss × 2⁻⁶⁴, present when `loss_sum` overflows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_sum_scaled: Option<f64>,
+    /// Σ list loss²; absent when it overflows f64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_sum_squares: Option<f64>,
+    pub chance_loss_sum: f64,
+    /// Σ τ-b over the lists where it is defined, and how many those are.
+    pub kendall_tau_sum: f64,
+    pub kendall_tau_lists: u64,
+    /// Σ a_i², Σ a_i·p_i, Σ p_i² over lists (a_i agreeing, p_i implied pairs): the accuracy's
+    /// standard error needs them.
+    pub agreeing_squares: f64,
+    pub agreeing_pairs: f64,
+    pub pairs_squares: f64,
+}
+
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+
+impl From<&Totals> for TotalsJson {
+    fn from(totals: &Totals) -> Self {
+        let finite = |sum: &NeumaierSum| Some(sum.value()).filter(|v| v.is_finite());
+        let loss_sum = finite(&totals.loss_sum);
+        TotalsJson {
+            lists: totals.lists,
+            pairs: totals.pairs,
+            agreeing: totals.agreeing_halves as f64 / 2.0,
+            loss_sum,
+            loss_sum_scaled: loss_sum.is_none().then(|| totals.loss_sum_scaled.value()),
+            loss_sum_squares: finite(&totals.loss_sum_squares),
+            chance_loss_sum: totals.chance_loss_sum.value(),
+            kendall_tau_sum: totals.kendall_tau_sum.value(),
+            kendall_tau_lists: totals.kendall_tau_lists,
+            agreeing_squares: totals.agreeing_squares.value(),
+            agreeing_pairs: totals.agreeing_pairs.value(),
+            pairs_squares: totals.pairs_squares.value(),
+        }
+    }
+}
+
+impl From<&TotalsJson> for Totals {
+    fn from(json: &TotalsJson) -> Self {
+        let sum_of = |value: f64| {
+            let mut sum = NeumaierSum::default();
+            sum.add(value);
+            sum
+        };
+        let loss_sum = json.loss_sum.unwrap_or_else(|| json.loss_sum_scaled.unwrap_or(0.0) * TWO_POW_64);
+        let loss_sum_scaled = json.loss_sum_scaled.unwrap_or(loss_sum / TWO_POW_64);
+        Totals {
+            lists: json.lists,
+            pairs: json.pairs,
+            // Halves are integers well inside f64's exact range.
+            agreeing_halves: (json.agreeing * 2.0).round() as u64,
+            loss_sum: sum_of(loss_sum),
+            loss_sum_scaled: sum_of(loss_sum_scaled),
+            loss_sum_squares: sum_of(json.loss_sum_squares.unwrap_or(f64::INFINITY)),
+            chance_loss_sum: sum_of(json.chance_loss_sum),
+            kendall_tau_sum: sum_of(json.kendall_tau_sum),
+            kendall_tau_lists: json.kendall_tau_lists,
+            agreeing_squares: sum_of(json.agreeing_squares),
+            agreeing_pairs: sum_of(json.agreeing_pairs),
+            pairs_squares: sum_of(json.pairs_squares),
+            margins: Default::default(),
+        }
+    }
+}
+
+/// The last line of a stream or a CLI run, and what `prefeval merge` prints.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    pub normalization: &'static str,
+    #[serde(flatten)]
+    pub figures: Figures,
+    pub lines_failed: u64,
+    pub totals: TotalsJson,
+}
+
+impl Summary {
+    pub fn new(normalization: Normalization, totals: &Totals, lines_failed: u64, confidence: f64) -> Summary {
+        Summary {
+            loss: totals.loss(),
+            normalization: normalization.name(),
+            figures: Figures::new(totals, confidence),
+            lines_failed,
+            totals: TotalsJson::from(totals),
+        }
+    }
+}
+
+/// What `prefeval merge` reads of a summary line (the figures it recomputes from the totals).
+#[derive(Deserialize)]
+pub struct SummaryLine {
+    pub summary: SummaryInput,
+}
+
+#[derive(Deserialize)]
+pub struct SummaryInput {
+    pub normalization: String,
+    pub lines_failed: u64,
+    pub totals: TotalsJson,
+}
+
+pub fn summary_line(summary: &Summary) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Line<'s> {
+        summary: &'s Summary,
+    }
+    // Finite numbers, strings and integers only: serializing cannot fail.
+    let mut out = serde_json::to_vec(&Line { summary }).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
