@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prefeval::config::Config;
-use prefeval::eval::Totals;
+use prefeval::math::Totals;
 use prefeval::pipeline::encode::{BatchExtras, encoded_size_estimate, write_batch};
 use prefeval::pipeline::{Sequential, evaluate, validate};
 
@@ -21,7 +21,7 @@ fn encode(c: &mut Criterion) {
     for name in ["medium", "large"] {
         let body = payload(shape(name));
         let batch = validate::batch(&body, &limits, &Default::default()).expect("the payload is valid");
-        let evaluations: Vec<_> = evaluate(&batch.ranked, &batch.options.eval, &Sequential)
+        let evaluations: Vec<_> = evaluate(&batch.ranked, &batch.options.math, &Sequential)
             .into_iter()
             .map(|evaluation| evaluation.expect("the loss is finite"))
             .collect();

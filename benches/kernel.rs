@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use prefeval::eval::{EvalOptions, RankedList};
+use prefeval::math::{MathOptions, RankedList};
 use prefeval::pipeline::{Sequential, evaluate};
 
 #[allow(dead_code)] // only the generator: this bench sends no request bodies
@@ -39,7 +39,7 @@ fn pairs_of(ranked: &[RankedList]) -> u64 {
 }
 
 fn bench(group: &mut BenchmarkGroup<'_, WallTime>, id: BenchmarkId, ranked: &[RankedList]) {
-    let options = EvalOptions { include_pairs: false, ..EvalOptions::default() };
+    let options = MathOptions { include_pairs: false, ..MathOptions::default() };
     group.throughput(Throughput::Elements(pairs_of(ranked)));
     group.bench_with_input(id, ranked, |b, ranked| {
         b.iter(|| evaluate(black_box(ranked), &options, &Sequential));

@@ -5,10 +5,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, FromArgMatches, Parser, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 use prefeval_core::limits::Limits;
 
-use crate::cli::{Action, Cli};
 use crate::server::tokens::ApiTokens;
 
 #[derive(Clone, Debug, Args)]
@@ -113,21 +112,6 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// Parses flags and `PREFEVAL_*` variables only (for tests: `Config::from_args(["prefeval"])`
-    /// gives the built-in defaults plus the environment).
-    pub fn from_args<I, T>(args: I) -> Result<Config, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        match Cli::try_parse_from(args)?.into_action() {
-            Action::Serve(config) => Ok(config),
-            Action::Healthcheck(_) | Action::Eval(_) | Action::Merge(_) => {
-                Err(clap::Error::raw(clap::error::ErrorKind::InvalidSubcommand, "expected the serve configuration"))
-            }
-        }
-    }
-
     /// Parses flags only, as if no `PREFEVAL_*` variable were set.
     pub fn from_args_without_env<I, T>(args: I) -> Result<Config, clap::Error>
     where
@@ -219,12 +203,5 @@ mod tests {
         let parsed = Config::from_args_without_env(["prefeval"]).unwrap();
         let builtin = Config::default();
         assert_eq!(format!("{parsed:?}"), format!("{builtin:?}"));
-    }
-
-    #[test]
-    fn serve_subcommand_takes_the_same_flags() {
-        let config = Config::from_args(["prefeval", "serve", "--listen", "0.0.0.0:9000", "--workers", "3"]).unwrap();
-        assert_eq!(config.listen.port(), 9000);
-        assert_eq!(config.worker_count(), 3);
     }
 }

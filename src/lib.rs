@@ -9,7 +9,7 @@
 //!
 //! docs/ARCHITECTURE.md walks through each door.
 
-pub use prefeval_core::{error, eval, limits, memory, pipeline, stats};
+pub use prefeval_core::{error, limits, math, memory, pipeline, stats};
 
 pub mod api;
 pub mod cli;

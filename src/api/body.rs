@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 
-use super::error::{ApiError, ErrorCode, HttpError};
+use super::error::{Error, ErrorCode, HttpError};
 use crate::memory::{ADMISSION_BYTES_PER_BODY_BYTE, OverBudget, Reservation};
 use crate::runtime::metrics::REJECT_MEMORY_BUDGET;
 use crate::server::state::AppState;
@@ -31,7 +31,7 @@ impl FromRequest<AppState> for JsonBody {
                 Some(ct) => format!("Content-Type `{ct}` is not supported; send `application/json`"),
                 None => "missing Content-Type; send `application/json`".to_string(),
             };
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, message).into());
+            return Err(Error::new(ErrorCode::UnsupportedMediaType, message).into());
         }
         let max = state.max_body_bytes;
         // A body announced as too large, or too large for the budget now, is refused before a
@@ -48,9 +48,8 @@ impl FromRequest<AppState> for JsonBody {
         let mut bytes = Vec::with_capacity(announced);
         let mut body = request.into_body();
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-            let frame = frame.map_err(|error| {
-                ApiError::new(ErrorCode::MalformedJson, format!("could not read the body: {error}"))
-            })?;
+            let frame = frame
+                .map_err(|error| Error::new(ErrorCode::MalformedJson, format!("could not read the body: {error}")))?;
             let Ok(data) = frame.into_data() else { continue };
             let needed = bytes.len() + data.len();
             if needed > max {
@@ -78,16 +77,16 @@ fn admission_charge(length: usize, state: &AppState) -> usize {
 
 /// The answer to a reservation the budget refused, counted under `memory_budget`: 503 with
 /// `Retry-After` while other requests hold the budget, 413 when this request alone exceeds it.
-pub fn over_budget(state: &AppState, refusal: OverBudget) -> ApiError {
+pub fn over_budget(state: &AppState, refusal: OverBudget) -> Error {
     state.metrics.reject(REJECT_MEMORY_BUDGET);
     match refusal {
-        OverBudget::Exhausted => ApiError::memory_budget(state.pool.retry_after_secs()),
-        OverBudget::NeverFits { needed, limit } => ApiError::never_fits_budget(needed, limit),
+        OverBudget::Exhausted => Error::memory_budget(state.pool.retry_after_secs()),
+        OverBudget::NeverFits { needed, limit } => Error::never_fits_budget(needed, limit),
     }
 }
 
-pub fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
+pub fn too_large(limit: usize) -> Error {
+    Error::new(
         ErrorCode::PayloadTooLarge,
         format!("request body is larger than the limit of {limit} bytes (PREFEVAL_MAX_BODY_BYTES / --max-body-bytes)"),
     )

@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-pub use prefeval_core::error::{ApiError, ErrorCode};
+pub use prefeval_core::error::{Error, ErrorCode};
 
 /// The HTTP status of an error (the core knows no HTTP).
 pub trait ErrorStatus {
@@ -32,7 +32,7 @@ impl ErrorStatus for ErrorCode {
     }
 }
 
-impl ErrorStatus for ApiError {
+impl ErrorStatus for Error {
     fn status(&self) -> StatusCode {
         self.code.status()
     }
@@ -41,10 +41,10 @@ impl ErrorStatus for ApiError {
 /// An error on its way out as an HTTP answer: handlers return it, and `?` turns the core's error
 /// into it.
 #[derive(Debug)]
-pub struct HttpError(pub ApiError);
+pub struct HttpError(pub Error);
 
-impl From<ApiError> for HttpError {
-    fn from(error: ApiError) -> Self {
+impl From<Error> for HttpError {
+    fn from(error: Error) -> Self {
         HttpError(error)
     }
 }

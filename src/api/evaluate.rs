@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::body::{JsonBody, over_budget, reserved_body};
-use super::error::{ApiError, HttpError};
+use super::error::{Error, HttpError};
 use crate::limits::Limits;
 use crate::memory::{BudgetedBuffer, Reservation, decoded_bound};
 use crate::pipeline::batch::CrossListFigures;
@@ -34,14 +34,14 @@ pub(super) async fn answer_on_pool(state: &AppState, body: JsonBody, work: Work)
     let metrics = Arc::clone(&state.metrics);
     let job = state.pool.submit(move |scope| work(body, &limits, &metrics, scope)).map_err(|_| {
         state.metrics.reject(REJECT_QUEUE_FULL);
-        ApiError::queue_full(state.pool.retry_after_secs())
+        Error::queue_full(state.pool.retry_after_secs())
     })?;
     let (outcome, timings) = job.wait().await.map_err(|failure| match failure {
         JobFailure::Panicked(message) => {
             tracing::error!(panic = %message, "evaluation panicked");
-            ApiError::internal()
+            Error::internal()
         }
-        JobFailure::Dropped => ApiError::internal(),
+        JobFailure::Dropped => Error::internal(),
     })?;
     state.metrics.observe_timings(&timings);
     let mut response = match outcome {
@@ -79,10 +79,10 @@ fn evaluate_body(
     let JsonBody { bytes, mut reservation } = body;
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
     let batch = validate::batch(&bytes, limits, &OptionSettings::default())?;
-    reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.eval))?;
+    reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.math))?;
     let (evaluations, totals) = pipeline::batch::run(&batch, scope).into_complete().map_err(|index| {
         let overflow = loss_overflow();
-        ApiError::at(overflow.code, format!("lists[{index}]"), overflow.message)
+        Error::at(overflow.code, format!("lists[{index}]"), overflow.message)
     })?;
     metrics.observe_evaluation(EvaluationCounts {
         model: batch.model.as_ref().map(|m| &*m.0),
@@ -111,7 +111,7 @@ pub(super) fn encode_answer(
             return Err(refusal.into());
         }
         tracing::error!(%error, "could not encode an answer");
-        return Err(ApiError::internal().into());
+        return Err(Error::internal().into());
     }
     Ok((out.into_bytes(), answer))
 }

@@ -18,9 +18,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
 use super::body::over_budget;
-use super::error::{ApiError, ErrorCode, HttpError};
-use crate::error::ApiError as LineError;
-use crate::eval::Totals;
+use super::error::{Error, ErrorCode, HttpError};
+use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
 use crate::pipeline::Options;
 use crate::pipeline::encode::write_stream_error;
@@ -51,15 +50,15 @@ pub async fn evaluate_stream(
 ) -> Result<Response, HttpError> {
     check_content_type(&request)?;
     let query = query.map_err(|rejection| {
-        ApiError::new(ErrorCode::InvalidValue, format!("the query string could not be read: {rejection}"))
+        Error::new(ErrorCode::InvalidValue, format!("the query string could not be read: {rejection}"))
     })?;
     let (options, model) = stream_options(&query.0)?;
     // Refuse at once, before reading a byte, when no chunk could start now.
     if !state.pool.has_room() {
         state.metrics.reject(REJECT_QUEUE_FULL);
-        return Err(ApiError::queue_full(state.pool.retry_after_secs()).into());
+        return Err(Error::queue_full(state.pool.retry_after_secs()).into());
     }
-    let target = if options.eval.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
+    let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
     let reading = state.memory.reserve(target).map_err(|refusal| over_budget(&state, refusal))?;
     // Wait for the first bytes before answering: a client that sent `Expect: 100-continue` (curl,
     // for bodies over 1 MiB) gets its `100 Continue` only while no answer has started.
@@ -67,11 +66,11 @@ pub async fn evaluate_stream(
     let read_timeout = Duration::from_secs(state.request_timeout_secs);
     let first = tokio::time::timeout(read_timeout, std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)))
         .await
-        .map_err(|_| ApiError::new(ErrorCode::RequestTimeout, "no body bytes within the request timeout"))?;
+        .map_err(|_| Error::new(ErrorCode::RequestTimeout, "no body bytes within the request timeout"))?;
     let first = match first {
         Some(Ok(frame)) => frame.into_data().ok(),
         Some(Err(error)) => {
-            return Err(ApiError::new(ErrorCode::MalformedJson, format!("could not read the body: {error}")).into());
+            return Err(Error::new(ErrorCode::MalformedJson, format!("could not read the body: {error}")).into());
         }
         None => None,
     };
@@ -83,12 +82,12 @@ pub async fn evaluate_stream(
 }
 
 /// NDJSON media types: `application/x-ndjson` and its common aliases.
-fn check_content_type(request: &Request) -> Result<(), ApiError> {
+fn check_content_type(request: &Request) -> Result<(), Error> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let essence = content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     match essence.as_deref() {
         Some("application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines") => Ok(()),
-        _ => Err(ApiError::new(
+        _ => Err(Error::new(
             ErrorCode::UnsupportedMediaType,
             match content_type {
                 Some(ct) => format!("Content-Type `{ct}` is not supported; send `application/x-ndjson`"),
@@ -100,12 +99,12 @@ fn check_content_type(request: &Request) -> Result<(), ApiError> {
 
 /// The options of a stream, from its query parameters (each at most once), read by the option
 /// table; `model` is the one parameter that is no evaluation option.
-fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>), ApiError> {
+fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>), Error> {
     let mut settings = OptionSettings::default();
     let mut model = None;
     for (index, (key, value)) in query.iter().enumerate() {
         if query[..index].iter().any(|(earlier, _)| earlier == key) {
-            return Err(ApiError::at(ErrorCode::InvalidValue, key.as_str(), format!("`{key}` is given twice")));
+            return Err(Error::at(ErrorCode::InvalidValue, key.as_str(), format!("`{key}` is given twice")));
         }
         if key == "model" {
             check_model(&Text(value.as_str().into()), "model")?;
@@ -114,7 +113,7 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
             settings.push(def, def.parse_text(value, key)?);
         } else {
             let names: Vec<String> = OptionDef::of(Door::Stream).map(|def| format!("`{}`", def.name)).collect();
-            return Err(ApiError::at(
+            return Err(Error::at(
                 ErrorCode::UnknownField,
                 key.as_str(),
                 format!("unknown query parameter `{key}`; expected `model` or one of {}", names.join(", ")),
@@ -145,7 +144,7 @@ enum Stopped {
     /// The client went away (or broke its body): nobody is left to answer.
     ClientGone,
     /// Told to the client in a last line.
-    Failed(LineError),
+    Failed(Error),
 }
 
 impl Stream {
@@ -155,7 +154,7 @@ impl Stream {
         let outcome = self.pump(first, &mut body, &mut reading, &mut totals, &mut lines_failed).await;
         let last = match outcome {
             Ok(()) => summary_line(&Summary::new(
-                self.options.eval.normalization,
+                self.options.math.normalization,
                 &totals,
                 lines_failed,
                 self.options.confidence,
@@ -230,7 +229,7 @@ impl Stream {
             self.deliver(&mut in_flight, totals, lines_failed).await?;
         }
         if timed_out {
-            return Err(Stopped::Failed(LineError::new(
+            return Err(Stopped::Failed(Error::new(
                 ErrorCode::RequestTimeout,
                 format!(
                     "no body bytes for {} s (PREFEVAL_REQUEST_TIMEOUT_SECS); the stream stops here",
@@ -248,7 +247,7 @@ impl Stream {
                 Ok(()) => return Ok(()),
                 Err(OverBudget::Exhausted) => self.pause().await?,
                 Err(OverBudget::NeverFits { needed, limit }) => {
-                    return Err(Stopped::Failed(ApiError::never_fits_budget(needed, limit)));
+                    return Err(Stopped::Failed(Error::never_fits_budget(needed, limit)));
                 }
             }
         }
@@ -305,7 +304,7 @@ impl Stream {
             if let JobFailure::Panicked(message) = failure {
                 tracing::error!(panic = %message, "a stream chunk panicked");
             }
-            Stopped::Failed(ApiError::internal())
+            Stopped::Failed(Error::internal())
         })?;
         self.state.metrics.observe_timings(&timings);
         let (outcome, answer) = match evaluated {
@@ -317,7 +316,7 @@ impl Stream {
                 return Ok(());
             }
             Err(OverBudget::NeverFits { needed, limit }) => {
-                return Err(Stopped::Failed(ApiError::never_fits_budget(needed, limit)));
+                return Err(Stopped::Failed(Error::never_fits_budget(needed, limit)));
             }
         };
         outcome.evaluations.iter().for_each(|evaluation| totals.add(evaluation));
@@ -327,7 +326,7 @@ impl Stream {
 }
 
 /// `{"error": {...}}` without a line number: the stream as a whole stops here, with no summary.
-fn stream_error_line(error: &LineError) -> Vec<u8> {
+fn stream_error_line(error: &Error) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing the error into a Vec cannot fail.
     let _ = write_stream_error(&mut out, error);

@@ -16,8 +16,8 @@ use clap::Args;
 
 use super::options::OptionFlags;
 use crate::config::Config;
-use crate::eval::Totals;
 use crate::limits::Limits;
+use crate::math::Totals;
 use crate::memory::MemoryBudget;
 use crate::pipeline::encode::{ListJson, OutputBlocks, write_error_line, write_list_line};
 use crate::pipeline::ndjson::{
@@ -174,7 +174,7 @@ fn evaluate_lines(
     output: &mut dyn Write,
     progress: &Progress,
 ) -> Result<Report, String> {
-    let target = if options.eval.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
+    let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
     let mut builder = ChunkBuilder::new(target, limits.max_line_bytes);
     let mut chunks = Vec::new();
     builder.push(&first_line, &mut chunks);
@@ -200,7 +200,7 @@ fn evaluate_lines(
     chunks.extend(builder.finish());
     let lines = write_chunks(&mut chunks, options, limits, threads, &budget, output, &mut totals, &mut report)?;
     progress.advance(0, lines);
-    let summary = Summary::new(options.eval.normalization, &totals, report.lines_failed, options.confidence);
+    let summary = Summary::new(options.math.normalization, &totals, report.lines_failed, options.confidence);
     output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
     Ok(report)
 }
@@ -285,7 +285,7 @@ fn evaluate_batch(
     }
     let totals = evaluated.totals;
     let summary =
-        Summary::new(batch.options.eval.normalization, &totals, report.lines_failed, batch.options.confidence);
+        Summary::new(batch.options.math.normalization, &totals, report.lines_failed, batch.options.confidence);
     let mut out = out.finish().map_err(|error| format!("cannot encode the results: {error}"))?;
     out.extend(summary_line(&summary));
     output.write_all(&out).map_err(|error| format!("cannot write the results: {error}"))?;

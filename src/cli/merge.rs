@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::options::parse_confidence;
-use crate::eval::{Normalization, Totals};
+use crate::math::{Normalization, Totals};
 use crate::pipeline::summary::{Summary, SummaryInput, SummaryLine, summary_line};
 
 #[derive(Clone, Debug, Args)]

@@ -62,3 +62,20 @@ impl Cli {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Action, Cli};
+
+    #[test]
+    fn serve_subcommand_takes_the_same_flags() {
+        let args = ["prefeval", "serve", "--listen", "0.0.0.0:9000", "--workers", "3"];
+        let Action::Serve(config) = Cli::try_parse_from(args).expect("valid flags").into_action() else {
+            panic!("serve parses as serve")
+        };
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.worker_count(), 3);
+    }
+}

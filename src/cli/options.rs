@@ -103,8 +103,8 @@ mod tests {
         let options =
             eval_options(&["prefeval", "eval", "--beta", "2", "--include-pairs=false", "--format", "pairs", "f"])
                 .expect("valid flags");
-        assert_eq!(options.eval.beta, 2.0);
-        assert!(!options.eval.include_pairs);
+        assert_eq!(options.math.beta, 2.0);
+        assert!(!options.math.include_pairs);
         assert_eq!(options.format.name(), "pairs");
         let options = eval_options(&["prefeval", "eval", "--include-pair-ids", "f"]).expect("a bare bool flag");
         assert!(options.include_pair_ids);

@@ -11,7 +11,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::eval::{MARGIN_BOUNDS, MarginCounts, Totals};
+use crate::math::{MARGIN_BOUNDS, MarginCounts, Totals};
 use crate::runtime::pool::Timings;
 
 /// Why a request was turned away before evaluation; each is exported at 0 from start-up so

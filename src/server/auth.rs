@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use std::sync::Arc;
 
-use crate::api::{ApiError, ErrorCode, HttpError};
+use crate::api::{Error, ErrorCode, HttpError};
 use crate::server::tokens::ApiTokens;
 
 /// Rejects a request without a valid `Authorization: Bearer <token>` when tokens are configured.
@@ -25,7 +25,7 @@ pub async fn require_token(State(tokens): State<Arc<ApiTokens>>, request: Reques
         Some(_) => ("Bearer realm=\"prefeval\", error=\"invalid_token\"", "the bearer token is not valid"),
         None => ("Bearer realm=\"prefeval\"", "this route needs `Authorization: Bearer <token>`"),
     };
-    let mut response = HttpError(ApiError::new(ErrorCode::Unauthorized, message)).into_response();
+    let mut response = HttpError(Error::new(ErrorCode::Unauthorized, message)).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     response
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::api::{ApiError, ErrorCode};
+use crate::api::{Error, ErrorCode};
 use crate::runtime::metrics::Metrics;
 use crate::server::connection::LingerOnClose;
 
@@ -22,7 +22,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `route` label of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// Every error answer becomes the JSON error body with `error.request_id`: `ApiError` answers are
+/// Every error answer becomes the JSON error body with `error.request_id`: `Error` answers are
 /// written again with the id, and the plain-text answers of axum and tower (405 with its `Allow`,
 /// 408 from the timeout) are replaced, keeping their status and headers. An error answered
 /// before the request body was read in full closes the connection, lingering (see
@@ -44,7 +44,7 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
     let is_json =
         response.headers().get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
     let (mut parts, mut body) = response.into_parts();
-    let error = match parts.extensions.remove::<ApiError>() {
+    let error = match parts.extensions.remove::<Error>() {
         Some(error) => Some(error),
         // JSON that is no error body of ours (readiness while draining) passes as it is.
         None if is_json => None,
@@ -108,18 +108,18 @@ fn request_has_body(request: &Request) -> bool {
             .is_some_and(|length| length > 0)
 }
 
-fn replacement_for(status: StatusCode, method: &axum::http::Method) -> ApiError {
+fn replacement_for(status: StatusCode, method: &axum::http::Method) -> Error {
     match status {
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED => Error::new(
             ErrorCode::MethodNotAllowed,
             format!("method {method} is not allowed here; see the Allow header"),
         ),
-        StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "no such route"),
-        StatusCode::REQUEST_TIMEOUT => ApiError::new(
+        StatusCode::NOT_FOUND => Error::new(ErrorCode::NotFound, "no such route"),
+        StatusCode::REQUEST_TIMEOUT => Error::new(
             ErrorCode::RequestTimeout,
             "the request did not complete within the request timeout (PREFEVAL_REQUEST_TIMEOUT_SECS)",
         ),
-        _ => ApiError::internal(),
+        _ => Error::internal(),
     }
 }
 

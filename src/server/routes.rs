@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
-use crate::api::{ApiError, ErrorCode, HttpError, compare, evaluate, stream};
+use crate::api::{Error, ErrorCode, HttpError, compare, evaluate, stream};
 use crate::runtime::metrics::GaugeReadings;
 use crate::server::auth::require_token;
 use crate::server::docs;
@@ -130,7 +130,7 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("panic");
     tracing::error!(panic = message, "request handler panicked");
-    HttpError(ApiError::internal()).into_response()
+    HttpError(Error::internal()).into_response()
 }
 
 /// Alive: answers as long as the process serves HTTP; does no work.
@@ -157,11 +157,11 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
     };
     let text = state.metrics.render(&gauges).map_err(|error| {
         tracing::error!(%error, "could not render metrics");
-        ApiError::internal()
+        Error::internal()
     })?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(prometheus::TEXT_FORMAT))], text).into_response())
 }
 
 async fn not_found(request: Request) -> HttpError {
-    HttpError(ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", request.method(), request.uri().path())))
+    HttpError(Error::new(ErrorCode::NotFound, format!("no route for {} {}", request.method(), request.uri().path())))
 }

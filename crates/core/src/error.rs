@@ -66,7 +66,7 @@ impl ErrorCode {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ApiError {
+pub struct Error {
     pub code: ErrorCode,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,26 +76,26 @@ pub struct ApiError {
     pub retry_after_secs: Option<u64>,
 }
 
-impl ApiError {
+impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), path: None, retry_after_secs: None }
+        Error { code, message: message.into(), path: None, retry_after_secs: None }
     }
 
     pub fn at(code: ErrorCode, path: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), path: Some(path.into()), retry_after_secs: None }
+        Error { code, message: message.into(), path: Some(path.into()), retry_after_secs: None }
     }
 
     /// 503: every worker is busy and the queue is full.
     pub fn queue_full(retry_after_secs: u64) -> Self {
         let message = "all workers are busy and the queue is full; retry after the Retry-After delay";
-        ApiError { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::QueueFull, message) }
+        Error { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::QueueFull, message) }
     }
 
     /// 503: requests in flight hold the memory budget; this one fits once some finish.
     pub fn memory_budget(retry_after_secs: u64) -> Self {
         let message = "requests in flight hold the memory budget (PREFEVAL_MEMORY_LIMIT_BYTES); \
                        retry after the Retry-After delay";
-        ApiError { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::MemoryBudget, message) }
+        Error { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::MemoryBudget, message) }
     }
 
     /// 413: this request alone would need more than the whole memory budget.
@@ -122,12 +122,12 @@ struct ErrorBody<'a> {
 #[derive(Serialize)]
 struct ErrorFields<'a> {
     #[serde(flatten)]
-    error: &'a ApiError,
+    error: &'a Error,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
 }
 
-impl ApiError {
+impl Error {
     /// The JSON error body, with the request id when known.
     pub fn body(&self, request_id: Option<&str>) -> Vec<u8> {
         let body = ErrorBody { error: ErrorFields { error: self, request_id } };

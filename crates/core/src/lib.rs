@@ -12,8 +12,8 @@
 //! know which door a value came through.
 
 pub mod error;
-pub mod eval;
 pub mod limits;
+pub mod math;
 pub mod memory;
 pub mod pipeline;
 pub mod stats;

@@ -7,7 +7,7 @@ use super::Parallel;
 use super::encode::BatchExtras;
 use super::figures::{self, Disagreement};
 use super::validate::Batch;
-use crate::eval::{Calibration, ListEvaluation, ListLossOverflow, Totals};
+use crate::math::{Calibration, ListEvaluation, ListLossOverflow, Totals};
 
 /// Every list of a batch evaluated, in order, with the totals of those that were.
 pub struct Evaluated {
@@ -29,7 +29,7 @@ impl Evaluated {
 
 /// Evaluates the batch's lists on `parallel`; the totals count the lists evaluated.
 pub fn run(batch: &Batch<'_>, parallel: &impl Parallel) -> Evaluated {
-    let lists = super::evaluate(&batch.ranked, &batch.options.eval, parallel);
+    let lists = super::evaluate(&batch.ranked, &batch.options.math, parallel);
     let mut totals = Totals::default();
     for evaluation in lists.iter().flatten() {
         totals.add(evaluation);
@@ -52,10 +52,10 @@ impl CrossListFigures {
         CrossListFigures {
             calibration: options
                 .calibration_bins
-                .map(|bins| figures::calibration(&batch.ranked, options.eval.beta, bins)),
+                .map(|bins| figures::calibration(&batch.ranked, options.math.beta, bins)),
             disagreements: options
                 .top_disagreements
-                .map(|k| figures::disagreements(&batch.ranked, options.eval.beta, k)),
+                .map(|k| figures::disagreements(&batch.ranked, options.math.beta, k)),
             groups: figures::groups(&batch.inputs, evaluations),
         }
     }

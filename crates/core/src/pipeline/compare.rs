@@ -12,9 +12,9 @@ use super::options::CompareOptions;
 use super::validate::{check_model, empty_batch, rank, too_many_evaluated_pairs, too_many_lists};
 use super::wire::{Number, Object, Rank, Text, present};
 use super::{Options, Parallel, Refusal, evaluate};
-use crate::error::{ApiError, ErrorCode};
-use crate::eval::{ListEvaluation, NeumaierSum, Totals};
+use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
+use crate::math::{ListEvaluation, NeumaierSum, Totals};
 use crate::memory::{EVALUATED_LIST_BYTES, Reservation};
 use crate::stats::{
     RatioSums, accuracy_interval, holm_adjust, interval, mean_standard_error, p_value, ratio_standard_error,
@@ -145,7 +145,7 @@ pub fn compare(
         let prefix = format!("lists[{index}]");
         for (k, Object(item)) in list.items.iter().enumerate() {
             if item.rewards.len() != models.len() {
-                return Err(Refusal::Invalid(ApiError::at(
+                return Err(Refusal::Invalid(Error::at(
                     ErrorCode::InvalidValue,
                     format!("{prefix}.items[{k}].rewards"),
                     format!(
@@ -156,7 +156,7 @@ pub fn compare(
                 )));
             }
             if item.rank.is_some_and(|r| r.0 == 0) {
-                return Err(Refusal::Invalid(ApiError::at(
+                return Err(Refusal::Invalid(Error::at(
                     ErrorCode::InvalidValue,
                     format!("{prefix}.items[{k}].rank"),
                     "invalid value: integer `0`, expected an integer rank ≥ 1 (1 = best)",
@@ -186,12 +186,12 @@ pub fn compare(
     // Every model's evaluation, list by list.
     let mut per_model: Vec<Vec<ListEvaluation>> = Vec::with_capacity(models.len());
     for (model, lists) in ranked.iter().enumerate() {
-        let evaluations = evaluate(lists, &options.eval, parallel)
+        let evaluations = evaluate(lists, &options.math, parallel)
             .into_iter()
             .enumerate()
             .map(|(index, evaluation)| {
                 evaluation.map_err(|_| {
-                    ApiError::at(
+                    Error::at(
                         ErrorCode::NonFiniteResult,
                         format!("lists[{index}]"),
                         format!(
@@ -208,16 +208,16 @@ pub fn compare(
     Ok(figures(models, &per_model, &options))
 }
 
-fn options_of(wire: Option<&CompareOptions>) -> Result<Options, ApiError> {
+fn options_of(wire: Option<&CompareOptions>) -> Result<Options, Error> {
     match wire {
         Some(CompareOptions(settings)) => settings.resolve(Options::for_comparison(), "options."),
         None => Ok(Options::for_comparison()),
     }
 }
 
-fn check_models(models: &[Text<'_>]) -> Result<Vec<String>, ApiError> {
+fn check_models(models: &[Text<'_>]) -> Result<Vec<String>, Error> {
     if !(MIN_MODELS..=MAX_MODELS).contains(&models.len()) {
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::InvalidValue,
             "models",
             format!("{} models; compare from {MIN_MODELS} to {MAX_MODELS}", models.len()),
@@ -226,7 +226,7 @@ fn check_models(models: &[Text<'_>]) -> Result<Vec<String>, ApiError> {
     for (j, model) in models.iter().enumerate() {
         check_model(model, &format!("models[{j}]"))?;
         if models[..j].iter().any(|earlier| earlier.0 == model.0) {
-            return Err(ApiError::at(
+            return Err(Error::at(
                 ErrorCode::InvalidValue,
                 format!("models[{j}]"),
                 format!("model {:?} is named twice; models must be distinct", model.0),
@@ -293,7 +293,7 @@ fn figures(models: Vec<String>, per_model: &[Vec<ListEvaluation>], options: &Opt
         .map(|((model, t), evaluations)| (model.clone(), *t, evaluations.iter().map(|e| e.loss).collect()))
         .collect();
     Comparison {
-        normalization: options.eval.normalization.name(),
+        normalization: options.math.normalization.name(),
         confidence,
         lists: first.lists,
         pairs: first.pairs,

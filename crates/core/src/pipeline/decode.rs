@@ -4,12 +4,12 @@
 use serde::Deserialize;
 
 use super::wire::Object;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{Error, ErrorCode};
 
 /// Parses one JSON object (a batch body, or one line of a stream) into `T`. The fast path parses
 /// once; only failing input is parsed again with path tracking, so valid input pays nothing for
 /// precise error paths.
-pub fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, ApiError> {
+pub fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, Error> {
     match serde_json::from_slice::<Object<T>>(json) {
         Ok(parsed) => Ok(parsed.0),
         Err(_) => {
@@ -17,9 +17,9 @@ pub fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, ApiError> {
             let error = match serde_path_to_error::deserialize::<_, Object<T>>(&mut parser) {
                 Ok(_) => match parser.end() {
                     // Unreachable in practice (the fast path failed), but never panic on input.
-                    Ok(()) => return Err(ApiError::new(ErrorCode::MalformedJson, "the JSON could not be parsed")),
+                    Ok(()) => return Err(Error::new(ErrorCode::MalformedJson, "the JSON could not be parsed")),
                     Err(error) => {
-                        return Err(ApiError::new(
+                        return Err(Error::new(
                             ErrorCode::MalformedJson,
                             format!("malformed JSON: {}", message_of(&error)),
                         ));
@@ -32,7 +32,7 @@ pub fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, ApiError> {
     }
 }
 
-fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = error.path().to_string();
     let inner = error.inner();
     let message = message_of(inner);
@@ -67,7 +67,7 @@ fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         ErrorCode::MalformedJson => format!("malformed JSON: {message}"),
         _ => message,
     };
-    ApiError { code, message, path, retry_after_secs: None }
+    Error { code, message, path, retry_after_secs: None }
 }
 
 /// serde_json's message without its " at line L column C" suffix for data errors, which point

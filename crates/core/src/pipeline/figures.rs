@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
 use super::format::ListInput;
-use crate::eval::{Calibration, ListEvaluation, RankedList, Totals, sigmoid};
+use crate::math::{Calibration, ListEvaluation, RankedList, Totals, sigmoid};
 
 /// Every implied pair of the batch into `bins` calibration bins.
 pub fn calibration(ranked: &[RankedList], beta: f64, bins: usize) -> Calibration {

@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::wire::{Number, Object, RankingEntry, Text, WireItem, WireList};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{Error, ErrorCode};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -166,16 +166,16 @@ pub fn join(prefix: &str, field: &str) -> String {
 }
 
 /// Converts a decoded list of `format` into the native shape; `prefix` is the list's path.
-pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<ListInput<'a>, ApiError> {
+pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<ListInput<'a>, Error> {
     let at = |field: &str| join(prefix, field);
     let unknown = |field: &str| {
-        ApiError::at(
+        Error::at(
             ErrorCode::UnknownField,
             at(field),
             format!("unknown field `{field}` for format `{}`; it reads {}", format.name(), format.fields()),
         )
     };
-    let missing = |field: &str| ApiError::at(ErrorCode::MissingField, at(field), format!("missing field `{field}`"));
+    let missing = |field: &str| Error::at(ErrorCode::MissingField, at(field), format!("missing field `{field}`"));
     let WireList { id, group, items, chosen_reward, rejected_reward, ranking, rewards } = wire;
     match format {
         Format::Native | Format::Ratings | Format::RanksZeroBased => {
@@ -233,7 +233,7 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
     }
 }
 
-type FieldError<'f> = &'f dyn Fn(&str) -> ApiError;
+type FieldError<'f> = &'f dyn Fn(&str) -> Error;
 
 fn ranked_items<'a>(
     items: Vec<Object<WireItem<'a>>>,
@@ -241,7 +241,7 @@ fn ranked_items<'a>(
     at: &dyn Fn(&str) -> String,
     unknown: FieldError<'_>,
     missing: FieldError<'_>,
-) -> Result<Vec<ItemInput<'a>>, ApiError> {
+) -> Result<Vec<ItemInput<'a>>, Error> {
     items
         .into_iter()
         .enumerate()
@@ -252,10 +252,10 @@ fn ranked_items<'a>(
             let reward = item.reward.ok_or_else(|| missing(&format!("items[{k}].reward")))?;
             let rank = match (item.rank, zero_based) {
                 (Some(rank), true) => Some(rank.0.checked_add(1).ok_or_else(|| {
-                    ApiError::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rank")), "rank is too large")
+                    Error::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rank")), "rank is too large")
                 })?),
                 (Some(rank), false) if rank.0 == 0 => {
-                    return Err(ApiError::at(
+                    return Err(Error::at(
                         ErrorCode::InvalidValue,
                         at(&format!("items[{k}].rank")),
                         "invalid value: integer `0`, expected an integer rank ≥ 1 (1 = best); \
@@ -275,7 +275,7 @@ fn rated_items<'a>(
     at: &dyn Fn(&str) -> String,
     unknown: FieldError<'_>,
     missing: FieldError<'_>,
-) -> Result<Vec<ItemInput<'a>>, ApiError> {
+) -> Result<Vec<ItemInput<'a>>, Error> {
     let mut ratings = Vec::with_capacity(items.len());
     let mut inputs = Vec::with_capacity(items.len());
     for (k, Object(item)) in items.into_iter().enumerate() {
@@ -285,11 +285,7 @@ fn rated_items<'a>(
         let reward = item.reward.ok_or_else(|| missing(&format!("items[{k}].reward")))?;
         let rating = item.rating.ok_or_else(|| missing(&format!("items[{k}].rating")))?;
         if !rating.0.is_finite() {
-            return Err(ApiError::at(
-                ErrorCode::InvalidValue,
-                at(&format!("items[{k}].rating")),
-                "rating must be finite",
-            ));
+            return Err(Error::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rating")), "rating must be finite"));
         }
         ratings.push(rating.0);
         inputs.push(ItemInput { id: item.id.map(|id| id.0), reward: reward.0, rank: None });
@@ -311,11 +307,11 @@ fn ranking_items<'a>(
     ranking: Vec<RankingEntry<'a>>,
     rewards: Vec<(Text<'a>, Number)>,
     at: &dyn Fn(&str) -> String,
-) -> Result<ListInput<'a>, ApiError> {
+) -> Result<ListInput<'a>, Error> {
     let mut reward_of: HashMap<&str, f64> = HashMap::with_capacity(rewards.len());
     for (item_id, reward) in &rewards {
         if reward_of.insert(&item_id.0, reward.0).is_some() {
-            return Err(ApiError::at(
+            return Err(Error::at(
                 ErrorCode::InvalidValue,
                 at(&format!("rewards.{}", item_id.0)),
                 format!("`{}` has two rewards", item_id.0),
@@ -329,7 +325,7 @@ fn ranking_items<'a>(
         let ids: Vec<(Text<'a>, Option<usize>)> = match entry {
             RankingEntry::One(item_id) => vec![(item_id, None)],
             RankingEntry::Tied(tied) if tied.is_empty() => {
-                return Err(ApiError::at(
+                return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(&format!("ranking[{i}]")),
                     "an empty tie ranks no item: leave it out, or put the tied ids in it",
@@ -343,14 +339,14 @@ fn ranking_items<'a>(
                 None => format!("ranking[{i}]"),
             };
             let Some(&reward) = reward_of.get(item_id.0.as_ref()) else {
-                return Err(ApiError::at(
+                return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(&field),
                     format!("`{}` has no reward in `rewards`", item_id.0),
                 ));
             };
             if let Some(first) = seen.get(&item_id.0) {
-                return Err(ApiError::at(
+                return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(&field),
                     format!("`{}` is ranked twice (first at {first})", item_id.0),
@@ -362,7 +358,7 @@ fn ranking_items<'a>(
         }
     }
     if let Some((extra, _)) = rewards.iter().find(|(item_id, _)| !seen.contains_key(item_id.0.as_ref())) {
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::InvalidValue,
             at(&format!("rewards.{}", extra.0)),
             format!("`{}` has a reward but is not in `ranking`", extra.0),

@@ -1,7 +1,7 @@
 //! The one evaluation pipeline behind every front door (`POST /v1/evaluate`,
 //! `POST /v1/evaluate/stream`, `prefeval eval`): decode one list in its input format (errors name
 //! the field under the list's path), validate it into a ranked list, evaluate it with the math of
-//! `crate::eval`, encode its result, and accumulate the batch's sufficient statistics. No HTTP
+//! `crate::math`, encode its result, and accumulate the batch's sufficient statistics. No HTTP
 //! here: the doors differ only in how lists arrive, how results leave and where work runs
 //! (`Parallel`).
 
@@ -12,15 +12,16 @@ pub mod encode;
 pub mod fast_decode;
 pub mod figures;
 pub mod format;
+pub mod json;
 pub mod ndjson;
 pub mod options;
 pub mod summary;
 pub mod validate;
 pub mod wire;
 
-use crate::error::ApiError;
-use crate::eval::{
-    EvalOptions, ListEvaluation, ListLossOverflow, RankedList, UNIT_PAIRS, WorkUnit, assemble, plan, run_unit,
+use crate::error::Error;
+use crate::math::{
+    ListEvaluation, ListLossOverflow, MathOptions, RankedList, UNIT_PAIRS, WorkUnit, assemble, plan, run_unit,
 };
 use crate::memory::{EVALUATED_LIST_BYTES, EVALUATED_PAIR_BYTES, OverBudget};
 pub use format::Format;
@@ -30,13 +31,13 @@ pub use options::{DEFAULT_CONFIDENCE, Options};
 #[derive(Debug)]
 pub enum Refusal {
     /// The request is invalid; the error names the field.
-    Invalid(ApiError),
+    Invalid(Error),
     /// The memory budget could not cover the request's decoded form, evaluation or answer.
     OverBudget(OverBudget),
 }
 
-impl From<ApiError> for Refusal {
-    fn from(error: ApiError) -> Self {
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
         Refusal::Invalid(error)
     }
 }
@@ -77,7 +78,7 @@ pub const MIN_PAIRS_TO_SPREAD: u64 = 4 * UNIT_PAIRS;
 /// the units run.
 pub fn evaluate(
     ranked: &[RankedList],
-    options: &EvalOptions,
+    options: &MathOptions,
     parallel: &impl Parallel,
 ) -> Vec<Result<ListEvaluation, ListLossOverflow>> {
     let units = plan(ranked);
@@ -90,7 +91,7 @@ pub fn evaluate(
 }
 
 /// The memory `evaluate` allocates for these lists (results and returned pairs), to reserve first.
-pub fn evaluation_bytes(ranked: &[RankedList], options: &EvalOptions) -> usize {
+pub fn evaluation_bytes(ranked: &[RankedList], options: &MathOptions) -> usize {
     let returned_pairs: u64 = if options.include_pairs { ranked.iter().map(RankedList::pairs).sum() } else { 0 };
     let returned_pairs = usize::try_from(returned_pairs).unwrap_or(usize::MAX);
     ranked

@@ -6,9 +6,9 @@
 use super::encode::{ListJson, OutputBlocks, write_error_line, write_list_line};
 use super::format::ListInput;
 use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
-use crate::error::{ApiError, ErrorCode};
-use crate::eval::{ListEvaluation, RankedList, Totals};
+use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
+use crate::math::{ListEvaluation, RankedList, Totals};
 use crate::memory::{BudgetedBuffer, MemoryBudget, OverBudget, Reservation, decoded_bound};
 
 /// Input bytes per chunk without pairs: large enough that per-chunk costs vanish, small enough
@@ -164,7 +164,7 @@ pub fn evaluate_chunk(
     let mut inputs: Vec<ListInput<'_>> = Vec::new();
     let mut ranked: Vec<RankedList> = Vec::new();
     // Per line: its number, and the index of its list in `ranked` or its error.
-    let mut slots: Vec<(u64, Result<usize, ApiError>)> = Vec::new();
+    let mut slots: Vec<(u64, Result<usize, Error>)> = Vec::new();
     let mut too_long = chunk.too_long.iter().peekable();
     let body = chunk.bytes.strip_suffix(b"\n").unwrap_or(&chunk.bytes);
     for (offset, raw) in body.split(|&b| b == b'\n').enumerate() {
@@ -187,8 +187,8 @@ pub fn evaluate_chunk(
             Err(error) => slots.push((line, Err(error))),
         }
     }
-    work.grow(evaluation_bytes(&ranked, &options.eval))?;
-    let evaluations = evaluate(&ranked, &options.eval, parallel);
+    work.grow(evaluation_bytes(&ranked, &options.math))?;
+    let evaluations = evaluate(&ranked, &options.math, parallel);
     let pair_ids = options.include_pair_ids;
 
     let mut outcome = ChunkOutcome::default();
@@ -232,8 +232,8 @@ pub fn evaluate_chunk(
     Ok((outcome, answer))
 }
 
-fn line_too_long(limits: &Limits) -> ApiError {
-    ApiError::new(
+fn line_too_long(limits: &Limits) -> Error {
+    Error::new(
         ErrorCode::PayloadTooLarge,
         format!(
             "this line is longer than the limit of {} bytes (PREFEVAL_MAX_BODY_BYTES / --max-body-bytes)",
@@ -242,8 +242,8 @@ fn line_too_long(limits: &Limits) -> ApiError {
     )
 }
 
-pub fn loss_overflow() -> ApiError {
-    ApiError::new(
+pub fn loss_overflow() -> Error {
+    Error::new(
         ErrorCode::NonFiniteResult,
         "the loss of this list overflows a 64-bit float; rescale the rewards or lower beta",
     )

@@ -9,17 +9,17 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
 
 use super::format::{FORMAT_NAMES, Format};
-use super::wire::{Count, Number, WireNormalization};
-use crate::error::{ApiError, ErrorCode};
-use crate::eval::{EvalOptions, Normalization};
+use super::json::{Count, Number};
+use crate::error::{Error, ErrorCode};
+use crate::math::{MathOptions, Normalization};
 
 /// What a door asks of the evaluation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Options {
-    pub eval: EvalOptions,
+    pub math: MathOptions,
     pub format: Format,
     /// Of the intervals: 0 < c < 1.
     pub confidence: f64,
@@ -39,7 +39,7 @@ pub const DEFAULT_CONFIDENCE: f64 = 0.95;
 impl Default for Options {
     fn default() -> Self {
         Options {
-            eval: EvalOptions::default(),
+            math: MathOptions::default(),
             format: Format::default(),
             confidence: DEFAULT_CONFIDENCE,
             calibration_bins: None,
@@ -53,7 +53,7 @@ impl Options {
     /// The defaults of a comparison: per-list figures only, so no pairs.
     pub fn for_comparison() -> Self {
         let mut options = Options::default();
-        options.eval.include_pairs = false;
+        options.math.include_pairs = false;
         options
     }
 }
@@ -61,6 +61,36 @@ impl Options {
 /// Most calibration bins, and most disagreements, one request may ask for.
 pub const MAX_CALIBRATION_BINS: u64 = 100;
 pub const MAX_TOP_DISAGREEMENTS: u64 = 1000;
+
+/// `options.normalization`: one of the names of `Normalization`, as a JSON string. Decoded by
+/// hand: serde's enum form would also take `{"sum": null}` and report other types as syntax errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireNormalization(pub Normalization);
+
+impl<'de> Deserialize<'de> for WireNormalization {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        const EXPECTED: &str = Normalization::EXPECTED;
+        impl Visitor<'_> for NameVisitor {
+            type Value = WireNormalization;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<WireNormalization, E> {
+                Normalization::from_name(name)
+                    .map(WireNormalization)
+                    .ok_or_else(|| E::invalid_value(Unexpected::Str(name), &EXPECTED))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+impl From<WireNormalization> for Normalization {
+    fn from(wire: WireNormalization) -> Self {
+        wire.0
+    }
+}
 
 /// The doors an option may come through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +148,7 @@ pub struct OptionDef {
     pub doc: &'static str,
     doors: &'static [Door],
     /// Checks the value (errors at `path`) and sets it.
-    set: fn(&mut Options, Value, &str) -> Result<(), ApiError>,
+    set: fn(&mut Options, Value, &str) -> Result<(), Error>,
 }
 
 const ALL_DOORS: &[Door] = &[Door::Batch, Door::Stream, Door::Compare];
@@ -135,7 +165,7 @@ pub static OPTIONS: &[OptionDef] = &[
         doors: ALL_DOORS,
         set: |options, value, _| {
             if let Value::Normalization(normalization) = value {
-                options.eval.normalization = normalization;
+                options.math.normalization = normalization;
             }
             Ok(())
         },
@@ -148,7 +178,7 @@ pub static OPTIONS: &[OptionDef] = &[
         doors: EVALUATE_DOORS,
         set: |options, value, _| {
             if let Value::Bool(include) = value {
-                options.eval.include_pairs = include;
+                options.math.include_pairs = include;
             }
             Ok(())
         },
@@ -161,7 +191,7 @@ pub static OPTIONS: &[OptionDef] = &[
         doors: ALL_DOORS,
         set: |options, value, path| {
             if let Value::Number(beta) = value {
-                options.eval.beta = check_beta(beta, path)?;
+                options.math.beta = check_beta(beta, path)?;
             }
             Ok(())
         },
@@ -200,7 +230,7 @@ pub static OPTIONS: &[OptionDef] = &[
         doors: EVALUATE_DOORS,
         set: |options, value, _| {
             if let Value::Bool(include) = value {
-                options.eval.include_gradients = include;
+                options.math.include_gradients = include;
             }
             Ok(())
         },
@@ -263,7 +293,7 @@ impl OptionDef {
     }
 
     /// Reads the text form (a query parameter, a flag's value); the error says what was expected.
-    pub fn parse_text(&self, text: &str, path: &str) -> Result<Value, ApiError> {
+    pub fn parse_text(&self, text: &str, path: &str) -> Result<Value, Error> {
         let value = match self.kind {
             Kind::Bool => match text {
                 "true" => Some(Value::Bool(true)),
@@ -276,12 +306,12 @@ impl OptionDef {
             Kind::Format => Format::from_name(text).map(Value::Format),
         };
         value.ok_or_else(|| {
-            ApiError::at(ErrorCode::InvalidValue, path, format!("invalid value `{text}`: expected {}", self.expected))
+            Error::at(ErrorCode::InvalidValue, path, format!("invalid value `{text}`: expected {}", self.expected))
         })
     }
 
     /// Checks `value` as `set` would, without a request: for flags, which are checked as parsed.
-    pub fn check(&self, value: Value, path: &str) -> Result<(), ApiError> {
+    pub fn check(&self, value: Value, path: &str) -> Result<(), Error> {
         (self.set)(&mut Options::default(), value, path)
     }
 }
@@ -312,7 +342,7 @@ impl OptionSettings {
     }
 
     /// Checks and sets each value; an error's path is `prefix` + the option's name.
-    pub fn apply(&self, options: &mut Options, prefix: &str) -> Result<(), ApiError> {
+    pub fn apply(&self, options: &mut Options, prefix: &str) -> Result<(), Error> {
         for &(def, value) in &self.0 {
             (def.set)(options, value, &format!("{prefix}{}", def.name))?;
         }
@@ -320,7 +350,7 @@ impl OptionSettings {
     }
 
     /// `defaults` with these settings applied.
-    pub fn resolve(&self, defaults: Options, prefix: &str) -> Result<Options, ApiError> {
+    pub fn resolve(&self, defaults: Options, prefix: &str) -> Result<Options, Error> {
         let mut options = defaults;
         self.apply(&mut options, prefix)?;
         Ok(options)
@@ -416,9 +446,9 @@ impl<'de> Deserialize<'de> for CompareOptions {
     }
 }
 
-fn check_count(count: u64, max: u64, path: &str) -> Result<usize, ApiError> {
+fn check_count(count: u64, max: u64, path: &str) -> Result<usize, Error> {
     if !(1..=max).contains(&count) {
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::InvalidValue,
             path,
             format!("must be an integer from 1 to {max}, got {count}"),
@@ -427,9 +457,9 @@ fn check_count(count: u64, max: u64, path: &str) -> Result<usize, ApiError> {
     Ok(count as usize)
 }
 
-pub fn check_confidence(confidence: f64, path: &str) -> Result<f64, ApiError> {
+pub fn check_confidence(confidence: f64, path: &str) -> Result<f64, Error> {
     if !(confidence > 0.0 && confidence < 1.0) {
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::InvalidValue,
             path,
             format!("confidence must be a number strictly between 0 and 1, got {confidence}"),
@@ -438,13 +468,9 @@ pub fn check_confidence(confidence: f64, path: &str) -> Result<f64, ApiError> {
     Ok(confidence)
 }
 
-pub fn check_beta(beta: f64, path: &str) -> Result<f64, ApiError> {
+pub fn check_beta(beta: f64, path: &str) -> Result<f64, Error> {
     if beta.is_nan() || beta <= 0.0 || beta.is_infinite() {
-        return Err(ApiError::at(
-            ErrorCode::InvalidValue,
-            path,
-            format!("beta must be a finite number > 0, got {beta}"),
-        ));
+        return Err(Error::at(ErrorCode::InvalidValue, path, format!("beta must be a finite number > 0, got {beta}")));
     }
     Ok(beta)
 }
@@ -475,9 +501,9 @@ mod tests {
         let BatchOptions(from_json) = serde_json::from_str(json).expect("valid options");
         assert_eq!(from_text, from_json);
         let options = from_json.resolve(Options::default(), "options.").expect("valid values");
-        assert_eq!(options.eval.normalization, Normalization::Sum);
-        assert_eq!(options.eval.beta, 2.5);
-        assert!(!options.eval.include_pairs);
+        assert_eq!(options.math.normalization, Normalization::Sum);
+        assert_eq!(options.math.beta, 2.5);
+        assert!(!options.math.include_pairs);
         assert_eq!(options.format, Format::Pairs);
     }
 

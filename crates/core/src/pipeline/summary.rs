@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{NeumaierSum, Normalization, Totals};
+use crate::math::{NeumaierSum, Normalization, Totals};
 use crate::stats::{accuracy_interval, interval};
 
 /// The batch figures of a summary, from totals: counts, accuracy, chance loss, τ-b, and with two

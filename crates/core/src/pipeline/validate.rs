@@ -8,9 +8,9 @@ use super::fast_decode;
 use super::format::{ListInput, join, to_input};
 use super::options::{BatchOptions, OptionSettings};
 use super::wire::{EvaluateRequest, Object, Text};
-use crate::error::{ApiError, ErrorCode};
-use crate::eval::{ListError, RankedList};
+use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
+use crate::math::{ListError, RankedList};
 
 /// Longest `id` (list or item), in bytes.
 pub const MAX_ID_BYTES: usize = 1024;
@@ -35,7 +35,7 @@ pub struct Batch<'a> {
 /// Decodes and validates a `POST /v1/evaluate` body (or a batch file): every list in the format
 /// of `options.format`, under the batch limits. `overrides` apply after the body's own options
 /// (a batch file's options, overridden by command-line flags; none over HTTP).
-pub fn batch<'a>(body: &'a [u8], limits: &Limits, overrides: &OptionSettings) -> Result<Batch<'a>, ApiError> {
+pub fn batch<'a>(body: &'a [u8], limits: &Limits, overrides: &OptionSettings) -> Result<Batch<'a>, Error> {
     // The fast path takes plain native batches; serde decides everything else, errors included.
     let request: EvaluateRequest<'_> = match fast_decode::request(body) {
         Some(request) => request,
@@ -60,7 +60,7 @@ pub fn batch<'a>(body: &'a [u8], limits: &Limits, overrides: &OptionSettings) ->
         let input = to_input(wire, options.format, &prefix)?;
         let list = rank(&input, &prefix, &options, limits)?;
         total_pairs += list.pairs();
-        if options.eval.include_pairs && total_pairs > limits.max_pairs {
+        if options.math.include_pairs && total_pairs > limits.max_pairs {
             return Err(too_many_returned_pairs("options.include_pairs", limits));
         }
         if total_pairs > limits.max_evaluated_pairs {
@@ -73,7 +73,7 @@ pub fn batch<'a>(body: &'a [u8], limits: &Limits, overrides: &OptionSettings) ->
 }
 
 /// Decodes and validates one line of a stream (or of a file): one list, under the per-list limits.
-pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(ListInput<'a>, RankedList), ApiError> {
+pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(ListInput<'a>, RankedList), Error> {
     let wire = match fast_decode::list(json) {
         Some(wire) => wire,
         None => parse(json)?,
@@ -81,14 +81,14 @@ pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(L
     let input = to_input(wire, options.format, "")?;
     if input.group.is_some() {
         // Per-group figures are a batch's (`POST /v1/evaluate`); a stream has no place for them.
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::UnknownField,
             "group",
             "`group` is read by POST /v1/evaluate only, whose answer has per-group figures; leave it out of a stream",
         ));
     }
     let ranked = rank(&input, "", options, limits)?;
-    if options.eval.include_pairs && ranked.pairs() > limits.max_pairs {
+    if options.math.include_pairs && ranked.pairs() > limits.max_pairs {
         return Err(too_many_returned_pairs("include_pairs", limits));
     }
     if ranked.pairs() > limits.max_evaluated_pairs {
@@ -97,8 +97,8 @@ pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(L
     Ok((input, ranked))
 }
 
-fn too_many_returned_pairs(path: &str, limits: &Limits) -> ApiError {
-    ApiError::at(
+fn too_many_returned_pairs(path: &str, limits: &Limits) -> Error {
+    Error::at(
         ErrorCode::TooManyPairs,
         path,
         format!(
@@ -109,8 +109,8 @@ fn too_many_returned_pairs(path: &str, limits: &Limits) -> ApiError {
     )
 }
 
-pub(super) fn too_many_evaluated_pairs(path: &str, limits: &Limits, advice: &str) -> ApiError {
-    ApiError::at(
+pub(super) fn too_many_evaluated_pairs(path: &str, limits: &Limits, advice: &str) -> Error {
+    Error::at(
         ErrorCode::TooManyPairs,
         path,
         format!(
@@ -121,20 +121,20 @@ pub(super) fn too_many_evaluated_pairs(path: &str, limits: &Limits, advice: &str
     )
 }
 
-pub(super) fn too_many_lists(count: usize, limits: &Limits) -> ApiError {
-    ApiError::at(
+pub(super) fn too_many_lists(count: usize, limits: &Limits) -> Error {
+    Error::at(
         ErrorCode::TooManyLists,
         "lists",
         format!("{count} lists in one request; the limit is {} (PREFEVAL_MAX_LISTS / --max-lists)", limits.max_lists),
     )
 }
 
-pub fn empty_batch() -> ApiError {
-    ApiError::at(ErrorCode::EmptyBatch, "lists", "`lists` must hold at least one list")
+pub fn empty_batch() -> Error {
+    Error::at(ErrorCode::EmptyBatch, "lists", "`lists` must hold at least one list")
 }
 
 /// The options of a batch body (`options`), defaults filled in.
-pub fn options_of(wire: Option<&BatchOptions>) -> Result<Options, ApiError> {
+pub fn options_of(wire: Option<&BatchOptions>) -> Result<Options, Error> {
     match wire {
         Some(BatchOptions(settings)) => settings.resolve(Options::default(), "options."),
         None => Ok(Options::default()),
@@ -147,7 +147,7 @@ pub(super) fn rank(
     prefix: &str,
     options: &Options,
     limits: &Limits,
-) -> Result<RankedList, ApiError> {
+) -> Result<RankedList, Error> {
     let at = |field: &str| join(prefix, field);
     if let Some(id) = &input.id {
         check_length(&id.0, MAX_ID_BYTES, || at("id"))?;
@@ -157,7 +157,7 @@ pub(super) fn rank(
     }
     let n = input.items.len();
     if n > limits.max_items_per_list {
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::TooManyItems,
             at(input.items_field()),
             format!(
@@ -175,7 +175,7 @@ pub(super) fn rank(
     if ranked_items != 0 && ranked_items != n {
         let first_differs = input.items.iter().position(|item| item.rank.is_some() != input.items[0].rank.is_some());
         let item = first_differs.unwrap_or(0);
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::MixedRanking,
             at(&input.rank_field(item)),
             format!(
@@ -187,32 +187,32 @@ pub(super) fn rank(
     let ranks: Option<Vec<u64>> = (ranked_items == n).then(|| input.items.iter().filter_map(|i| i.rank).collect());
     let list_error = |error| list_error(input, prefix, error);
     let ranked = RankedList::new(rewards, ranks.as_deref()).map_err(list_error)?;
-    ranked.check_reward_spread(options.eval.beta).map_err(list_error)?;
+    ranked.check_reward_spread(options.math.beta).map_err(list_error)?;
     Ok(ranked)
 }
 
-fn list_error(input: &ListInput<'_>, prefix: &str, error: ListError) -> ApiError {
+fn list_error(input: &ListInput<'_>, prefix: &str, error: ListError) -> Error {
     let items = join(prefix, input.items_field());
     let at = |field: String| join(prefix, &field);
     match error {
         ListError::TooFewItems { n } => {
-            ApiError::at(ErrorCode::TooFewItems, items, format!("a list needs at least 2 items, this one has {n}"))
+            Error::at(ErrorCode::TooFewItems, items, format!("a list needs at least 2 items, this one has {n}"))
         }
-        ListError::TooManyItems { n } => ApiError::at(ErrorCode::TooManyItems, items, format!("list has {n} items")),
-        ListError::RanksMissing { item } => ApiError::at(
+        ListError::TooManyItems { n } => Error::at(ErrorCode::TooManyItems, items, format!("list has {n} items")),
+        ListError::RanksMissing { item } => Error::at(
             ErrorCode::MixedRanking,
             at(input.rank_field(item)),
             "give every item a rank, or none (array order)",
         ),
         ListError::NonFiniteReward { item } => {
-            ApiError::at(ErrorCode::InvalidValue, at(input.reward_field(item)), "reward must be a finite number")
+            Error::at(ErrorCode::InvalidValue, at(input.reward_field(item)), "reward must be a finite number")
         }
-        ListError::NoPreferences => ApiError::at(
+        ListError::NoPreferences => Error::at(
             ErrorCode::NoPreferences,
             items,
             "every item shares one rank, so the list implies no preference to evaluate",
         ),
-        ListError::RewardSpreadOverflow { item } => ApiError::at(
+        ListError::RewardSpreadOverflow { item } => Error::at(
             ErrorCode::NonFiniteResult,
             at(input.reward_field(item)),
             "beta × (largest − smallest reward) of this list overflows a 64-bit float; rescale the rewards",
@@ -223,10 +223,10 @@ fn list_error(input: &ListInput<'_>, prefix: &str, error: ListError) -> ApiError
 /// `model` labels per-model metrics series: bounded in length, and not one of the service's own
 /// labels (a client naming its model `other` would merge with the models past the label bound).
 /// Compared exactly: `Other` is a different label and is accepted.
-pub fn check_model(model: &Text<'_>, path: &str) -> Result<(), ApiError> {
+pub fn check_model(model: &Text<'_>, path: &str) -> Result<(), Error> {
     check_length(&model.0, MAX_MODEL_BYTES, || path.to_string())?;
     if [MODEL_UNSPECIFIED, MODEL_OTHER].contains(&model.0.as_ref()) {
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::InvalidValue,
             path,
             format!(
@@ -240,9 +240,9 @@ pub fn check_model(model: &Text<'_>, path: &str) -> Result<(), ApiError> {
 }
 
 /// `path` is built only for the error: formatting one per item id was a tenth of a small batch.
-fn check_length(text: &str, max: usize, path: impl FnOnce() -> String) -> Result<(), ApiError> {
+fn check_length(text: &str, max: usize, path: impl FnOnce() -> String) -> Result<(), Error> {
     if text.len() > max {
-        return Err(ApiError::at(
+        return Err(Error::at(
             ErrorCode::InvalidValue,
             path(),
             format!("{} bytes long; at most {max} bytes are allowed", text.len()),

@@ -14,7 +14,7 @@ use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 
 use super::list::{ListJson, write_list};
 use super::{OutputBlocks, write_f64, write_json};
-use crate::eval::{Calibration, ListEvaluation, Totals};
+use crate::math::{Calibration, ListEvaluation, Totals};
 use crate::pipeline::Options;
 use crate::pipeline::figures::Disagreement;
 use crate::pipeline::format::ListInput;
@@ -65,7 +65,7 @@ fn write_batch_fields<W: Write>(
         w.write_all(b",")?;
     }
     w.write_all(b"\"normalization\":")?;
-    write_json(w, options.eval.normalization.name())?;
+    write_json(w, options.math.normalization.name())?;
     w.write_all(b",\"summary\":")?;
     write_json(w, &summary)?;
     w.write_all(b",\"lists\":[")?;
@@ -284,9 +284,9 @@ mod tests {
             let mut totals = Totals::default();
             evaluations.iter().for_each(|evaluation| totals.add(evaluation));
             let calibration =
-                options.calibration_bins.map(|bins| figures::calibration(&batch.ranked, options.eval.beta, bins));
+                options.calibration_bins.map(|bins| figures::calibration(&batch.ranked, options.math.beta, bins));
             let disagreements =
-                options.top_disagreements.map(|k| figures::disagreements(&batch.ranked, options.eval.beta, k));
+                options.top_disagreements.map(|k| figures::disagreements(&batch.ranked, options.math.beta, k));
             let groups = figures::groups(&batch.inputs, evaluations);
             let extras = BatchExtras {
                 calibration: calibration.as_ref(),
@@ -299,7 +299,7 @@ mod tests {
             let (summary, groups) = summary_and_groups(options, &totals, &extras);
             let reference = BatchReference {
                 loss: totals.loss(),
-                normalization: options.eval.normalization.name(),
+                normalization: options.math.normalization.name(),
                 summary,
                 lists: batch
                     .inputs
@@ -317,7 +317,7 @@ mod tests {
                 .iter()
                 .flat_map(|list| list.pairs.iter().flatten())
                 .any(|pair| pair.preferred_id.is_some_and(|id| id.contains('"')) && pair.other_id.is_some());
-            assert_eq!(ids_written, options.eval.include_pairs && options.include_pair_ids);
+            assert_eq!(ids_written, options.math.include_pairs && options.include_pair_ids);
             assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&reference).unwrap());
         });
     }

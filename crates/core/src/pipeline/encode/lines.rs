@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::OutputBlocks;
 use super::list::{ListJson, write_list};
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// A result line of a stream: `lists[i]` of a batch answer plus `"line"`.
 pub fn write_list_line<W: Write>(out: &mut OutputBlocks<W>, list: &ListJson<'_>) -> io::Result<()> {
@@ -20,22 +20,22 @@ pub fn write_list_line<W: Write>(out: &mut OutputBlocks<W>, list: &ListJson<'_>)
 }
 
 /// The error line of a stream or a CLI run: `{"line": k, "error": {"code", "message", "path"?}}`.
-pub fn write_error_line(out: &mut impl Write, line: u64, error: &ApiError) -> io::Result<()> {
+pub fn write_error_line(out: &mut impl Write, line: u64, error: &Error) -> io::Result<()> {
     write_error(out, Some(line), error)
 }
 
 /// The last line of a stream that stops as a whole, with no summary after it: `{"error": {...}}`,
 /// an error line without `line`, as it is about no line in particular.
-pub fn write_stream_error(out: &mut impl Write, error: &ApiError) -> io::Result<()> {
+pub fn write_stream_error(out: &mut impl Write, error: &Error) -> io::Result<()> {
     write_error(out, None, error)
 }
 
-fn write_error(out: &mut impl Write, line: Option<u64>, error: &ApiError) -> io::Result<()> {
+fn write_error(out: &mut impl Write, line: Option<u64>, error: &Error) -> io::Result<()> {
     #[derive(Serialize)]
     struct ErrorLine<'e> {
         #[serde(skip_serializing_if = "Option::is_none")]
         line: Option<u64>,
-        error: &'e ApiError,
+        error: &'e Error,
     }
     serde_json::to_writer(&mut *out, &ErrorLine { line, error })?;
     out.write_all(b"\n")
@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn error_lines_with_their_line_and_without() {
-        let at = ApiError::at(ErrorCode::InvalidValue, "items[1].reward", "must be a finite number, not \"NaN\"");
+        let at = Error::at(ErrorCode::InvalidValue, "items[1].reward", "must be a finite number, not \"NaN\"");
         let mut out = Vec::new();
         write_error_line(&mut out, 7, &at).unwrap();
         let expected = concat!(
@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), expected);
 
         // Without a path, and with line 0, which is a line number like any other here.
-        let whole = ApiError::new(ErrorCode::PayloadTooLarge, "send a smaller batch");
+        let whole = Error::new(ErrorCode::PayloadTooLarge, "send a smaller batch");
         let mut out = Vec::new();
         write_stream_error(&mut out, &whole).unwrap();
         assert_eq!(out, b"{\"error\":{\"code\":\"payload_too_large\",\"message\":\"send a smaller batch\"}}\n");

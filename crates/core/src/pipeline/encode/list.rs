@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use super::{OutputBlocks, pairs, write_f64, write_json, write_u64};
-use crate::eval::{ImpliedPair, ListEvaluation};
+use crate::math::{ImpliedPair, ListEvaluation};
 use crate::pipeline::format::{ItemInput, ListInput};
 
 /// One list result: `lists[i]` of a batch answer, or, with its `line`, one line of a stream.

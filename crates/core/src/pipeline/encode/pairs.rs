@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 
 use super::blocks::OutputBlocks;
-use crate::eval::ImpliedPair;
+use crate::math::ImpliedPair;
 
 /// The longest pair: its keys and punctuation, two u32 of 10 digits, two floats of at most 24
 /// bytes (zmij's buffer), and the comma before it.

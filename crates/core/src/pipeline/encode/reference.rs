@@ -6,8 +6,8 @@
 
 use serde::Serialize;
 
-use crate::eval::ListEvaluation;
 use crate::limits::Limits;
+use crate::math::ListEvaluation;
 use crate::pipeline::format::ListInput;
 use crate::pipeline::{Sequential, evaluate, validate};
 use prefeval_testkit::SplitMix64 as Random;
@@ -201,7 +201,7 @@ pub(super) fn for_each_random_batch(mut check: impl FnMut(&validate::Batch<'_>, 
         let body = random_batch(&mut random, options.clone());
         let batch = validate::batch(&body, &limits, &Default::default()).unwrap();
         let evaluations: Vec<ListEvaluation> =
-            evaluate(&batch.ranked, &batch.options.eval, &Sequential).into_iter().map(Result::unwrap).collect();
+            evaluate(&batch.ranked, &batch.options.math, &Sequential).into_iter().map(Result::unwrap).collect();
         check(&batch, &evaluations);
     }
 }

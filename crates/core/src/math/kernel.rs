@@ -264,7 +264,7 @@ impl ByteCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::logistic::{log_sigmoid, sigmoid};
+    use crate::math::logistic::{log_sigmoid, sigmoid};
     use prefeval_testkit::SplitMix64;
 
     fn diffs(seed: u64, n: usize) -> Vec<f64> {

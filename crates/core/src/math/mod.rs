@@ -14,7 +14,7 @@ mod sum;
 mod totals;
 
 pub use batch::{
-    EvalOptions, ListEvaluation, ListLossOverflow, Normalization, UNIT_PAIRS, UnitResult, WorkUnit, assemble, plan,
+    ListEvaluation, ListLossOverflow, MathOptions, Normalization, UNIT_PAIRS, UnitResult, WorkUnit, assemble, plan,
     run_unit,
 };
 pub use calibration::{Calibration, CalibrationBin};

@@ -50,16 +50,16 @@ impl Normalization {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EvalOptions {
+pub struct MathOptions {
     pub beta: f64,
     pub normalization: Normalization,
     pub include_pairs: bool,
     pub include_gradients: bool,
 }
 
-impl Default for EvalOptions {
+impl Default for MathOptions {
     fn default() -> Self {
-        EvalOptions {
+        MathOptions {
             beta: 1.0,
             normalization: Normalization::OrderedPairs,
             include_pairs: true,
@@ -115,7 +115,7 @@ pub fn plan(lists: &[RankedList]) -> Vec<WorkUnit> {
 }
 
 /// Runs one unit. Pure: safe to call from any thread, in any order.
-pub fn run_unit(lists: &[RankedList], unit: &WorkUnit, options: &EvalOptions) -> UnitResult {
+pub fn run_unit(lists: &[RankedList], unit: &WorkUnit, options: &MathOptions) -> UnitResult {
     let Some(list) = lists.get(unit.list) else { return UnitResult::default() };
     let mut pairs = Vec::new();
     let partial = if options.include_pairs {
@@ -133,7 +133,7 @@ pub fn assemble(
     lists: &[RankedList],
     units: &[WorkUnit],
     results: Vec<UnitResult>,
-    options: &EvalOptions,
+    options: &MathOptions,
 ) -> Vec<Result<ListEvaluation, ListLossOverflow>> {
     let mut per_list: Vec<(RowsPartial, Vec<ImpliedPair>)> = (0..lists.len()).map(|_| Default::default()).collect();
     for (unit, result) in units.iter().zip(results) {
