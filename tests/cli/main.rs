@@ -11,5 +11,6 @@
 mod helpers;
 
 mod datasets;
+mod layout;
 mod reliability;
 mod serve;
