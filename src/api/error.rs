@@ -1,5 +1,5 @@
-//! How the error type answers over HTTP: the status of each code (as `design/api.md` gives them)
-//! and the JSON response with its `Retry-After`.
+//! How the error type answers over HTTP: the status of each code (as `docs/design/api.md` gives
+//! them) and the JSON response with its `Retry-After`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -1,5 +1,7 @@
-//! The HTTP surface of `/v1`: bodies under the memory budget, the handlers, and how errors answer.
-//! Handlers stay thin doors onto `crate::pipeline`; the math lives in `crate::math`.
+//! The HTTP surface of `/v1`: one file per endpoint (`evaluate`, `stream`, `compare`), bodies
+//! under the memory budget (`body`), and how errors answer (`error`). Handlers stay thin doors onto
+//! `prefeval_core::pipeline`, their CPU-bound work run on `crate::runtime::pool`; the math lives in
+//! `prefeval_core::math`. Routes and layers are `crate::server`'s.
 
 pub mod body;
 pub mod compare;

@@ -1,5 +1,5 @@
 //! Every Prometheus metric of the service, owned by one struct with its own registry. Names and
-//! labels are those of `design/api.md`; dashboards and alerts rely on them.
+//! labels are those of `docs/design/api.md`; dashboards and alerts rely on them.
 
 use std::collections::HashSet;
 use std::sync::Mutex;

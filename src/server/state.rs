@@ -1,4 +1,6 @@
-//! What every handler shares: the worker pool, the request limits and the readiness flag.
+//! What every handler and layer shares (`AppState`): the worker pool, the metrics, the request
+//! limits, the memory budget, the API tokens, the CORS allow-list, the connection settings and the
+//! readiness flag. Built once from `crate::config::Config`; it imports no route or handler.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -137,7 +137,7 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// log σ(z) = −softplus(−z), through ln_1p (math.md, "Numerics").
+/// log σ(z) = −softplus(−z), through ln_1p (docs/design/math.md, "Numerics").
 fn log_sigmoid(z: f64) -> f64 {
     if z >= 0.0 { -(-z).exp().ln_1p() } else { z - z.exp().ln_1p() }
 }

@@ -673,7 +673,7 @@ async fn competition_ranks_1_2_2_4_imply_five_pairs() {
     assert!(close(num(&second["loss"]), num(&first["loss"])));
 }
 
-/// math.md rejects only inputs whose results would not be finite. Here the three log
+/// docs/design/math.md rejects only inputs whose results would not be finite. Here the three log
 /// probabilities sum to −(3.2e308 + ln 2), beyond f64, yet the losses the normalizations ask for,
 /// 3.2e308/6 ≈ 5.3e307 (ordered_pairs) and 3.2e308/3 ≈ 1.07e308 (comparisons), are finite and
 /// must be returned (only `sum` overflows; see tests/api/errors.rs).

@@ -1,6 +1,6 @@
 //! prefeval-core: everything prefeval computes, with no HTTP and no async runtime.
 //!
-//! - `eval`: the math of docs/design/math.md on plain slices (implied pairs, the Bradley–Terry
+//! - `math`: the math of docs/design/math.md on plain slices (implied pairs, the Bradley–Terry
 //!   link, listwise loss, accuracy, τ-b, calibration, gradients, totals).
 //! - `stats`: standard errors clustered by list, intervals, p-values, Holm.
 //! - `pipeline`: input formats, decoding, validation, evaluation in units, encoding of answers,

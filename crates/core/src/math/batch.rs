@@ -1,5 +1,6 @@
 //! A batch of ranked lists: splitting the O(N²) work into units that any number of workers can
-//! run in any order, and joining their results in a fixed order into the figures of math.md.
+//! run in any order, and joining their results in a fixed order into the figures of
+//! docs/design/math.md.
 
 use std::ops::Range;
 

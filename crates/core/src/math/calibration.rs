@@ -1,4 +1,4 @@
-//! Calibration of the Bradley–Terry probabilities (math.md, "Evaluation figures beside the loss"):
+//! Calibration of the Bradley–Terry probabilities (docs/design/math.md, "Evaluation figures beside the loss"):
 //! does a pair the model calls at 80 % go the human's way 80 % of the time? Every implied pair is
 //! oriented so that the model's predicted winner comes first (q = σ(|d|) ≥ ½) and scored against
 //! the human (y = 1 agrees, 0 disagrees, ½ on a reward tie). The accumulator keeps only counts and
@@ -23,7 +23,7 @@ struct BinSums {
 }
 
 /// One bin as reported: [lower, upper), the last one closed at 1. The means are `None` for an
-/// empty bin, which math.md reports with count 0 and no means.
+/// empty bin, which docs/design/math.md reports with count 0 and no means.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CalibrationBin {
     pub lower: f64,

@@ -1,4 +1,4 @@
-//! The gradient of one list's loss with respect to each of its rewards (math.md, "Evaluation
+//! The gradient of one list's loss with respect to each of its rewards (docs/design/math.md, "Evaluation
 //! figures beside the loss"): the direction a trainer would move each reward, and so which items
 //! drive the loss.
 

@@ -1,4 +1,4 @@
-//! Kendall's τ-b between a human ranking and a model's rewards (math.md, "Evaluation figures
+//! Kendall's τ-b between a human ranking and a model's rewards (docs/design/math.md, "Evaluation figures
 //! beside the loss"), in O(N log N) by Knight's algorithm: one sort by (rank, reward), then a
 //! merge sort of the rewards in which every exchange is one discordant pair. A list of 10,000
 //! items has 5·10^7 pairs, which a direct count would visit one by one.

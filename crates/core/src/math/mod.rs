@@ -1,4 +1,4 @@
-//! The math of `design/math.md`: implied preferences, the stable Bradley–Terry link, listwise
+//! The math of `docs/design/math.md`: implied preferences, the stable Bradley–Terry link, listwise
 //! loss and pairwise accuracy. Pure computation on plain slices: no I/O, no serde, no async, no
 //! threads (callers decide where `run_unit` runs).
 

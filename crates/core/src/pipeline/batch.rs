@@ -1,5 +1,5 @@
 //! One batch, evaluated: the step every batch door shares (`POST /v1/evaluate` and a batch file
-//! given to `prefeval eval`), beside `compare::run` for comparisons. A validated `Batch` in; each
+//! given to `prefeval eval`), beside `compare::compare` for comparisons. A validated `Batch` in; each
 //! list's evaluation, the totals of those evaluated, and the cross-list figures asked for out. How
 //! the result is written (one answer, or stream lines) and what a failed list costs is the door's.
 

@@ -1,6 +1,6 @@
 //! `POST /v1/compare`: two to sixteen reward models scored on the same ranked lists. The pipeline
 //! runs once per model over the same lists; then every pair of models is compared with paired,
-//! list-clustered statistics (math.md, "Uncertainty"): the loss difference as a mean of per-list
+//! list-clustered statistics (docs/design/math.md, "Uncertainty"): the loss difference as a mean of per-list
 //! differences, the accuracy difference as a ratio of summed per-list differences, each with its
 //! standard error, interval, two-sided p-value and Holm-adjusted p-value over the family.
 

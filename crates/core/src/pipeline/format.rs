@@ -1,4 +1,4 @@
-//! Input formats: the shapes annotation and training tools export (`design/api.md`, "Input
+//! Input formats: the shapes annotation and training tools export (`docs/design/api.md`, "Input
 //! formats"), each turned into one ranked list of items. Results are then identical to the same
 //! data sent natively. Errors name the field as the client wrote it (`ranking[1][0]`,
 //! `rewards.b`, `items[2].rating`), under the list's path prefix.

@@ -1,9 +1,9 @@
 //! The one evaluation pipeline behind every front door (`POST /v1/evaluate`,
-//! `POST /v1/evaluate/stream`, `prefeval eval`): decode one list in its input format (errors name
-//! the field under the list's path), validate it into a ranked list, evaluate it with the math of
-//! `crate::math`, encode its result, and accumulate the batch's sufficient statistics. No HTTP
-//! here: the doors differ only in how lists arrive, how results leave and where work runs
-//! (`Parallel`).
+//! `POST /v1/evaluate/stream`, `POST /v1/compare`, `prefeval eval`): decode one list in its input
+//! format (errors name the field under the list's path), validate it into a ranked list, evaluate
+//! it with the math of `crate::math`, encode its result, and accumulate the batch's sufficient
+//! statistics. No HTTP here: the doors differ only in how lists arrive, how results leave and
+//! where work runs (`Parallel`).
 
 pub mod batch;
 pub mod compare;

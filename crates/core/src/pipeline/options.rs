@@ -29,7 +29,7 @@ pub struct Options {
     pub top_disagreements: Option<usize>,
     /// Each returned pair also echoes its items' ids (`preferred_id`, `other_id`); off by default,
     /// as the indices already name the items and the ids nearly double an answer with pairs. No
-    /// effect without `eval.include_pairs`.
+    /// effect without `math.include_pairs`.
     pub include_pair_ids: bool,
 }
 

@@ -1,4 +1,4 @@
-//! Statistics of uncertainty for the figures of `design/math.md` ("Uncertainty: how sure is a
+//! Statistics of uncertainty for the figures of `docs/design/math.md` ("Uncertainty: how sure is a
 //! figure"): the normal distribution's quantile and tail, standard errors clustered by list,
 //! intervals, p-values and Holm's adjustment. Pure computation on plain numbers: no I/O, no serde,
 //! no threads.

@@ -1,4 +1,4 @@
-//! How sure a batch figure is (math.md, "Uncertainty: how sure is a figure"). Lists are the
+//! How sure a batch figure is (docs/design/math.md, "Uncertainty: how sure is a figure"). Lists are the
 //! independent units, so every standard error here is clustered by list; and every one is
 //! computed from sums over the lists, so that it can come from totals merged across chunks and
 //! shards. A paired comparison of two models is the same computation on per-list differences.
