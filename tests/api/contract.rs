@@ -2341,3 +2341,37 @@ fn media_types_match_by_essence_and_named_parameters() {
     assert!(media_type_matches("text/html", "text/html; charset=utf-8"));
     assert!(!media_type_matches("application/json", "application/yaml"));
 }
+
+// ----- the option table against the spec --------------------------------------------------------
+
+/// The option names each door documents are exactly the option table's names for that door: a
+/// new table entry that openapi.yaml does not describe (or the reverse) fails here.
+#[test]
+fn every_door_documents_exactly_the_option_tables_options() {
+    use prefeval::pipeline::options::{Door, OptionDef};
+    let table = |door| -> Vec<String> {
+        let mut names: Vec<String> = OptionDef::of(door).map(|def| def.name.to_string()).collect();
+        names.sort();
+        names
+    };
+    let schema_properties = |name: &str| -> Vec<String> {
+        let properties = spec().at(&format!("/components/schemas/{name}/properties"));
+        let mut names: Vec<String> =
+            properties.as_object().unwrap_or_else(|| panic!("{name} has properties")).keys().cloned().collect();
+        names.sort();
+        names
+    };
+    assert_eq!(schema_properties("Options"), table(Door::Batch), "POST /v1/evaluate options");
+    assert_eq!(schema_properties("CompareOptions"), table(Door::Compare), "POST /v1/compare options");
+    let parameters = spec().at(&format!("/paths/{}/post/parameters", escape("/v1/evaluate/stream")));
+    let mut query: Vec<String> = parameters
+        .as_array()
+        .expect("a parameter list")
+        .iter()
+        .filter(|parameter| parameter["in"] == "query")
+        .map(|parameter| parameter["name"].as_str().expect("a name").to_string())
+        .filter(|name| name != "model")
+        .collect();
+    query.sort();
+    assert_eq!(query, table(Door::Stream), "POST /v1/evaluate/stream query parameters (besides model)");
+}

@@ -65,7 +65,8 @@ fn no_source_cites_design_documents_outside_the_repository() {
         rust_files(&Path::new(ROOT).join(dir), &mut files);
     }
     assert!(files.len() > 20, "the sources were not found");
-    let outside = ["..", "/shared/design"].concat();
+    // Spelled in parts, so that this file does not cite the path it forbids.
+    let outside = ["..", "shared", "design"].join("/");
     for file in files {
         let source = std::fs::read_to_string(&file).expect("readable source");
         assert!(!source.contains(&outside), "{} cites {outside}", file.display());

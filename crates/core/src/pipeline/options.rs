@@ -344,7 +344,11 @@ impl OptionSettings {
     /// Checks and sets each value; an error's path is `prefix` + the option's name.
     pub fn apply(&self, options: &mut Options, prefix: &str) -> Result<(), Error> {
         for &(def, value) in &self.0 {
-            (def.set)(options, value, &format!("{prefix}{}", def.name))?;
+            // The full path is built only for an error: applying options is on every request.
+            (def.set)(options, value, def.name).map_err(|mut error| {
+                error.path = Some(format!("{prefix}{}", def.name));
+                error
+            })?;
         }
         Ok(())
     }
