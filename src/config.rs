@@ -40,6 +40,16 @@ pub struct Config {
     #[arg(long, env = "PREFEVAL_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// Seconds answer bytes may wait for a client that takes none (a reader that stopped, or an
+    /// HTTP/2 peer that grants no flow-control window) before its connection is closed and
+    /// everything it held is released.
+    #[arg(long, env = "PREFEVAL_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout_secs: u64,
+
+    /// Most streams one HTTP/2 connection may have open at once.
+    #[arg(long, env = "PREFEVAL_MAX_CONCURRENT_STREAMS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_streams: u32,
+
     /// Most items one list may hold (422 above it).
     #[arg(long, env = "PREFEVAL_MAX_ITEMS_PER_LIST", default_value_t = 10_000)]
     pub max_items_per_list: usize,
@@ -176,6 +186,8 @@ impl Default for Config {
             max_body_bytes: 32 * 1024 * 1024,
             memory_limit_bytes: None,
             max_connections: 1024,
+            write_timeout_secs: 30,
+            max_concurrent_streams: 32,
             max_items_per_list: 10_000,
             max_lists: 100_000,
             max_pairs: 1_000_000,

@@ -1,10 +1,9 @@
 //! The JSON body extractor: checks the content type, then reads the body under the byte limit
 //! and the memory budget, reserving before a byte is buffered (from `Content-Length`, or as
 //! chunks arrive). Parsing happens later, on a worker. Also the answers to a body that exceeds
-//! the budget, and the response body that keeps its reservation until it is sent.
+//! the budget, and the response bytes that keep their reservation until they are written.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
@@ -48,8 +47,12 @@ impl FromRequest<AppState> for JsonBody {
         let mut bytes = Vec::with_capacity(announced);
         let mut body = request.into_body();
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-            let frame = frame
-                .map_err(|error| Error::new(ErrorCode::MalformedJson, format!("could not read the body: {error}")))?;
+            let frame = frame.map_err(|error| {
+                Error::new(
+                    ErrorCode::BodyIncomplete,
+                    format!("the request body broke off before it was complete: {error}"),
+                )
+            })?;
             let Ok(data) = frame.into_data() else { continue };
             let needed = bytes.len() + data.len();
             if needed > max {
@@ -80,7 +83,7 @@ fn admission_charge(length: usize, state: &AppState) -> usize {
 pub fn over_budget(state: &AppState, refusal: OverBudget) -> Error {
     state.metrics.reject(REJECT_MEMORY_BUDGET);
     match refusal {
-        OverBudget::Exhausted => Error::memory_budget(state.pool.retry_after_secs()),
+        OverBudget::Exhausted { .. } => Error::memory_budget(state.pool.retry_after_secs()),
         OverBudget::NeverFits { needed, limit } => Error::never_fits_budget(needed, limit),
     }
 }
@@ -92,34 +95,27 @@ pub fn too_large(limit: usize) -> Error {
     )
 }
 
-/// A response body that holds its reservation until the last byte is handed to the connection
-/// (or the client goes away), so slow readers count against the budget too.
+/// A response body whose bytes stay reserved until the connection has written them all (or
+/// dropped them with the connection): see `reserved_bytes`.
 pub fn reserved_body(bytes: Vec<u8>, reservation: Reservation) -> Body {
-    Body::new(ReservedBody { data: Some(Bytes::from(bytes)), _reservation: reservation })
+    Body::from(reserved_bytes(bytes, reservation))
 }
 
-struct ReservedBody {
-    data: Option<Bytes>,
+/// `bytes` as one buffer that owns `reservation`: every slice of it (the frames hyper holds until
+/// they reach the socket, see `crate::server::outbound`) keeps it alive, so the budget counts the
+/// answer until its last byte is written, however slowly the client reads.
+pub fn reserved_bytes(bytes: Vec<u8>, reservation: Reservation) -> Bytes {
+    Bytes::from_owner(ReservedBytes { bytes, _reservation: reservation })
+}
+
+struct ReservedBytes {
+    bytes: Vec<u8>,
     _reservation: Reservation,
 }
 
-impl HttpBody for ReservedBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(self.data.take().map(|data| Ok(http_body::Frame::data(data))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |data| data.len() as u64))
+impl AsRef<[u8]> for ReservedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
     }
 }
 

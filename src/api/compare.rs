@@ -35,7 +35,11 @@ fn compare_body(
             list_losses: &mut losses.iter().copied(),
         });
     }
-    encode_answer(&reservation, 1024 + comparison.comparisons.len() * 512, |out| {
+    let answer = encode_answer(&mut reservation, 1024 + comparison.comparisons.len() * 512, |out| {
         serde_json::to_writer(out, &comparison)
-    })
+    })?;
+    drop(comparison);
+    drop(bytes);
+    reservation.shrink_to(answer.capacity());
+    Ok((answer, reservation))
 }

@@ -15,7 +15,7 @@ impl ErrorStatus for ErrorCode {
     fn status(&self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            MalformedJson => StatusCode::BAD_REQUEST,
+            MalformedJson | BodyIncomplete => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotFound => StatusCode::NOT_FOUND,

@@ -92,20 +92,25 @@ fn evaluate_body(
     let figures = CrossListFigures::of(&batch, &evaluations);
     let options = &batch.options;
     let extras = figures.extras();
-    encode_answer(&reservation, encoded_size_estimate(&evaluations), |out| {
+    let answer = encode_answer(&mut reservation, encoded_size_estimate(&evaluations), |out| {
         write_batch(out, options, &batch.inputs, &evaluations, &totals, &extras)
-    })
+    })?;
+    drop((figures, evaluations, batch));
+    drop(bytes);
+    // From here only the answer's own bytes are held.
+    reservation.shrink_to(answer.capacity());
+    Ok((answer, reservation))
 }
 
-/// Writes an answer into a buffer that reserves from `reservation`'s budget as it grows (about
-/// `capacity` bytes at first); the answer comes back with the reservation of its own bytes.
+/// Writes an answer into a buffer that reserves in `reservation` as it grows (about `capacity`
+/// bytes at first), beside what the request already holds there: a refusal weighs the whole
+/// need, so a request that could never fit is told so (413) instead of to retry (503).
 pub(super) fn encode_answer(
-    reservation: &Reservation,
+    reservation: &mut Reservation,
     capacity: usize,
     write: impl FnOnce(&mut BudgetedBuffer<'_>) -> Result<(), serde_json::Error>,
-) -> Result<(Vec<u8>, Reservation), Refusal> {
-    let mut answer = reservation.budget().empty();
-    let mut out = BudgetedBuffer::with_capacity(capacity, &mut answer)?;
+) -> Result<Vec<u8>, Refusal> {
+    let mut out = BudgetedBuffer::with_capacity(capacity, reservation)?;
     if let Err(error) = write(&mut out) {
         if let Some(refusal) = out.refusal() {
             return Err(refusal.into());
@@ -113,5 +118,5 @@ pub(super) fn encode_answer(
         tracing::error!(%error, "could not encode an answer");
         return Err(Error::internal().into());
     }
-    Ok((out.into_bytes(), answer))
+    Ok(out.into_bytes())
 }

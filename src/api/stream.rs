@@ -15,20 +15,22 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
-use super::body::over_budget;
+use super::body::{over_budget, reserved_bytes};
 use super::error::{Error, ErrorCode, HttpError};
 use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
 use crate::pipeline::Options;
 use crate::pipeline::encode::write_stream_error;
-use crate::pipeline::ndjson::{CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk};
+use crate::pipeline::ndjson::{
+    CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk, refuse_chunk,
+};
 use crate::pipeline::options::{Door, OptionDef, OptionSettings};
 use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
-use crate::runtime::metrics::{EvaluationCounts, REJECT_QUEUE_FULL};
+use crate::runtime::metrics::{EvaluationCounts, REJECT_MEMORY_BUDGET, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, PendingJob};
 use crate::server::state::AppState;
 
@@ -70,7 +72,11 @@ pub async fn evaluate_stream(
     let first = match first {
         Some(Ok(frame)) => frame.into_data().ok(),
         Some(Err(error)) => {
-            return Err(Error::new(ErrorCode::MalformedJson, format!("could not read the body: {error}")).into());
+            return Err(Error::new(
+                ErrorCode::BodyIncomplete,
+                format!("the request body broke off before it was complete: {error}"),
+            )
+            .into());
         }
         None => None,
     };
@@ -78,7 +84,7 @@ pub async fn evaluate_stream(
     let stream = Stream { state, options, model, target, sender };
     tokio::spawn(stream.run(first, body, reading));
     let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))];
-    Ok((content_type, Body::new(OutputBody { receiver, held: None })).into_response())
+    Ok((content_type, Body::new(OutputBody { receiver })).into_response())
 }
 
 /// NDJSON media types: `application/x-ndjson` and its common aliases.
@@ -129,128 +135,206 @@ struct Stream {
     options: Options,
     model: Option<String>,
     target: usize,
-    sender: mpsc::Sender<(Bytes, Option<Reservation>)>,
+    sender: mpsc::Sender<Bytes>,
 }
 
-/// A chunk submitted to the pool.
+/// A chunk submitted to the pool, with the input bytes it holds and, for the chunk that ends a
+/// long line, the long-line turn (given back once its answer is out).
 struct InFlight {
     chunk: Arc<Chunk>,
     job: PendingJob<Result<(ChunkOutcome, Reservation), OverBudget>>,
-    _input: Reservation,
+    input: Reservation,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+/// What a stream holds while it runs.
+struct Progress {
+    builder: ChunkBuilder,
+    /// What the builder holds (whole lines not yet cut into a chunk, and the line not complete).
+    reading: Reservation,
+    in_flight: VecDeque<InFlight>,
+    /// Held while the builder holds a line longer than a chunk.
+    turn: Option<OwnedSemaphorePermit>,
+    totals: Totals,
+    lines_failed: u64,
 }
 
 /// Why a stream ends before its summary.
 enum Stopped {
-    /// The client went away (or broke its body): nobody is left to answer.
+    /// The client went away: nobody is left to answer.
     ClientGone,
     /// Told to the client in a last line.
     Failed(Error),
 }
 
+/// How the body ended.
+enum BodyEnd {
+    Complete,
+    /// No byte, or too few, for too long: the results so far, then this error.
+    Stalled(Error),
+    /// The connection broke off mid-body (a short `Content-Length`, broken chunked framing).
+    Incomplete(String),
+}
+
 impl Stream {
-    async fn run(self, first: Option<Bytes>, mut body: Body, mut reading: Reservation) {
-        let mut totals = Totals::default();
-        let mut lines_failed = 0u64;
-        let outcome = self.pump(first, &mut body, &mut reading, &mut totals, &mut lines_failed).await;
-        let last = match outcome {
+    async fn run(self, first: Option<Bytes>, mut body: Body, reading: Reservation) {
+        let mut progress = Progress {
+            builder: ChunkBuilder::new(self.target, self.state.limits.max_line_bytes),
+            reading,
+            in_flight: VecDeque::new(),
+            turn: None,
+            totals: Totals::default(),
+            lines_failed: 0,
+        };
+        let last = match self.pump(first, &mut body, &mut progress).await {
             Ok(()) => summary_line(&Summary::new(
                 self.options.math.normalization,
-                &totals,
-                lines_failed,
+                &progress.totals,
+                progress.lines_failed,
                 self.options.confidence,
             )),
             Err(Stopped::ClientGone) => return,
             Err(Stopped::Failed(error)) => stream_error_line(&error),
         };
-        let _ = self.sender.send((Bytes::from(last), None)).await;
+        let _ = self.sender.send(Bytes::from(last)).await;
     }
 
     /// Reads the body, keeps up to `workers + 1` chunks in flight, and sends their output in order.
-    async fn pump(
-        &self,
-        first: Option<Bytes>,
-        body: &mut Body,
-        reading: &mut Reservation,
-        totals: &mut Totals,
-        lines_failed: &mut u64,
-    ) -> Result<(), Stopped> {
-        let limits = self.state.limits;
-        let read_timeout = Duration::from_secs(self.state.request_timeout_secs);
+    async fn pump(&self, first: Option<Bytes>, body: &mut Body, progress: &mut Progress) -> Result<(), Stopped> {
         let max_in_flight = self.state.pool.workers() + 1;
-        let mut builder = ChunkBuilder::new(self.target, limits.max_line_bytes);
-        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut ready = Vec::new();
         let mut next_data = first;
-        let mut idle = Duration::ZERO;
-        let timed_out = loop {
+        let mut upload = UploadPace::new(Duration::from_secs(self.state.request_timeout_secs));
+        let end = loop {
             if let Some(data) = next_data.take() {
-                builder.push(&data, &mut ready);
-                // The partial line the builder holds (up to the line limit) counts against the budget.
-                self.wait_for_budget(reading, builder.buffered()).await?;
+                progress.builder.push(&data, &mut ready);
+                self.hold_read(progress, &ready).await?;
             }
-            for chunk in ready.drain(..) {
-                in_flight.push_back(self.submit(Arc::new(chunk)).await?);
-                while in_flight.len() >= max_in_flight {
-                    self.deliver(&mut in_flight, totals, lines_failed).await?;
-                }
-            }
+            self.submit_ready(progress, &mut ready, max_in_flight).await?;
             // Results leave as they are ready, not only when the pipeline is full.
-            while in_flight.front().is_some_and(|chunk| chunk.job.is_ready()) {
-                self.deliver(&mut in_flight, totals, lines_failed).await?;
+            while progress.in_flight.front().is_some_and(|chunk| chunk.job.is_ready()) {
+                self.deliver(progress).await?;
             }
+            let waited = tokio::time::Instant::now();
             let next = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
-            match tokio::time::timeout(FLUSH_AFTER, next).await {
-                Ok(None) => break false,
-                Ok(Some(Err(_))) => return Err(Stopped::ClientGone),
-                Ok(Some(Ok(frame))) => {
-                    next_data = frame.into_data().ok();
-                    idle = Duration::ZERO;
-                }
+            let polled = tokio::time::timeout(FLUSH_AFTER, next).await;
+            upload.waited(waited.elapsed());
+            match polled {
+                Ok(None) => break BodyEnd::Complete,
+                Ok(Some(Err(error))) => break BodyEnd::Incomplete(error.to_string()),
+                Ok(Some(Ok(frame))) => next_data = frame.into_data().ok(),
                 Err(_) => {
                     // The producer paused: hand out the whole lines held so far.
                     if self.sender.is_closed() {
                         return Err(Stopped::ClientGone);
                     }
-                    ready.extend(builder.flush());
-                    idle += FLUSH_AFTER;
-                    if idle >= read_timeout {
-                        break true;
-                    }
+                    ready.extend(progress.builder.flush());
                 }
+            }
+            if let Some(data) = &next_data {
+                upload.received(data.len());
+            }
+            if let Some(stalled) = upload.check() {
+                break BodyEnd::Stalled(stalled);
             }
         };
-        // A stalled client still gets the results of every whole line it sent.
-        let last = if timed_out { builder.flush() } else { builder.finish() };
-        ready.extend(last);
-        for chunk in ready.drain(..) {
-            in_flight.push_back(self.submit(Arc::new(chunk)).await?);
+        // A client whose body stopped short still gets the results of every whole line it sent;
+        // the line it was in the middle of is not one.
+        let builder = std::mem::replace(&mut progress.builder, ChunkBuilder::new(self.target, 0));
+        ready.extend(if matches!(end, BodyEnd::Complete) { builder.finish() } else { builder.into_complete() });
+        self.hold_read(progress, &ready).await?;
+        self.submit_ready(progress, &mut ready, max_in_flight).await?;
+        while !progress.in_flight.is_empty() {
+            self.deliver(progress).await?;
         }
-        while !in_flight.is_empty() {
-            self.deliver(&mut in_flight, totals, lines_failed).await?;
-        }
-        if timed_out {
-            return Err(Stopped::Failed(Error::new(
-                ErrorCode::RequestTimeout,
+        match end {
+            BodyEnd::Complete => Ok(()),
+            BodyEnd::Stalled(error) => Err(Stopped::Failed(error)),
+            BodyEnd::Incomplete(cause) => Err(Stopped::Failed(Error::new(
+                ErrorCode::BodyIncomplete,
                 format!(
-                    "no body bytes for {} s (PREFEVAL_REQUEST_TIMEOUT_SECS); the stream stops here",
-                    read_timeout.as_secs()
+                    "the request body ended before it was complete ({cause}); every whole line before \
+                     the break is answered above, and the stream stops here"
                 ),
-            )));
+            ))),
         }
-        Ok(())
     }
 
-    /// Resizes `reservation` to `bytes`, waiting while the budget is taken by others.
-    async fn wait_for_budget(&self, reservation: &mut Reservation, bytes: usize) -> Result<(), Stopped> {
+    /// Reserves what the builder holds and the chunks it just cut. Never waits holding more than
+    /// a chunk's worth: a line that can never fit is given up at once with its error line; a line
+    /// longer than a chunk first takes the long-line turn; and a line still refused when the wait
+    /// is over is given up with a `memory_budget` error line. The whole lines already held are
+    /// bounded by the chunk size and always kept.
+    async fn hold_read(&self, progress: &mut Progress, ready: &[Chunk]) -> Result<(), Stopped> {
+        let limit = self.state.memory.limit();
+        let wait = Duration::from_secs(self.state.request_timeout_secs);
+        let deadline = tokio::time::Instant::now() + wait;
+        let cut: usize = ready.iter().map(|chunk| chunk.bytes.capacity()).sum();
         loop {
-            match reservation.resize(bytes) {
-                Ok(()) => return Ok(()),
-                Err(OverBudget::Exhausted) => self.pause().await?,
-                Err(OverBudget::NeverFits { needed, limit }) => {
-                    return Err(Stopped::Failed(Error::never_fits_budget(needed, limit)));
+            let builder = &mut progress.builder;
+            let line_need = builder.partial_need();
+            if line_need > limit {
+                builder.abandon_line(Error::line_never_fits_budget(line_need, limit));
+            }
+            if builder.partial_line().len() > self.target && progress.turn.is_none() {
+                let turn = Arc::clone(&self.state.long_line_turn);
+                match tokio::time::timeout_at(deadline, turn.acquire_owned()).await {
+                    Ok(Ok(turn)) => progress.turn = Some(turn),
+                    _ => progress.builder.abandon_line(Error::line_budget_busy(wait.as_secs())),
                 }
             }
+            let builder = &mut progress.builder;
+            if builder.partial_line().len() <= self.target {
+                // The long line ended or was given up: the turn goes with its chunk, or back now.
+                progress.turn = progress.turn.take().filter(|_| !ready.is_empty());
+            }
+            let want = builder.buffered().saturating_add(cut);
+            let refusal = match progress.reading.resize(want) {
+                Ok(()) => return Ok(()),
+                Err(refusal) => refusal,
+            };
+            if builder.partial_line().is_empty() {
+                // Only whole lines, at most a chunk and a frame: already in memory, and cut next.
+                progress.reading.hold(want);
+                return Ok(());
+            }
+            match refusal {
+                OverBudget::NeverFits { needed, limit } => {
+                    builder.abandon_line(Error::line_never_fits_budget(needed, limit));
+                }
+                OverBudget::Exhausted { .. } if tokio::time::Instant::now() >= deadline => {
+                    builder.abandon_line(Error::line_budget_busy(wait.as_secs()));
+                }
+                // Our own chunks in flight free memory as they finish; else others' must.
+                OverBudget::Exhausted { .. } if !progress.in_flight.is_empty() => self.deliver(progress).await?,
+                OverBudget::Exhausted { .. } => self.pause().await?,
+            }
         }
+    }
+
+    /// Submits the chunks cut so far, each with its input bytes taken from the read reservation.
+    async fn submit_ready(
+        &self,
+        progress: &mut Progress,
+        ready: &mut Vec<Chunk>,
+        max_in_flight: usize,
+    ) -> Result<(), Stopped> {
+        let count = ready.len();
+        for (index, chunk) in ready.drain(..).enumerate() {
+            let input = progress.reading.split(chunk.bytes.capacity());
+            let turn = if index + 1 == count { progress.turn.take() } else { None };
+            let chunk = Arc::new(chunk);
+            let job = self.submit(&chunk).await?;
+            progress.in_flight.push_back(InFlight { chunk, job, input, _turn: turn });
+            while progress.in_flight.len() >= max_in_flight {
+                self.deliver(progress).await?;
+            }
+        }
+        // Keep the turn only while the builder still holds the long line.
+        if progress.builder.partial_line().len() <= self.target {
+            progress.turn = None;
+        }
+        Ok(())
     }
 
     /// Waits `RETRY_PAUSE`, unless the client is gone.
@@ -262,14 +346,27 @@ impl Stream {
         Ok(())
     }
 
+    /// Waits until `needed` bytes of the budget are free (true), or until `deadline` (false).
+    async fn wait_until_free(&self, needed: usize, deadline: tokio::time::Instant) -> Result<bool, Stopped> {
+        loop {
+            if self.state.memory.available() >= needed {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            self.pause().await?;
+        }
+    }
+
     /// Submits a chunk to the pool, waiting while its queue is full.
-    async fn submit(&self, chunk: Arc<Chunk>) -> Result<InFlight, Stopped> {
-        // The chunk's own bytes; its decoded form, evaluation and answer are reserved by the job.
-        let mut input = self.state.memory.empty();
-        self.wait_for_budget(&mut input, chunk.bytes.capacity()).await?;
+    async fn submit(
+        &self,
+        chunk: &Arc<Chunk>,
+    ) -> Result<PendingJob<Result<(ChunkOutcome, Reservation), OverBudget>>, Stopped> {
         loop {
             let job = {
-                let (chunk, options, limits) = (Arc::clone(&chunk), self.options, self.state.limits);
+                let (chunk, options, limits) = (Arc::clone(chunk), self.options, self.state.limits);
                 let (budget, metrics, model) =
                     (self.state.memory.clone(), Arc::clone(&self.state.metrics), self.model.clone());
                 self.state.pool.submit(move |scope| {
@@ -285,43 +382,103 @@ impl Stream {
                 })
             };
             match job {
-                Ok(job) => return Ok(InFlight { chunk, job, _input: input }),
+                Ok(job) => return Ok(job),
                 Err(_) => self.pause().await?,
             }
         }
     }
 
-    /// Waits for the oldest chunk in flight and sends its output; a chunk the budget refused is
-    /// submitted again.
-    async fn deliver(
-        &self,
-        in_flight: &mut VecDeque<InFlight>,
-        totals: &mut Totals,
-        lines_failed: &mut u64,
-    ) -> Result<(), Stopped> {
-        let Some(front) = in_flight.pop_front() else { return Ok(()) };
-        let (evaluated, timings) = front.job.wait().await.map_err(|failure| {
-            if let JobFailure::Panicked(message) = failure {
-                tracing::error!(panic = %message, "a stream chunk panicked");
-            }
-            Stopped::Failed(Error::internal())
-        })?;
-        self.state.metrics.observe_timings(&timings);
-        let (outcome, answer) = match evaluated {
-            Ok(done) => done,
-            Err(OverBudget::Exhausted) => {
-                self.pause().await?;
-                let again = self.submit(front.chunk).await?;
-                in_flight.push_front(again);
-                return Ok(());
-            }
-            Err(OverBudget::NeverFits { needed, limit }) => {
-                return Err(Stopped::Failed(Error::never_fits_budget(needed, limit)));
-            }
+    /// Waits for the oldest chunk in flight and sends its output. A chunk the budget refused for
+    /// now is submitted again once the memory it asked for is free (never sooner, so nothing is
+    /// evaluated twice in a loop); after the wait its lines answer `memory_budget` errors.
+    async fn deliver(&self, progress: &mut Progress) -> Result<(), Stopped> {
+        let Some(InFlight { chunk, mut job, input, _turn: turn }) = progress.in_flight.pop_front() else {
+            return Ok(());
         };
-        outcome.evaluations.iter().for_each(|evaluation| totals.add(evaluation));
-        *lines_failed += outcome.lines_failed;
-        self.sender.send((Bytes::from(outcome.output), Some(answer))).await.map_err(|_| Stopped::ClientGone)
+        let wait = Duration::from_secs(self.state.request_timeout_secs);
+        let deadline = tokio::time::Instant::now() + wait;
+        let (outcome, answer) = loop {
+            let (evaluated, timings) = job.wait().await.map_err(|failure| {
+                if let JobFailure::Panicked(message) = failure {
+                    tracing::error!(panic = %message, "a stream chunk panicked");
+                }
+                Stopped::Failed(Error::internal())
+            })?;
+            self.state.metrics.observe_timings(&timings);
+            let needed = match evaluated {
+                Ok(done) => break done,
+                // `evaluate_chunk` answers lines that never fit with error lines; any other refusal
+                // is for now.
+                Err(OverBudget::Exhausted { needed } | OverBudget::NeverFits { needed, .. }) => needed,
+            };
+            if !self.wait_until_free(needed, deadline).await? {
+                self.state.metrics.reject(REJECT_MEMORY_BUDGET);
+                let refused = refuse_chunk(&chunk, &Error::line_budget_busy(wait.as_secs()));
+                break (refused, self.state.memory.empty());
+            }
+            job = self.submit(&chunk).await?;
+        };
+        // The input and the long-line turn are free once the answer is made.
+        drop((input, turn));
+        outcome.evaluations.iter().for_each(|evaluation| progress.totals.add(evaluation));
+        progress.lines_failed += outcome.lines_failed;
+        self.sender.send(reserved_bytes(outcome.output, answer)).await.map_err(|_| Stopped::ClientGone)
+    }
+}
+
+/// The slowest body a stream accepts, averaged over each window of the request timeout spent
+/// waiting for it: a producer that sends a line now and then passes; one byte every few seconds,
+/// which only holds a connection, does not.
+pub const MIN_UPLOAD_BYTES_PER_SEC: u64 = 16;
+
+/// How fast a stream's body arrives, counted only while the stream waits for it (not while the
+/// stream itself holds back, waiting for workers, memory or its reader).
+struct UploadPace {
+    window: Duration,
+    waited: Duration,
+    received: u64,
+    silent: Duration,
+}
+
+impl UploadPace {
+    fn new(window: Duration) -> UploadPace {
+        UploadPace { window, waited: Duration::ZERO, received: 0, silent: Duration::ZERO }
+    }
+
+    fn waited(&mut self, waited: Duration) {
+        self.waited += waited;
+        self.silent += waited;
+    }
+
+    fn received(&mut self, bytes: usize) {
+        self.received = self.received.saturating_add(bytes as u64);
+        self.silent = Duration::ZERO;
+    }
+
+    /// The error that ends the body, once it has been silent, or too slow, for a whole window.
+    fn check(&mut self) -> Option<Error> {
+        let secs = self.window.as_secs();
+        if self.silent >= self.window {
+            return Some(Error::new(
+                ErrorCode::RequestTimeout,
+                format!("no body bytes for {secs} s (PREFEVAL_REQUEST_TIMEOUT_SECS); the stream stops here"),
+            ));
+        }
+        if self.waited < self.window {
+            return None;
+        }
+        let slow = self.received < MIN_UPLOAD_BYTES_PER_SEC.saturating_mul(secs);
+        let received = std::mem::take(&mut self.received);
+        self.waited = Duration::ZERO;
+        slow.then(|| {
+            Error::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the body sent {received} bytes in {secs} s, slower than {MIN_UPLOAD_BYTES_PER_SEC} bytes/s; \
+                     the stream stops here"
+                ),
+            )
+        })
     }
 }
 
@@ -333,11 +490,10 @@ fn stream_error_line(error: &Error) -> Vec<u8> {
     out
 }
 
-/// The response body: output pieces as the stream task sends them. Each piece's reservation is
-/// held until the next is asked for, i.e. until the connection has taken the piece.
+/// The response body: output pieces as the stream task sends them, each still reserved until the
+/// connection has written it (`reserved_bytes`).
 struct OutputBody {
-    receiver: mpsc::Receiver<(Bytes, Option<Reservation>)>,
-    held: Option<Reservation>,
+    receiver: mpsc::Receiver<Bytes>,
 }
 
 impl HttpBody for OutputBody {
@@ -348,16 +504,6 @@ impl HttpBody for OutputBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        match self.receiver.poll_recv(cx) {
-            Poll::Ready(Some((bytes, reservation))) => {
-                self.held = reservation;
-                Poll::Ready(Some(Ok(http_body::Frame::data(bytes))))
-            }
-            Poll::Ready(None) => {
-                self.held = None;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        self.receiver.poll_recv(cx).map(|piece| piece.map(|bytes| Ok(http_body::Frame::data(bytes))))
     }
 }

@@ -59,6 +59,7 @@ pub struct Metrics {
     memory_reserved: IntGauge,
     memory_limit: IntGauge,
     connections_open: IntGauge,
+    write_timeouts: prometheus::IntCounter,
     queue_wait: Histogram,
     compute: Histogram,
     pair_margins: PairMargins,
@@ -122,6 +123,10 @@ impl Metrics {
             IntGauge::new("prefeval_memory_limit_bytes", "The memory budget (PREFEVAL_MEMORY_LIMIT_BYTES).")?;
         let connections_open =
             IntGauge::new("prefeval_connections_open", "Client connections open on the main listener.")?;
+        let write_timeouts = prometheus::IntCounter::new(
+            "prefeval_write_timeouts_total",
+            "Connections closed because their client took no answer bytes for PREFEVAL_WRITE_TIMEOUT_SECS.",
+        )?;
         let queue_wait = Histogram::with_opts(
             HistogramOpts::new("prefeval_queue_wait_seconds", "Time an admitted request waited for a worker.")
                 .buckets(QUEUE_WAIT_BUCKETS.to_vec()),
@@ -154,6 +159,7 @@ impl Metrics {
         registry.register(Box::new(memory_reserved.clone()))?;
         registry.register(Box::new(memory_limit.clone()))?;
         registry.register(Box::new(connections_open.clone()))?;
+        registry.register(Box::new(write_timeouts.clone()))?;
         registry.register(Box::new(queue_wait.clone()))?;
         registry.register(Box::new(compute.clone()))?;
         registry.register(Box::new(build_info))?;
@@ -172,6 +178,7 @@ impl Metrics {
             memory_reserved,
             memory_limit,
             connections_open,
+            write_timeouts,
             queue_wait,
             compute,
             pair_margins: PairMargins::default(),
@@ -200,6 +207,11 @@ impl Metrics {
         let histogram = self.list_loss.with_label_values(&labels);
         counts.list_losses.for_each(|loss| histogram.observe(loss));
         self.pair_margins.observe(&model, &totals.margins);
+    }
+
+    /// A connection was closed by the write timeout.
+    pub fn write_timed_out(&self) {
+        self.write_timeouts.inc();
     }
 
     pub fn reject(&self, reason: &str) {

@@ -1,5 +1,6 @@
 //! One client connection below HTTP: when it was last active (for the idle timeout, which HTTP/2
-//! lacks), how many requests it has in flight, and the lingering close.
+//! lacks), how many requests it has in flight, whether answer bytes wait for a client that takes
+//! none (the write timeout), and the lingering close.
 //!
 //! Lingering close (what nginx does): when an answer went out before the request body was read
 //! (413, 401, 503, ...), closing at once would make the kernel reset the connection, and a client
@@ -37,6 +38,11 @@ pub struct Activity {
     last_active_ms: AtomicU64,
     in_flight: AtomicUsize,
     linger: AtomicBool,
+    /// Answer frames handed to the connection and not yet written to the socket (or dropped).
+    output_pending: AtomicUsize,
+    /// Milliseconds after `opened` of the last answer byte written, or of the moment answer
+    /// frames began to wait while none were waiting.
+    output_progress_ms: AtomicU64,
 }
 
 impl Activity {
@@ -46,12 +52,47 @@ impl Activity {
             last_active_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             linger: AtomicBool::new(false),
+            output_pending: AtomicUsize::new(0),
+            output_progress_ms: AtomicU64::new(0),
         })
     }
 
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn touch(&self) {
-        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+    }
+
+    /// Bytes reached the socket: the connection is active and its client takes answers.
+    fn wrote(&self) {
+        let ms = self.elapsed_ms();
         self.last_active_ms.store(ms, Ordering::Relaxed);
+        self.output_progress_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Counts one answer frame as waiting to be written until the guard drops.
+    pub fn output_waiting(self: &Arc<Self>) -> OutputWaiting {
+        if self.output_pending.fetch_add(1, Ordering::AcqRel) == 0 {
+            // The write clock starts when bytes begin to wait, not at the last write before.
+            self.output_progress_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+        }
+        OutputWaiting(Arc::clone(self))
+    }
+
+    /// When the connection counts as stalled if no answer byte is written before: `timeout`
+    /// after the last progress while frames wait, or `timeout` from now while none do.
+    pub fn write_deadline(&self, timeout: Duration) -> Instant {
+        if self.output_pending.load(Ordering::Acquire) == 0 {
+            return Instant::now() + timeout;
+        }
+        self.opened + Duration::from_millis(self.output_progress_ms.load(Ordering::Relaxed)) + timeout
+    }
+
+    /// Answer frames have waited for `timeout` without the client taking a byte.
+    pub fn is_write_stalled(&self, timeout: Duration) -> bool {
+        self.output_pending.load(Ordering::Acquire) > 0 && self.write_deadline(timeout) <= Instant::now()
     }
 
     /// When the connection counts as idle if nothing happens before: `idle` after the last byte,
@@ -82,6 +123,15 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One answer frame not yet written; see `Activity::output_waiting`.
+pub struct OutputWaiting(Arc<Activity>);
+
+impl Drop for OutputWaiting {
+    fn drop(&mut self) {
+        self.0.output_pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -162,7 +212,7 @@ impl AsyncWrite for ClientStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         polled
     }
@@ -174,7 +224,7 @@ impl AsyncWrite for ClientStream {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, data);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         polled
     }

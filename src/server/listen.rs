@@ -1,7 +1,8 @@
 //! Accepting connections and shutting down gracefully. Built on hyper directly (not
 //! `axum::serve`) for the header-read timeout, which stops idle and trickling connections from
-//! piling up, the cap on open connections, an idle timeout that also covers HTTP/2, and the
-//! lingering close of `crate::server::connection`.
+//! piling up, the cap on open connections, an idle timeout that also covers HTTP/2, the write
+//! timeout that closes connections whose client stops taking answer bytes, and the lingering
+//! close of `crate::server::connection`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +19,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
+use crate::runtime::metrics::Metrics;
 use crate::server::connection::{Activity, ClientStream, LingerOnClose};
+use crate::server::outbound::outbound;
 use crate::server::routes::{app, metrics_app};
 use crate::server::state::AppState;
 
@@ -42,8 +45,13 @@ struct ConnectionRules {
     /// For the request headers, and how long a connection may sit idle.
     header_timeout: Duration,
     max_connections: u32,
+    /// How long answer bytes may wait for a client that takes none before the connection closes.
+    write_timeout: Duration,
+    /// Streams one HTTP/2 connection may have open at once.
+    max_concurrent_streams: u32,
     /// Counts the open connections, for the metrics gauge.
     open: Option<Arc<AtomicUsize>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Serves until `stop` completes; then readiness turns 503 at once, the listeners close (no new
@@ -57,7 +65,10 @@ pub async fn serve_until(
     let rules = ConnectionRules {
         header_timeout: Duration::from_secs(state.header_read_timeout_secs),
         max_connections: state.max_connections,
+        write_timeout: Duration::from_secs(state.write_timeout_secs),
+        max_concurrent_streams: state.max_concurrent_streams,
         open: Some(Arc::clone(&state.open_connections)),
+        metrics: Arc::clone(&state.metrics),
     };
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let draining = state.clone();
@@ -104,7 +115,7 @@ async fn accept_loop(
     let permits = Arc::new(Semaphore::new(rules.max_connections as usize));
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(rules.header_timeout);
-    builder.http2().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(rules.max_concurrent_streams);
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&permits).acquire_owned() => match permit {
@@ -131,19 +142,27 @@ async fn accept_loop(
             .serve_connection_with_upgrades(io, per_connection(router.clone(), Arc::clone(&activity)))
             .into_owned();
         let open = rules.open.clone();
-        let idle = rules.header_timeout;
+        let timeouts = Timeouts { idle: rules.header_timeout, write: rules.write_timeout };
+        let metrics = Arc::clone(&rules.metrics);
         let stopping = stopping.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _open = open.map(OpenGauge::enter);
-            drive(connection, &activity, idle, stopping).await;
+            if drive(connection, &activity, timeouts, stopping).await == Ended::WriteStalled {
+                metrics.write_timed_out();
+                tracing::warn!(
+                    write_timeout_secs = timeouts.write.as_secs(),
+                    "closed a connection whose client took no answer bytes for the write timeout"
+                );
+            }
         });
     }
     OpenConnections { permits, max: rules.max_connections }
 }
 
 /// The router as one connection's service: each request carries the connection's linger switch
-/// and counts as in flight until its answer is produced.
+/// and counts as in flight until its answer is produced; each answer body goes out in frames
+/// counted on the connection until written (`crate::server::outbound`).
 fn per_connection(
     router: axum::Router,
     activity: Arc<Activity>,
@@ -159,31 +178,57 @@ fn per_connection(
         request.extensions_mut().insert(LingerOnClose(Arc::clone(&activity)));
         let in_flight = activity.request_started();
         let answer = router.clone().oneshot(request);
+        let activity = Arc::clone(&activity);
         async move {
             let response = answer.await;
             drop(in_flight);
-            response
+            response.map(|response| response.map(|body| outbound(body, activity)))
         }
     }))
 }
 
+#[derive(Clone, Copy)]
+struct Timeouts {
+    idle: Duration,
+    write: Duration,
+}
+
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The connection finished (closed by either side, or shut down gracefully).
+    Closed,
+    /// Answer bytes waited for the write timeout without the client taking one: dropped, with
+    /// every request, body and reservation it held.
+    WriteStalled,
+}
+
 /// Runs one connection to its end: shuts it down gracefully when the server stops, or when it
-/// has been idle (no request in flight, no byte moved) for `idle`, over HTTP/1 and HTTP/2 alike.
-async fn drive<C>(connection: C, activity: &Activity, idle: Duration, stopping: watch::Receiver<bool>)
+/// has been idle (no request in flight, no byte moved) for the idle timeout, over HTTP/1 and
+/// HTTP/2 alike; drops it when its answers have waited for the write timeout.
+async fn drive<C>(connection: C, activity: &Activity, timeouts: Timeouts, stopping: watch::Receiver<bool>) -> Ended
 where
     C: GracefulConnection,
     C::Error: std::fmt::Display,
 {
     let mut connection = std::pin::pin!(connection);
     let mut closing = false;
+    let idle = timeouts.idle;
     loop {
         let idle_at = tokio::time::Instant::from_std(activity.idle_deadline(idle));
+        let stall_at = tokio::time::Instant::from_std(activity.write_deadline(timeouts.write));
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%error, "connection ended with an error");
                 }
-                return;
+                return Ended::Closed;
+            }
+            // A graceful shutdown waits for answers to be written: a stalled one ends it too.
+            () = tokio::time::sleep_until(stall_at) => {
+                if activity.is_write_stalled(timeouts.write) {
+                    return Ended::WriteStalled;
+                }
             }
             () = stopped(stopping.clone()), if !closing => {
                 connection.as_mut().graceful_shutdown();

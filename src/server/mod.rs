@@ -1,4 +1,5 @@
-//! The HTTP plumbing: listeners and connections (`listen`, `connection`), the routes and their
+//! The HTTP plumbing: listeners and connections (`listen`, `connection`), answer bodies on their
+//! way out (`outbound`), the routes and their
 //! layers (`routes`, `middleware`), bearer tokens (`auth`, `tokens`), the state handlers share
 //! (`state`) and the offline API docs (`docs`). Handlers themselves are in `crate::api`.
 
@@ -7,6 +8,7 @@ pub mod connection;
 pub mod docs;
 pub mod listen;
 pub mod middleware;
+pub mod outbound;
 pub mod routes;
 pub mod state;
 pub mod tokens;

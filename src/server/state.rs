@@ -41,6 +41,11 @@ pub struct SharedState {
     pub request_timeout_secs: u64,
     pub max_connections: u32,
     pub header_read_timeout_secs: u64,
+    pub write_timeout_secs: u64,
+    pub max_concurrent_streams: u32,
+    /// Taken by the one stream at a time that reads a line longer than a chunk: long lines take
+    /// turns instead of all holding part of the budget and waiting for the rest.
+    pub long_line_turn: Arc<tokio::sync::Semaphore>,
     pub api_tokens: Arc<ApiTokens>,
     pub cors_origins: Vec<HeaderValue>,
     ready: AtomicBool,
@@ -63,6 +68,9 @@ impl AppState {
             request_timeout_secs: config.request_timeout_secs,
             max_connections: config.max_connections,
             header_read_timeout_secs: config.header_read_timeout_secs,
+            write_timeout_secs: config.write_timeout_secs,
+            max_concurrent_streams: config.max_concurrent_streams,
+            long_line_turn: Arc::new(tokio::sync::Semaphore::new(1)),
             api_tokens: Arc::new(config.resolve_api_tokens()?),
             cors_origins: cors_origins(&config.cors_origins)?,
             ready: AtomicBool::new(true),

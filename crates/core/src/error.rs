@@ -28,6 +28,7 @@ pub enum ErrorCode {
     NonFiniteResult,
     Unauthorized,
     RequestTimeout,
+    BodyIncomplete,
     QueueFull,
     MemoryBudget,
     InternalError,
@@ -35,7 +36,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 23] = {
+    pub const ALL: [ErrorCode; 24] = {
         use ErrorCode::*;
         [
             MalformedJson,
@@ -58,6 +59,7 @@ impl ErrorCode {
             NonFiniteResult,
             Unauthorized,
             RequestTimeout,
+            BodyIncomplete,
             QueueFull,
             MemoryBudget,
             InternalError,
@@ -105,6 +107,28 @@ impl Error {
             format!(
                 "this request needs about {needed} bytes of memory to evaluate, more than the whole memory budget \
                  of {limit} bytes (PREFEVAL_MEMORY_LIMIT_BYTES / --memory-limit-bytes); send a smaller batch"
+            ),
+        )
+    }
+
+    /// A stream or file line that alone would need more than the whole memory budget.
+    pub fn line_never_fits_budget(needed: usize, limit: usize) -> Self {
+        Self::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "this line needs about {needed} bytes of memory to evaluate, more than the whole memory budget \
+                 of {limit} bytes (PREFEVAL_MEMORY_LIMIT_BYTES / --memory-limit-bytes); split the list"
+            ),
+        )
+    }
+
+    /// A stream line given up after waiting `waited_secs` for memory other requests held.
+    pub fn line_budget_busy(waited_secs: u64) -> Self {
+        Self::new(
+            ErrorCode::MemoryBudget,
+            format!(
+                "requests in flight held the memory budget (PREFEVAL_MEMORY_LIMIT_BYTES) for {waited_secs} s; \
+                 this line was not evaluated; send it again later"
             ),
         )
     }

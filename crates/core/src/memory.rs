@@ -56,8 +56,9 @@ struct Accounts {
 pub enum OverBudget {
     /// More than the whole budget: this request can never be served at this setting.
     NeverFits { needed: usize, limit: usize },
-    /// The budget is taken by other requests for now; retrying later can succeed.
-    Exhausted,
+    /// The budget is taken by other requests for now; retrying once `needed` bytes are free
+    /// can succeed.
+    Exhausted { needed: usize },
 }
 
 impl MemoryBudget {
@@ -72,6 +73,11 @@ impl MemoryBudget {
     /// Bytes reserved by requests in flight.
     pub fn reserved(&self) -> usize {
         self.inner.reserved.load(Ordering::Relaxed)
+    }
+
+    /// Bytes not reserved now.
+    pub fn available(&self) -> usize {
+        self.inner.limit.saturating_sub(self.reserved())
     }
 
     /// An empty reservation, to grow as bytes are needed.
@@ -116,7 +122,7 @@ impl Reservation {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
                 reserved.checked_add(more).filter(|&total| total <= limit)
             })
-            .map_err(|_| OverBudget::Exhausted)?;
+            .map_err(|_| OverBudget::Exhausted { needed })?;
         self.bytes = needed;
         Ok(())
     }
@@ -126,6 +132,35 @@ impl Reservation {
         let fewer = fewer.min(self.bytes);
         self.budget.reserved.fetch_sub(fewer, Ordering::AcqRel);
         self.bytes -= fewer;
+    }
+
+    /// Holds exactly `bytes` from now on, over the limit if need be: for bytes already in memory
+    /// that must be kept, which the caller bounds.
+    pub fn hold(&mut self, bytes: usize) {
+        if bytes > self.bytes {
+            self.budget.reserved.fetch_add(bytes - self.bytes, Ordering::AcqRel);
+            self.bytes = bytes;
+        } else {
+            self.shrink(self.bytes - bytes);
+        }
+    }
+
+    /// Holds at most `bytes` from now on (never grows).
+    pub fn shrink_to(&mut self, bytes: usize) {
+        self.shrink(self.bytes.saturating_sub(bytes));
+    }
+
+    /// Moves `bytes` of this reservation (at most what is held) into a new one, without touching
+    /// the budget: what one holder hands on to another.
+    pub fn split(&mut self, bytes: usize) -> Reservation {
+        let bytes = bytes.min(self.bytes);
+        self.bytes -= bytes;
+        Reservation { budget: Arc::clone(&self.budget), bytes }
+    }
+
+    /// Takes over what `other` holds, without touching the budget.
+    pub fn absorb(&mut self, mut other: Reservation) {
+        self.bytes += std::mem::take(&mut other.bytes);
     }
 
     /// Holds exactly `bytes` from now on: grows (all or nothing) or shrinks.
@@ -230,16 +265,22 @@ mod tests {
     fn reservations_are_all_or_nothing_and_released_on_drop() {
         let budget = MemoryBudget::new(100);
         let mut first = budget.reserve(60).unwrap();
-        assert_eq!(budget.reserve(50).unwrap_err(), OverBudget::Exhausted);
+        assert_eq!(budget.reserve(50).unwrap_err(), OverBudget::Exhausted { needed: 50 });
         assert_eq!(budget.reserve(101).unwrap_err(), OverBudget::NeverFits { needed: 101, limit: 100 });
         first.shrink(20);
         let second = budget.reserve(50).unwrap();
         assert_eq!(budget.reserved(), 90);
-        assert_eq!(first.grow(20), Err(OverBudget::Exhausted));
+        assert_eq!(first.grow(20), Err(OverBudget::Exhausted { needed: 60 }));
         assert_eq!(first.bytes(), 40, "a refused grow changes nothing");
         first.resize(10).unwrap();
         drop(second);
         assert_eq!(budget.reserved(), 10);
+        let mut moved = first.split(4);
+        assert_eq!((first.bytes(), moved.bytes(), budget.reserved()), (6, 4, 10));
+        moved.absorb(budget.reserve(5).unwrap());
+        assert_eq!((moved.bytes(), budget.available()), (9, 85));
+        moved.shrink_to(2);
+        drop(moved);
         drop(first);
         assert_eq!(budget.reserved(), 0);
     }

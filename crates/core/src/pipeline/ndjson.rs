@@ -9,7 +9,7 @@ use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
 use crate::math::{ListEvaluation, RankedList, Totals};
-use crate::memory::{BudgetedBuffer, MemoryBudget, OverBudget, Reservation, decoded_bound};
+use crate::memory::{BudgetedBuffer, DECODED_BYTES_PER_OBJECT, MemoryBudget, OverBudget, Reservation, decoded_bound};
 
 /// Input bytes per chunk without pairs: large enough that per-chunk costs vanish, small enough
 /// that a stream keeps every worker busy and lets other requests in between its chunks.
@@ -22,18 +22,36 @@ pub const CHUNK_BYTES_WITH_PAIRS: usize = 16 * 1024;
 pub struct Chunk {
     pub first_line: u64,
     pub bytes: Vec<u8>,
-    /// Lines longer than the limit: kept as empty lines in `bytes` so numbering holds.
-    pub too_long: Vec<u64>,
+    /// Lines not kept (longer than the line limit, or given up for the memory budget): empty
+    /// lines in `bytes` so numbering holds, each with the error it answers.
+    pub skipped: Vec<(u64, Error)>,
 }
 
 impl Chunk {
     pub fn lines(&self) -> u64 {
         self.bytes.iter().filter(|&&b| b == b'\n').count() as u64
     }
+
+    /// Each line of this chunk as a chunk of its own, numbered as here.
+    fn single_lines(&self) -> Vec<Chunk> {
+        let body = self.bytes.strip_suffix(b"\n").unwrap_or(&self.bytes);
+        body.split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(offset, raw)| {
+                let first_line = self.first_line + offset as u64;
+                let mut bytes = Vec::with_capacity(raw.len() + 1);
+                bytes.extend_from_slice(raw);
+                bytes.push(b'\n');
+                let skipped = self.skipped.iter().filter(|(line, _)| *line == first_line).cloned().collect();
+                Chunk { first_line, bytes, skipped }
+            })
+            .collect()
+    }
 }
 
 /// Cuts bytes, as they arrive, into chunks of whole lines. A line longer than `max_line` is not
-/// buffered: it is skipped to its end and reported (`Chunk::too_long`).
+/// buffered: it is skipped to its end and reported (`Chunk::skipped`), as is a line its reader
+/// gives up (`abandon_line`).
 pub struct ChunkBuilder {
     max_line: usize,
     target: usize,
@@ -42,8 +60,12 @@ pub struct ChunkBuilder {
     complete_lines: u64,
     /// Index in `buf` just past its last newline: where the incomplete line starts.
     line_start: usize,
-    too_long: Vec<u64>,
+    skipped: Vec<(u64, Error)>,
     skipping: bool,
+    /// JSON objects in the line not yet complete, and whether it has escapes: what its decoded
+    /// form needs is known as it arrives (`partial_need`).
+    partial_objects: usize,
+    partial_escapes: bool,
 }
 
 impl ChunkBuilder {
@@ -55,8 +77,10 @@ impl ChunkBuilder {
             first_line: 1,
             complete_lines: 0,
             line_start: 0,
-            too_long: Vec::new(),
+            skipped: Vec::new(),
             skipping: false,
+            partial_objects: 0,
+            partial_escapes: false,
         }
     }
 
@@ -80,8 +104,10 @@ impl ChunkBuilder {
             data = &data[piece.len()..];
             let line_length = self.buf.len() - self.line_start + piece.len() - usize::from(newline.is_some());
             if line_length > self.max_line {
-                self.too_long.push(self.first_line + self.complete_lines);
+                self.skipped.push((self.first_line + self.complete_lines, line_too_long(self.max_line)));
                 self.buf.truncate(self.line_start);
+                self.partial_objects = 0;
+                self.partial_escapes = false;
                 if newline.is_some() {
                     self.end_line();
                 } else {
@@ -90,7 +116,12 @@ impl ChunkBuilder {
                 continue;
             }
             self.buf.extend_from_slice(piece);
-            if newline.is_some() {
+            if newline.is_none() {
+                self.partial_objects += piece.iter().filter(|&&b| b == b'{').count();
+                self.partial_escapes |= piece.contains(&b'\\');
+            } else {
+                self.partial_objects = 0;
+                self.partial_escapes = false;
                 self.complete_lines += 1;
                 self.line_start = self.buf.len();
                 if self.line_start >= self.target {
@@ -100,10 +131,42 @@ impl ChunkBuilder {
         }
     }
 
+    /// The bytes of the line not yet complete (empty while one is skipped).
+    pub fn partial_line(&self) -> &[u8] {
+        &self.buf[self.line_start..]
+    }
+
+    /// At least what the line not yet complete will need in memory: its bytes and the decoded
+    /// form of what has arrived of it (as `memory::decoded_bound` counts).
+    pub fn partial_need(&self) -> usize {
+        let bytes = self.partial_line().len();
+        let unescaped = if self.partial_escapes { bytes } else { 0 };
+        bytes.saturating_add(self.partial_objects.saturating_mul(DECODED_BYTES_PER_OBJECT)).saturating_add(unescaped)
+    }
+
+    /// Gives up the line not yet complete: its bytes are freed, the rest of it is skipped, and it
+    /// answers `error` in its place.
+    pub fn abandon_line(&mut self, error: Error) {
+        if self.skipping || self.buf.len() == self.line_start {
+            return;
+        }
+        self.skipped.push((self.first_line + self.complete_lines, error));
+        self.buf.truncate(self.line_start);
+        self.buf.shrink_to(self.line_start.max(self.target));
+        self.skipping = true;
+        self.partial_objects = 0;
+        self.partial_escapes = false;
+    }
+
     /// The complete lines held so far, as a chunk of their own (the partial line stays): for a
     /// producer that pauses, so its results need not wait for a full chunk.
     pub fn flush(&mut self) -> Option<Chunk> {
         (self.line_start > 0).then(|| self.cut())
+    }
+
+    /// The whole lines held, once the input broke off: the line it broke off in is dropped.
+    pub fn into_complete(mut self) -> Option<Chunk> {
+        self.flush()
     }
 
     /// The last chunk, once the input has ended (a final line without a newline counts).
@@ -127,7 +190,7 @@ impl ChunkBuilder {
     fn cut(&mut self) -> Chunk {
         let rest = self.buf.split_off(self.line_start);
         let bytes = std::mem::replace(&mut self.buf, rest);
-        let chunk = Chunk { first_line: self.first_line, bytes, too_long: std::mem::take(&mut self.too_long) };
+        let chunk = Chunk { first_line: self.first_line, bytes, skipped: std::mem::take(&mut self.skipped) };
         self.first_line += self.complete_lines;
         self.complete_lines = 0;
         self.line_start = 0;
@@ -149,11 +212,83 @@ pub struct ChunkOutcome {
     pub evaluations: Vec<ListEvaluation>,
 }
 
+impl ChunkOutcome {
+    /// Adds the outcome of the lines that follow this one's.
+    fn append(&mut self, next: ChunkOutcome) {
+        self.output.extend_from_slice(&next.output);
+        // Added list by list, as one chunk would: the totals are the same to the last bit.
+        next.evaluations.iter().for_each(|evaluation| self.totals.add(evaluation));
+        self.lines_failed += next.lines_failed;
+        self.first_failed_line = self.first_failed_line.or(next.first_failed_line);
+        self.list_losses.extend(next.list_losses);
+        self.evaluations.extend(next.evaluations);
+    }
+}
+
 /// Evaluates every line of `chunk`: one output line per non-blank input line, in order. Memory for
-/// the decoded lines, their evaluation and the output is reserved from `budget` first (the chunk's
-/// own bytes are the caller's to reserve); when the budget refuses, nothing is kept and the caller
-/// may try again later. The answer comes with the reservation of its bytes.
+/// the decoded lines, their evaluation and the output is reserved from `budget` first, in one
+/// reservation, so that "can never fit" is decided against the whole need (the chunk's own bytes
+/// are the caller's to reserve). A line that alone needs more than the whole budget gets an error
+/// line and the others are evaluated; when the budget is only taken by others for now, nothing is
+/// kept and the caller may try again once `needed` bytes are free. The answer comes with the
+/// reservation of its bytes.
 pub fn evaluate_chunk(
+    chunk: &Chunk,
+    options: &Options,
+    limits: &Limits,
+    parallel: &impl Parallel,
+    budget: &MemoryBudget,
+) -> Result<(ChunkOutcome, Reservation), OverBudget> {
+    match evaluate_lines(chunk, options, limits, parallel, budget) {
+        Err(OverBudget::NeverFits { needed, limit }) => {
+            let lines = chunk.single_lines();
+            if lines.len() <= 1 {
+                return Ok(never_fits(chunk, needed, limit, budget));
+            }
+            // Rare: find the lines at fault one by one.
+            let mut whole = ChunkOutcome::default();
+            let mut held = budget.empty();
+            for line in &lines {
+                let (outcome, reservation) = evaluate_chunk(line, options, limits, parallel, budget)?;
+                whole.append(outcome);
+                held.absorb(reservation);
+            }
+            Ok((whole, held))
+        }
+        evaluated => evaluated,
+    }
+}
+
+/// The answer of a chunk given up as a whole (the memory budget stayed taken): `error` for each
+/// of its lines that is not blank, in order.
+pub fn refuse_chunk(chunk: &Chunk, error: &Error) -> ChunkOutcome {
+    let mut outcome = ChunkOutcome::default();
+    for line in chunk.single_lines() {
+        let skipped = line.skipped.first().map(|(_, error)| error);
+        let raw = line.bytes.strip_suffix(b"\n").unwrap_or(&line.bytes);
+        if skipped.is_none() && raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        // Writing into a Vec cannot fail.
+        let _ = write_error_line(&mut outcome.output, line.first_line, skipped.unwrap_or(error));
+        outcome.lines_failed += 1;
+        outcome.first_failed_line.get_or_insert(line.first_line);
+    }
+    outcome
+}
+
+/// The answer to a one-line chunk whose line needs more than the whole budget: its error line.
+fn never_fits(chunk: &Chunk, needed: usize, limit: usize, budget: &MemoryBudget) -> (ChunkOutcome, Reservation) {
+    let mut output = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_error_line(&mut output, chunk.first_line, &Error::line_never_fits_budget(needed, limit));
+    // A few hundred bytes: held unreserved rather than refused, so the stream always goes on.
+    let outcome =
+        ChunkOutcome { output, lines_failed: 1, first_failed_line: Some(chunk.first_line), ..ChunkOutcome::default() };
+    (outcome, budget.empty())
+}
+
+fn evaluate_lines(
     chunk: &Chunk,
     options: &Options,
     limits: &Limits,
@@ -165,13 +300,12 @@ pub fn evaluate_chunk(
     let mut ranked: Vec<RankedList> = Vec::new();
     // Per line: its number, and the index of its list in `ranked` or its error.
     let mut slots: Vec<(u64, Result<usize, Error>)> = Vec::new();
-    let mut too_long = chunk.too_long.iter().peekable();
+    let mut skipped = chunk.skipped.iter().peekable();
     let body = chunk.bytes.strip_suffix(b"\n").unwrap_or(&chunk.bytes);
     for (offset, raw) in body.split(|&b| b == b'\n').enumerate() {
         let line = chunk.first_line + offset as u64;
-        if too_long.peek() == Some(&&line) {
-            too_long.next();
-            slots.push((line, Err(line_too_long(limits))));
+        if let Some((_, error)) = skipped.next_if(|(skipped, _)| *skipped == line) {
+            slots.push((line, Err(error.clone())));
             continue;
         }
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -192,8 +326,8 @@ pub fn evaluate_chunk(
     let pair_ids = options.include_pair_ids;
 
     let mut outcome = ChunkOutcome::default();
-    let mut answer = budget.empty();
-    let mut out = BudgetedBuffer::with_capacity(chunk.bytes.len() / 2, &mut answer)?;
+    // The answer grows in the same reservation as the work, so a refusal weighs the whole need.
+    let mut out = BudgetedBuffer::with_capacity(chunk.bytes.len() / 2, &mut work)?;
     // Lines are formatted in blocks: one write to the budgeted buffer per block, not per token.
     let mut blocks = OutputBlocks::new(&mut out);
     let mut written = Ok(());
@@ -226,19 +360,20 @@ pub fn evaluate_chunk(
     }
     let written = written.and_then(|()| blocks.finish().map(drop));
     if written.is_err() {
-        return Err(out.refusal().unwrap_or(OverBudget::Exhausted));
+        return Err(out.refusal().unwrap_or(OverBudget::Exhausted { needed: 0 }));
     }
     outcome.output = out.into_bytes();
-    Ok((outcome, answer))
+    drop((evaluations, ranked, slots));
+    drop(inputs);
+    // From here only the answer's own bytes are held.
+    work.shrink_to(outcome.output.capacity());
+    Ok((outcome, work))
 }
 
-fn line_too_long(limits: &Limits) -> Error {
+fn line_too_long(max_line: usize) -> Error {
     Error::new(
         ErrorCode::PayloadTooLarge,
-        format!(
-            "this line is longer than the limit of {} bytes (PREFEVAL_MAX_BODY_BYTES / --max-body-bytes)",
-            limits.max_line_bytes
-        ),
+        format!("this line is longer than the limit of {max_line} bytes (PREFEVAL_MAX_BODY_BYTES / --max-body-bytes)"),
     )
 }
 
