@@ -14,3 +14,4 @@ mod datasets;
 mod layout;
 mod reliability;
 mod serve;
+mod stalls;
