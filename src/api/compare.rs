@@ -9,8 +9,8 @@ use super::error::HttpError;
 use super::evaluate::{answer_on_pool, encode_answer};
 use crate::limits::Limits;
 use crate::memory::{Reservation, decoded_bound};
-use crate::pipeline::Refusal;
 use crate::pipeline::compare::compare;
+use crate::pipeline::{Parallel, Refusal};
 use crate::runtime::metrics::{EvaluationCounts, Metrics};
 use crate::runtime::pool::WorkerScope;
 use crate::server::state::AppState;
@@ -28,6 +28,9 @@ fn compare_body(
     let JsonBody { bytes, mut reservation } = body;
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
     let comparison = compare(&bytes, limits, scope, &mut reservation)?;
+    if scope.cancelled() {
+        return Err(Refusal::Cancelled);
+    }
     for (model, totals, losses) in &comparison.evaluated {
         metrics.observe_evaluation(EvaluationCounts {
             model: Some(model),

@@ -15,7 +15,7 @@ use crate::pipeline::batch::CrossListFigures;
 use crate::pipeline::encode::{encoded_size_estimate, write_batch};
 use crate::pipeline::ndjson::loss_overflow;
 use crate::pipeline::options::OptionSettings;
-use crate::pipeline::{self, Refusal, evaluation_bytes, validate};
+use crate::pipeline::{self, Parallel, Refusal, evaluation_bytes, validate};
 use crate::runtime::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, Timings, WorkerScope};
 use crate::server::state::AppState;
@@ -51,6 +51,8 @@ pub(super) async fn answer_on_pool(state: &AppState, body: JsonBody, work: Work)
         }
         Err(Refusal::Invalid(error)) => HttpError(error).into_response(),
         Err(Refusal::OverBudget(refusal)) => HttpError(over_budget(state, refusal)).into_response(),
+        // Only when nobody waits for this answer: it goes nowhere.
+        Err(Refusal::Cancelled) => HttpError(Error::internal()).into_response(),
     };
     add_timing_headers(&mut response, &timings);
     Ok(response)
@@ -80,7 +82,11 @@ fn evaluate_body(
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
     let batch = validate::batch(&bytes, limits, &OptionSettings::default())?;
     reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.math))?;
-    let (evaluations, totals) = pipeline::batch::run(&batch, scope).into_complete().map_err(|index| {
+    let evaluated = pipeline::batch::run(&batch, scope);
+    if scope.cancelled() {
+        return Err(Refusal::Cancelled);
+    }
+    let (evaluations, totals) = evaluated.into_complete().map_err(|index| {
         let overflow = loss_overflow();
         Error::at(overflow.code, format!("lists[{index}]"), overflow.message)
     })?;

@@ -21,7 +21,6 @@ use super::body::{over_budget, reserved_bytes};
 use super::error::{Error, ErrorCode, HttpError};
 use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
-use crate::pipeline::Options;
 use crate::pipeline::encode::write_stream_error;
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk, refuse_chunk,
@@ -30,6 +29,7 @@ use crate::pipeline::options::{Door, OptionDef, OptionSettings};
 use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
+use crate::pipeline::{Options, Parallel};
 use crate::runtime::metrics::{EvaluationCounts, REJECT_MEMORY_BUDGET, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, PendingJob};
 use crate::server::state::AppState;
@@ -371,7 +371,8 @@ impl Stream {
                     (self.state.memory.clone(), Arc::clone(&self.state.metrics), self.model.clone());
                 self.state.pool.submit(move |scope| {
                     let evaluated = evaluate_chunk(&chunk, &options, &limits, scope, &budget);
-                    if let Ok((outcome, _)) = &evaluated {
+                    // Cancelled work is unfinished and goes nowhere: it counts in no metric.
+                    if let (Ok((outcome, _)), false) = (&evaluated, scope.cancelled()) {
                         metrics.observe_evaluation(EvaluationCounts {
                             model: model.as_deref(),
                             totals: &outcome.totals,

@@ -100,9 +100,11 @@ pub enum JobFailure {
     Dropped,
 }
 
-/// Handed to a running job: runs independent units on every unit thread.
+/// Handed to a running job: runs independent units on every unit thread, and says whether the
+/// job's caller still waits for it.
 pub struct WorkerScope<'a> {
     units: &'a rayon::ThreadPool,
+    cancelled: &'a (dyn Fn() -> bool + Sync),
 }
 
 impl crate::pipeline::Parallel for WorkerScope<'_> {
@@ -115,6 +117,11 @@ impl crate::pipeline::Parallel for WorkerScope<'_> {
         // The calling worker blocks until the units are done; being no thread of `self.units`,
         // it takes no other work meanwhile.
         self.units.install(|| units.par_iter().map(f).collect())
+    }
+
+    /// The caller dropped its `PendingJob`: its request timed out, or its client went away.
+    fn cancelled(&self) -> bool {
+        (self.cancelled)()
     }
 }
 
@@ -208,7 +215,8 @@ impl Pool {
             }
             let started = Instant::now();
             counters.busy.fetch_add(1, Ordering::AcqRel);
-            let scope = WorkerScope { units: &units };
+            let caller_gone = || sender.is_closed();
+            let scope = WorkerScope { units: &units, cancelled: &caller_gone };
             let outcome = catch_unwind(AssertUnwindSafe(|| job(&scope)));
             counters.busy.fetch_sub(1, Ordering::AcqRel);
             let timings = Timings { queue: started - submitted, compute: started.elapsed() };

@@ -361,3 +361,21 @@ fn a_trickling_stream_body_is_ended_by_the_minimum_upload_rate() {
     assert_eq!(last["error"]["code"], "request_timeout", "{last}");
     assert!(last["error"]["message"].as_str().unwrap_or("").contains("bytes/s"), "{last}");
 }
+
+#[test]
+fn a_request_past_its_timeout_frees_its_worker_and_memory_within_a_second() {
+    let server =
+        BinaryServer::start(&["--workers", "1", "--request-timeout-secs", "1", "--max-evaluated-pairs", "2000000000"]);
+    // 16 lists of 10,000 ranked items: 8·10^8 pairs, many seconds of one worker.
+    let list: Vec<String> = (0..10_000).map(|k| format!(r#"{{"reward":{:.6}}}"#, (k as f64 * 0.37).sin())).collect();
+    let list = format!(r#"{{"items":[{}]}}"#, list.join(","));
+    let body = format!(r#"{{"options":{{"include_pairs":false}},"lists":[{}]}}"#, vec![list; 16].join(","));
+    let headers = [("Content-Type", "application/json")];
+    let answer =
+        Raw::whole_body_then_read(server.addr, "POST", "/v1/evaluate", &headers, body.as_bytes()).expect("an answer");
+    assert_eq!(answer.status.as_u16(), 408, "{}", answer.text());
+    let timed_out = Instant::now();
+    let free = || metric(server.addr, "prefeval_worker_busy") == 0.0 && reserved(server.addr) == 0;
+    assert!(eventually(Duration::from_secs(1), free), "the worker and the memory are free within a second");
+    assert!(timed_out.elapsed() < Duration::from_secs(2));
+}

@@ -34,6 +34,9 @@ pub enum Refusal {
     Invalid(Error),
     /// The memory budget could not cover the request's decoded form, evaluation or answer.
     OverBudget(OverBudget),
+    /// Nobody waits for the answer any more (the client left, or its time ran out): the work
+    /// stopped between units.
+    Cancelled,
 }
 
 impl From<Error> for Refusal {
@@ -50,8 +53,13 @@ impl From<OverBudget> for Refusal {
 
 /// Runs independent units of work, results in unit order: a worker's scope on the server, a
 /// thread pool in the CLI, or one thread.
-pub trait Parallel {
+pub trait Parallel: Sync {
     fn map<U: Sync, R: Send>(&self, units: &[U], f: impl Fn(&U) -> R + Sync + Send) -> Vec<R>;
+
+    /// Whether nobody waits for the result any more; work checks it between units and stops.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Every unit on the calling thread.
@@ -75,14 +83,17 @@ pub const MIN_PAIRS_TO_SPREAD: u64 = 4 * UNIT_PAIRS;
 
 /// Evaluates ranked lists, split into units that `parallel` spreads; one result per list, in
 /// order. The split depends only on the lists, so every bit of the result is the same however
-/// the units run.
+/// the units run. Once `parallel` is cancelled the units left are skipped, and the result is
+/// meaningless (the caller checks `cancelled` and drops it).
 pub fn evaluate(
     ranked: &[RankedList],
     options: &MathOptions,
     parallel: &impl Parallel,
 ) -> Vec<Result<ListEvaluation, ListLossOverflow>> {
     let units = plan(ranked);
-    let run = |unit: &WorkUnit| run_unit(ranked, unit, options);
+    let run = |unit: &WorkUnit| {
+        if parallel.cancelled() { Default::default() } else { run_unit(ranked, unit, options) }
+    };
     // Handing units to other threads costs tens of microseconds; below a few units' worth of
     // pairs the calling thread is done sooner alone. The units are the same either way.
     let pairs: u64 = ranked.iter().map(RankedList::pairs).sum();
