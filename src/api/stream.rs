@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -144,7 +145,7 @@ struct InFlight {
     chunk: Arc<Chunk>,
     job: PendingJob<Result<(ChunkOutcome, Reservation), OverBudget>>,
     input: Reservation,
-    _turn: Option<OwnedSemaphorePermit>,
+    _turn: Option<(OwnedSemaphorePermit, tokio::time::Instant)>,
 }
 
 /// What a stream holds while it runs.
@@ -153,8 +154,8 @@ struct Progress {
     /// What the builder holds (whole lines not yet cut into a chunk, and the line not complete).
     reading: Reservation,
     in_flight: VecDeque<InFlight>,
-    /// Held while the builder holds a line longer than a chunk.
-    turn: Option<OwnedSemaphorePermit>,
+    /// Held while the builder holds a line longer than a chunk, and since when.
+    turn: Option<(OwnedSemaphorePermit, tokio::time::Instant)>,
     totals: Totals,
     lines_failed: u64,
 }
@@ -278,10 +279,19 @@ impl Stream {
             }
             if builder.partial_line().len() > self.target && progress.turn.is_none() {
                 let turn = Arc::clone(&self.state.long_line_turn);
-                match tokio::time::timeout_at(deadline, turn.acquire_owned()).await {
-                    Ok(Ok(turn)) => progress.turn = Some(turn),
+                let waiting = &self.state.long_line_waiting;
+                waiting.fetch_add(1, Ordering::AcqRel);
+                let taken = tokio::time::timeout_at(deadline, turn.acquire_owned()).await;
+                waiting.fetch_sub(1, Ordering::AcqRel);
+                match taken {
+                    Ok(Ok(turn)) => progress.turn = Some((turn, tokio::time::Instant::now())),
                     _ => progress.builder.abandon_line(Error::line_budget_busy(wait.as_secs())),
                 }
+            } else if progress.turn.as_ref().is_some_and(|(_, since)| since.elapsed() > wait)
+                && self.state.long_line_waiting.load(Ordering::Acquire) > 0
+            {
+                // A long line that takes longer than the wait to arrive yields the turn to others.
+                builder.abandon_line(Error::line_turn_expired(wait.as_secs()));
             }
             let builder = &mut progress.builder;
             if builder.partial_line().len() <= self.target {

@@ -46,6 +46,8 @@ pub struct SharedState {
     /// Taken by the one stream at a time that reads a line longer than a chunk: long lines take
     /// turns instead of all holding part of the budget and waiting for the rest.
     pub long_line_turn: Arc<tokio::sync::Semaphore>,
+    /// Streams waiting for that turn: a holder whose line is slow to arrive yields to them.
+    pub long_line_waiting: std::sync::atomic::AtomicUsize,
     pub api_tokens: Arc<ApiTokens>,
     pub cors_origins: Vec<HeaderValue>,
     ready: AtomicBool,
@@ -71,6 +73,7 @@ impl AppState {
             write_timeout_secs: config.write_timeout_secs,
             max_concurrent_streams: config.max_concurrent_streams,
             long_line_turn: Arc::new(tokio::sync::Semaphore::new(1)),
+            long_line_waiting: std::sync::atomic::AtomicUsize::new(0),
             api_tokens: Arc::new(config.resolve_api_tokens()?),
             cors_origins: cors_origins(&config.cors_origins)?,
             ready: AtomicBool::new(true),

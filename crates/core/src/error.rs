@@ -133,6 +133,18 @@ impl Error {
         )
     }
 
+    /// A long stream line that took longer than `secs` to arrive while other long lines waited
+    /// for their turn to hold memory.
+    pub fn line_turn_expired(secs: u64) -> Self {
+        Self::new(
+            ErrorCode::MemoryBudget,
+            format!(
+                "this line took longer than {secs} s to arrive while other long lines waited for memory \
+                 (PREFEVAL_REQUEST_TIMEOUT_SECS); it was not evaluated; send it again, faster or split"
+            ),
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(ErrorCode::InternalError, "internal error; the request was not evaluated")
     }
