@@ -38,9 +38,9 @@ fn compare_body(
             list_losses: &mut losses.iter().copied(),
         });
     }
-    let answer = encode_answer(&mut reservation, 1024 + comparison.comparisons.len() * 512, |out| {
-        serde_json::to_writer(out, &comparison)
-    })?;
+    let capacity = 1024 + comparison.comparisons.len() * 512;
+    reservation.grow(capacity)?;
+    let answer = encode_answer(&mut reservation, capacity, |out| serde_json::to_writer(out, &comparison))?;
     drop(comparison);
     drop(bytes);
     reservation.shrink_to(answer.capacity());

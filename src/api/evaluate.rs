@@ -12,7 +12,7 @@ use super::error::{Error, HttpError};
 use crate::limits::Limits;
 use crate::memory::{BudgetedBuffer, Reservation, decoded_bound};
 use crate::pipeline::batch::CrossListFigures;
-use crate::pipeline::encode::{encoded_size_estimate, write_batch};
+use crate::pipeline::encode::{answer_size_estimate, write_batch};
 use crate::pipeline::ndjson::loss_overflow;
 use crate::pipeline::options::OptionSettings;
 use crate::pipeline::{self, Parallel, Refusal, evaluation_bytes, validate};
@@ -81,7 +81,9 @@ fn evaluate_body(
     let JsonBody { bytes, mut reservation } = body;
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
     let batch = validate::batch(&bytes, limits, &OptionSettings::default())?;
-    reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.math))?;
+    // The evaluation and the answer at once, before any of it is computed.
+    let answer_bytes = answer_size_estimate(&batch.ranked, &batch.options);
+    reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.math).saturating_add(answer_bytes))?;
     let evaluated = pipeline::batch::run(&batch, scope);
     if scope.cancelled() {
         return Err(Refusal::Cancelled);
@@ -98,7 +100,7 @@ fn evaluate_body(
     let figures = CrossListFigures::of(&batch, &evaluations);
     let options = &batch.options;
     let extras = figures.extras();
-    let answer = encode_answer(&mut reservation, encoded_size_estimate(&evaluations), |out| {
+    let answer = encode_answer(&mut reservation, answer_bytes, |out| {
         write_batch(out, options, &batch.inputs, &evaluations, &totals, &extras)
     })?;
     drop((figures, evaluations, batch));
@@ -108,15 +110,15 @@ fn evaluate_body(
     Ok((answer, reservation))
 }
 
-/// Writes an answer into a buffer that reserves in `reservation` as it grows (about `capacity`
-/// bytes at first), beside what the request already holds there: a refusal weighs the whole
-/// need, so a request that could never fit is told so (413) instead of to retry (503).
+/// Writes an answer into a buffer of `capacity` bytes that `reservation` already holds, and that
+/// grows it when the answer outgrows them, beside what the request holds there: a refusal weighs
+/// the whole need, so a request that could never fit is told so (413) instead of to retry (503).
 pub(super) fn encode_answer(
     reservation: &mut Reservation,
     capacity: usize,
     write: impl FnOnce(&mut BudgetedBuffer<'_>) -> Result<(), serde_json::Error>,
 ) -> Result<Vec<u8>, Refusal> {
-    let mut out = BudgetedBuffer::with_capacity(capacity, reservation)?;
+    let mut out = BudgetedBuffer::within(capacity, reservation);
     if let Err(error) = write(&mut out) {
         if let Some(refusal) = out.refusal() {
             return Err(refusal.into());

@@ -359,6 +359,9 @@ impl Stream {
     /// Waits until `needed` bytes of the budget are free (true), or until `deadline` (false).
     async fn wait_until_free(&self, needed: usize, deadline: tokio::time::Instant) -> Result<bool, Stopped> {
         loop {
+            if self.sender.is_closed() {
+                return Err(Stopped::ClientGone);
+            }
             if self.state.memory.available() >= needed {
                 return Ok(true);
             }

@@ -194,6 +194,11 @@ impl<'r> BudgetedBuffer<'r> {
         Ok(BudgetedBuffer { bytes: Vec::with_capacity(capacity), reservation, refusal: None })
     }
 
+    /// A buffer of `capacity` bytes that `reservation` already holds.
+    pub fn within(capacity: usize, reservation: &'r mut Reservation) -> Self {
+        BudgetedBuffer { bytes: Vec::with_capacity(capacity.min(reservation.bytes())), reservation, refusal: None }
+    }
+
     /// Why the last write failed, when the budget refused it.
     pub fn refusal(&self) -> Option<OverBudget> {
         self.refusal

@@ -3,7 +3,7 @@
 //! totals. The stream endpoint and `prefeval eval` both run every chunk through `evaluate_chunk`,
 //! so their answers are the same bytes for the same input.
 
-use super::encode::{ListJson, OutputBlocks, write_error_line, write_list_line};
+use super::encode::{ListJson, OutputBlocks, answer_size_estimate, write_error_line, write_list_line};
 use super::format::ListInput;
 use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
 use crate::error::{Error, ErrorCode};
@@ -321,13 +321,16 @@ fn evaluate_lines(
             Err(error) => slots.push((line, Err(error))),
         }
     }
-    work.grow(evaluation_bytes(&ranked, &options.math))?;
+    // The evaluation and the answer at once, before any of it is computed: a refusal then costs
+    // only the decoding, and the chunk never holds part of its need while another takes the rest.
+    let answer_bytes = answer_size_estimate(&ranked, options);
+    work.grow(evaluation_bytes(&ranked, &options.math).saturating_add(answer_bytes))?;
     let evaluations = evaluate(&ranked, &options.math, parallel);
     let pair_ids = options.include_pair_ids;
 
     let mut outcome = ChunkOutcome::default();
     // The answer grows in the same reservation as the work, so a refusal weighs the whole need.
-    let mut out = BudgetedBuffer::with_capacity(chunk.bytes.len() / 2, &mut work)?;
+    let mut out = BudgetedBuffer::within(answer_bytes, &mut work);
     // Lines are formatted in blocks: one write to the budgeted buffer per block, not per token.
     let mut blocks = OutputBlocks::new(&mut out);
     let mut written = Ok(());

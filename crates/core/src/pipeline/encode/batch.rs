@@ -14,7 +14,7 @@ use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 
 use super::list::{ListJson, write_list};
 use super::{OutputBlocks, write_f64, write_json};
-use crate::math::{Calibration, ListEvaluation, Totals};
+use crate::math::{Calibration, ListEvaluation, RankedList, Totals};
 use crate::pipeline::Options;
 use crate::pipeline::figures::Disagreement;
 use crate::pipeline::format::ListInput;
@@ -31,6 +31,21 @@ pub fn encoded_size_estimate(evaluations: &[ListEvaluation]) -> usize {
     // Rather above than below: an answer that outgrows its buffer is copied once more whole.
     1024 + evaluations.len() * LIST_JSON_BYTES + returned_pairs * PAIR_JSON_BYTES
 }
+
+/// What the answer for these lists will take, known before they are evaluated, so that its memory
+/// is reserved with the evaluation's, at once, and a refusal wastes no evaluation.
+pub fn answer_size_estimate(ranked: &[RankedList], options: &Options) -> usize {
+    let returned_pairs: u64 = if options.math.include_pairs { ranked.iter().map(RankedList::pairs).sum() } else { 0 };
+    let per_pair = PAIR_JSON_BYTES + if options.include_pair_ids { PAIR_IDS_JSON_BYTES } else { 0 };
+    usize::try_from(returned_pairs)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(per_pair)
+        .saturating_add(ranked.len().saturating_mul(LIST_JSON_BYTES))
+        .saturating_add(1024)
+}
+
+/// Bytes the two ids add to a returned pair, for short ids (longer ones grow the buffer).
+const PAIR_IDS_JSON_BYTES: usize = 64;
 
 /// The answer of `POST /v1/evaluate`.
 pub fn write_batch(
