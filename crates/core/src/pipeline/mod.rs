@@ -11,6 +11,7 @@ pub mod decode;
 pub mod encode;
 pub mod fast_decode;
 pub mod figures;
+pub mod fingerprint;
 pub mod format;
 pub mod json;
 pub mod ndjson;
