@@ -16,7 +16,9 @@ pub mod format;
 pub mod json;
 pub mod ndjson;
 pub mod options;
+pub mod read_summary;
 pub mod summary;
+pub mod totals_check;
 pub mod validate;
 pub mod wire;
 
