@@ -11,6 +11,7 @@
 mod helpers;
 
 mod datasets;
+mod eval_output;
 mod layout;
 mod reliability;
 mod serve;
