@@ -13,5 +13,6 @@ mod helpers;
 mod datasets;
 mod eval_output;
 mod layout;
+mod merge_checks;
 mod reliability;
 mod serve;
