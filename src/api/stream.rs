@@ -23,6 +23,7 @@ use super::error::{Error, ErrorCode, HttpError};
 use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
 use crate::pipeline::encode::write_stream_error;
+use crate::pipeline::fingerprint::FingerprintHasher;
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk, refuse_chunk,
 };
@@ -158,6 +159,8 @@ struct Progress {
     turn: Option<(OwnedSemaphorePermit, tokio::time::Instant)>,
     totals: Totals,
     lines_failed: u64,
+    /// Every body byte read, for the summary's `input` (what `prefeval merge` tells shards apart by).
+    fingerprint: FingerprintHasher,
 }
 
 /// Why a stream ends before its summary.
@@ -186,14 +189,18 @@ impl Stream {
             turn: None,
             totals: Totals::default(),
             lines_failed: 0,
+            fingerprint: FingerprintHasher::new(),
         };
         let last = match self.pump(first, &mut body, &mut progress).await {
-            Ok(()) => summary_line(&Summary::new(
-                self.options.math.normalization,
-                &progress.totals,
-                progress.lines_failed,
-                self.options.confidence,
-            )),
+            Ok(()) => summary_line(
+                &Summary::new(
+                    self.options.math.normalization,
+                    &progress.totals,
+                    progress.lines_failed,
+                    self.options.confidence,
+                )
+                .with_input(progress.fingerprint.finish()),
+            ),
             Err(Stopped::ClientGone) => return,
             Err(Stopped::Failed(error)) => stream_error_line(&error),
         };
@@ -208,6 +215,7 @@ impl Stream {
         let mut upload = UploadPace::new(Duration::from_secs(self.state.request_timeout_secs));
         let end = loop {
             if let Some(data) = next_data.take() {
+                progress.fingerprint.update(&data);
                 progress.builder.push(&data, &mut ready);
                 self.hold_read(progress, &ready).await?;
             }

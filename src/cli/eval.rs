@@ -2,42 +2,43 @@
 //! the pipeline on every core, and writes exactly what `POST /v1/evaluate/stream` would answer for
 //! it: the same chunks of lines, the same result and error lines, the same summary.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use clap::Args;
 
+use super::input::{HeadError, Input, READ_BYTES, read_head};
+use super::interrupt::Interrupt;
 use super::options::OptionFlags;
+use super::output::Output;
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::math::Totals;
 use crate::memory::MemoryBudget;
 use crate::pipeline::encode::{ListJson, OutputBlocks, write_error_line, write_list_line};
 use crate::pipeline::ndjson::{
-    CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, evaluate_chunk, loss_overflow,
+    CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, evaluate_chunk, loss_overflow, strip_bom,
 };
 use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::{self, check_model};
 use crate::pipeline::wire::Text;
 use crate::pipeline::{self, Options};
 
-/// Bytes read from the input at a time.
-const READ_BYTES: usize = 1 << 20;
-
 #[derive(Clone, Debug, Args)]
 pub struct EvalArgs {
     /// NDJSON file, one list per line, or a JSON batch file (`{"lists": [...]}`); `-` reads stdin.
     pub input: PathBuf,
-    /// Write the result lines here instead of stdout.
+    /// Write the result lines here instead of stdout: to a temporary file beside it, renamed onto
+    /// it once the run is done (never the input file itself).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Longest line, and longest JSON batch file, in bytes (the service's body limit).
+    #[arg(long, env = "PREFEVAL_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
+    pub max_body_bytes: usize,
     /// The evaluation options, as the stream's query parameters (they override a batch file's own).
     #[command(flatten)]
     pub options: OptionFlags,
@@ -51,7 +52,8 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> ExitCode {
-    match evaluate_file(args) {
+    let outcome = Interrupt::watch().and_then(|interrupt| evaluate_file(args, &interrupt));
+    match outcome {
         Ok(report) if report.lines_failed == 0 => ExitCode::SUCCESS,
         Ok(report) => {
             eprintln!(
@@ -83,85 +85,43 @@ impl Report {
     }
 }
 
-fn evaluate_file(args: &EvalArgs) -> Result<Report, String> {
+fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Report, String> {
     if let Some(model) = &args.model {
         check_model(&Text(model.as_str().into()), "--model").map_err(|error| error.message)?;
     }
-    let limits = Config::default().limits();
+    let limits = Config { max_body_bytes: args.max_body_bytes, ..Config::default() }.limits();
     let workers = args.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
     let threads = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .thread_name(|i| format!("prefeval-eval-{i}"))
         .build()
         .map_err(|error| format!("cannot start {workers} threads: {error}"))?;
-    let (input, size) = open_input(&args.input)?;
-    let mut input = BufReader::with_capacity(READ_BYTES, input);
-    let mut output = open_output(args.output.as_deref())?;
-    let progress = Progress::new(size);
+    let mut input = Input::open(&args.input)?;
+    let mut output = Output::open(args.output.as_deref(), input.file, interrupt)?;
+    let progress = Progress::new(input.size);
 
-    let mut first_line = Vec::new();
-    (&mut input)
-        .take(limits.max_line_bytes as u64 + 1)
-        .read_until(b'\n', &mut first_line)
-        .map_err(|error| format!("cannot read {}: {error}", args.input.display()))?;
     let read_error = |error: std::io::Error| format!("cannot read {}: {error}", args.input.display());
-    let (mut head, batch) = batch_or_lines(first_line, &mut input, limits.max_line_bytes).map_err(read_error)?;
-    progress.advance(head.len() as u64, 0);
-    let report = if batch {
-        // Whatever follows the batch must be whitespace; the parser says so if not.
-        let before = head.len();
-        input.read_to_end(&mut head).map_err(read_error)?;
-        progress.advance((head.len() - before) as u64, 0);
-        evaluate_batch(&head, args, &limits, &threads, &mut output)?
+    let head = read_head(&mut input.reader, limits.max_line_bytes).map_err(|error| match error {
+        HeadError::Read(error) => read_error(error),
+        HeadError::BatchTooLarge { limit } => format!(
+            "{} is a JSON batch larger than the limit of {limit} bytes; raise it with --max-body-bytes \
+             (or PREFEVAL_MAX_BODY_BYTES), or write one list per line (NDJSON)",
+            args.input.display()
+        ),
+    })?;
+    progress.advance(head.bytes.len() as u64, 0);
+    let (report, summary) = if head.batch {
+        evaluate_batch(strip_bom(&head.bytes), args, &limits, &threads, &mut output)?
     } else {
         let options = args.options.0.resolve(Options::default(), "").map_err(|error| error.message)?;
-        evaluate_lines(head, &mut input, &options, &limits, &threads, &mut output, &progress)?
+        evaluate_lines(head.bytes, &mut input.reader, &options, &limits, &threads, &mut output, &progress)?
     };
-    output.flush().map_err(|error| format!("cannot write the results: {error}"))?;
+    // Every byte of the input has been read: the fingerprint is the whole input's.
+    let summary = summary.with_input(input.fingerprint());
+    output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
+    output.finish(interrupt)?;
     progress.finish(report.lines);
     Ok(report)
-}
-
-/// Whether the input is a JSON batch (`{"lists": [...]}`) rather than NDJSON, and the bytes read
-/// to tell. A batch's first line is an object with `lists`, or, written over several lines, no
-/// complete JSON value; then the input must end within `max_bytes` and parse as a batch. Anything
-/// else is NDJSON, starting with the bytes read (a cut-short first line is then that line's error).
-fn batch_or_lines(first_line: Vec<u8>, input: &mut impl Read, max_bytes: usize) -> std::io::Result<(Vec<u8>, bool)> {
-    #[derive(Deserialize)]
-    struct Probe {
-        lists: Option<IgnoredAny>,
-    }
-    let starts_object = first_line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    match serde_json::from_slice::<Probe>(&first_line) {
-        Ok(probe) => Ok((first_line, probe.lists.is_some())),
-        Err(error) if error.is_eof() && starts_object => {
-            let mut head = first_line;
-            let limit = max_bytes.saturating_sub(head.len()) as u64 + 1;
-            input.take(limit).read_to_end(&mut head)?;
-            let whole = head.len() <= max_bytes;
-            let batch = whole && serde_json::from_slice::<Probe>(&head).is_ok_and(|probe| probe.lists.is_some());
-            Ok((head, batch))
-        }
-        Err(_) => Ok((first_line, false)),
-    }
-}
-
-fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>), String> {
-    if path.as_os_str() == "-" {
-        return Ok((Box::new(std::io::stdin()), None));
-    }
-    let file = File::open(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
-    let size = file.metadata().ok().map(|meta| meta.len());
-    Ok((Box::new(file), size))
-}
-
-fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>, String> {
-    Ok(match path {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).map_err(|error| format!("cannot create {}: {error}", path.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    })
 }
 
 /// NDJSON: chunks of lines as the stream endpoint cuts them, a few per core at a time.
@@ -173,7 +133,7 @@ fn evaluate_lines(
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
     progress: &Progress,
-) -> Result<Report, String> {
+) -> Result<(Report, Summary), String> {
     let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
     let mut builder = ChunkBuilder::new(target, limits.max_line_bytes);
     let mut chunks = Vec::new();
@@ -201,8 +161,7 @@ fn evaluate_lines(
     let lines = write_chunks(&mut chunks, options, limits, threads, &budget, output, &mut totals, &mut report)?;
     progress.advance(0, lines);
     let summary = Summary::new(options.math.normalization, &totals, report.lines_failed, options.confidence);
-    output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
-    Ok(report)
+    Ok((report, summary))
 }
 
 /// Evaluates `chunks` in parallel and writes their output in order; returns the lines done.
@@ -236,14 +195,14 @@ fn write_chunks(
 }
 
 /// A JSON batch file: validated and evaluated as `POST /v1/evaluate` would, written as stream
-/// lines (`line` is the list's position in `lists`, from 1).
+/// lines (`line` is the list's position in `lists`, from 1); the summary is the caller's to write.
 fn evaluate_batch(
     body: &[u8],
     args: &EvalArgs,
     limits: &Limits,
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
-) -> Result<Report, String> {
+) -> Result<(Report, Summary), String> {
     let batch = validate::batch(body, limits, &args.options.0).map_err(|error| {
         let path = error.path.as_deref().map(|path| format!(" at {path}")).unwrap_or_default();
         format!(
@@ -286,10 +245,9 @@ fn evaluate_batch(
     let totals = evaluated.totals;
     let summary =
         Summary::new(batch.options.math.normalization, &totals, report.lines_failed, batch.options.confidence);
-    let mut out = out.finish().map_err(|error| format!("cannot encode the results: {error}"))?;
-    out.extend(summary_line(&summary));
+    let out = out.finish().map_err(|error| format!("cannot encode the results: {error}"))?;
     output.write_all(&out).map_err(|error| format!("cannot write the results: {error}"))?;
-    Ok(report)
+    Ok((report, summary))
 }
 
 /// A progress bar on stderr when it is a terminal: lines, megabytes, rate and, from the file's

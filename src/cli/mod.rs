@@ -3,8 +3,11 @@
 
 pub mod eval;
 pub mod healthcheck;
+pub mod input;
+pub mod interrupt;
 pub mod merge;
 pub mod options;
+pub mod output;
 
 use clap::{Parser, Subcommand};
 
@@ -35,10 +38,12 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Evaluate an NDJSON file (or a JSON batch file) offline, with the server's code and numbers:
     /// prints what `POST /v1/evaluate/stream` would answer for it. Exit status: 0 when every line
-    /// was evaluated, 1 when any line failed, 2 for usage or I/O errors.
+    /// was evaluated, 1 when any line failed, 2 for usage or I/O errors, 130 or 143 after SIGINT
+    /// or SIGTERM (an output file is then not written).
     Eval(EvalArgs),
     /// Print the summary of several result files (of `prefeval eval` or the stream endpoint) as
-    /// the summary of the whole: their totals merge exactly (shards over replicas).
+    /// the summary of the whole: their totals merge exactly (shards over replicas). Summaries that
+    /// no evaluation could write, and the same input twice, are refused (exit status 2).
     Merge(MergeArgs),
 }
 

@@ -82,7 +82,7 @@ fn exchange(
 // The command line.
 
 /// `prefeval ARGS`, with `stdin` written to its standard input.
-fn prefeval(args: &[&str], stdin: Option<&[u8]>) -> Output {
+pub(crate) fn prefeval(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -98,26 +98,26 @@ fn prefeval(args: &[&str], stdin: Option<&[u8]>) -> Output {
     })
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A folder of its own for one test under cargo's scratch space; removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Scratch {
+    pub(crate) fn new(name: &str) -> Scratch {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("datasets-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch folder");
         Scratch(dir)
     }
 
-    fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.0.join(file)
     }
 
-    fn write(&self, file: &str, bytes: &[u8]) -> String {
+    pub(crate) fn write(&self, file: &str, bytes: &[u8]) -> String {
         let path = self.path(file);
         std::fs::write(&path, bytes).expect("writes the file");
         path.to_str().expect("UTF-8 path").to_string()
@@ -188,7 +188,7 @@ fn native_list(rng: &mut Rng, index: usize, items: Range<usize>) -> Value {
     json!({"id": format!("prompt-{index:05}"), "items": items})
 }
 
-fn native_dataset(seed: u64, lists: usize, items: Range<usize>) -> Vec<Value> {
+pub(crate) fn native_dataset(seed: u64, lists: usize, items: Range<usize>) -> Vec<Value> {
     let mut rng = SplitMix64::new(seed);
     (0..lists).map(|index| native_list(&mut rng, index, items.clone())).collect()
 }
@@ -269,13 +269,31 @@ fn format_case(rng: &mut Rng, format: &str, index: usize) -> (Value, Value) {
 }
 
 /// One line per value, each ending with a newline.
-fn ndjson<T: std::fmt::Display>(lines: &[T]) -> Vec<u8> {
+pub(crate) fn ndjson<T: std::fmt::Display>(lines: &[T]) -> Vec<u8> {
     lines.iter().map(|line| format!("{line}\n")).collect::<String>().into_bytes()
 }
 
-fn ndjson_values(bytes: &[u8]) -> Vec<Value> {
+pub(crate) fn ndjson_values(bytes: &[u8]) -> Vec<Value> {
     let text = std::str::from_utf8(bytes).expect("UTF-8 NDJSON");
     text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))).collect()
+}
+
+/// An NDJSON answer without its summary's `input` (the fingerprint of every byte read), and that
+/// `input` as JSON.
+fn without_input(answer: &[u8]) -> (Vec<u8>, Option<Value>) {
+    let text = String::from_utf8_lossy(answer);
+    let Some(start) = text.rfind(r#","input":{"#) else { return (answer.to_vec(), None) };
+    let end = start + text[start..].find('}').expect("the fingerprint ends") + 1;
+    let input = serde_json::from_str(&text[start + r#","input":"#.len()..end]).expect("the fingerprint is JSON");
+    (format!("{}{}", &text[..start], &text[end..]).into_bytes(), Some(input))
+}
+
+/// The summary's `input` for these bytes: their count and xxh3-64.
+pub(crate) fn input_of(bytes: &[u8]) -> Value {
+    let mut hasher = prefeval::pipeline::fingerprint::FingerprintHasher::new();
+    hasher.update(bytes);
+    let fingerprint = hasher.finish();
+    json!({"bytes": bytes.len(), "xxh3": format!("{:016x}", fingerprint.xxh3)})
 }
 
 /// Two outputs are the same bytes; otherwise the first line that differs.
@@ -375,8 +393,12 @@ fn stream_eval_of_a_file_and_eval_of_stdin_give_the_same_bytes_and_the_batch_fig
         let from_stdin = prefeval(&[&["eval", "-"], flags.as_slice()].concat(), Some(&body));
         for (what, output) in [("eval FILE", &from_file), ("eval -", &from_stdin)] {
             assert_eq!(output.status.code(), Some(0), "{what} ?{query}: {}", stderr(output));
+            // The same bytes, the summary's `input` included: both fingerprint every byte read.
             assert_same_bytes(&format!("{what} against the stream ?{query}"), &streamed.body, &output.stdout);
+            let (_, fingerprint) = without_input(&output.stdout);
+            assert_eq!(fingerprint, Some(input_of(&body)), "{what}: the summary's input is every byte read");
         }
+        assert_same_bytes(&format!("eval FILE against eval - ?{query}"), &from_file.stdout, &from_stdin.stdout);
 
         let (status, batch) = server.batch(&json!({"options": options, "lists": lists}));
         assert_eq!(status, 200, "{batch}");
@@ -643,7 +665,12 @@ fn every_input_format_gives_the_figures_of_the_same_data_sent_natively() {
         let (results, summary) = results_and_summary(&streamed);
         assert_eq!(summary["lines_failed"], 0, "{format}: {}", streamed.text());
         assert_eq!(results, results_and_summary(&native).0, "{format}: stream");
-        assert_eq!(summary, results_and_summary(&native).1, "{format}: stream summary");
+        // The same figures; only the fingerprints of the two inputs differ.
+        let figures = |mut summary: Value| {
+            summary.as_object_mut().and_then(|fields| fields.remove("input")).expect("the summary's input");
+            summary
+        };
+        assert_eq!(figures(summary.clone()), figures(results_and_summary(&native).1), "{format}: stream summary");
 
         let (status, batch) = server.batch(&json!({"options": {"format": format}, "lists": lists}));
         assert_eq!(status, 200, "{format}: {batch}");
@@ -787,6 +814,32 @@ fn eval_reads_a_cut_short_first_line_as_a_bad_ndjson_line_not_as_a_batch() {
     assert_eq!(lines[0]["error"]["code"], "malformed_json");
     assert_eq!(lines[1]["id"], "p2");
     assert_eq!(lines[2]["summary"]["lines_failed"], 1);
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_skipped_by_eval_and_the_stream() {
+    let scratch = Scratch::new("bom");
+    let lists = native_dataset(71, 3, 2..5);
+    let plain = ndjson(&lists);
+    let marked = [&b"\xEF\xBB\xBF"[..], &plain].concat();
+    let file = scratch.write("marked.ndjson", &marked);
+    let output = prefeval(&["eval", &file, "--include-pairs=false"], None);
+    assert_eq!(output.status.code(), Some(0), "line 1 is evaluated: {}", stderr(&output));
+    let lines = ndjson_values(&output.stdout);
+    assert_eq!((&lines[0]["line"], &lines[0]["id"]), (&json!(1), &lists[0]["id"]), "{}", lines[0]);
+    assert_eq!(lines[3]["summary"]["input"], input_of(&marked), "the fingerprint is of the bytes as read");
+
+    let batch = [&b"\xEF\xBB\xBF"[..], json!({"lists": lists}).to_string().as_bytes()].concat();
+    let batch = scratch.write("marked.json", &batch);
+    let output = prefeval(&["eval", &batch, "--include-pairs=false"], None);
+    assert_eq!(output.status.code(), Some(0), "a batch file with a mark: {}", stderr(&output));
+    assert_eq!(ndjson_values(&output.stdout)[3]["summary"]["lists"], 3);
+
+    let server = start();
+    let streamed = server.stream("include_pairs=false", &marked);
+    let (results, summary) = results_and_summary(&streamed);
+    assert_eq!(summary["lines_failed"], 0, "{}", streamed.text());
+    assert_eq!(results[0]["id"], lists[0]["id"]);
 }
 
 #[test]

@@ -11,7 +11,9 @@
 mod helpers;
 
 mod datasets;
+mod eval_output;
 mod layout;
+mod merge_checks;
 mod reliability;
 mod serve;
 mod stalls;

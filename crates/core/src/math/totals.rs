@@ -70,6 +70,32 @@ impl Totals {
         self.margins.merge(&other.margins);
     }
 
+    /// `merge`, unless a count would overflow u64 or a sum (other than those allowed to overflow,
+    /// `loss_sum` beside `loss_sum_scaled`, and `loss_sum_squares`) would leave the finite numbers:
+    /// then the name of that field of `Totals`, and `self` unchanged.
+    pub fn checked_merge(&mut self, other: &Totals) -> Result<(), &'static str> {
+        let count = |mine: u64, theirs: u64, name| mine.checked_add(theirs).ok_or(name);
+        let lists = count(self.lists, other.lists, "lists")?;
+        let pairs = count(self.pairs, other.pairs, "pairs")?;
+        let agreeing_halves = count(self.agreeing_halves, other.agreeing_halves, "agreeing_halves")?;
+        let kendall_tau_lists = count(self.kendall_tau_lists, other.kendall_tau_lists, "kendall_tau_lists")?;
+        let mut merged = *self;
+        merged.merge(other);
+        let finite = [
+            (merged.loss_sum_scaled, "loss_sum_scaled"),
+            (merged.chance_loss_sum, "chance_loss_sum"),
+            (merged.kendall_tau_sum, "kendall_tau_sum"),
+            (merged.agreeing_squares, "agreeing_squares"),
+            (merged.agreeing_pairs, "agreeing_pairs"),
+            (merged.pairs_squares, "pairs_squares"),
+        ];
+        if let Some((_, name)) = finite.iter().find(|(sum, _)| !sum.value().is_finite()) {
+            return Err(name);
+        }
+        *self = Totals { lists, pairs, agreeing_halves, kendall_tau_lists, ..merged };
+        Ok(())
+    }
+
     /// The batch loss: the mean of the list losses; `None` without lists.
     pub fn loss(&self) -> Option<f64> {
         let count = self.lists as f64;
@@ -150,6 +176,24 @@ mod tests {
         assert_eq!(whole.accuracy(), Some(12.0 / 18.0));
         assert_eq!(left.pairs, 9);
         assert_eq!(Totals::default().loss(), None);
+    }
+
+    #[test]
+    fn a_checked_merge_names_the_count_that_would_overflow_and_changes_nothing() {
+        let mut totals = Totals::default();
+        totals.add(&list(0.5, 3, 4));
+        let before = totals;
+        let full = Totals { lists: u64::MAX, ..Totals::default() };
+        assert_eq!(totals.checked_merge(&full), Err("lists"));
+        assert_eq!(totals, before);
+        let full = Totals { agreeing_halves: u64::MAX, ..Totals::default() };
+        assert_eq!(totals.checked_merge(&full), Err("agreeing_halves"));
+        let mut huge = Totals::default();
+        huge.chance_loss_sum.add(f64::MAX);
+        let mut twice = huge;
+        assert_eq!(twice.checked_merge(&huge), Err("chance_loss_sum"));
+        assert_eq!(totals.checked_merge(&before), Ok(()));
+        assert_eq!((totals.lists, totals.pairs, totals.agreeing_halves), (2, 6, 8));
     }
 
     #[test]

@@ -11,11 +11,14 @@ pub mod decode;
 pub mod encode;
 pub mod fast_decode;
 pub mod figures;
+pub mod fingerprint;
 pub mod format;
 pub mod json;
 pub mod ndjson;
 pub mod options;
+pub mod read_summary;
 pub mod summary;
+pub mod totals_check;
 pub mod validate;
 pub mod wire;
 

@@ -17,6 +17,15 @@ pub const CHUNK_BYTES: usize = 256 * 1024;
 /// Input bytes per chunk with pairs: a chunk's answer grows with the square of its lists' sizes.
 pub const CHUNK_BYTES_WITH_PAIRS: usize = 16 * 1024;
 
+/// The UTF-8 byte-order mark some editors and exporters put at the start of a text file. It is no
+/// part of the first line's JSON, so it is skipped there (and only there).
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` without a byte-order mark at its start.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
+}
+
 /// Whole lines of input, numbered from `first_line` (1-based); always ends with a newline.
 #[derive(Debug, Default)]
 pub struct Chunk {
@@ -51,8 +60,12 @@ impl Chunk {
 
 /// Cuts bytes, as they arrive, into chunks of whole lines. A line longer than `max_line` is not
 /// buffered: it is skipped to its end and reported (`Chunk::skipped`), as is a line its reader
-/// gives up (`abandon_line`).
+/// gives up (`abandon_line`). A byte-order mark at the very start of the input is skipped, even
+/// when it arrives split over several pushes.
 pub struct ChunkBuilder {
+    /// How many bytes of a leading byte-order mark the input began with so far; `None` once the
+    /// start of the input is settled either way.
+    bom_seen: Option<usize>,
     max_line: usize,
     target: usize,
     buf: Vec<u8>,
@@ -71,6 +84,7 @@ pub struct ChunkBuilder {
 impl ChunkBuilder {
     pub fn new(target: usize, max_line: usize) -> ChunkBuilder {
         ChunkBuilder {
+            bom_seen: Some(0),
             max_line,
             target: target.max(1),
             buf: Vec::new(),
@@ -90,7 +104,27 @@ impl ChunkBuilder {
     }
 
     /// Takes `data`; appends every chunk it completes to `out`.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Chunk>) {
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<Chunk>) {
+        let data = self.skip_bom(data, out);
+        self.push_lines(data, out);
+    }
+
+    /// `data` past the part of a leading byte-order mark it holds. Bytes held back as the start of
+    /// a mark that turns out to be something else are pushed as input after all.
+    fn skip_bom<'d>(&mut self, data: &'d [u8], out: &mut Vec<Chunk>) -> &'d [u8] {
+        let Some(seen) = self.bom_seen else { return data };
+        let missing = &UTF8_BOM[seen..];
+        let common = missing.len().min(data.len());
+        if data[..common] == missing[..common] {
+            self.bom_seen = (common < missing.len()).then_some(seen + common);
+            return &data[common..];
+        }
+        self.bom_seen = None;
+        self.push_lines(&UTF8_BOM[..seen], out);
+        data
+    }
+
+    fn push_lines(&mut self, mut data: &[u8], out: &mut Vec<Chunk>) {
         while !data.is_empty() {
             let newline = data.iter().position(|&b| b == b'\n');
             if self.skipping {
@@ -171,6 +205,11 @@ impl ChunkBuilder {
 
     /// The last chunk, once the input has ended (a final line without a newline counts).
     pub fn finish(mut self) -> Option<Chunk> {
+        // An input that is only the start of a byte-order mark: those bytes are its one line.
+        if let Some(seen) = self.bom_seen.take() {
+            let mut ignored = Vec::new();
+            self.push_lines(&UTF8_BOM[..seen], &mut ignored);
+        }
         if self.skipping {
             self.end_line();
         } else if self.buf.len() > self.line_start {
@@ -385,4 +424,45 @@ pub fn loss_overflow() -> Error {
         ErrorCode::NonFiniteResult,
         "the loss of this list overflows a 64-bit float; rescale the rewards or lower beta",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes of every chunk `pieces` give, pushed one after the other, then finished.
+    fn chunked(pieces: &[&[u8]]) -> Vec<u8> {
+        let mut builder = ChunkBuilder::new(1 << 20, 1 << 20);
+        let mut chunks = Vec::new();
+        for piece in pieces {
+            builder.push(piece, &mut chunks);
+        }
+        chunks.extend(builder.finish());
+        chunks.iter().flat_map(|chunk| chunk.bytes.iter().copied()).collect()
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped_however_the_input_is_split() {
+        let whole: &[u8] = b"\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}\n";
+        for cut in 0..=whole.len() {
+            for second in cut..=whole.len() {
+                let pieces = [&whole[..cut], &whole[cut..second], &whole[second..]];
+                assert_eq!(chunked(&pieces), b"{\"a\":1}\n{\"b\":2}\n", "cut at {cut} and {second}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_first_bytes_ever_pushed_can_be_a_byte_order_mark() {
+        assert_eq!(chunked(&[b"{}\n", b"\xEF\xBB\xBF{}\n"]), b"{}\n\xEF\xBB\xBF{}\n");
+        assert_eq!(chunked(&[b"\xEF\xBB\xBF\xEF\xBB\xBF{}"]), b"\xEF\xBB\xBF{}\n", "one mark is skipped");
+    }
+
+    #[test]
+    fn the_start_of_a_mark_that_is_not_one_stays_input() {
+        assert_eq!(chunked(&[b"\xEF", b"\xBBx\n"]), b"\xEF\xBBx\n");
+        assert_eq!(chunked(&[b"\xEF\xBB"]), b"\xEF\xBB\n", "an input that ends inside the mark");
+        assert_eq!(chunked(&[b"\xEF", b"\n"]), b"\xEF\n");
+        assert_eq!(chunked(&[b"", b"\xEF\xBB\xBF"]), b"", "a mark alone is an empty input");
+    }
 }

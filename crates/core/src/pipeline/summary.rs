@@ -1,13 +1,15 @@
 //! The summary of a batch in both directions: the batch figures computed from totals (`Figures`),
 //! the sufficient statistics in JSON (`TotalsJson`, to and from `Totals`), and the summary line
 //! that ends a stream or a CLI run and that `prefeval merge` reads back (`Summary`, `SummaryLine`,
-//! `summary_line`). The totals are written by one run and read back by another (`prefeval merge`
-//! over shards), so both directions live here, side by side.
+//! `summary_line`), with the fingerprint of its input when the door knows it. The totals are written
+//! by one run and read back by another (`prefeval merge` over shards), so both directions live here,
+//! side by side; `read_summary` checks what is read back.
 //!
 //! It must not know the lists or how they are written (`encode` does), nor any HTTP.
 
 use serde::{Deserialize, Serialize};
 
+use super::fingerprint::Fingerprint;
 use crate::math::{NeumaierSum, Normalization, Totals};
 use crate::stats::{accuracy_interval, interval};
 
@@ -139,6 +141,10 @@ pub struct Summary {
     pub figures: Figures,
     pub lines_failed: u64,
     pub totals: TotalsJson,
+    /// The fingerprint of the input summarised, when the door that wrote the summary read it
+    /// whole (a merged summary has none: it summarises several inputs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Fingerprint>,
 }
 
 impl Summary {
@@ -149,7 +155,13 @@ impl Summary {
             figures: Figures::new(totals, confidence),
             lines_failed,
             totals: TotalsJson::from(totals),
+            input: None,
         }
+    }
+
+    /// The summary of the input with this fingerprint.
+    pub fn with_input(self, fingerprint: Fingerprint) -> Summary {
+        Summary { input: Some(fingerprint), ..self }
     }
 }
 
@@ -164,6 +176,9 @@ pub struct SummaryInput {
     pub normalization: String,
     pub lines_failed: u64,
     pub totals: TotalsJson,
+    /// Absent from summaries of versions before fingerprints, and from merged summaries.
+    #[serde(default)]
+    pub input: Option<Fingerprint>,
 }
 
 pub fn summary_line(summary: &Summary) -> Vec<u8> {

@@ -1,0 +1,111 @@
+//! SIGINT and SIGTERM during `prefeval eval`: the run ends at once with 130 or 143 (128 + the
+//! signal, as a shell reports a process the signal killed) and one line on stderr, and the
+//! unfinished output file is removed, so an interrupted run never leaves half a result that looks
+//! like one.
+//!
+//! A thread of its own waits for the signals and ends the process itself, so a run blocked reading
+//! stdin or busy in the pool ends as promptly as one between chunks. It and the writer share one
+//! lock: the temporary file is created, renamed into place or removed only under it, so a signal
+//! sees either no output yet, a temporary to remove, or a finished run, which it leaves alone.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// What the output of the run is, as far as a signal needs to know.
+#[derive(Debug, Default)]
+struct State {
+    /// Where the results go, for the message (`None`: stdout).
+    target: Option<PathBuf>,
+    /// The temporary file being written, removed if the run is interrupted.
+    temp: Option<PathBuf>,
+    /// The output is complete and in place: a signal now changes nothing.
+    finished: bool,
+}
+
+/// The watch over the signals of one run; clones share it.
+#[derive(Clone)]
+pub struct Interrupt {
+    state: Arc<Mutex<State>>,
+}
+
+impl Interrupt {
+    /// Takes over SIGINT and SIGTERM for the rest of the process.
+    pub fn watch() -> Result<Interrupt, String> {
+        let mut signals =
+            Signals::new([SIGINT, SIGTERM]).map_err(|error| format!("cannot watch for SIGINT and SIGTERM: {error}"))?;
+        let interrupt = Interrupt { state: Arc::default() };
+        let watcher = interrupt.clone();
+        std::thread::Builder::new()
+            .name("prefeval-signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    watcher.interrupted(signal);
+                }
+            })
+            .map_err(|error| format!("cannot start the signal thread: {error}"))?;
+        Ok(interrupt)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent whatever panicked while holding it: each field is one store.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends the process for `signal`, unless the run has finished. The lock is held to the end, so
+    /// the writer cannot create, rename or remove the temporary in between.
+    fn interrupted(&self, signal: i32) {
+        let state = self.lock();
+        if state.finished {
+            return;
+        }
+        let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+        let outcome = match (&state.target, &state.temp) {
+            (Some(target), Some(temp)) => {
+                let _ = std::fs::remove_file(temp);
+                format!("nothing written to {}", target.display())
+            }
+            (Some(target), None) if target.exists() => format!("{} is incomplete", target.display()),
+            (Some(target), None) => format!("nothing written to {}", target.display()),
+            (None, _) => "the results on stdout are incomplete".into(),
+        };
+        eprintln!("prefeval eval: interrupted by {name}; {outcome}");
+        std::process::exit(128 + signal);
+    }
+
+    /// Records that the results go to `target` (written directly, as to a pipe or a device).
+    pub fn writing_to(&self, target: &Path) {
+        self.lock().target = Some(target.to_path_buf());
+    }
+
+    /// Creates `temp` (never an existing file) for the results bound for `target`, recorded so that
+    /// a signal removes it.
+    pub fn create_temp(&self, temp: &Path, target: &Path) -> std::io::Result<File> {
+        let mut state = self.lock();
+        let file = OpenOptions::new().write(true).create_new(true).open(temp)?;
+        state.target = Some(target.to_path_buf());
+        state.temp = Some(temp.to_path_buf());
+        Ok(file)
+    }
+
+    /// Removes the temporary of a run that failed.
+    pub fn remove_temp(&self) {
+        let mut state = self.lock();
+        if let Some(temp) = state.temp.take() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+
+    /// Runs the last step of the output (the rename into place) under the lock; once it succeeds
+    /// the run is finished and a signal no longer ends it.
+    pub fn finish(&self, last_step: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+        let mut state = self.lock();
+        last_step()?;
+        state.temp = None;
+        state.finished = true;
+        Ok(())
+    }
+}
