@@ -283,7 +283,7 @@ impl Stream {
             let builder = &mut progress.builder;
             let line_need = builder.partial_need();
             if line_need > limit {
-                builder.abandon_line(Error::line_never_fits_budget(line_need, limit));
+                builder.abandon_line(Error::line_never_fits_budget(limit));
             }
             if builder.partial_line().len() > self.target && progress.turn.is_none() {
                 let turn = Arc::clone(&self.state.long_line_turn);
@@ -317,9 +317,7 @@ impl Stream {
                 return Ok(());
             }
             match refusal {
-                OverBudget::NeverFits { needed, limit } => {
-                    builder.abandon_line(Error::line_never_fits_budget(needed, limit));
-                }
+                OverBudget::NeverFits { limit, .. } => builder.abandon_line(Error::line_never_fits_budget(limit)),
                 OverBudget::Exhausted { .. } if tokio::time::Instant::now() >= deadline => {
                     builder.abandon_line(Error::line_budget_busy(wait.as_secs()));
                 }

@@ -39,6 +39,10 @@ pub struct EvalArgs {
     /// Longest line, and longest JSON batch file, in bytes (the service's body limit).
     #[arg(long, env = "PREFEVAL_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// The memory budget, in bytes, of one chunk of lines, as the service's: a line that alone needs
+    /// more gets the error line the stream gives it [default: unlimited].
+    #[arg(long, env = "PREFEVAL_MEMORY_LIMIT_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_limit_bytes: Option<u64>,
     /// The evaluation options, as the stream's query parameters (they override a batch file's own).
     #[command(flatten)]
     pub options: OptionFlags,
@@ -114,7 +118,18 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Report, Strin
         evaluate_batch(strip_bom(&head.bytes), args, &limits, &threads, &mut output)?
     } else {
         let options = args.options.0.resolve(Options::default(), "").map_err(|error| error.message)?;
-        evaluate_lines(head.bytes, &mut input.reader, &options, &limits, &threads, &mut output, &progress)?
+        let memory_limit =
+            args.memory_limit_bytes.map_or(usize::MAX, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX));
+        evaluate_lines(
+            head.bytes,
+            &mut input.reader,
+            &options,
+            &limits,
+            memory_limit,
+            &threads,
+            &mut output,
+            &progress,
+        )?
     };
     // Every byte of the input has been read: the fingerprint is the whole input's.
     let summary = summary.with_input(input.fingerprint());
@@ -125,11 +140,13 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Report, Strin
 }
 
 /// NDJSON: chunks of lines as the stream endpoint cuts them, a few per core at a time.
+#[allow(clippy::too_many_arguments)]
 fn evaluate_lines(
     first_line: Vec<u8>,
     input: &mut impl Read,
     options: &Options,
     limits: &Limits,
+    memory_limit: usize,
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
     progress: &Progress,
@@ -138,7 +155,6 @@ fn evaluate_lines(
     let mut builder = ChunkBuilder::new(target, limits.max_line_bytes);
     let mut chunks = Vec::new();
     builder.push(&first_line, &mut chunks);
-    let budget = MemoryBudget::new(usize::MAX);
     let batch_size = 2 * threads.current_num_threads();
     let mut totals = Totals::default();
     let mut report = Report::default();
@@ -152,13 +168,14 @@ fn evaluate_lines(
         };
         builder.push(&block[..read], &mut chunks);
         if chunks.len() >= batch_size {
-            let lines = write_chunks(&mut chunks, options, limits, threads, &budget, output, &mut totals, &mut report)?;
+            let lines =
+                write_chunks(&mut chunks, options, limits, threads, memory_limit, output, &mut totals, &mut report)?;
             progress.advance(0, lines);
         }
         progress.advance(read as u64, 0);
     }
     chunks.extend(builder.finish());
-    let lines = write_chunks(&mut chunks, options, limits, threads, &budget, output, &mut totals, &mut report)?;
+    let lines = write_chunks(&mut chunks, options, limits, threads, memory_limit, output, &mut totals, &mut report)?;
     progress.advance(0, lines);
     let summary = Summary::new(options.math.normalization, &totals, report.lines_failed, options.confidence);
     Ok((report, summary))
@@ -171,18 +188,27 @@ fn write_chunks(
     options: &Options,
     limits: &Limits,
     threads: &rayon::ThreadPool,
-    budget: &MemoryBudget,
+    memory_limit: usize,
     output: &mut dyn Write,
     totals: &mut Totals,
     report: &mut Report,
 ) -> Result<u64, String> {
-    let outcomes: Vec<_> = threads
-        .install(|| chunks.par_iter().map(|chunk| evaluate_chunk(chunk, options, limits, threads, budget)).collect());
+    // Each chunk has the whole budget to itself: what it decides is whether a line can ever fit,
+    // never whether others hold the memory now.
+    let outcomes: Vec<_> = threads.install(|| {
+        chunks
+            .par_iter()
+            .map(|chunk| evaluate_chunk(chunk, options, limits, threads, &MemoryBudget::new(memory_limit)))
+            .collect()
+    });
     let lines: u64 = chunks.iter().map(Chunk::lines).sum();
     chunks.clear();
     for outcome in outcomes {
-        // The budget here is unlimited: a refusal cannot happen.
-        let (outcome, _) = outcome.map_err(|refusal| format!("out of memory budget: {refusal:?}"))?;
+        // Lines that never fit are error lines; a chunk whose fitting lines together outgrow the
+        // budget (their answers all held at once) is the one refusal left.
+        let (outcome, _) = outcome.map_err(|_| {
+            format!("a chunk of lines needs more than the memory budget of {memory_limit} bytes together; raise --memory-limit-bytes")
+        })?;
         output.write_all(&outcome.output).map_err(|error| format!("cannot write the results: {error}"))?;
         outcome.evaluations.iter().for_each(|evaluation| totals.add(evaluation));
         report.lines_failed += outcome.lines_failed;

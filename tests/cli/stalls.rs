@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::datasets::{Scratch, prefeval};
 use crate::helpers::{Answer, BinaryServer, Framing, Raw};
 
 const MIB: usize = 1 << 20;
@@ -208,9 +209,13 @@ fn an_http2_peer_that_grants_no_window_gets_32_streams_and_is_closed_by_the_writ
 
 // ----- streams ----------------------------------------------------------------------------------
 
-fn stream_lines(addr: SocketAddr, body: &[u8]) -> Vec<Value> {
+fn stream_answer(addr: SocketAddr, body: &[u8]) -> Answer {
     let headers = [("Content-Type", "application/x-ndjson")];
-    Raw::exchange(addr, "POST", "/v1/evaluate/stream", &headers, body, Framing::Length).ndjson()
+    Raw::exchange(addr, "POST", "/v1/evaluate/stream", &headers, body, Framing::Length)
+}
+
+fn stream_lines(addr: SocketAddr, body: &[u8]) -> Vec<Value> {
+    stream_answer(addr, body).ndjson()
 }
 
 /// Every line of a stream's answer is a result or an error for its line, in order, then the
@@ -240,12 +245,20 @@ fn streams_whose_lines_can_never_fit_answer_them_with_error_lines_and_go_on() {
     // 60,000 items: 1.4 MB of line, about 13 MB once decoded.
     let body = format!("{}{}", line_of(60_000), line_of(3));
     let started = Instant::now();
-    let answers: Vec<Vec<Value>> = std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..2).map(|_| scope.spawn(|| stream_lines(server.addr, body.as_bytes()))).collect();
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2).map(|_| scope.spawn(|| stream_answer(server.addr, body.as_bytes()))).collect();
         runs.into_iter().map(|run| run.join().expect("the stream thread")).collect()
     });
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
-    for answer in answers {
+    // `prefeval eval` with the same budget answers the same bytes.
+    let scratch = Scratch::new("never-fits");
+    let file = scratch.write("never-fits.ndjson", body.as_bytes());
+    let eval = prefeval(&["eval", &file, "--memory-limit-bytes", &(8 * MIB).to_string()], None);
+    assert_eq!(eval.status.code(), Some(1), "a line failed");
+    for answer in &answers {
+        assert_eq!(String::from_utf8_lossy(&answer.body), String::from_utf8_lossy(&eval.stdout), "stream and eval");
+    }
+    for answer in answers.iter().map(Answer::ndjson) {
         assert_complete(&answer, 2, &["payload_too_large"]);
         assert_eq!(answer[0]["error"]["code"], "payload_too_large", "{}", answer[0]);
         let message = answer[0]["error"]["message"].as_str().expect("a message");

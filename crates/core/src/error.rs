@@ -111,13 +111,15 @@ impl Error {
         )
     }
 
-    /// A stream or file line that alone would need more than the whole memory budget.
-    pub fn line_never_fits_budget(needed: usize, limit: usize) -> Self {
+    /// A stream or file line that alone would need more than the whole memory budget. The need
+    /// is not named: how much of a line had arrived when that was clear depends on how the bytes
+    /// were cut, and the stream and `prefeval eval` answer the same bytes for the same line.
+    pub fn line_never_fits_budget(limit: usize) -> Self {
         Self::new(
             ErrorCode::PayloadTooLarge,
             format!(
-                "this line needs about {needed} bytes of memory to evaluate, more than the whole memory budget \
-                 of {limit} bytes (PREFEVAL_MEMORY_LIMIT_BYTES / --memory-limit-bytes); split the list"
+                "this line alone needs more memory to evaluate than the whole memory budget of {limit} bytes \
+                 (PREFEVAL_MEMORY_LIMIT_BYTES / --memory-limit-bytes); split the list"
             ),
         )
     }

@@ -279,10 +279,10 @@ pub fn evaluate_chunk(
     budget: &MemoryBudget,
 ) -> Result<(ChunkOutcome, Reservation), OverBudget> {
     match evaluate_lines(chunk, options, limits, parallel, budget) {
-        Err(OverBudget::NeverFits { needed, limit }) => {
+        Err(OverBudget::NeverFits { limit, .. }) => {
             let lines = chunk.single_lines();
             if lines.len() <= 1 {
-                return Ok(never_fits(chunk, needed, limit, budget));
+                return Ok(never_fits(chunk, limit, budget));
             }
             // Rare: find the lines at fault one by one.
             let mut whole = ChunkOutcome::default();
@@ -317,10 +317,10 @@ pub fn refuse_chunk(chunk: &Chunk, error: &Error) -> ChunkOutcome {
 }
 
 /// The answer to a one-line chunk whose line needs more than the whole budget: its error line.
-fn never_fits(chunk: &Chunk, needed: usize, limit: usize, budget: &MemoryBudget) -> (ChunkOutcome, Reservation) {
+fn never_fits(chunk: &Chunk, limit: usize, budget: &MemoryBudget) -> (ChunkOutcome, Reservation) {
     let mut output = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = write_error_line(&mut output, chunk.first_line, &Error::line_never_fits_budget(needed, limit));
+    let _ = write_error_line(&mut output, chunk.first_line, &Error::line_never_fits_budget(limit));
     // A few hundred bytes: held unreserved rather than refused, so the stream always goes on.
     let outcome =
         ChunkOutcome { output, lines_failed: 1, first_failed_line: Some(chunk.first_line), ..ChunkOutcome::default() };
@@ -334,7 +334,15 @@ fn evaluate_lines(
     parallel: &impl Parallel,
     budget: &MemoryBudget,
 ) -> Result<(ChunkOutcome, Reservation), OverBudget> {
-    let mut work = budget.reserve(decoded_bound(&chunk.bytes))?;
+    let decoded = decoded_bound(&chunk.bytes);
+    // The chunk's bytes are the caller's to hold, but they count in what it can never fit: the
+    // same sum a stream weighs a line by as it arrives (`ChunkBuilder::partial_need`).
+    let limit = budget.limit();
+    let needed = chunk.bytes.len().saturating_add(decoded);
+    if needed > limit {
+        return Err(OverBudget::NeverFits { needed, limit });
+    }
+    let mut work = budget.reserve(decoded)?;
     let mut inputs: Vec<ListInput<'_>> = Vec::new();
     let mut ranked: Vec<RankedList> = Vec::new();
     // Per line: its number, and the index of its list in `ranked` or its error.
