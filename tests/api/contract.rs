@@ -1132,6 +1132,11 @@ async fn invalid_requests_answer_documented_422s() {
             "invalid_value",
             Some("model"),
         ),
+        (
+            json!({"model": "", "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}),
+            "invalid_value",
+            Some("model"),
+        ),
         (json!({"lists": [{"items": [{"reward": 1.0}, {"id": 7}]}]}), "invalid_type", Some("lists[0].items[1].id")),
         (
             json!({"lists": [{"items": [{"reward": 1.0}, {"rank": 1}]}]}),
@@ -1440,6 +1445,7 @@ async fn the_request_schema_and_the_server_agree() {
             200,
         ),
         (json!({"model": null, "lists": [{"items": items()}]}), false, 422),
+        (json!({"model": "", "lists": [{"items": items()}]}), false, 422),
         (json!({"options": null, "lists": [{"items": items()}]}), false, 422),
         (json!({"lists": [{"id": null, "items": items()}]}), false, 422),
         (json!({"lists": [{"items": [{"reward": 1.0, "rank": null}, {"reward": 0.0}]}]}), false, 422),
@@ -1883,6 +1889,7 @@ async fn stream_errors_are_documented_lines_and_answers() {
         ("?include_pairs=yes", "invalid_value", "include_pairs"),
         ("?beta=1&beta=2", "invalid_value", "beta"),
         ("?model=other", "invalid_value", "model"),
+        ("?model=", "invalid_value", "model"),
         ("?confidence=1", "invalid_value", "confidence"),
         ("?confidence=0", "invalid_value", "confidence"),
         ("?confidence=high", "invalid_value", "confidence"),
@@ -2082,6 +2089,7 @@ async fn the_compare_schema_and_the_server_agree() {
         (json!({"models": ["a", "a"], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", "other"], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["unspecified", "b"], "lists": [{"items": items()}]}), false, 422),
+        (json!({"models": ["a", ""], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", "m".repeat(257)], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", 1], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": "a,b", "lists": [{"items": items()}]}), false, 422),
@@ -2165,6 +2173,7 @@ async fn compare_errors_name_the_field() {
         (json!({"models": ["a"], "lists": [{"items": items()}]}), "invalid_value", Some("models")),
         (json!({"models": ["a", "b", "a"], "lists": [{"items": items()}]}), "invalid_value", Some("models[2]")),
         (json!({"models": ["a", "other"], "lists": [{"items": items()}]}), "invalid_value", Some("models[1]")),
+        (json!({"models": ["", "b"], "lists": [{"items": items()}]}), "invalid_value", Some("models[0]")),
         (
             json!({"models": ["a", "b"], "lists": [{"items": items()}, {"items": [{"rewards": [1.0, 0.5]}, {"rewards": [0.0]}]}]}),
             "invalid_value",
