@@ -24,6 +24,7 @@ use crate::runtime::metrics::GaugeReadings;
 use crate::server::auth::require_token;
 use crate::server::docs;
 use crate::server::middleware::{REQUEST_ID, error_bodies, record_http, request_span};
+use crate::server::request_id;
 use crate::server::state::AppState;
 
 /// The whole HTTP surface, ready to serve or to drive in-process with `oneshot`.
@@ -62,7 +63,8 @@ pub fn metrics_app(state: AppState) -> Router {
 
 /// Innermost first: a panic becomes a 500; the request timeout (which also covers reading the
 /// body) answers 408; every error body becomes JSON with the request id; metrics see the final
-/// status; the span carries the request id; CORS answers preflights before anything else.
+/// status; the span carries the request id, the client's own unless it is unusable; CORS answers
+/// preflights before anything else.
 fn with_layers(router: Router<AppState>, state: AppState) -> Router {
     let timeout = Duration::from_secs(state.request_timeout_secs);
     let cors = cors_layer(&state.cors_origins);
@@ -81,6 +83,7 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(request_id::replace_unusable))
         .with_state(state);
     match cors {
         None => router,
