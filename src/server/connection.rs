@@ -37,6 +37,8 @@ pub struct Activity {
     last_active_ms: AtomicU64,
     in_flight: AtomicUsize,
     linger: AtomicBool,
+    /// A request has reached the service (see `crate::server::parse_errors`).
+    dispatched: AtomicBool,
 }
 
 impl Activity {
@@ -46,6 +48,7 @@ impl Activity {
             last_active_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             linger: AtomicBool::new(false),
+            dispatched: AtomicBool::new(false),
         })
     }
 
@@ -70,9 +73,23 @@ impl Activity {
 
     /// Counts a request in flight until the guard drops.
     pub fn request_started(self: &Arc<Self>) -> InFlight {
+        self.dispatched.store(true, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.touch();
         InFlight(Arc::clone(self))
+    }
+}
+
+impl Activity {
+    /// Whether any request of this connection has reached the service: until one has, nothing
+    /// the connection writes can be the answer to a request.
+    pub fn any_request_dispatched(&self) -> bool {
+        self.dispatched.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn linger_requested(&self) -> bool {
+        self.linger.load(Ordering::Acquire)
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
 use crate::server::connection::{Activity, ClientStream, LingerOnClose};
+use crate::server::parse_errors::ParseErrorBodies;
 use crate::server::routes::{app, metrics_app};
 use crate::server::state::AppState;
 
@@ -126,7 +127,8 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
-        let io = TokioIo::new(ClientStream::new(stream, Arc::clone(&activity)));
+        let client = ClientStream::new(stream, Arc::clone(&activity));
+        let io = TokioIo::new(ParseErrorBodies::new(client, Arc::clone(&activity)));
         let connection = builder
             .serve_connection_with_upgrades(io, per_connection(router.clone(), Arc::clone(&activity)))
             .into_owned();

@@ -1,4 +1,4 @@
-//! The HTTP plumbing: listeners and connections (`listen`, `connection`), the routes and their
+//! The HTTP plumbing: listeners and connections (`listen`, `connection`, `parse_errors`), the routes and their
 //! layers (`routes`, `middleware`, `request_id`), bearer tokens (`auth`, `tokens`), the state handlers share
 //! (`state`) and the offline API docs (`docs`). Handlers themselves are in `crate::api`.
 
@@ -7,6 +7,7 @@ pub mod connection;
 pub mod docs;
 pub mod listen;
 pub mod middleware;
+pub mod parse_errors;
 pub mod request_id;
 pub mod routes;
 pub mod state;

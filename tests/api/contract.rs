@@ -12,7 +12,7 @@ use axum::http::{Method, Request, header};
 use prefeval::api::{ErrorCode, ErrorStatus};
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, TestApp, hold_worker};
+use crate::helpers::{Answer, Raw, TestApp, hold_worker};
 
 const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
 const SERVER_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server/routes.rs");
@@ -35,7 +35,7 @@ const ROUTES: [(&str, &str); 11] = [
 ];
 
 /// Every variant of `ErrorCode`; checked against the enum's source, so a new code fails here.
-const ERROR_CODES: [ErrorCode; 23] = ErrorCode::ALL;
+const ERROR_CODES: [ErrorCode; 26] = ErrorCode::ALL;
 
 /// Headers whose presence in an answer must be documented for that answer.
 const TRACKED_HEADERS: [&str; 7] =
@@ -440,12 +440,13 @@ fn each_operation_documents_its_statuses() {
             .collect()
     };
     let evaluate: BTreeSet<String> =
-        ["200", "400", "401", "405", "408", "413", "415", "422", "500", "503"].map(String::from).into();
+        ["200", "400", "401", "405", "408", "413", "414", "415", "422", "431", "500", "503"].map(String::from).into();
     assert_eq!(statuses("post", "/v1/evaluate"), evaluate);
     assert_eq!(statuses("post", "/v1/compare"), evaluate, "/v1/compare answers as /v1/evaluate does");
     for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
         let documented = statuses(&method.to_ascii_lowercase(), path);
-        for status in ["200", "405", "500"] {
+        // 400, 414 and 431: a request head the HTTP layer cannot read, answered on every path.
+        for status in ["200", "400", "405", "414", "431", "500"] {
             assert!(documented.contains(status), "GET {path} does not document {status}");
         }
     }
@@ -620,6 +621,30 @@ async fn a_method_a_route_does_not_serve_answers_a_documented_405() {
             assert!(allow.split(',').any(|m| m.trim() == served), "{method} {path}: Allow {allow:?} lacks {served}");
             // The spec documents the 405 on the operation the path serves.
             spec().check(&Method::from_bytes(served.as_bytes()).expect("method"), path, &answer);
+        }
+    }
+}
+
+/// A request head hyper refuses is answered on every path, before routing, with the documented
+/// JSON error (`src/server/parse_errors.rs`).
+#[tokio::test]
+async fn request_heads_hyper_refuses_answer_documented_errors() {
+    let app = TestApp::spawn().await;
+    let many_headers: String = (0..101).map(|i| format!("x-h{i}: v\r\n")).collect();
+    for (method, path) in ROUTES {
+        let head = |target: &str, extra: &str| format!("{method} {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+        let cases = [
+            (head(path, "Content-Length: 2\r\nContent-Length: 3\r\n"), 400, "bad_request"),
+            (head(&format!("{path}?{}", "q".repeat(65_535)), ""), 414, "uri_too_long"),
+            (head(path, &many_headers), 431, "headers_too_large"),
+        ];
+        for (request, status, code) in cases {
+            let addr = app.addr;
+            let answer = tokio::task::spawn_blocking(move || Raw::send_bytes(addr, request.as_bytes()))
+                .await
+                .expect("the client thread");
+            assert_status(&answer, status, Some(code));
+            spec().check(&Method::from_bytes(method.as_bytes()).expect("method"), path, &answer);
         }
     }
 }

@@ -7,16 +7,11 @@ use serde_json::Value;
 
 use crate::helpers::{Answer, Raw, TestApp};
 
-/// Writes `bytes` as they are, then reads the whole answer (the server closes the connection).
+/// Writes `bytes` as they are and reads the whole answer (the server closes the connection).
 async fn send_raw(app: &TestApp, bytes: Vec<u8>) -> Answer {
     let addr = app.addr;
-    tokio::task::spawn_blocking(move || {
-        let mut raw = Raw::connect(addr);
-        raw.write(&bytes).expect("writes the request");
-        raw.read_answer().expect("reads the answer")
-    })
-    .await
-    .expect("the client thread")
+    let exchange = tokio::task::spawn_blocking(move || Raw::send_bytes(addr, &bytes));
+    tokio::time::timeout(Duration::from_secs(30), exchange).await.expect("answers in time").expect("the client thread")
 }
 
 /// `error.request_id` of a JSON error body, which must equal the `x-request-id` header.
@@ -53,7 +48,71 @@ async fn an_x_request_id_that_is_not_text_is_replaced_by_a_generated_one() {
     assert_eq!(request_id_of(&answer), "client-7");
     // And a successful answer carries the generated id as well.
     let healthz = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-request-id: \xff\r\n\r\n".to_vec();
-    let answer = tokio::time::timeout(Duration::from_secs(10), send_raw(&app, healthz)).await.expect("answers");
+    let answer = send_raw(&app, healthz).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("x-request-id").map(str::len), Some(36));
+}
+
+// ----- request heads hyper refuses -------------------------------------------------------------
+
+/// hyper answers these itself, before any request exists; they keep their status and come with
+/// the service's JSON error body and a generated request id.
+#[tokio::test]
+async fn request_heads_hyper_refuses_get_the_json_error_body() {
+    let app = TestApp::spawn().await;
+    let head = |extra: &str| format!("POST /v1/evaluate HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes();
+    let many_headers: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let huge_header = format!("x-big: {}\r\n", "a".repeat(600 * 1024));
+    let cases: [(&str, Vec<u8>, u16, &str); 6] = [
+        ("a garbage request line", b"GARBAGE\r\n\r\n".to_vec(), 400, "bad_request"),
+        ("a bad method token", b"GE(T / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400, "bad_request"),
+        (
+            "two different Content-Length headers",
+            [head("Content-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 6\r\n"), b"hello!".to_vec()]
+                .concat(),
+            400,
+            "bad_request",
+        ),
+        (
+            "a 70,000-byte request target",
+            format!("GET /v1/evaluate?{} HTTP/1.1\r\nHost: x\r\n\r\n", "q".repeat(70_000)).into_bytes(),
+            414,
+            "uri_too_long",
+        ),
+        ("150 headers", head(&many_headers), 431, "headers_too_large"),
+        ("a 600 KiB header", head(&huge_header), 431, "headers_too_large"),
+    ];
+    for (what, bytes, status, code) in cases {
+        let answer = send_raw(&app, bytes).await;
+        assert_eq!(answer.status, status, "{what}");
+        assert_eq!(answer.header("content-type"), Some("application/json"), "{what}");
+        assert_eq!(answer.header("connection"), Some("close"), "{what}");
+        let length: usize = answer.header("content-length").and_then(|l| l.parse().ok()).expect("a content-length");
+        assert_eq!(length, answer.body.len(), "{what}");
+        let body = answer.json();
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        let fields: Vec<&String> = body["error"].as_object().expect("an object").keys().collect();
+        assert_eq!(fields, ["code", "message", "request_id"], "{what}: the error body's shape");
+        assert_eq!(request_id_of(&answer).len(), 36, "{what}");
+    }
+    // Serving goes on.
+    assert_eq!(app.get("/healthz").await.status, 200);
+}
+
+/// Only what hyper writes before any request reached the service is rewritten: on a kept-alive
+/// connection, the answer to a good request is untouched, and a malformed request after it keeps
+/// hyper's own empty answer (docs/operating.md).
+#[tokio::test]
+async fn answers_of_dispatched_requests_are_never_rewritten() {
+    let app = TestApp::spawn().await;
+    let answer = send_raw(&app, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n".to_vec()).await;
+    assert_eq!(answer.status, 200);
+    let text = String::from_utf8(answer.body).expect("text");
+    let (healthz, rest) = text.split_at(text.find("HTTP/1.1 400").expect("a second answer"));
+    assert_eq!(healthz, r#"{"status":"ok"}"#);
+    let second = Answer::parse(rest.as_bytes());
+    assert_eq!(second.status, 400);
+    assert_eq!(second.header("content-length"), Some("0"));
+    assert!(second.body.is_empty());
 }

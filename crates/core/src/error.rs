@@ -31,11 +31,15 @@ pub enum ErrorCode {
     QueueFull,
     MemoryBudget,
     InternalError,
+    /// A request head the HTTP server could not read (answered before any request existed).
+    BadRequest,
+    UriTooLong,
+    HeadersTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 23] = {
+    pub const ALL: [ErrorCode; 26] = {
         use ErrorCode::*;
         [
             MalformedJson,
@@ -61,6 +65,9 @@ impl ErrorCode {
             QueueFull,
             MemoryBudget,
             InternalError,
+            BadRequest,
+            UriTooLong,
+            HeadersTooLarge,
         ]
     };
 }
