@@ -42,8 +42,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.api_tokens.clone(), require_token));
     let mut router = Router::new()
         .merge(v1)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .merge(probes())
         .route("/openapi.yaml", get(docs::openapi_yaml))
         .route("/docs", get(docs::index))
         .route("/docs/init.js", get(docs::init_js))
@@ -56,9 +55,16 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     with_layers(router, state)
 }
 
-/// The router of the separate metrics listener (`PREFEVAL_METRICS_LISTEN`).
+/// The router of the separate metrics listener (`PREFEVAL_METRICS_LISTEN`): `/metrics` and the
+/// probes. That listener has connection slots of its own, so clients holding every connection of
+/// the main listener cannot starve the kubelet's probes.
 pub fn metrics_app(state: AppState) -> Router {
-    with_layers(Router::new().route("/metrics", get(metrics)), state)
+    with_layers(Router::new().route("/metrics", get(metrics)).merge(probes()), state)
+}
+
+/// Liveness and readiness, on both listeners.
+fn probes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 /// Innermost first: a panic becomes a 500; the request timeout (which also covers reading the

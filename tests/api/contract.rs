@@ -2365,6 +2365,16 @@ async fn metrics_on_their_own_listener_leave_a_documented_404() {
     let answer = app.send(request(Method::GET, "/metrics")).await;
     assert_status(&answer, 404, Some("not_found"));
     spec().check(&Method::GET, "/metrics", &answer);
+    // The metrics listener serves the probes too, as the spec's description says.
+    let admin = app.metrics_addr.expect("a metrics listener");
+    for (path, body) in [("/healthz", json!({"status": "ok"})), ("/readyz", json!({"status": "ready"}))] {
+        let answer = tokio::task::spawn_blocking(move || Raw::get(admin, path))
+            .await
+            .expect("the client thread")
+            .expect("an answer");
+        assert_status(&answer, 200, None);
+        assert_eq!(answer.json(), body, "{path} on the metrics listener");
+    }
 }
 
 #[test]
