@@ -66,7 +66,9 @@ ENV PREFEVAL_LISTEN=0.0.0.0:8080
 USER 65532:65532
 EXPOSE 8080
 
-# No shell or curl in the image: the binary probes itself (GET /healthz, exit 0 on 200).
+# No shell or curl in the image: the binary probes itself (GET /healthz, exit 0 on 200). When the
+# container sets PREFEVAL_METRICS_LISTEN (an admin listener, as deploy/compose does), the probe goes
+# there: its connection slots are its own, so a flood on port 8080 cannot starve the health check.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
     CMD ["/prefeval", "healthcheck", "--timeout-secs", "3"]
 

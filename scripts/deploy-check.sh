@@ -276,13 +276,20 @@ done
 # fail on the closed pipe once the exposition is longer than one write.
 sidecar_metrics=$(curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics") || fail "no /metrics on the metrics listener"
 grep -q '^prefeval_build_info' <<<"$sidecar_metrics" || fail "the metrics listener's /metrics has no prefeval_build_info"
+# The kubelet's probes (httpGet on the admin port) and the compose health check
+# (`prefeval healthcheck` with PREFEVAL_METRICS_LISTEN in its environment) go to the admin listener.
+for path in /healthz /readyz; do
+  curl -fsS -o /dev/null "http://127.0.0.1:$METRICS_PORT$path" || fail "no $path on the metrics listener"
+done
+PREFEVAL_METRICS_LISTEN="127.0.0.1:$METRICS_PORT" "$BINARY" healthcheck --listen 127.0.0.1:1 --timeout-secs 3 ||
+  fail "prefeval healthcheck does not probe PREFEVAL_METRICS_LISTEN"
 kill -TERM "$SERVER_PID"
 for _ in $(seq 1 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
 rc=0
 wait "$SERVER_PID" || rc=$?
 SERVER_PID=""
 [ "$rc" = 0 ] || { cat "$WORK/sidecar.log" >&2; fail "sidecar configuration: exit status $rc after SIGTERM"; }
-ok "loopback API answers the exec probe, /metrics served on its own listener, exit 0 on SIGTERM"
+ok "loopback API up, /metrics, /healthz and /readyz on the admin listener (also by prefeval healthcheck), exit 0 on SIGTERM"
 
 # ---------------------------------------------------------------------------------------------
 section "Kubernetes: kubernetes-validate --strict (built-in kinds)"
@@ -378,15 +385,22 @@ check(matches(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"]),
 svc_ports = {p["name"] for p in svc["spec"]["ports"]}
 check(all(e.get("port") in svc_ports and e.get("path", "/metrics") == "/metrics" for e in sm["spec"]["endpoints"]),
       "ServiceMonitor endpoints must name a Service port and scrape /metrics")
+# Probes and scrapes go to the admin listener (PREFEVAL_METRICS_LISTEN): its connection slots are
+# its own, so clients holding every connection of the main port cannot starve them.
 for probe, path in [("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")]:
     get = container.get(probe, {}).get("httpGet", {})
-    check(get.get("path") == path and get.get("port") in port_names, f"{probe} should GET {path} on a named container port")
+    check(get.get("path") == path and get.get("port") == "admin", f"{probe} should GET {path} on the admin port")
 for source in container.get("envFrom", []):
     name = source.get("configMapRef", {}).get("name")
     check(name == cm["metadata"]["name"], f"envFrom names ConfigMap {name}, not defined")
 env = {e["name"]: e for e in container.get("env", [])}
 settings = dict(cm["data"])
 check(settings.get("PREFEVAL_LISTEN") == "0.0.0.0:8080", "ConfigMap should set PREFEVAL_LISTEN=0.0.0.0:8080")
+admin_port = port_names.get("admin")
+check(admin_port is not None, "the container needs a port named admin (PREFEVAL_METRICS_LISTEN)")
+check(settings.get("PREFEVAL_METRICS_LISTEN") == f"0.0.0.0:{admin_port}",
+      f"ConfigMap should set PREFEVAL_METRICS_LISTEN=0.0.0.0:{admin_port}, the admin container port")
+check(all(e.get("port") == "admin" for e in sm["spec"]["endpoints"]), "ServiceMonitor should scrape the admin port")
 workers = env.get("PREFEVAL_WORKERS", {}).get("valueFrom", {}).get("resourceFieldRef", {})
 check(workers.get("resource") == "limits.cpu" and str(workers.get("divisor")) == "1",
       "PREFEVAL_WORKERS should follow limits.cpu")
@@ -415,8 +429,8 @@ period = pod["spec"].get("terminationGracePeriodSeconds", 30)
 check(pre_stop > 0, "a preStop sleep should let endpoints update before the listener closes")
 check(period > pre_stop + grace, f"terminationGracePeriodSeconds {period} must exceed preStop {pre_stop} + grace {grace}")
 annotations = pod["metadata"].get("annotations", {})
-check(annotations.get("prometheus.io/port") == "8080" and annotations.get("prometheus.io/scrape") == "true",
-      "prometheus.io annotations")
+check(annotations.get("prometheus.io/port") == str(admin_port) and annotations.get("prometheus.io/scrape") == "true",
+      "prometheus.io annotations should scrape the admin port")
 if problems:
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)

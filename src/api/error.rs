@@ -28,6 +28,9 @@ impl ErrorStatus for ErrorCode {
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             QueueFull | MemoryBudget => StatusCode::SERVICE_UNAVAILABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            BadRequest => StatusCode::BAD_REQUEST,
+            UriTooLong => StatusCode::URI_TOO_LONG,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 }

@@ -12,6 +12,10 @@ pub struct HealthcheckArgs {
     /// Address of the service to probe (port 0.0.0.0 is probed on 127.0.0.1).
     #[arg(long, env = "PREFEVAL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The service's metrics listener; when set, it is probed instead of --listen: it serves the
+    /// probes on connection slots of its own, which clients of the main listener cannot exhaust.
+    #[arg(long, env = "PREFEVAL_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Path to probe.
     #[arg(long, default_value = "/healthz")]
     pub path: String,
@@ -25,7 +29,7 @@ const MAX_STATUS_LINE_BYTES: usize = 1024;
 
 /// Ok when the service answers the probe with 200.
 pub fn probe(args: &HealthcheckArgs) -> Result<(), String> {
-    let addr = reachable(args.listen);
+    let addr = reachable(args.metrics_listen.unwrap_or(args.listen));
     let timeout = Duration::from_secs(args.timeout_secs.max(1));
     let deadline = Instant::now() + timeout;
     let mut stream =
@@ -131,7 +135,7 @@ mod tests {
             }
             head
         });
-        (HealthcheckArgs { listen, path: "/healthz".to_string(), timeout_secs: 5 }, server)
+        (HealthcheckArgs { listen, metrics_listen: None, path: "/healthz".to_string(), timeout_secs: 5 }, server)
     }
 
     #[test]
@@ -141,6 +145,16 @@ mod tests {
         assert_eq!(probe(&args), Ok(()));
         let head = server.join().expect("server thread");
         assert!(head.starts_with("GET /healthz HTTP/1.1\r\n"), "request head: {head:?}");
+    }
+
+    #[test]
+    fn the_metrics_listener_is_probed_when_one_is_set() {
+        let (mut args, server) = serve_once(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]);
+        // Nothing listens on the main address; the metrics listener answers.
+        args.metrics_listen = Some(args.listen);
+        args.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
+        assert_eq!(probe(&args), Ok(()));
+        server.join().expect("server thread");
     }
 
     #[test]

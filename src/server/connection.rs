@@ -43,6 +43,8 @@ pub struct Activity {
     /// Milliseconds after `opened` of the last answer byte written, or of the moment answer
     /// frames began to wait while none were waiting.
     output_progress_ms: AtomicU64,
+    /// A request has reached the service (see `crate::server::parse_errors`).
+    dispatched: AtomicBool,
 }
 
 impl Activity {
@@ -54,6 +56,7 @@ impl Activity {
             linger: AtomicBool::new(false),
             output_pending: AtomicUsize::new(0),
             output_progress_ms: AtomicU64::new(0),
+            dispatched: AtomicBool::new(false),
         })
     }
 
@@ -111,9 +114,23 @@ impl Activity {
 
     /// Counts a request in flight until the guard drops.
     pub fn request_started(self: &Arc<Self>) -> InFlight {
+        self.dispatched.store(true, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.touch();
         InFlight(Arc::clone(self))
+    }
+}
+
+impl Activity {
+    /// Whether any request of this connection has reached the service: until one has, nothing
+    /// the connection writes can be the answer to a request.
+    pub fn any_request_dispatched(&self) -> bool {
+        self.dispatched.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn linger_requested(&self) -> bool {
+        self.linger.load(Ordering::Acquire)
     }
 }
 

@@ -22,6 +22,7 @@ use tower::ServiceExt;
 use crate::runtime::metrics::Metrics;
 use crate::server::connection::{Activity, ClientStream, LingerOnClose};
 use crate::server::outbound::outbound;
+use crate::server::parse_errors::ParseErrorBodies;
 use crate::server::routes::{app, metrics_app};
 use crate::server::state::AppState;
 
@@ -137,7 +138,8 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
-        let io = TokioIo::new(ClientStream::new(stream, Arc::clone(&activity)));
+        let client = ClientStream::new(stream, Arc::clone(&activity));
+        let io = TokioIo::new(ParseErrorBodies::new(client, Arc::clone(&activity)));
         let connection = builder
             .serve_connection_with_upgrades(io, per_connection(router.clone(), Arc::clone(&activity)))
             .into_owned();

@@ -24,6 +24,7 @@ use crate::runtime::metrics::GaugeReadings;
 use crate::server::auth::require_token;
 use crate::server::docs;
 use crate::server::middleware::{REQUEST_ID, error_bodies, record_http, request_span};
+use crate::server::request_id;
 use crate::server::state::AppState;
 
 /// The whole HTTP surface, ready to serve or to drive in-process with `oneshot`.
@@ -41,8 +42,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.api_tokens.clone(), require_token));
     let mut router = Router::new()
         .merge(v1)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .merge(probes())
         .route("/openapi.yaml", get(docs::openapi_yaml))
         .route("/docs", get(docs::index))
         .route("/docs/init.js", get(docs::init_js))
@@ -55,14 +55,22 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     with_layers(router, state)
 }
 
-/// The router of the separate metrics listener (`PREFEVAL_METRICS_LISTEN`).
+/// The router of the separate metrics listener (`PREFEVAL_METRICS_LISTEN`): `/metrics` and the
+/// probes. That listener has connection slots of its own, so clients holding every connection of
+/// the main listener cannot starve the kubelet's probes.
 pub fn metrics_app(state: AppState) -> Router {
-    with_layers(Router::new().route("/metrics", get(metrics)), state)
+    with_layers(Router::new().route("/metrics", get(metrics)).merge(probes()), state)
+}
+
+/// Liveness and readiness, on both listeners.
+fn probes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 /// Innermost first: a panic becomes a 500; the request timeout (which also covers reading the
 /// body) answers 408; every error body becomes JSON with the request id; metrics see the final
-/// status; the span carries the request id; CORS answers preflights before anything else.
+/// status; the span carries the request id, the client's own unless it is unusable; CORS answers
+/// preflights before anything else.
 fn with_layers(router: Router<AppState>, state: AppState) -> Router {
     let timeout = Duration::from_secs(state.request_timeout_secs);
     let cors = cors_layer(&state.cors_origins);
@@ -81,6 +89,7 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(request_id::replace_unusable))
         .with_state(state);
     match cors {
         None => router,

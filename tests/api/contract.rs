@@ -12,7 +12,7 @@ use axum::http::{Method, Request, header};
 use prefeval::api::{ErrorCode, ErrorStatus};
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, TestApp, hold_worker};
+use crate::helpers::{Answer, Raw, TestApp, hold_worker};
 
 const SPEC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
 const SERVER_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server/routes.rs");
@@ -35,7 +35,7 @@ const ROUTES: [(&str, &str); 11] = [
 ];
 
 /// Every variant of `ErrorCode`; checked against the enum's source, so a new code fails here.
-const ERROR_CODES: [ErrorCode; 24] = ErrorCode::ALL;
+const ERROR_CODES: [ErrorCode; 27] = ErrorCode::ALL;
 
 /// Headers whose presence in an answer must be documented for that answer.
 const TRACKED_HEADERS: [&str; 7] =
@@ -440,12 +440,13 @@ fn each_operation_documents_its_statuses() {
             .collect()
     };
     let evaluate: BTreeSet<String> =
-        ["200", "400", "401", "405", "408", "413", "415", "422", "500", "503"].map(String::from).into();
+        ["200", "400", "401", "405", "408", "413", "414", "415", "422", "431", "500", "503"].map(String::from).into();
     assert_eq!(statuses("post", "/v1/evaluate"), evaluate);
     assert_eq!(statuses("post", "/v1/compare"), evaluate, "/v1/compare answers as /v1/evaluate does");
     for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
         let documented = statuses(&method.to_ascii_lowercase(), path);
-        for status in ["200", "405", "500"] {
+        // 400, 414 and 431: a request head the HTTP layer cannot read, answered on every path.
+        for status in ["200", "400", "405", "414", "431", "500"] {
             assert!(documented.contains(status), "GET {path} does not document {status}");
         }
     }
@@ -620,6 +621,30 @@ async fn a_method_a_route_does_not_serve_answers_a_documented_405() {
             assert!(allow.split(',').any(|m| m.trim() == served), "{method} {path}: Allow {allow:?} lacks {served}");
             // The spec documents the 405 on the operation the path serves.
             spec().check(&Method::from_bytes(served.as_bytes()).expect("method"), path, &answer);
+        }
+    }
+}
+
+/// A request head hyper refuses is answered on every path, before routing, with the documented
+/// JSON error (`src/server/parse_errors.rs`).
+#[tokio::test]
+async fn request_heads_hyper_refuses_answer_documented_errors() {
+    let app = TestApp::spawn().await;
+    let many_headers: String = (0..101).map(|i| format!("x-h{i}: v\r\n")).collect();
+    for (method, path) in ROUTES {
+        let head = |target: &str, extra: &str| format!("{method} {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+        let cases = [
+            (head(path, "Content-Length: 2\r\nContent-Length: 3\r\n"), 400, "bad_request"),
+            (head(&format!("{path}?{}", "q".repeat(65_535)), ""), 414, "uri_too_long"),
+            (head(path, &many_headers), 431, "headers_too_large"),
+        ];
+        for (request, status, code) in cases {
+            let addr = app.addr;
+            let answer = tokio::task::spawn_blocking(move || Raw::send_bytes(addr, request.as_bytes()))
+                .await
+                .expect("the client thread");
+            assert_status(&answer, status, Some(code));
+            spec().check(&Method::from_bytes(method.as_bytes()).expect("method"), path, &answer);
         }
     }
 }
@@ -1132,6 +1157,11 @@ async fn invalid_requests_answer_documented_422s() {
             "invalid_value",
             Some("model"),
         ),
+        (
+            json!({"model": "", "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]}),
+            "invalid_value",
+            Some("model"),
+        ),
         (json!({"lists": [{"items": [{"reward": 1.0}, {"id": 7}]}]}), "invalid_type", Some("lists[0].items[1].id")),
         (
             json!({"lists": [{"items": [{"reward": 1.0}, {"rank": 1}]}]}),
@@ -1440,6 +1470,7 @@ async fn the_request_schema_and_the_server_agree() {
             200,
         ),
         (json!({"model": null, "lists": [{"items": items()}]}), false, 422),
+        (json!({"model": "", "lists": [{"items": items()}]}), false, 422),
         (json!({"options": null, "lists": [{"items": items()}]}), false, 422),
         (json!({"lists": [{"id": null, "items": items()}]}), false, 422),
         (json!({"lists": [{"items": [{"reward": 1.0, "rank": null}, {"reward": 0.0}]}]}), false, 422),
@@ -1883,6 +1914,7 @@ async fn stream_errors_are_documented_lines_and_answers() {
         ("?include_pairs=yes", "invalid_value", "include_pairs"),
         ("?beta=1&beta=2", "invalid_value", "beta"),
         ("?model=other", "invalid_value", "model"),
+        ("?model=", "invalid_value", "model"),
         ("?confidence=1", "invalid_value", "confidence"),
         ("?confidence=0", "invalid_value", "confidence"),
         ("?confidence=high", "invalid_value", "confidence"),
@@ -2082,6 +2114,7 @@ async fn the_compare_schema_and_the_server_agree() {
         (json!({"models": ["a", "a"], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", "other"], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["unspecified", "b"], "lists": [{"items": items()}]}), false, 422),
+        (json!({"models": ["a", ""], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", "m".repeat(257)], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", 1], "lists": [{"items": items()}]}), false, 422),
         (json!({"models": "a,b", "lists": [{"items": items()}]}), false, 422),
@@ -2165,6 +2198,7 @@ async fn compare_errors_name_the_field() {
         (json!({"models": ["a"], "lists": [{"items": items()}]}), "invalid_value", Some("models")),
         (json!({"models": ["a", "b", "a"], "lists": [{"items": items()}]}), "invalid_value", Some("models[2]")),
         (json!({"models": ["a", "other"], "lists": [{"items": items()}]}), "invalid_value", Some("models[1]")),
+        (json!({"models": ["", "b"], "lists": [{"items": items()}]}), "invalid_value", Some("models[0]")),
         (
             json!({"models": ["a", "b"], "lists": [{"items": items()}, {"items": [{"rewards": [1.0, 0.5]}, {"rewards": [0.0]}]}]}),
             "invalid_value",
@@ -2331,6 +2365,16 @@ async fn metrics_on_their_own_listener_leave_a_documented_404() {
     let answer = app.send(request(Method::GET, "/metrics")).await;
     assert_status(&answer, 404, Some("not_found"));
     spec().check(&Method::GET, "/metrics", &answer);
+    // The metrics listener serves the probes too, as the spec's description says.
+    let admin = app.metrics_addr.expect("a metrics listener");
+    for (path, body) in [("/healthz", json!({"status": "ok"})), ("/readyz", json!({"status": "ready"}))] {
+        let answer = tokio::task::spawn_blocking(move || Raw::get(admin, path))
+            .await
+            .expect("the client thread")
+            .expect("an answer");
+        assert_status(&answer, 200, None);
+        assert_eq!(answer.json(), body, "{path} on the metrics listener");
+    }
 }
 
 #[test]

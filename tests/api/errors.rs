@@ -414,6 +414,27 @@ async fn models_named_like_the_reserved_metrics_labels_are_422_invalid_value() {
     }
 }
 
+/// An empty model would be exported as `model=""`, which Prometheus reads as no label at all: it is
+/// refused at its field through every door that takes a model.
+#[tokio::test]
+async fn an_empty_model_name_is_422_invalid_value_at_its_field() {
+    let app = TestApp::spawn().await;
+    let answer = app.evaluate(r#"{"model": "", "lists": [{"items": [{"reward": 1}, {"reward": 0}]}]}"#).await;
+    assert_error(&answer, 422, "invalid_value", Some("model"));
+    assert!(message(&answer).contains("empty"), "{}", message(&answer));
+
+    let answer = app.stream("model=", "{\"items\": [{\"reward\": 1}, {\"reward\": 0}]}\n").await;
+    assert_error(&answer, 422, "invalid_value", Some("model"));
+
+    for (models, path) in [(vec!["a", ""], "models[1]"), (vec!["", "b", "c"], "models[0]")] {
+        let rewards = |reward: f64| vec![reward; models.len()];
+        let body = serde_json::json!({"models": models, "lists": [{"items": [{"rewards": rewards(1.0)}, {"rewards": rewards(0.0)}]}]});
+        assert_error(&app.compare(body).await, 422, "invalid_value", Some(path));
+    }
+    let metrics = app.metrics().await;
+    assert!(!metrics.text().contains(r#"model="""#), "an empty model label was exported");
+}
+
 // ----- 422 configured limits -------------------------------------------------------------------
 
 fn list_of(n: usize) -> String {

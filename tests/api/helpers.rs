@@ -508,6 +508,19 @@ impl Raw {
         raw.read_answer()
     }
 
+    /// `bytes` written as they are, on a thread of their own while this one reads the whole answer
+    /// (a write error is ignored: the server may answer, and stop reading, before the end).
+    pub fn send_bytes(addr: SocketAddr, bytes: &[u8]) -> Answer {
+        let mut raw = Raw::connect(addr);
+        let mut writer = raw.stream.try_clone().expect("socket clones");
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let _ = writer.write_all(bytes).and_then(|()| writer.flush());
+            });
+            raw.read_answer().expect("reads the answer")
+        })
+    }
+
     /// `GET path` with `Connection: close`, written whole before reading.
     pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<Answer> {
         Raw::whole_body_then_read(addr, "GET", path, &[], b"")

@@ -824,7 +824,7 @@ fn accepted() -> Vec<(&'static str, Vec<u8>)> {
         (r"1024 × \u0041 as a list id", list_id(&format!("\"{}\"", r"\u0041".repeat(1024))).into_bytes()),
         (r"a valid surrogate pair \ud83d\ude00", list_id(r#""\ud83d\ude00""#).into_bytes()),
         (r"\u0000 inside an id", item_id(r#""a\u0000b""#).into_bytes()),
-        ("an empty id and model", format!(r#"{{"model":"","lists":[{{"id":"","items":[{unranked}]}}]}}"#).into_bytes()),
+        ("an empty id", format!(r#"{{"lists":[{{"id":"","items":[{unranked}]}}]}}"#).into_bytes()),
         ("50 items (the limit) without pairs", batch(&[list_of(50)], r#"{"include_pairs":false}"#).into_bytes()),
         ("20 lists (the limit)", batch(&vec![list_of(2); 20], "{}").into_bytes()),
         ("14 items: 91 pairs returned (limit 100)", batch(&[list_of(14)], "{}").into_bytes()),

@@ -13,6 +13,7 @@ mod fuzz_json;
 mod golden;
 mod hardening;
 mod hostile;
+mod http_errors;
 mod metrics;
 mod properties;
 mod readme;

@@ -1,7 +1,12 @@
 //! Admission control through HTTP: a full queue answers 503 at once with Retry-After and the JSON
-//! error, and the service recovers when the queue drains.
+//! error, and the service recovers when the queue drains; probes still answer on the metrics
+//! listener when the main listener's connections are all held.
 
-use crate::helpers::{TestApp, hold_worker};
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Raw, TestApp, hold_worker};
 use serde_json::json;
 
 #[tokio::test]
@@ -76,4 +81,57 @@ async fn a_batch_larger_than_the_whole_memory_budget_answers_413() {
     assert_eq!(answer.status, 413);
     assert_eq!(answer.error_code(), "payload_too_large");
     assert!(answer.json()["error"]["message"].as_str().unwrap().contains("PREFEVAL_MEMORY_LIMIT_BYTES"));
+}
+
+/// With every connection of the main listener held by a client that sent its headers and stalls
+/// its body, the probes still answer on the metrics listener, whose connections are counted apart.
+#[tokio::test]
+async fn probes_answer_on_the_metrics_listener_while_the_main_one_is_full() {
+    const MAX_CONNECTIONS: u32 = 4;
+    let app =
+        TestApp::builder().with(|config| config.max_connections = MAX_CONNECTIONS).metrics_listener().build().await;
+    let (addr, admin) = (app.addr, app.metrics_addr.expect("a metrics listener"));
+
+    // Complete headers announcing a large body, then a few bytes of it and silence: each request
+    // is in flight, reading its body, so the header read timeout never closes the connection.
+    let held: Vec<Raw> = tokio::task::spawn_blocking(move || {
+        (0..MAX_CONNECTIONS)
+            .map(|_| {
+                let mut raw = Raw::connect(addr);
+                let head = "POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                            Content-Length: 1000000\r\n\r\n{\"lists\": [";
+                raw.write(head.as_bytes()).expect("writes the head");
+                raw
+            })
+            .collect()
+    })
+    .await
+    .expect("the client thread");
+    let started = Instant::now();
+    while app.state.open_connections.load(Ordering::Relaxed) < MAX_CONNECTIONS as usize {
+        assert!(started.elapsed() < Duration::from_secs(10), "the held connections were not all accepted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The main listener is full: a probe there waits in the kernel's backlog.
+    let starved = tokio::task::spawn_blocking(move || {
+        let mut raw = Raw::connect(addr);
+        raw.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("writes");
+        raw.stream.set_read_timeout(Some(Duration::from_millis(500))).expect("read timeout");
+        raw.stream.read(&mut [0u8; 64]).is_err()
+    });
+    assert!(starved.await.expect("the client thread"), "the main listener answered: it was not full");
+
+    for path in ["/healthz", "/readyz"] {
+        let started = Instant::now();
+        let probe = tokio::task::spawn_blocking(move || Raw::get(admin, path));
+        let answer = tokio::time::timeout(Duration::from_secs(5), probe)
+            .await
+            .unwrap_or_else(|_| panic!("{path} on the metrics listener timed out"))
+            .expect("the client thread")
+            .expect("an answer");
+        assert_eq!(answer.status, 200, "{path}: {}", String::from_utf8_lossy(&answer.body));
+        assert!(started.elapsed() < Duration::from_secs(2), "{path} took {:?}", started.elapsed());
+    }
+    drop(held);
 }

@@ -32,11 +32,15 @@ pub enum ErrorCode {
     QueueFull,
     MemoryBudget,
     InternalError,
+    /// A request head the HTTP server could not read (answered before any request existed).
+    BadRequest,
+    UriTooLong,
+    HeadersTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 24] = {
+    pub const ALL: [ErrorCode; 27] = {
         use ErrorCode::*;
         [
             MalformedJson,
@@ -63,6 +67,9 @@ impl ErrorCode {
             QueueFull,
             MemoryBudget,
             InternalError,
+            BadRequest,
+            UriTooLong,
+            HeadersTooLarge,
         ]
     };
 }

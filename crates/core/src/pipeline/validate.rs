@@ -220,10 +220,18 @@ fn list_error(input: &ListInput<'_>, prefix: &str, error: ListError) -> Error {
     }
 }
 
-/// `model` labels per-model metrics series: bounded in length, and not one of the service's own
-/// labels (a client naming its model `other` would merge with the models past the label bound).
-/// Compared exactly: `Other` is a different label and is accepted.
+/// `model` labels per-model metrics series: not empty (Prometheus reads `model=""` as no label at
+/// all), bounded in length, and not one of the service's own labels (a client naming its model
+/// `other` would merge with the models past the label bound). Compared exactly: `Other` is a
+/// different label and is accepted.
 pub fn check_model(model: &Text<'_>, path: &str) -> Result<(), Error> {
+    if model.0.is_empty() {
+        return Err(Error::at(
+            ErrorCode::InvalidValue,
+            path,
+            "model is empty; name the model, or leave it out to be counted as `unspecified`",
+        ));
+    }
     check_length(&model.0, MAX_MODEL_BYTES, || path.to_string())?;
     if [MODEL_UNSPECIFIED, MODEL_OTHER].contains(&model.0.as_ref()) {
         return Err(Error::at(
