@@ -22,6 +22,7 @@ use super::body::{over_budget, reserved_bytes};
 use super::error::{Error, ErrorCode, HttpError};
 use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
+use crate::pipeline::Options;
 use crate::pipeline::encode::write_stream_error;
 use crate::pipeline::fingerprint::FingerprintHasher;
 use crate::pipeline::ndjson::{
@@ -31,7 +32,6 @@ use crate::pipeline::options::{Door, OptionDef, OptionSettings};
 use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
-use crate::pipeline::{Options, Parallel};
 use crate::runtime::metrics::{EvaluationCounts, REJECT_MEMORY_BUDGET, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, PendingJob};
 use crate::server::state::AppState;
@@ -140,11 +140,17 @@ struct Stream {
     sender: mpsc::Sender<Bytes>,
 }
 
+/// A chunk's evaluation on the pool: its outcome and the reservation of its answer, or the
+/// refusal of the budget.
+type ChunkJob = PendingJob<Result<(ChunkOutcome, Reservation), OverBudget>>;
+
 /// A chunk submitted to the pool, with the input bytes it holds and, for the chunk that ends a
 /// long line, the long-line turn (given back once its answer is out).
 struct InFlight {
     chunk: Arc<Chunk>,
-    job: PendingJob<Result<(ChunkOutcome, Reservation), OverBudget>>,
+    /// None once its result was given back for the chunk ahead of it (see `deliver`): it is
+    /// submitted again when its turn comes.
+    job: Option<ChunkJob>,
     input: Reservation,
     _turn: Option<(OwnedSemaphorePermit, tokio::time::Instant)>,
 }
@@ -159,6 +165,9 @@ struct Progress {
     turn: Option<(OwnedSemaphorePermit, tokio::time::Instant)>,
     totals: Totals,
     lines_failed: u64,
+    /// Set once the budget refused one of its chunks: the stream then runs its chunks one at a
+    /// time, so they never take memory from each other (nor from other streams) out of turn.
+    one_at_a_time: bool,
     /// Every body byte read, for the summary's `input` (what `prefeval merge` tells shards apart by).
     fingerprint: FingerprintHasher,
 }
@@ -189,6 +198,7 @@ impl Stream {
             turn: None,
             totals: Totals::default(),
             lines_failed: 0,
+            one_at_a_time: false,
             fingerprint: FingerprintHasher::new(),
         };
         let last = match self.pump(first, &mut body, &mut progress).await {
@@ -221,7 +231,7 @@ impl Stream {
             }
             self.submit_ready(progress, &mut ready, max_in_flight).await?;
             // Results leave as they are ready, not only when the pipeline is full.
-            while progress.in_flight.front().is_some_and(|chunk| chunk.job.is_ready()) {
+            while progress.in_flight.front().is_some_and(|chunk| chunk.job.as_ref().is_some_and(PendingJob::is_ready)) {
                 self.deliver(progress).await?;
             }
             let waited = tokio::time::Instant::now();
@@ -340,7 +350,8 @@ impl Stream {
             let input = progress.reading.split(chunk.bytes.capacity());
             let turn = if index + 1 == count { progress.turn.take() } else { None };
             let chunk = Arc::new(chunk);
-            let job = self.submit(&chunk).await?;
+            let job =
+                if progress.one_at_a_time { None } else { Some(self.submit(&chunk, self.state.memory.empty()).await?) };
             progress.in_flight.push_back(InFlight { chunk, job, input, _turn: turn });
             while progress.in_flight.len() >= max_in_flight {
                 self.deliver(progress).await?;
@@ -362,43 +373,38 @@ impl Stream {
         Ok(())
     }
 
-    /// Waits until `needed` bytes of the budget are free (true), or until `deadline` (false).
-    async fn wait_until_free(&self, needed: usize, deadline: tokio::time::Instant) -> Result<bool, Stopped> {
+    /// Reserves `needed` bytes as soon as they are free, for the chunk's next attempt (so that
+    /// nobody takes them between the check and the work); `None` once `deadline` has passed.
+    async fn reserve_when_free(
+        &self,
+        needed: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<Reservation>, Stopped> {
         loop {
             if self.sender.is_closed() {
                 return Err(Stopped::ClientGone);
             }
-            if self.state.memory.available() >= needed {
-                return Ok(true);
+            match self.state.memory.reserve(needed) {
+                Ok(held) => return Ok(Some(held)),
+                // The chunk itself answers what can never fit; this cannot be that.
+                Err(OverBudget::NeverFits { .. }) => return Ok(None),
+                Err(OverBudget::Exhausted { .. }) if tokio::time::Instant::now() >= deadline => return Ok(None),
+                Err(OverBudget::Exhausted { .. }) => self.pause().await?,
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(false);
-            }
-            self.pause().await?;
         }
     }
 
     /// Submits a chunk to the pool, waiting while its queue is full.
-    async fn submit(
-        &self,
-        chunk: &Arc<Chunk>,
-    ) -> Result<PendingJob<Result<(ChunkOutcome, Reservation), OverBudget>>, Stopped> {
+    /// Submits a chunk to the pool with what is `held` for it, waiting while the queue is full.
+    async fn submit(&self, chunk: &Arc<Chunk>, held: Reservation) -> Result<ChunkJob, Stopped> {
+        let held = Arc::new(std::sync::Mutex::new(Some(held)));
         loop {
             let job = {
                 let (chunk, options, limits) = (Arc::clone(chunk), self.options, self.state.limits);
-                let (budget, metrics, model) =
-                    (self.state.memory.clone(), Arc::clone(&self.state.metrics), self.model.clone());
+                let (held, budget) = (Arc::clone(&held), self.state.memory.clone());
                 self.state.pool.submit(move |scope| {
-                    let evaluated = evaluate_chunk(&chunk, &options, &limits, scope, &budget);
-                    // Cancelled work is unfinished and goes nowhere: it counts in no metric.
-                    if let (Ok((outcome, _)), false) = (&evaluated, scope.cancelled()) {
-                        metrics.observe_evaluation(EvaluationCounts {
-                            model: model.as_deref(),
-                            totals: &outcome.totals,
-                            list_losses: &mut outcome.list_losses.iter().copied(),
-                        });
-                    }
-                    evaluated
+                    let held = held.lock().ok().and_then(|mut held| held.take()).unwrap_or_else(|| budget.empty());
+                    evaluate_chunk(&chunk, &options, &limits, scope, held)
                 })
             };
             match job {
@@ -410,10 +416,16 @@ impl Stream {
 
     /// Waits for the oldest chunk in flight and sends its output. A chunk the budget refused for
     /// now is submitted again once the memory it asked for is free (never sooner, so nothing is
-    /// evaluated twice in a loop); after the wait its lines answer `memory_budget` errors.
+    /// evaluated twice in a loop); after the wait its lines answer `memory_budget` errors. The
+    /// chunks behind it give their results back first: their answers could not leave before its
+    /// own, and the memory they hold may be what it waits for.
     async fn deliver(&self, progress: &mut Progress) -> Result<(), Stopped> {
-        let Some(InFlight { chunk, mut job, input, _turn: turn }) = progress.in_flight.pop_front() else {
+        let Some(InFlight { chunk, job, input, _turn: turn }) = progress.in_flight.pop_front() else {
             return Ok(());
+        };
+        let mut job = match job {
+            Some(job) => job,
+            None => self.submit(&chunk, self.state.memory.empty()).await?,
         };
         let wait = Duration::from_secs(self.state.request_timeout_secs);
         let deadline = tokio::time::Instant::now() + wait;
@@ -427,19 +439,47 @@ impl Stream {
             self.state.metrics.observe_timings(&timings);
             let needed = match evaluated {
                 Ok(done) => break done,
-                // `evaluate_chunk` answers lines that never fit with error lines; any other refusal
-                // is for now.
-                Err(OverBudget::Exhausted { needed } | OverBudget::NeverFits { needed, .. }) => needed,
+                Err(OverBudget::Exhausted { needed }) => needed,
+                // Its lines together can never fit: each goes on as a chunk of its own, in its
+                // place, with its own answer (a line that alone never fits answers its error).
+                Err(OverBudget::NeverFits { .. }) => {
+                    let (mut input, mut turn) = (Some(input), turn);
+                    let mut split: VecDeque<InFlight> = (chunk.single_lines().into_iter())
+                        .map(|line| InFlight {
+                            chunk: Arc::new(line),
+                            job: None,
+                            input: input.take().unwrap_or_else(|| self.state.memory.empty()),
+                            _turn: turn.take(),
+                        })
+                        .collect();
+                    split.extend(progress.in_flight.drain(..));
+                    progress.in_flight = split;
+                    return Ok(());
+                }
             };
-            if !self.wait_until_free(needed, deadline).await? {
+            // From now on this stream's chunks run one at a time, each when its turn comes.
+            progress.one_at_a_time = true;
+            for behind in &mut progress.in_flight {
+                if let Some(job) = behind.job.take() {
+                    // Its result, if any, is dropped here with its reservation.
+                    let _ = job.wait().await;
+                }
+            }
+            let Some(held) = self.reserve_when_free(needed, deadline).await? else {
                 self.state.metrics.reject(REJECT_MEMORY_BUDGET);
                 let refused = refuse_chunk(&chunk, &Error::line_budget_busy(wait.as_secs()));
                 break (refused, self.state.memory.empty());
-            }
-            job = self.submit(&chunk).await?;
+            };
+            job = self.submit(&chunk, held).await?;
         };
         // The input and the long-line turn are free once the answer is made.
         drop((input, turn));
+        // Counted once, when its answer is sent: a result given back and made again counts once.
+        self.state.metrics.observe_evaluation(EvaluationCounts {
+            model: self.model.as_deref(),
+            totals: &outcome.totals,
+            list_losses: &mut outcome.list_losses.iter().copied(),
+        });
         outcome.evaluations.iter().for_each(|evaluation| progress.totals.add(evaluation));
         progress.lines_failed += outcome.lines_failed;
         self.sender.send(reserved_bytes(outcome.output, answer)).await.map_err(|_| Stopped::ClientGone)

@@ -18,7 +18,7 @@ use super::output::Output;
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::math::Totals;
-use crate::memory::MemoryBudget;
+use crate::memory::{MemoryBudget, OverBudget};
 use crate::pipeline::encode::{ListJson, OutputBlocks, write_error_line, write_list_line};
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, evaluate_chunk, loss_overflow, strip_bom,
@@ -195,15 +195,21 @@ fn write_chunks(
 ) -> Result<u64, String> {
     // Each chunk has the whole budget to itself: what it decides is whether a line can ever fit,
     // never whether others hold the memory now.
+    let evaluate =
+        |chunk: &Chunk| evaluate_chunk(chunk, options, limits, threads, MemoryBudget::new(memory_limit).empty());
     let outcomes: Vec<_> = threads.install(|| {
         chunks
             .par_iter()
-            .map(|chunk| evaluate_chunk(chunk, options, limits, threads, &MemoryBudget::new(memory_limit)))
+            .map(|chunk| match evaluate(chunk) {
+                // Lines that together can never fit: each on its own, as the stream does.
+                Err(OverBudget::NeverFits { .. }) => chunk.single_lines().iter().map(evaluate).collect(),
+                evaluated => vec![evaluated],
+            })
             .collect()
     });
     let lines: u64 = chunks.iter().map(Chunk::lines).sum();
     chunks.clear();
-    for outcome in outcomes {
+    for outcome in outcomes.into_iter().flatten() {
         // Lines that never fit are error lines; a chunk whose fitting lines together outgrow the
         // budget (their answers all held at once) is the one refusal left.
         let (outcome, _) = outcome.map_err(|_| {

@@ -145,6 +145,11 @@ impl Reservation {
         }
     }
 
+    /// Holds at least `bytes` from now on: grows by the shortfall (all or nothing), never shrinks.
+    pub fn at_least(&mut self, bytes: usize) -> Result<(), OverBudget> {
+        if bytes > self.bytes { self.grow(bytes - self.bytes) } else { Ok(()) }
+    }
+
     /// Holds at most `bytes` from now on (never grows).
     pub fn shrink_to(&mut self, bytes: usize) {
         self.shrink(self.bytes.saturating_sub(bytes));

@@ -42,7 +42,7 @@ impl Chunk {
     }
 
     /// Each line of this chunk as a chunk of its own, numbered as here.
-    fn single_lines(&self) -> Vec<Chunk> {
+    pub fn single_lines(&self) -> Vec<Chunk> {
         let body = self.bytes.strip_suffix(b"\n").unwrap_or(&self.bytes);
         body.split(|&b| b == b'\n')
             .enumerate()
@@ -251,49 +251,25 @@ pub struct ChunkOutcome {
     pub evaluations: Vec<ListEvaluation>,
 }
 
-impl ChunkOutcome {
-    /// Adds the outcome of the lines that follow this one's.
-    fn append(&mut self, next: ChunkOutcome) {
-        self.output.extend_from_slice(&next.output);
-        // Added list by list, as one chunk would: the totals are the same to the last bit.
-        next.evaluations.iter().for_each(|evaluation| self.totals.add(evaluation));
-        self.lines_failed += next.lines_failed;
-        self.first_failed_line = self.first_failed_line.or(next.first_failed_line);
-        self.list_losses.extend(next.list_losses);
-        self.evaluations.extend(next.evaluations);
-    }
-}
-
 /// Evaluates every line of `chunk`: one output line per non-blank input line, in order. Memory for
-/// the decoded lines, their evaluation and the output is reserved from `budget` first, in one
-/// reservation, so that "can never fit" is decided against the whole need (the chunk's own bytes
-/// are the caller's to reserve). A line that alone needs more than the whole budget gets an error
-/// line and the others are evaluated; when the budget is only taken by others for now, nothing is
-/// kept and the caller may try again once `needed` bytes are free. The answer comes with the
-/// reservation of its bytes.
+/// the decoded lines, their evaluation and the output is reserved first, in one reservation that
+/// starts from `held` (the bytes a caller reserved for this attempt, so nobody takes them in
+/// between; else an empty reservation of the budget), so that "can never fit" is decided against
+/// the whole need. The chunk's own bytes are the caller's to reserve. When the budget is taken by
+/// others for now, nothing is kept (`Exhausted`: try again once `needed` bytes are free). A
+/// one-line chunk that can never fit answers its error line; a longer one is refused
+/// (`NeverFits`) for the caller to evaluate line by line (`Chunk::single_lines`), each line its
+/// own answer. The answer comes with the reservation of its bytes.
 pub fn evaluate_chunk(
     chunk: &Chunk,
     options: &Options,
     limits: &Limits,
     parallel: &impl Parallel,
-    budget: &MemoryBudget,
+    held: Reservation,
 ) -> Result<(ChunkOutcome, Reservation), OverBudget> {
-    match evaluate_lines(chunk, options, limits, parallel, budget) {
-        Err(OverBudget::NeverFits { limit, .. }) => {
-            let lines = chunk.single_lines();
-            if lines.len() <= 1 {
-                return Ok(never_fits(chunk, limit, budget));
-            }
-            // Rare: find the lines at fault one by one.
-            let mut whole = ChunkOutcome::default();
-            let mut held = budget.empty();
-            for line in &lines {
-                let (outcome, reservation) = evaluate_chunk(line, options, limits, parallel, budget)?;
-                whole.append(outcome);
-                held.absorb(reservation);
-            }
-            Ok((whole, held))
-        }
+    let budget = held.budget();
+    match evaluate_lines(chunk, options, limits, parallel, held) {
+        Err(OverBudget::NeverFits { limit, .. }) if chunk.lines() <= 1 => Ok(never_fits(chunk, limit, &budget)),
         evaluated => evaluated,
     }
 }
@@ -332,17 +308,17 @@ fn evaluate_lines(
     options: &Options,
     limits: &Limits,
     parallel: &impl Parallel,
-    budget: &MemoryBudget,
+    mut work: Reservation,
 ) -> Result<(ChunkOutcome, Reservation), OverBudget> {
     let decoded = decoded_bound(&chunk.bytes);
     // The chunk's bytes are the caller's to hold, but they count in what it can never fit: the
     // same sum a stream weighs a line by as it arrives (`ChunkBuilder::partial_need`).
-    let limit = budget.limit();
+    let limit = work.budget().limit();
     let needed = chunk.bytes.len().saturating_add(decoded);
     if needed > limit {
         return Err(OverBudget::NeverFits { needed, limit });
     }
-    let mut work = budget.reserve(decoded)?;
+    work.at_least(decoded)?;
     let mut inputs: Vec<ListInput<'_>> = Vec::new();
     let mut ranked: Vec<RankedList> = Vec::new();
     // Per line: its number, and the index of its list in `ranked` or its error.
@@ -371,7 +347,7 @@ fn evaluate_lines(
     // The evaluation and the answer at once, before any of it is computed: a refusal then costs
     // only the decoding, and the chunk never holds part of its need while another takes the rest.
     let answer_bytes = answer_size_estimate(&ranked, options);
-    work.grow(evaluation_bytes(&ranked, &options.math).saturating_add(answer_bytes))?;
+    work.at_least(decoded.saturating_add(evaluation_bytes(&ranked, &options.math)).saturating_add(answer_bytes))?;
     let evaluations = evaluate(&ranked, &options.math, parallel);
     let pair_ids = options.include_pair_ids;
 
