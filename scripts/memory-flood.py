@@ -25,19 +25,9 @@ import sys
 import threading
 import time
 
+from floodkit import default_binary, free_port, vm
+
 MIB = 1 << 20
-
-
-def default_binary():
-    meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], check=True,
-                          capture_output=True, text=True).stdout
-    return os.path.join(json.loads(meta)["target_directory"], "release", "prefeval")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def batch(size):
@@ -51,14 +41,6 @@ def batch(size):
         length += len(part) + 1
         i += 1
     return ('{"model":"flood","options":{"include_pairs":false},"lists":[%s]}' % ",".join(parts)).encode()
-
-
-def vm(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def post(port, body, timeout=120):

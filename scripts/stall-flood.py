@@ -45,6 +45,8 @@ import sys
 import threading
 import time
 
+from floodkit import default_binary, free_port, vm
+
 try:
     import h2.config
     import h2.connection
@@ -73,18 +75,6 @@ CLIENTS_STREAM = 60
 LINES_PER_STREAM = 4
 
 
-def default_binary():
-    meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], check=True,
-                          capture_output=True, text=True).stdout
-    return os.path.join(json.loads(meta)["target_directory"], "release", "prefeval")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def big_list():
     """One list of ITEMS items: 15.8 KB of JSON whose pairs answer about 25 MB."""
     items = ",".join('{"reward":%.8f}' % math.sin(k * 0.6180339887498949) for k in range(ITEMS))
@@ -97,14 +87,6 @@ def batch():
 
 def ndjson():
     return ((big_list() + "\n") * LINES_PER_STREAM).encode()
-
-
-def vm(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def held_by_server(pid, port, client_ports):
