@@ -13,8 +13,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,9 @@ pub struct Activity {
     output_progress_ms: AtomicU64,
     /// A request has reached the service (see `crate::server::parse_errors`).
     dispatched: AtomicBool,
+    /// The write clocks of this connection's HTTP/2 answers: one stream that gets no window
+    /// stalls even while others (or PINGs) keep bytes moving on the connection.
+    streams: Mutex<Vec<Weak<StreamClock>>>,
 }
 
 impl Activity {
@@ -57,6 +60,7 @@ impl Activity {
             output_pending: AtomicUsize::new(0),
             output_progress_ms: AtomicU64::new(0),
             dispatched: AtomicBool::new(false),
+            streams: Mutex::new(Vec::new()),
         })
     }
 
@@ -84,18 +88,30 @@ impl Activity {
         OutputWaiting(Arc::clone(self))
     }
 
-    /// When the connection counts as stalled if no answer byte is written before: `timeout`
-    /// after the last progress while frames wait, or `timeout` from now while none do.
-    pub fn write_deadline(&self, timeout: Duration) -> Instant {
-        if self.output_pending.load(Ordering::Acquire) == 0 {
-            return Instant::now() + timeout;
-        }
-        self.opened + Duration::from_millis(self.output_progress_ms.load(Ordering::Relaxed)) + timeout
+    /// A write clock for one HTTP/2 answer of this connection.
+    pub fn stream_clock(&self) -> Arc<StreamClock> {
+        let clock =
+            Arc::new(StreamClock { opened: self.opened, pending: AtomicUsize::new(0), progress_ms: AtomicU64::new(0) });
+        let mut streams = self.streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        streams.retain(|stream| stream.strong_count() > 0);
+        streams.push(Arc::downgrade(&clock));
+        clock
     }
 
-    /// Answer frames have waited for `timeout` without the client taking a byte.
+    /// When the connection counts as stalled if no answer byte is written before: `timeout`
+    /// after the last progress while frames wait (of the connection, or of any one HTTP/2
+    /// answer), or `timeout` from now while none do.
+    pub fn write_deadline(&self, timeout: Duration) -> Instant {
+        let connection = (self.output_pending.load(Ordering::Acquire) > 0)
+            .then(|| self.opened + Duration::from_millis(self.output_progress_ms.load(Ordering::Relaxed)) + timeout);
+        let streams = self.streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let stream = streams.iter().filter_map(Weak::upgrade).filter_map(|stream| stream.deadline(timeout)).min();
+        connection.into_iter().chain(stream).min().unwrap_or_else(|| Instant::now() + timeout)
+    }
+
+    /// Answer frames have waited for `timeout` without the client taking a byte of them.
     pub fn is_write_stalled(&self, timeout: Duration) -> bool {
-        self.output_pending.load(Ordering::Acquire) > 0 && self.write_deadline(timeout) <= Instant::now()
+        self.write_deadline(timeout) <= Instant::now()
     }
 
     /// When the connection counts as idle if nothing happens before: `idle` after the last byte,
@@ -140,6 +156,44 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The write clock of one HTTP/2 answer: its frames waiting, and when one was last written (or
+/// when they began to wait).
+#[derive(Debug)]
+pub struct StreamClock {
+    opened: Instant,
+    pending: AtomicUsize,
+    progress_ms: AtomicU64,
+}
+
+impl StreamClock {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts one frame of this answer as waiting until the guard drops (it was written).
+    pub fn frame_waiting(self: &Arc<Self>) -> StreamFrame {
+        if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.progress_ms.store(self.now_ms(), Ordering::Relaxed);
+        }
+        StreamFrame(Arc::clone(self))
+    }
+
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        (self.pending.load(Ordering::Acquire) > 0)
+            .then(|| self.opened + Duration::from_millis(self.progress_ms.load(Ordering::Relaxed)) + timeout)
+    }
+}
+
+/// One frame of an HTTP/2 answer not yet written; see `StreamClock::frame_waiting`.
+pub struct StreamFrame(Arc<StreamClock>);
+
+impl Drop for StreamFrame {
+    fn drop(&mut self) {
+        self.0.progress_ms.store(self.0.now_ms(), Ordering::Relaxed);
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -179,12 +179,14 @@ fn per_connection(
     TowerToHyperService::new(tower::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(LingerOnClose(Arc::clone(&activity)));
         let in_flight = activity.request_started();
+        // Over HTTP/2 each answer has a write clock of its own (see `outbound`).
+        let http2 = request.version() == axum::http::Version::HTTP_2;
         let answer = router.clone().oneshot(request);
         let activity = Arc::clone(&activity);
         async move {
             let response = answer.await;
             drop(in_flight);
-            response.map(|response| response.map(|body| outbound(body, activity)))
+            response.map(|response| response.map(|body| outbound(body, activity, http2)))
         }
     }))
 }

@@ -17,14 +17,16 @@ use std::task::{Context, Poll, ready};
 use axum::body::{Body, Bytes, HttpBody};
 use http_body::{Frame, SizeHint};
 
-use crate::server::connection::{Activity, OutputWaiting};
+use crate::server::connection::{Activity, OutputWaiting, StreamClock, StreamFrame};
 
 /// Largest frame handed to hyper: four HTTP/2 DATA frames of the default size.
 pub const FRAME_BYTES: usize = 64 * 1024;
 
-/// `body` as frames of at most `FRAME_BYTES`, each counted on `activity` until written.
-pub fn outbound(body: Body, activity: Arc<Activity>) -> Body {
-    Body::new(Outbound { inner: body, rest: Bytes::new(), activity })
+/// `body` as frames of at most `FRAME_BYTES`, each counted on `activity` until written; over
+/// HTTP/2 also on a write clock of this answer's own (`http2`).
+pub fn outbound(body: Body, activity: Arc<Activity>, http2: bool) -> Body {
+    let stream = http2.then(|| activity.stream_clock());
+    Body::new(Outbound { inner: body, rest: Bytes::new(), activity, stream })
 }
 
 struct Outbound {
@@ -32,6 +34,7 @@ struct Outbound {
     /// The part of the last frame of `inner` not yet handed out.
     rest: Bytes,
     activity: Arc<Activity>,
+    stream: Option<Arc<StreamClock>>,
 }
 
 impl Outbound {
@@ -39,7 +42,8 @@ impl Outbound {
         if data.len() > FRAME_BYTES {
             self.rest = data.split_off(FRAME_BYTES);
         }
-        Bytes::from_owner(Waiting { data, _waiting: self.activity.output_waiting() })
+        let stream = self.stream.as_ref().map(StreamClock::frame_waiting);
+        Bytes::from_owner(Waiting { data, _waiting: self.activity.output_waiting(), _stream: stream })
     }
 }
 
@@ -47,6 +51,7 @@ impl Outbound {
 struct Waiting {
     data: Bytes,
     _waiting: OutputWaiting,
+    _stream: Option<StreamFrame>,
 }
 
 impl AsRef<[u8]> for Waiting {
@@ -105,7 +110,7 @@ mod tests {
     async fn cuts_frames_counts_them_until_dropped_and_keeps_the_exact_size() {
         let activity = Activity::new();
         let payload: Vec<u8> = (0..FRAME_BYTES * 2 + 10).map(|i| i as u8).collect();
-        let mut body = outbound(Body::from(payload.clone()), Arc::clone(&activity));
+        let mut body = outbound(Body::from(payload.clone()), Arc::clone(&activity), true);
         assert_eq!(body.size_hint().exact(), Some(payload.len() as u64));
         let mut frames = Vec::new();
         while let Some(frame) = body.frame().await {

@@ -392,3 +392,51 @@ fn a_request_past_its_timeout_frees_its_worker_and_memory_within_a_second() {
     assert!(eventually(Duration::from_secs(1), free), "the worker and the memory are free within a second");
     assert!(timed_out.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn an_http2_answer_that_gets_no_window_is_closed_even_while_pings_keep_the_connection_busy() {
+    let server = BinaryServer::start(&["--memory-limit-bytes", &(64 * MIB).to_string(), "--write-timeout-secs", "3"]);
+    let mut stream = TcpStream::connect(server.addr).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_millis(300))).expect("read timeout");
+    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").expect("preface");
+    stream.write_all(&h2_frame(SETTINGS, 0, 0, &[0x0, 0x4, 0, 0, 0, 1])).expect("settings");
+    let body = big_answer_batch(700);
+    let authority = server.addr.to_string();
+    let headers = hpack(&[
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/v1/evaluate"),
+        (":authority", &authority),
+        ("content-type", "application/json"),
+    ]);
+    stream.write_all(&h2_frame(HEADERS, END_HEADERS, 1, &headers)).expect("headers");
+    for (index, piece) in body.chunks(16 * 1024).enumerate() {
+        let last = (index + 1) * 16 * 1024 >= body.len();
+        stream.write_all(&h2_frame(DATA, if last { END_STREAM } else { 0 }, 1, piece)).expect("data");
+    }
+    // The server answers every PING, so bytes keep moving on the connection; stream 1 never gets
+    // more than its one byte of window.
+    let started = Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(15) {
+        if stream.write_all(&h2_frame(PING, 0, 0, &[0; 8])).is_err() {
+            closed = true;
+            break;
+        }
+        match read_h2_frame(&mut stream) {
+            Ok((SETTINGS, flags, _)) if flags & ACK == 0 => {
+                let _ = stream.write_all(&h2_frame(SETTINGS, ACK, 0, &[]));
+            }
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(closed, "the connection stayed open {:?} with its answer stalled", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(12), "closed after {:?}", started.elapsed());
+    assert!(eventually(Duration::from_secs(5), || reserved(server.addr) == 0), "released with the connection");
+    assert_eq!(metric(server.addr, "prefeval_write_timeouts_total"), 1.0);
+}
