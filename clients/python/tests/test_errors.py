@@ -76,8 +76,11 @@ def test_422_codes(url: str, lists: Any, options: Any, code: str, path: Any) -> 
 
 def test_nan_is_refused_before_sending(url: str) -> None:
     with prefeval.Client(url) as client:
-        with pytest.raises(ValueError, match="finite"):
+        with pytest.raises(prefeval.InvalidInputError, match="finite") as caught:
             client.evaluate([{"items": [{"reward": float("nan")}, {"reward": 0.0}]}])
+    # One except clause catches everything the client raises; old code catching ValueError too.
+    assert isinstance(caught.value, prefeval.PrefevalError) and isinstance(caught.value, ValueError)
+    assert caught.value.code == "invalid_value" and caught.value.status is None
 
 
 def test_404_for_a_wrong_base_path(url: str) -> None:

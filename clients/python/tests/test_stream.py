@@ -203,9 +203,10 @@ def test_an_exception_of_the_iterable_is_raised_to_the_reader(url: str) -> None:
 def test_a_non_finite_reward_in_the_stream(url: str) -> None:
     lists = [{"items": [{"reward": 1.0}, {"reward": 0.0}]}, {"items": [{"reward": float("inf")}, {"reward": 0.0}]}]
     with prefeval.Client(url) as client:
-        with pytest.raises(ValueError, match="list #1 of the stream"):
+        with pytest.raises(prefeval.InvalidInputError, match="list #1 of the stream") as caught:
             with client.evaluate_stream(lists) as stream:
                 list(stream)
+    assert caught.value.path == "lists[1]" and caught.value.code == "invalid_value"
 
 
 def test_stopping_early_releases_the_connection(url: str, server: Any) -> None:
@@ -252,3 +253,17 @@ def test_unknown_fields_stay_readable(url: str) -> None:
     assert result.summary.totals is not None and result.summary.totals.raw["kendall_tau_sum"] == 2.0
     assert item.raw["line"] == 1
     assert stream.summary is not None and "totals" in stream.summary.raw
+
+
+def test_totals_carry_every_field_the_service_sends(url: str) -> None:
+    lists = [{"items": [{"reward": 1.0}, {"reward": 0.0}, {"reward": 0.5}]}, {"items": [{"reward": 0.0}, {"reward": 1.0}]}]
+    with prefeval.Client(url) as client:
+        result = client.evaluate(lists)
+        with client.evaluate_stream(lists) as stream:
+            list(stream)
+    for summary in (result.summary, stream.summary):
+        assert summary is not None and summary.totals is not None
+        totals = summary.totals
+        for name, value in summary.raw["totals"].items():
+            assert getattr(totals, name) == value, name
+        assert totals.kendall_tau_lists == 2 and totals.pairs_squares == 10.0

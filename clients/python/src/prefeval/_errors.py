@@ -112,6 +112,11 @@ class StreamStoppedError(PrefevalError):
     """
 
 
+class InvalidInputError(PrefevalError, ValueError):
+    """Input refused before anything was sent: a reward that is NaN or infinite, which JSON cannot
+    carry. ``code`` is ``invalid_value`` and ``status`` is ``None``; it is also a ``ValueError``."""
+
+
 class ProtocolError(PrefevalError):
     """The answer could not be understood (not HTTP, or not the JSON the contract describes)."""
 

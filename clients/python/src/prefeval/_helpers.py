@@ -11,6 +11,8 @@ import json
 import math
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from ._errors import InvalidInputError
+
 __all__ = ["lists_from_pairs", "list_from_ranking"]
 
 
@@ -44,7 +46,7 @@ def _rewards(values: Any, name: str) -> List[float]:
                 raise TypeError(f"{name}[{index}] is {value!r}, not a number") from None
         reward = float(value)
         if not math.isfinite(reward):
-            raise ValueError(f"{name}[{index}] is {reward}; rewards must be finite")
+            raise InvalidInputError(f"{name}[{index}] is {reward}; rewards must be finite", code="invalid_value")
         out.append(reward)
     return out
 
@@ -159,4 +161,5 @@ def encode_json(value: Any) -> bytes:
     except ValueError as exc:
         if "Out of range" not in str(exc):
             raise
-        raise ValueError(f"{exc}: rewards must be finite numbers (NaN or an infinity was found)") from None
+        message = f"{exc}: rewards must be finite numbers (NaN or an infinity was found)"
+        raise InvalidInputError(message, code="invalid_value") from None

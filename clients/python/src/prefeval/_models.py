@@ -175,6 +175,11 @@ class Totals(_Decoded):
     loss_sum: Optional[float] = None
     loss_sum_squares: Optional[float] = None
     chance_loss_sum: Optional[float] = None
+    kendall_tau_sum: Optional[float] = None
+    kendall_tau_lists: Optional[int] = None
+    agreeing_squares: Optional[float] = None
+    agreeing_pairs: Optional[float] = None
+    pairs_squares: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 

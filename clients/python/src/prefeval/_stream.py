@@ -50,6 +50,7 @@ from typing import (
 )
 
 from ._errors import (
+    InvalidInputError,
     PrefevalConnectionError,
     PrefevalError,
     PrefevalTimeoutError,
@@ -114,7 +115,14 @@ def encode_lists(lists: Iterable[Any]) -> Iterator[bytes]:
             try:
                 yield encode_json(entry) + b"\n"
             except (TypeError, ValueError) as exc:
-                raise type(exc)(f"list #{index} of the stream: {exc}") from None
+                raise _at_list(exc, index) from None
+
+
+def _at_list(exc: Exception, index: int) -> Exception:
+    """`exc`, of the same class, saying which list of the stream it is about."""
+    if isinstance(exc, InvalidInputError):
+        return InvalidInputError(f"list #{index} of the stream: {exc.message}", code=exc.code, path=f"lists[{index}]")
+    return type(exc)(f"list #{index} of the stream: {exc}")
 
 
 async def aencode_lists(lists: Union[AsyncIterable[Any], Iterable[Any]]) -> AsyncIterator[bytes]:
@@ -128,7 +136,7 @@ async def aencode_lists(lists: Union[AsyncIterable[Any], Iterable[Any]]) -> Asyn
                 try:
                     yield encode_json(entry) + b"\n"
                 except (TypeError, ValueError) as exc:
-                    raise type(exc)(f"list #{index} of the stream: {exc}") from None
+                    raise _at_list(exc, index) from None
             index += 1
     else:
         for line in encode_lists(lists):
