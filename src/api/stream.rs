@@ -33,7 +33,7 @@ use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
 use crate::runtime::metrics::{EvaluationCounts, REJECT_MEMORY_BUDGET, REJECT_QUEUE_FULL};
-use crate::runtime::pool::{JobFailure, PendingJob};
+use crate::runtime::pool::{JobFailure, PendingJob, WorkerScope};
 use crate::server::state::AppState;
 
 /// Output pieces (one per chunk) waiting for the client: with the chunks in flight, all the
@@ -397,20 +397,15 @@ impl Stream {
     /// Submits a chunk to the pool, waiting while its queue is full.
     /// Submits a chunk to the pool with what is `held` for it, waiting while the queue is full.
     async fn submit(&self, chunk: &Arc<Chunk>, held: Reservation) -> Result<ChunkJob, Stopped> {
-        let held = Arc::new(std::sync::Mutex::new(Some(held)));
+        let (chunk, options, limits) = (Arc::clone(chunk), self.options, self.state.limits);
+        let mut job = move |scope: &WorkerScope<'_>| evaluate_chunk(&chunk, &options, &limits, scope, held);
         loop {
-            let job = {
-                let (chunk, options, limits) = (Arc::clone(chunk), self.options, self.state.limits);
-                let (held, budget) = (Arc::clone(&held), self.state.memory.clone());
-                self.state.pool.submit(move |scope| {
-                    let held = held.lock().ok().and_then(|mut held| held.take()).unwrap_or_else(|| budget.empty());
-                    evaluate_chunk(&chunk, &options, &limits, scope, held)
-                })
-            };
-            match job {
-                Ok(job) => return Ok(job),
-                Err(_) => self.pause().await?,
+            // A refused job comes back with its reservation, for the next attempt.
+            match self.state.pool.submit_or_return(job) {
+                Ok(pending) => return Ok(pending),
+                Err(refused) => job = refused,
             }
+            self.pause().await?;
         }
     }
 

@@ -189,13 +189,23 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&WorkerScope<'_>) -> T + Send + 'static,
     {
+        self.submit_or_return(job).map_err(|_| QueueFull)
+    }
+
+    /// As `submit`, but a refused job comes back, with whatever it owns (a memory reservation,
+    /// say), for the caller to submit again later.
+    pub fn submit_or_return<T, F>(&self, job: F) -> Result<PendingJob<T>, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WorkerScope<'_>) -> T + Send + 'static,
+    {
         let counters = &self.shared.counters;
         let capacity = self.workers + self.queue_depth;
         let admitted = counters.admitted.fetch_update(Ordering::AcqRel, Ordering::Acquire, |admitted| {
             (admitted < capacity).then_some(admitted + 1)
         });
         if admitted.is_err() {
-            return Err(QueueFull);
+            return Err(job);
         }
         counters.queued.fetch_add(1, Ordering::AcqRel);
         let (sender, receiver) = oneshot::channel();

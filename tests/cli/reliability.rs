@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{Answer, BinaryServer, Raw};
+use crate::stalls::h2_frame;
 
 /// What `http.client` and many other clients do: write the request and its whole body, and only
 /// then read the answer (to the end: `Connection: close`).
@@ -160,7 +161,7 @@ fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
     // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then no request; the
     // client answers SETTINGS and PING as any HTTP/2 client does, so the connection stays healthy.
     stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
-    stream.write_all(&frame(0x4, 0, &[])).unwrap();
+    stream.write_all(&h2_frame(0x4, 0, 0, &[])).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     let started = Instant::now();
     let mut saw_goaway = false;
@@ -177,20 +178,12 @@ fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
         stream.read_exact(&mut payload).expect("a whole frame");
         const ACK: u8 = 0x1;
         match kind {
-            0x4 if flags & ACK == 0 => stream.write_all(&frame(0x4, ACK, &[])).unwrap(),
-            0x6 if flags & ACK == 0 => stream.write_all(&frame(0x6, ACK, &payload)).unwrap(),
+            0x4 if flags & ACK == 0 => stream.write_all(&h2_frame(0x4, ACK, 0, &[])).unwrap(),
+            0x6 if flags & ACK == 0 => stream.write_all(&h2_frame(0x6, ACK, 0, &payload)).unwrap(),
             0x7 => saw_goaway = true,
             _ => {}
         }
     }
     assert!(saw_goaway, "the server said GOAWAY before closing");
     assert!(started.elapsed() < Duration::from_secs(10), "closed after {:?}", started.elapsed());
-}
-
-/// An HTTP/2 frame on stream 0.
-fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let length = payload.len();
-    let mut frame = vec![(length >> 16) as u8, (length >> 8) as u8, length as u8, kind, flags, 0, 0, 0, 0];
-    frame.extend_from_slice(payload);
-    frame
 }

@@ -116,7 +116,8 @@ const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 
-fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+/// An HTTP/2 frame by hand.
+pub(crate) fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let length = payload.len();
     let mut frame = vec![(length >> 16) as u8, (length >> 8) as u8, length as u8, kind, flags];
     frame.extend_from_slice(&stream.to_be_bytes());
@@ -137,33 +138,20 @@ fn hpack(fields: &[(&str, &str)]) -> Vec<u8> {
     block
 }
 
-fn read_h2_frame(stream: &mut TcpStream) -> std::io::Result<(u8, u8, Vec<u8>)> {
-    let mut header = [0u8; 9];
-    stream.read_exact(&mut header)?;
-    let length = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
-    let mut payload = vec![0u8; length];
-    stream.read_exact(&mut payload)?;
-    Ok((header[3], header[4], payload))
+/// An h2c connection (prior knowledge) whose SETTINGS_INITIAL_WINDOW_SIZE is 1: the server may
+/// send one byte per stream, and no more is ever granted.
+fn connect_h2_with_one_byte_windows(addr: SocketAddr, read_timeout: Duration) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connects");
+    stream.set_read_timeout(Some(read_timeout)).expect("read timeout");
+    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").expect("preface");
+    stream.write_all(&h2_frame(SETTINGS, 0, 0, &[0x0, 0x4, 0, 0, 0, 1])).expect("settings");
+    stream
 }
 
-#[test]
-fn an_http2_peer_that_grants_no_window_gets_32_streams_and_is_closed_by_the_write_timeout() {
-    let server = BinaryServer::start(&["--memory-limit-bytes", &(64 * MIB).to_string(), "--write-timeout-secs", "3"]);
-    let mut stream = TcpStream::connect(server.addr).expect("connects");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("read timeout");
-    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").expect("preface");
-    // SETTINGS_INITIAL_WINDOW_SIZE = 1: the server may send one byte per stream, and no more is
-    // ever granted.
-    stream.write_all(&h2_frame(SETTINGS, 0, 0, &[0x0, 0x4, 0, 0, 0, 1])).expect("settings");
-    let (kind, _, settings) = read_h2_frame(&mut stream).expect("the server's SETTINGS");
-    assert_eq!(kind, SETTINGS);
-    let max_streams = settings
-        .chunks(6)
-        .find(|setting| setting[..2] == [0x0, 0x3])
-        .map(|setting| u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]));
-    assert_eq!(max_streams, Some(32), "SETTINGS_MAX_CONCURRENT_STREAMS");
+/// `POST /v1/evaluate` on stream 1 of a batch whose answer is about 25 MB.
+fn post_big_answer_on_stream_1(stream: &mut TcpStream, addr: SocketAddr) {
     let body = big_answer_batch(700);
-    let authority = server.addr.to_string();
+    let authority = addr.to_string();
     let headers = hpack(&[
         (":method", "POST"),
         (":scheme", "http"),
@@ -176,6 +164,29 @@ fn an_http2_peer_that_grants_no_window_gets_32_streams_and_is_closed_by_the_writ
         let last = (index + 1) * 16 * 1024 >= body.len();
         stream.write_all(&h2_frame(DATA, if last { END_STREAM } else { 0 }, 1, piece)).expect("data");
     }
+}
+
+fn read_h2_frame(stream: &mut TcpStream) -> std::io::Result<(u8, u8, Vec<u8>)> {
+    let mut header = [0u8; 9];
+    stream.read_exact(&mut header)?;
+    let length = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload)?;
+    Ok((header[3], header[4], payload))
+}
+
+#[test]
+fn an_http2_peer_that_grants_no_window_gets_32_streams_and_is_closed_by_the_write_timeout() {
+    let server = BinaryServer::start(&["--memory-limit-bytes", &(64 * MIB).to_string(), "--write-timeout-secs", "3"]);
+    let mut stream = connect_h2_with_one_byte_windows(server.addr, Duration::from_secs(20));
+    let (kind, _, settings) = read_h2_frame(&mut stream).expect("the server's SETTINGS");
+    assert_eq!(kind, SETTINGS);
+    let max_streams = settings
+        .chunks(6)
+        .find(|setting| setting[..2] == [0x0, 0x3])
+        .map(|setting| u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]));
+    assert_eq!(max_streams, Some(32), "SETTINGS_MAX_CONCURRENT_STREAMS");
+    post_big_answer_on_stream_1(&mut stream, server.addr);
     let started = Instant::now();
     let mut answered_bytes = 0;
     let mut held_while_stalled = 0;
@@ -396,24 +407,8 @@ fn a_request_past_its_timeout_frees_its_worker_and_memory_within_a_second() {
 #[test]
 fn an_http2_answer_that_gets_no_window_is_closed_even_while_pings_keep_the_connection_busy() {
     let server = BinaryServer::start(&["--memory-limit-bytes", &(64 * MIB).to_string(), "--write-timeout-secs", "3"]);
-    let mut stream = TcpStream::connect(server.addr).expect("connects");
-    stream.set_read_timeout(Some(Duration::from_millis(300))).expect("read timeout");
-    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").expect("preface");
-    stream.write_all(&h2_frame(SETTINGS, 0, 0, &[0x0, 0x4, 0, 0, 0, 1])).expect("settings");
-    let body = big_answer_batch(700);
-    let authority = server.addr.to_string();
-    let headers = hpack(&[
-        (":method", "POST"),
-        (":scheme", "http"),
-        (":path", "/v1/evaluate"),
-        (":authority", &authority),
-        ("content-type", "application/json"),
-    ]);
-    stream.write_all(&h2_frame(HEADERS, END_HEADERS, 1, &headers)).expect("headers");
-    for (index, piece) in body.chunks(16 * 1024).enumerate() {
-        let last = (index + 1) * 16 * 1024 >= body.len();
-        stream.write_all(&h2_frame(DATA, if last { END_STREAM } else { 0 }, 1, piece)).expect("data");
-    }
+    let mut stream = connect_h2_with_one_byte_windows(server.addr, Duration::from_millis(300));
+    post_big_answer_on_stream_1(&mut stream, server.addr);
     // The server answers every PING, so bytes keep moving on the connection; stream 1 never gets
     // more than its one byte of window.
     let started = Instant::now();
