@@ -1823,9 +1823,7 @@ async fn a_stream_answers_line_by_line_what_a_batch_answers() {
         // The batch's default: pairs returned (the stream's is none).
         let mut query = vec![format!("include_pairs={}", options.get("include_pairs").unwrap_or(&json!(true)))];
         // Every option a stream takes; calibration and disagreements are the batch's alone.
-        for key in
-            ["normalization", "beta", "format", "confidence", "include_gradients", "include_pair_ids"]
-        {
+        for key in ["normalization", "beta", "format", "confidence", "include_gradients", "include_pair_ids"] {
             if let Some(value) = options.get(key) {
                 query.push(format!("{key}={}", value.as_str().map_or_else(|| value.to_string(), str::to_string)));
             }
