@@ -68,7 +68,7 @@ fn wrap(parts: &[String]) -> String {
 /// Four decimals, as a person compares losses and accuracies; a magnitude far from 1 (a `sum`
 /// loss over long lists) in scientific form, so that no figure is wider than 11 columns.
 fn figure(value: f64) -> String {
-    if value == 0.0 || (1e-3..1e5).contains(&value.abs()) { format!("{value:.4}") } else { format!("{value:.3e}") }
+    if value == 0.0 || (1e-4..1e5).contains(&value.abs()) { format!("{value:.4}") } else { format!("{value:.3e}") }
 }
 
 /// `1400000` → `1,400,000`.
