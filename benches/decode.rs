@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prefeval::config::Config;
-use prefeval::pipeline::validate;
+use prefeval::pipeline::{Options, validate};
 
 mod common;
 use common::{payload, shape};
@@ -17,11 +17,17 @@ fn decode(c: &mut Criterion) {
     for name in ["small", "medium", "large", "xl-list"] {
         let shape = shape(name);
         let body = payload(shape);
-        let lists = validate::batch(&body, &limits, &Default::default()).expect("the payload is valid").ranked.len();
+        let lists = validate::batch(&body, &limits, Options::default(), &Default::default())
+            .expect("the payload is valid")
+            .ranked
+            .len();
         assert_eq!(lists, shape.lists, "{name}: every list decodes");
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &body, |b, body| {
-            b.iter(|| validate::batch(black_box(body), &limits, &Default::default()).expect("the payload is valid"));
+            b.iter(|| {
+                validate::batch(black_box(body), &limits, Options::default(), &Default::default())
+                    .expect("the payload is valid")
+            });
         });
     }
     group.finish();

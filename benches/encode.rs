@@ -10,7 +10,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use prefeval::config::Config;
 use prefeval::math::Totals;
 use prefeval::pipeline::encode::{BatchExtras, encoded_size_estimate, write_batch};
-use prefeval::pipeline::{Sequential, evaluate, validate};
+use prefeval::pipeline::run::Run;
+use prefeval::pipeline::{Options, Sequential, evaluate, validate};
 
 mod common;
 use common::{payload, shape};
@@ -20,7 +21,8 @@ fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode");
     for name in ["medium", "large"] {
         let body = payload(shape(name));
-        let batch = validate::batch(&body, &limits, &Default::default()).expect("the payload is valid");
+        let batch =
+            validate::batch(&body, &limits, Options::default(), &Default::default()).expect("the payload is valid");
         let evaluations: Vec<_> = evaluate(&batch.ranked, &batch.options.math, &Sequential)
             .into_iter()
             .map(|evaluation| evaluation.expect("the loss is finite"))
@@ -28,9 +30,10 @@ fn encode(c: &mut Criterion) {
         let mut totals = Totals::default();
         evaluations.iter().for_each(|evaluation| totals.add(evaluation));
         let extras = BatchExtras::default();
+        let run = Run::new(&batch.options, None);
         let write = || {
             let mut out = Vec::with_capacity(encoded_size_estimate(&evaluations));
-            write_batch(&mut out, &batch.options, &batch.inputs, black_box(&evaluations), &totals, &extras)
+            write_batch(&mut out, &batch.options, &batch.inputs, black_box(&evaluations), &totals, &extras, &run)
                 .expect("the answer encodes");
             out
         };

@@ -15,7 +15,8 @@ use crate::pipeline::batch::CrossListFigures;
 use crate::pipeline::encode::{answer_size_estimate, write_batch};
 use crate::pipeline::ndjson::loss_overflow;
 use crate::pipeline::options::OptionSettings;
-use crate::pipeline::{self, Parallel, Refusal, evaluation_bytes, validate};
+use crate::pipeline::run::Run;
+use crate::pipeline::{self, Options, Parallel, Refusal, evaluation_bytes, validate};
 use crate::runtime::metrics::{EvaluationCounts, Metrics, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, Timings, WorkerScope};
 use crate::server::state::AppState;
@@ -80,7 +81,7 @@ fn evaluate_body(
 ) -> Result<(Vec<u8>, Reservation), Refusal> {
     let JsonBody { bytes, mut reservation } = body;
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
-    let batch = validate::batch(&bytes, limits, &OptionSettings::default())?;
+    let batch = validate::batch(&bytes, limits, Options::default(), &OptionSettings::default())?;
     // The evaluation and the answer at once, before any of it is computed.
     let answer_bytes = answer_size_estimate(&batch.ranked, &batch.options);
     reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.math).saturating_add(answer_bytes))?;
@@ -100,8 +101,9 @@ fn evaluate_body(
     let figures = CrossListFigures::of(&batch, &evaluations);
     let options = &batch.options;
     let extras = figures.extras();
+    let run = Run::new(options, batch.model.as_ref().map(|model| &*model.0));
     let answer = encode_answer(&mut reservation, answer_bytes, |out| {
-        write_batch(out, options, &batch.inputs, &evaluations, &totals, &extras)
+        write_batch(out, options, &batch.inputs, &evaluations, &totals, &extras, &run)
     })?;
     drop((figures, evaluations, batch));
     drop(bytes);

@@ -29,6 +29,7 @@ use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk, refuse_chunk,
 };
 use crate::pipeline::options::{Door, OptionDef, OptionSettings};
+use crate::pipeline::run::Run;
 use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
@@ -128,7 +129,7 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
             ));
         }
     }
-    Ok((settings.resolve(Options::default(), "")?, model))
+    Ok((settings.resolve(Options::for_datasets(), "")?, model))
 }
 
 /// One stream in progress: what its chunks need, and where its output goes.
@@ -202,15 +203,10 @@ impl Stream {
             fingerprint: FingerprintHasher::new(),
         };
         let last = match self.pump(first, &mut body, &mut progress).await {
-            Ok(()) => summary_line(
-                &Summary::new(
-                    self.options.math.normalization,
-                    &progress.totals,
-                    progress.lines_failed,
-                    self.options.confidence,
-                )
-                .with_input(progress.fingerprint.finish()),
-            ),
+            Ok(()) => {
+                let run = Run::new(&self.options, self.model.as_deref()).with_input(progress.fingerprint.finish());
+                summary_line(&Summary::new(&progress.totals, progress.lines_failed, run))
+            }
             Err(Stopped::ClientGone) => return,
             Err(Stopped::Failed(error)) => stream_error_line(&error),
         };

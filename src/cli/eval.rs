@@ -2,19 +2,21 @@
 //! the pipeline on every core, and writes exactly what `POST /v1/evaluate/stream` would answer for
 //! it: the same chunks of lines, the same result and error lines, the same summary.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use clap::Args;
 
+use super::human::human_summary;
 use super::input::{HeadError, Input, READ_BYTES, read_head};
 use super::interrupt::Interrupt;
 use super::options::OptionFlags;
 use super::output::Output;
+use super::progress::Progress;
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::math::Totals;
@@ -23,6 +25,8 @@ use crate::pipeline::encode::{ListJson, OutputBlocks, write_error_line, write_li
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, evaluate_chunk, loss_overflow, strip_bom,
 };
+use crate::pipeline::options::Results;
+use crate::pipeline::run::Run;
 use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::{self, check_model};
 use crate::pipeline::wire::Text;
@@ -53,11 +57,18 @@ pub struct EvalArgs {
     /// Threads evaluating chunks of lines [default: number of CPUs].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+    /// No progress bar and no human summary on stderr (errors are still reported).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 pub fn run(args: &EvalArgs) -> ExitCode {
+    let started = Instant::now();
     let outcome = Interrupt::watch().and_then(|interrupt| evaluate_file(args, &interrupt));
-    match outcome {
+    if let (Ok(done), false) = (&outcome, args.quiet) {
+        eprint!("{}", human_summary(&done.summary, done.bytes, started.elapsed()));
+    }
+    match outcome.map(|done| done.report) {
         Ok(report) if report.lines_failed == 0 => ExitCode::SUCCESS,
         Ok(report) => {
             eprintln!(
@@ -82,6 +93,13 @@ struct Report {
     first_failed_line: Option<u64>,
 }
 
+/// A run done: how it went, the summary it ended with, the bytes it read.
+struct Done {
+    report: Report,
+    summary: Summary,
+    bytes: u64,
+}
+
 impl Report {
     fn failed(&mut self, line: u64) {
         self.lines_failed += 1;
@@ -89,7 +107,7 @@ impl Report {
     }
 }
 
-fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Report, String> {
+fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Done, String> {
     if let Some(model) = &args.model {
         check_model(&Text(model.as_str().into()), "--model").map_err(|error| error.message)?;
     }
@@ -102,7 +120,7 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Report, Strin
         .map_err(|error| format!("cannot start {workers} threads: {error}"))?;
     let mut input = Input::open(&args.input)?;
     let mut output = Output::open(args.output.as_deref(), input.file, interrupt)?;
-    let progress = Progress::new(input.size);
+    let progress = Progress::new(input.size, !args.quiet);
 
     let read_error = |error: std::io::Error| format!("cannot read {}: {error}", args.input.display());
     let head = read_head(&mut input.reader, limits.max_line_bytes).map_err(|error| match error {
@@ -114,13 +132,13 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Report, Strin
         ),
     })?;
     progress.advance(head.bytes.len() as u64, 0);
-    let (report, summary) = if head.batch {
+    let (report, totals, run) = if head.batch {
         evaluate_batch(strip_bom(&head.bytes), args, &limits, &threads, &mut output)?
     } else {
-        let options = args.options.0.resolve(Options::default(), "").map_err(|error| error.message)?;
+        let options = args.options.0.resolve(Options::for_datasets(), "").map_err(|error| error.message)?;
         let memory_limit =
             args.memory_limit_bytes.map_or(usize::MAX, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX));
-        evaluate_lines(
+        let (report, totals) = evaluate_lines(
             head.bytes,
             &mut input.reader,
             &options,
@@ -129,14 +147,16 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Report, Strin
             &threads,
             &mut output,
             &progress,
-        )?
+        )?;
+        (report, totals, Run::new(&options, args.model.as_deref()))
     };
     // Every byte of the input has been read: the fingerprint is the whole input's.
-    let summary = summary.with_input(input.fingerprint());
+    let fingerprint = input.fingerprint();
+    let summary = Summary::new(&totals, report.lines_failed, run.with_input(fingerprint));
     output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
     output.finish(interrupt)?;
-    progress.finish(report.lines);
-    Ok(report)
+    progress.finish();
+    Ok(Done { report, summary, bytes: fingerprint.bytes })
 }
 
 /// NDJSON: chunks of lines as the stream endpoint cuts them, a few per core at a time.
@@ -150,7 +170,7 @@ fn evaluate_lines(
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
     progress: &Progress,
-) -> Result<(Report, Summary), String> {
+) -> Result<(Report, Totals), String> {
     let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
     let mut builder = ChunkBuilder::new(target, limits.max_line_bytes);
     let mut chunks = Vec::new();
@@ -177,8 +197,7 @@ fn evaluate_lines(
     chunks.extend(builder.finish());
     let lines = write_chunks(&mut chunks, options, limits, threads, memory_limit, output, &mut totals, &mut report)?;
     progress.advance(0, lines);
-    let summary = Summary::new(options.math.normalization, &totals, report.lines_failed, options.confidence);
-    Ok((report, summary))
+    Ok((report, totals))
 }
 
 /// Evaluates `chunks` in parallel and writes their output in order; returns the lines done.
@@ -228,14 +247,16 @@ fn write_chunks(
 
 /// A JSON batch file: validated and evaluated as `POST /v1/evaluate` would, written as stream
 /// lines (`line` is the list's position in `lists`, from 1); the summary is the caller's to write.
+/// The file's options apply over the defaults of `prefeval eval` (no pairs), the flags over both;
+/// `--model` over the file's `model`.
 fn evaluate_batch(
     body: &[u8],
     args: &EvalArgs,
     limits: &Limits,
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
-) -> Result<(Report, Summary), String> {
-    let batch = validate::batch(body, limits, &args.options.0).map_err(|error| {
+) -> Result<(Report, Totals, Run), String> {
+    let batch = validate::batch(body, limits, Options::for_datasets(), &args.options.0).map_err(|error| {
         let path = error.path.as_deref().map(|path| format!(" at {path}")).unwrap_or_default();
         format!(
             "the batch is invalid ({}{path}): {}",
@@ -263,6 +284,7 @@ fn evaluate_batch(
     for (index, (input, evaluation)) in batch.inputs.iter().zip(&evaluated.lists).enumerate() {
         let line = index as u64 + 1;
         let written = match evaluation {
+            Ok(_) if batch.options.results == Results::Errors => Ok(()),
             Ok(evaluation) => {
                 let pair_ids = batch.options.include_pair_ids;
                 write_list_line(&mut out, &ListJson { line: Some(line), input, evaluation, pair_ids })
@@ -274,53 +296,9 @@ fn evaluate_batch(
         };
         written.map_err(|error| format!("cannot encode the results: {error}"))?;
     }
-    let totals = evaluated.totals;
-    let summary =
-        Summary::new(batch.options.math.normalization, &totals, report.lines_failed, batch.options.confidence);
+    let model = args.model.as_deref().or(batch.model.as_ref().map(|model| &*model.0));
+    let run = Run::new(&batch.options, model);
     let out = out.finish().map_err(|error| format!("cannot encode the results: {error}"))?;
     output.write_all(&out).map_err(|error| format!("cannot write the results: {error}"))?;
-    Ok((report, summary))
-}
-
-/// A progress bar on stderr when it is a terminal: lines, megabytes, rate and, from the file's
-/// size, the time left. Nothing otherwise.
-struct Progress {
-    bar: Option<ProgressBar>,
-    lines: std::cell::Cell<u64>,
-}
-
-impl Progress {
-    fn new(size: Option<u64>) -> Progress {
-        let lines = std::cell::Cell::new(0);
-        if !std::io::stderr().is_terminal() {
-            return Progress { bar: None, lines };
-        }
-        let (bar, template) = match size {
-            Some(size) => (
-                ProgressBar::new(size),
-                "{bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-            ),
-            None => (ProgressBar::new_spinner(), "{spinner} {binary_bytes} {binary_bytes_per_sec} {msg}"),
-        };
-        if let Ok(style) = ProgressStyle::with_template(template) {
-            bar.set_style(style);
-        }
-        Progress { bar: Some(bar), lines }
-    }
-
-    fn advance(&self, bytes: u64, lines: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(bytes);
-            if lines > 0 {
-                self.lines.set(self.lines.get() + lines);
-                bar.set_message(format!("{} lines", self.lines.get()));
-            }
-        }
-    }
-
-    fn finish(&self, lines: u64) {
-        if let Some(bar) = &self.bar {
-            bar.finish_with_message(format!("{lines} lines"));
-        }
-    }
+    Ok((report, evaluated.totals, run))
 }

@@ -12,9 +12,10 @@ use clap::Args;
 
 use super::options::parse_confidence;
 use super::output::FileId;
-use crate::math::{Normalization, Totals};
+use crate::math::Totals;
 use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::read_summary::read_summary_line;
+use crate::pipeline::run::{MIXED_FORMATS, Run, VERSION};
 use crate::pipeline::summary::{Summary, SummaryInput, summary_line};
 
 #[derive(Clone, Debug, Args)]
@@ -50,16 +51,20 @@ pub fn run(args: &MergeArgs) -> ExitCode {
 }
 
 /// The summary of the whole: every file's totals checked (`read_summary_line`) and added with
-/// checked arithmetic. Refused: a file given twice, two summaries of the same input (the same
-/// fingerprint), different normalizations. A summary without a fingerprint (an older prefeval) is
-/// merged with a warning, since a repeat of it cannot be seen. The merged summary has no `input`:
-/// it summarises several.
+/// checked arithmetic. Refused: a file given twice; summaries whose `run.normalization`, `run.beta`
+/// or `run.model` differ from the first file's (their losses and accuracies are of other
+/// evaluations); an input summarised twice (the same fingerprint in two `run.input`/`run.inputs`).
+/// The merged `run` records what was merged: the common normalization, β and model, the common
+/// format or `mixed` (the format changes no figure), this merge's confidence (every interval is
+/// recomputed from the totals at it), and `inputs`, every input's fingerprint in file order.
 fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String> {
     let mut totals = Totals::default();
     let mut lines_failed = 0u64;
-    let mut normalization: Option<(Normalization, &Path)> = None;
+    let mut first: Option<(Run, &Path)> = None;
+    let mut formats_differ = false;
     let mut files_seen: HashMap<FileId, &Path> = HashMap::new();
     let mut inputs_seen: HashMap<Fingerprint, &Path> = HashMap::new();
+    let mut inputs = Vec::new();
     for file in files {
         let file = file.as_ref();
         let (summary, id) = last_summary(file)?;
@@ -70,41 +75,26 @@ fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String>
                 file.display()
             ));
         }
-        let shard_normalization = Normalization::ALL
-            .into_iter()
-            .find(|n| n.name() == summary.normalization)
-            .ok_or_else(|| format!("{}: summary.normalization: unknown `{}`", file.display(), summary.normalization))?;
-        match normalization {
-            Some((first, first_file)) if first != shard_normalization => {
+        let run = &summary.run;
+        match &first {
+            Some((first, first_file)) => {
+                check_same_run(first, first_file, run, file)?;
+                formats_differ |= first.format != run.format;
+            }
+            None => first = Some((run.clone(), file)),
+        }
+        for &input in run.fingerprints() {
+            if let Some(first) = inputs_seen.insert(input, file) {
                 return Err(format!(
-                    "{} uses normalization `{}` but {} uses `{}`: losses of different normalizations do not merge",
+                    "{} and {} summarise the same input (summary.run.input: {} bytes, xxh3 {:016x}): it would \
+                     be counted twice",
+                    first.display(),
                     file.display(),
-                    shard_normalization.name(),
-                    first_file.display(),
-                    first.name()
+                    input.bytes,
+                    input.xxh3
                 ));
             }
-            Some(_) => {}
-            None => normalization = Some((shard_normalization, file)),
-        }
-        match summary.input {
-            Some(input) => {
-                if let Some(first) = inputs_seen.insert(input, file) {
-                    return Err(format!(
-                        "{} and {} summarise the same input (summary.input: {} bytes, xxh3 {:016x}): it would be \
-                         counted twice",
-                        first.display(),
-                        file.display(),
-                        input.bytes,
-                        input.xxh3
-                    ));
-                }
-            }
-            None => eprintln!(
-                "prefeval merge: warning: {} has no summary.input (written before summaries carried their \
-                 input's fingerprint, or itself a merge): an input given twice cannot be detected",
-                file.display()
-            ),
+            inputs.push(input);
         }
         let overflow = |field: &str| {
             format!(
@@ -120,8 +110,41 @@ fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String>
         lines_failed =
             lines_failed.checked_add(summary.lines_failed).ok_or_else(|| overflow("summary.lines_failed"))?;
     }
-    let (normalization, _) = normalization.ok_or("no file to merge")?;
-    Ok(Summary::new(normalization, &totals, lines_failed, confidence))
+    let (first, _) = first.ok_or("no file to merge")?;
+    let run = Run {
+        prefeval: VERSION.to_string(),
+        format: if formats_differ { MIXED_FORMATS.to_string() } else { first.format },
+        confidence,
+        input: None,
+        inputs: Some(inputs),
+        ..first
+    };
+    Ok(Summary::new(&totals, lines_failed, run))
+}
+
+/// Refuses `run` (of `file`) unless its normalization, β and model are those of `first`.
+fn check_same_run(first: &Run, first_file: &Path, run: &Run, file: &Path) -> Result<(), String> {
+    let differ = |field: &str, mine: String, theirs: String, why: &str| {
+        Err(format!(
+            "{}: summary.run.{field} {mine} differs from {}'s {theirs}: {why}",
+            file.display(),
+            first_file.display()
+        ))
+    };
+    if run.normalization != first.normalization {
+        let why = "losses of different normalizations do not merge";
+        return differ("normalization", format!("`{}`", run.normalization), format!("`{}`", first.normalization), why);
+    }
+    if run.beta != first.beta {
+        let why = "losses and accuracies at different β are of different models";
+        return differ("beta", run.beta.to_string(), first.beta.to_string(), why);
+    }
+    if run.model != first.model {
+        let name = |model: &Option<String>| model.as_ref().map_or("(none)".to_string(), |model| format!("`{model}`"));
+        let why = "figures of different models do not merge (name the same model, or none, in every run)";
+        return differ("model", name(&run.model), name(&first.model), why);
+    }
+    Ok(())
 }
 
 /// The summary on the last non-empty line of `path`, checked, and the file's identity.

@@ -3,11 +3,13 @@
 
 pub mod eval;
 pub mod healthcheck;
+mod human;
 pub mod input;
 pub mod interrupt;
 pub mod merge;
 pub mod options;
 pub mod output;
+mod progress;
 
 use clap::{Parser, Subcommand};
 

@@ -832,7 +832,10 @@ async fn each_format_example_answers_the_same_as_its_lists_sent_natively() {
             assert_eq!(list["loss"], native_list["loss"], "example {name}: a list's loss differs");
             assert_eq!(list["accuracy"], native_list["accuracy"], "example {name}: a list's accuracy differs");
         }
-        // The whole answer, pairs, ids, chance loss and totals included.
+        // The whole answer, pairs, ids, chance loss and totals included; the run names the format.
+        let mut answer = answer;
+        assert_eq!(answer["summary"]["run"]["format"], format, "example {name}: the run's format");
+        answer["summary"]["run"]["format"] = json!("native");
         assert_eq!(answer, natively, "example {name} in format {format} answers differently from {native}");
     }
     let named: BTreeSet<&str> = formats.iter().copied().collect();
@@ -1817,11 +1820,10 @@ async fn a_stream_answers_line_by_line_what_a_batch_answers() {
     for (name, example) in requests.as_object().expect("request examples") {
         let request = &example["value"];
         let options = &request["options"];
-        let mut query = Vec::new();
+        // The batch's default: pairs returned (the stream's is none).
+        let mut query = vec![format!("include_pairs={}", options.get("include_pairs").unwrap_or(&json!(true)))];
         // Every option a stream takes; calibration and disagreements are the batch's alone.
-        for key in
-            ["normalization", "include_pairs", "beta", "format", "confidence", "include_gradients", "include_pair_ids"]
-        {
+        for key in ["normalization", "beta", "format", "confidence", "include_gradients", "include_pair_ids"] {
             if let Some(value) = options.get(key) {
                 query.push(format!("{key}={}", value.as_str().map_or_else(|| value.to_string(), str::to_string)));
             }

@@ -17,5 +17,6 @@ mod http_errors;
 mod metrics;
 mod properties;
 mod readme;
+mod runs;
 mod saturation;
 mod shutdown;

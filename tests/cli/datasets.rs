@@ -380,12 +380,14 @@ fn stream_eval_of_a_file_and_eval_of_stdin_give_the_same_bytes_and_the_batch_fig
     let body = ndjson(&lists);
     let file = scratch.write("data.ndjson", &body);
     let settings = [
-        ("", vec![], json!({})),
+        // The stream and eval leave pairs out by default; the batch keeps them unless told.
+        ("", vec![], json!({"include_pairs": false})),
         (
-            "normalization=comparisons&beta=0.5&include_pairs=false",
-            vec!["--normalization", "comparisons", "--beta", "0.5", "--include-pairs=false"],
+            "normalization=comparisons&beta=0.5",
+            vec!["--normalization", "comparisons", "--beta", "0.5"],
             json!({"normalization": "comparisons", "beta": 0.5, "include_pairs": false}),
         ),
+        ("include_pairs=true", vec!["--include-pairs"], json!({})),
     ];
     for (query, flags, options) in settings {
         let streamed = server.stream(query, &body);
@@ -516,11 +518,22 @@ fn pair_ids_are_opt_in_on_the_batch_the_stream_and_the_command_line() {
     assert!(without_pairs["lists"][0].get("pairs").is_none(), "{without_pairs}");
 
     // The stream and `prefeval eval`: the same, and the same bytes as each other.
+    // Pairs are asked for: the stream and eval leave them out by default.
     for (query, flags, expected, with_ids) in [
-        ("", vec![], &plain, false),
-        ("include_pair_ids=false", vec!["--include-pair-ids=false"], &plain, false),
-        ("include_pair_ids=true", vec!["--include-pair-ids"], &with_ids, true),
-        ("include_pair_ids=true", vec!["--include-pair-ids=true"], &with_ids, true),
+        ("include_pairs=true", vec!["--include-pairs"], &plain, false),
+        (
+            "include_pairs=true&include_pair_ids=false",
+            vec!["--include-pairs", "--include-pair-ids=false"],
+            &plain,
+            false,
+        ),
+        ("include_pairs=true&include_pair_ids=true", vec!["--include-pairs", "--include-pair-ids"], &with_ids, true),
+        (
+            "include_pair_ids=true&include_pairs=true",
+            vec!["--include-pair-ids=true", "--include-pairs=true"],
+            &with_ids,
+            true,
+        ),
     ] {
         let streamed = server.stream(query, &body);
         let (results, _) = results_and_summary(&streamed);
@@ -536,8 +549,8 @@ fn pair_ids_are_opt_in_on_the_batch_the_stream_and_the_command_line() {
     }
 
     // A batch file's own option applies, and a flag overrides it.
-    let batch_file = scratch
-        .write("batch.json", json!({"options": {"include_pair_ids": true}, "lists": lists}).to_string().as_bytes());
+    let options = json!({"include_pairs": true, "include_pair_ids": true});
+    let batch_file = scratch.write("batch.json", json!({"options": options, "lists": lists}).to_string().as_bytes());
     for (flags, with_ids) in [(vec![], true), (vec!["--include-pair-ids=false"], false)] {
         let output = prefeval(&[&["eval", batch_file.as_str()], flags.as_slice()].concat(), None);
         assert_eq!(output.status.code(), Some(0), "eval batch {flags:?}: {}", stderr(&output));
@@ -574,7 +587,7 @@ fn merge_of_shard_results_equals_eval_of_the_whole() {
     let lines = export_lines(23, 3000);
     let whole = scratch.write("whole.ndjson", &ndjson(&lines));
     let evaluate = |input: &str, out: &str| {
-        let output = prefeval(&["eval", input, "--include-pairs=false", "--output", out], None);
+        let output = prefeval(&["eval", input, "--output", out], None);
         assert_eq!(output.status.code(), Some(1), "broken lines fail: {}", stderr(&output));
         out.to_string()
     };
@@ -632,7 +645,7 @@ fn eval_exits_0_when_clean_1_when_a_line_failed_and_2_for_usage_errors() {
     lines[4] = r#"{"id":"bad","items":[{"reward":1.0}]}"#.into();
     let failing = scratch.write("failing.ndjson", &ndjson(&lines));
 
-    let ok = prefeval(&["eval", &clean], None);
+    let ok = prefeval(&["eval", &clean, "--quiet"], None);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert!(ok.stderr.is_empty(), "nothing to say: {}", stderr(&ok));
 
@@ -665,17 +678,19 @@ fn every_input_format_gives_the_figures_of_the_same_data_sent_natively() {
         let (results, summary) = results_and_summary(&streamed);
         assert_eq!(summary["lines_failed"], 0, "{format}: {}", streamed.text());
         assert_eq!(results, results_and_summary(&native).0, "{format}: stream");
-        // The same figures; only the fingerprints of the two inputs differ.
+        // The same figures; only the runs (the format, the fingerprints of the inputs) differ.
         let figures = |mut summary: Value| {
-            summary.as_object_mut().and_then(|fields| fields.remove("input")).expect("the summary's input");
+            summary.as_object_mut().and_then(|fields| fields.remove("run")).expect("the summary's run");
             summary
         };
         assert_eq!(figures(summary.clone()), figures(results_and_summary(&native).1), "{format}: stream summary");
 
-        let (status, batch) = server.batch(&json!({"options": {"format": format}, "lists": lists}));
+        let (status, mut batch) = server.batch(&json!({"options": {"format": format}, "lists": lists}));
         assert_eq!(status, 200, "{format}: {batch}");
         let (status, native_batch) = server.batch(&json!({"lists": natives}));
         assert_eq!(status, 200, "{format} written natively: {native_batch}");
+        assert_eq!(batch["summary"]["run"]["format"], format, "{format}: the run names the format");
+        batch["summary"]["run"]["format"] = json!("native");
         assert_eq!(batch, native_batch, "{format}: batch");
     }
 }
@@ -727,7 +742,7 @@ fn metric(exposition: &str, series: &str) -> Option<f64> {
 fn streamed_lists_move_the_per_model_metrics() {
     let server = start();
     let lists = 37;
-    let answer = server.stream("model=m1&include_pairs=false", &ndjson(&native_dataset(43, lists, 2..9)));
+    let answer = server.stream("model=m1", &ndjson(&native_dataset(43, lists, 2..9)));
     let (_, summary) = results_and_summary(&answer);
     assert_eq!(summary["lists"], lists);
     let metrics = server.get("/metrics");
@@ -769,7 +784,7 @@ fn the_examples_outputs_are_what_eval_prints_for_them() {
     for format in FORMATS {
         let input = examples.join(format!("{format}.ndjson"));
         let expected = std::fs::read(examples.join(format!("{format}.out.ndjson"))).expect("committed output");
-        let output = prefeval(&["eval", input.to_str().unwrap(), "--format", format, "--include-pairs=false"], None);
+        let output = prefeval(&["eval", input.to_str().unwrap(), "--format", format], None);
         let status = if format == "native" { 1 } else { 0 };
         assert_eq!(output.status.code(), Some(status), "examples/{format}.ndjson: {}", stderr(&output));
         assert_same_bytes(&format!("examples/{format}.out.ndjson is stale"), &expected, &output.stdout);
@@ -783,7 +798,7 @@ fn a_stream_client_that_expects_100_continue_gets_it_before_sending_its_body() {
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let head = format!(
-        "POST /v1/evaluate/stream?include_pairs=false HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n\
+        "POST /v1/evaluate/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n\
          Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     );
@@ -807,7 +822,7 @@ fn eval_reads_a_cut_short_first_line_as_a_bad_ndjson_line_not_as_a_batch() {
         "data.ndjson",
         b"{\"id\":\"p1\",\"items\":[{\"id\":\"a\",\"reward\":1.0}\n{\"id\":\"p2\",\"items\":[{\"reward\":1},{\"reward\":0}]}\n",
     );
-    let output = prefeval(&["eval", &input, "--include-pairs=false"], None);
+    let output = prefeval(&["eval", &input], None);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let lines = ndjson_values(&output.stdout);
     assert_eq!(lines[0]["line"], 1);
@@ -823,20 +838,20 @@ fn a_byte_order_mark_at_the_start_is_skipped_by_eval_and_the_stream() {
     let plain = ndjson(&lists);
     let marked = [&b"\xEF\xBB\xBF"[..], &plain].concat();
     let file = scratch.write("marked.ndjson", &marked);
-    let output = prefeval(&["eval", &file, "--include-pairs=false"], None);
+    let output = prefeval(&["eval", &file], None);
     assert_eq!(output.status.code(), Some(0), "line 1 is evaluated: {}", stderr(&output));
     let lines = ndjson_values(&output.stdout);
     assert_eq!((&lines[0]["line"], &lines[0]["id"]), (&json!(1), &lists[0]["id"]), "{}", lines[0]);
-    assert_eq!(lines[3]["summary"]["input"], input_of(&marked), "the fingerprint is of the bytes as read");
+    assert_eq!(lines[3]["summary"]["run"]["input"], input_of(&marked), "the fingerprint is of the bytes as read");
 
     let batch = [&b"\xEF\xBB\xBF"[..], json!({"lists": lists}).to_string().as_bytes()].concat();
     let batch = scratch.write("marked.json", &batch);
-    let output = prefeval(&["eval", &batch, "--include-pairs=false"], None);
+    let output = prefeval(&["eval", &batch], None);
     assert_eq!(output.status.code(), Some(0), "a batch file with a mark: {}", stderr(&output));
     assert_eq!(ndjson_values(&output.stdout)[3]["summary"]["lists"], 3);
 
     let server = start();
-    let streamed = server.stream("include_pairs=false", &marked);
+    let streamed = server.stream("", &marked);
     let (results, summary) = results_and_summary(&streamed);
     assert_eq!(summary["lines_failed"], 0, "{}", streamed.text());
     assert_eq!(results[0]["id"], lists[0]["id"]);
@@ -890,7 +905,7 @@ fn read_until(stream: &mut TcpStream, needle: &str) -> String {
 #[test]
 fn a_slow_producer_gets_each_result_before_it_sends_the_next_line() {
     let server = start();
-    let mut stream = open_chunked_stream(&server, "include_pairs=false");
+    let mut stream = open_chunked_stream(&server, "");
     for line in 1..=3u64 {
         let list = json!({"id": format!("p{line}"), "items": [{"reward": 1.0}, {"reward": 0.0}]});
         write_chunk(&mut stream, format!("{list}\n").as_bytes());
@@ -905,7 +920,7 @@ fn a_slow_producer_gets_each_result_before_it_sends_the_next_line() {
 #[test]
 fn a_stalled_stream_answers_every_whole_line_it_got_then_says_it_timed_out() {
     let server = BinaryServer::start(&["--workers", "2", "--request-timeout-secs", "1"]);
-    let mut stream = open_chunked_stream(&server, "include_pairs=false");
+    let mut stream = open_chunked_stream(&server, "");
     let lines: String = (1..=3)
         .map(|i| format!("{}\n", json!({"id": format!("p{i}"), "items": [{"reward": 1}, {"reward": 0}]})))
         .collect();

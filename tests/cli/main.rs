@@ -12,6 +12,7 @@ mod helpers;
 
 mod datasets;
 mod eval_output;
+mod eval_runs;
 mod layout;
 mod merge_checks;
 mod reliability;

@@ -99,12 +99,12 @@ async def test_pair_ids_are_opt_in(url: str, tmp_path: Path) -> None:
     async with prefeval.AsyncClient(url) as client:
         assert ids((await client.evaluate(lists)).lists[0]) == [(None, None)] * 3
         assert ids((await client.evaluate(lists, include_pair_ids=True)).lists[0]) == expected
-        stream = await client.evaluate_stream(lists, include_pair_ids=True)
+        stream = await client.evaluate_stream(lists, include_pairs=True, include_pair_ids=True)
         async with stream:
             assert [ids(item) async for item in stream] == [expected]
-        stream = await client.evaluate_file(path, include_pair_ids=True)
+        stream = await client.evaluate_file(path, include_pairs=True, include_pair_ids=True)
         async with stream:
             assert [ids(item) async for item in stream] == [expected]
-        stream = await client.evaluate_file(path)
+        stream = await client.evaluate_file(path, include_pairs=True)
         async with stream:
             assert [ids(item) async for item in stream] == [[(None, None)] * 3]

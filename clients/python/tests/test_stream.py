@@ -97,7 +97,7 @@ def test_a_large_answer_does_not_deadlock(url: str) -> None:
         for i in range(4000)
     )
     with prefeval.Client(url, timeout=60) as client:
-        with client.evaluate_stream(lists) as stream:
+        with client.evaluate_stream(lists, include_pairs=True) as stream:
             pairs = 0
             for item in stream:
                 assert isinstance(item, prefeval.StreamResult) and item.pairs is not None
@@ -109,7 +109,8 @@ def test_a_large_answer_does_not_deadlock(url: str) -> None:
 def test_options_and_gradients(url: str) -> None:
     lists = [{"id": "p1", "chosen_reward": 1.2, "rejected_reward": 0.3}, {"id": "p2", "chosen_reward": 0.0, "rejected_reward": 0.4}]
     with prefeval.Client(url) as client:
-        options = dict(format="pairs", normalization="comparisons", beta=0.5, include_gradients=True, confidence=0.9)
+        options = dict(format="pairs", normalization="comparisons", beta=0.5, include_gradients=True, confidence=0.9,
+                       include_pairs=True)
         batch = client.evaluate(lists, **options, include_pair_ids=True)
         with client.evaluate_stream(lists, **options, include_pair_ids=True) as stream:
             items = list(stream)
@@ -169,9 +170,9 @@ def test_evaluate_file_with_the_pairs_ids(url: str, tmp_path: Path) -> None:
     path = tmp_path / "named.ndjson"
     path.write_text(json.dumps({"items": [{"id": "x", "reward": 0.2}, {"reward": 0.9}, {"id": "z", "reward": -1}]}) + "\n")
     with prefeval.Client(url) as client:
-        with client.evaluate_file(path, include_pair_ids=True) as stream:
+        with client.evaluate_file(path, include_pairs=True, include_pair_ids=True) as stream:
             (named,) = list(stream)
-        with client.evaluate_file(path) as stream:
+        with client.evaluate_file(path, include_pairs=True) as stream:
             (plain,) = list(stream)
     assert named.pairs is not None and plain.pairs is not None
     assert [(p.preferred, p.other, p.preferred_id, p.other_id) for p in named.pairs] == [

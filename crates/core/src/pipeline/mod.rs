@@ -17,6 +17,7 @@ pub mod json;
 pub mod ndjson;
 pub mod options;
 pub mod read_summary;
+pub mod run;
 pub mod summary;
 pub mod totals_check;
 pub mod validate;

@@ -5,6 +5,7 @@
 
 use super::encode::{ListJson, OutputBlocks, answer_size_estimate, write_error_line, write_list_line};
 use super::format::ListInput;
+use super::options::Results;
 use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
@@ -363,8 +364,13 @@ fn evaluate_lines(
                 outcome.totals.add(evaluation);
                 outcome.list_losses.push(evaluation.loss);
                 outcome.evaluations.push(ListEvaluation { pairs: None, gradients: None, ..evaluation.clone() });
-                let input = &inputs[index];
-                write_list_line(&mut blocks, &ListJson { line: Some(*line), input, evaluation, pair_ids })
+                match options.results {
+                    Results::All => {
+                        let input = &inputs[index];
+                        write_list_line(&mut blocks, &ListJson { line: Some(*line), input, evaluation, pair_ids })
+                    }
+                    Results::Errors => Ok(()),
+                }
             }
             failed => {
                 outcome.lines_failed += 1;

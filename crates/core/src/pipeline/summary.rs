@@ -1,7 +1,7 @@
 //! The summary of a batch in both directions: the batch figures computed from totals (`Figures`),
 //! the sufficient statistics in JSON (`TotalsJson`, to and from `Totals`), and the summary line
 //! that ends a stream or a CLI run and that `prefeval merge` reads back (`Summary`, `SummaryLine`,
-//! `summary_line`), with the fingerprint of its input when the door knows it. The totals are written
+//! `summary_line`), with what it was computed from (`run`). The totals are written
 //! by one run and read back by another (`prefeval merge` over shards), so both directions live here,
 //! side by side; `read_summary` checks what is read back.
 //!
@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fingerprint::Fingerprint;
-use crate::math::{NeumaierSum, Normalization, Totals};
+use super::run::Run;
+use crate::math::{NeumaierSum, Totals};
 use crate::stats::{accuracy_interval, interval};
 
 /// The batch figures of a summary, from totals: counts, accuracy, chance loss, τ-b, and with two
@@ -136,32 +136,25 @@ impl From<&TotalsJson> for Totals {
 pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loss: Option<f64>,
-    pub normalization: &'static str,
+    pub normalization: String,
     #[serde(flatten)]
     pub figures: Figures,
     pub lines_failed: u64,
     pub totals: TotalsJson,
-    /// The fingerprint of the input summarised, when the door that wrote the summary read it
-    /// whole (a merged summary has none: it summarises several inputs).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub input: Option<Fingerprint>,
+    /// What the figures were computed from; its normalization and confidence are the figures'.
+    pub run: Run,
 }
 
 impl Summary {
-    pub fn new(normalization: Normalization, totals: &Totals, lines_failed: u64, confidence: f64) -> Summary {
+    pub fn new(totals: &Totals, lines_failed: u64, run: Run) -> Summary {
         Summary {
             loss: totals.loss(),
-            normalization: normalization.name(),
-            figures: Figures::new(totals, confidence),
+            normalization: run.normalization.clone(),
+            figures: Figures::new(totals, run.confidence),
             lines_failed,
             totals: TotalsJson::from(totals),
-            input: None,
+            run,
         }
-    }
-
-    /// The summary of the input with this fingerprint.
-    pub fn with_input(self, fingerprint: Fingerprint) -> Summary {
-        Summary { input: Some(fingerprint), ..self }
     }
 }
 
@@ -176,9 +169,7 @@ pub struct SummaryInput {
     pub normalization: String,
     pub lines_failed: u64,
     pub totals: TotalsJson,
-    /// Absent from summaries of versions before fingerprints, and from merged summaries.
-    #[serde(default)]
-    pub input: Option<Fingerprint>,
+    pub run: Run,
 }
 
 pub fn summary_line(summary: &Summary) -> Vec<u8> {

@@ -33,15 +33,21 @@ pub struct Batch<'a> {
 }
 
 /// Decodes and validates a `POST /v1/evaluate` body (or a batch file): every list in the format
-/// of `options.format`, under the batch limits. `overrides` apply after the body's own options
-/// (a batch file's options, overridden by command-line flags; none over HTTP).
-pub fn batch<'a>(body: &'a [u8], limits: &Limits, overrides: &OptionSettings) -> Result<Batch<'a>, Error> {
+/// of `options.format`, under the batch limits. The body's own options apply over the door's
+/// `defaults` (`Options::default()` over HTTP, `Options::for_datasets()` for a file), then
+/// `overrides` (a batch file's options, overridden by command-line flags; none over HTTP).
+pub fn batch<'a>(
+    body: &'a [u8],
+    limits: &Limits,
+    defaults: Options,
+    overrides: &OptionSettings,
+) -> Result<Batch<'a>, Error> {
     // The fast path takes plain native batches; serde decides everything else, errors included.
     let request: EvaluateRequest<'_> = match fast_decode::request(body) {
         Some(request) => request,
         None => parse(body)?,
     };
-    let mut options = options_of(request.options.as_ref().map(|o| &o.0))?;
+    let mut options = options_of(request.options.as_ref().map(|o| &o.0), defaults)?;
     overrides.apply(&mut options, "")?;
     if let Some(model) = &request.model {
         check_model(model, "model")?;
@@ -133,11 +139,11 @@ pub fn empty_batch() -> Error {
     Error::at(ErrorCode::EmptyBatch, "lists", "`lists` must hold at least one list")
 }
 
-/// The options of a batch body (`options`), defaults filled in.
-pub fn options_of(wire: Option<&BatchOptions>) -> Result<Options, Error> {
+/// The options of a batch body (`options`) over `defaults`.
+pub fn options_of(wire: Option<&BatchOptions>, defaults: Options) -> Result<Options, Error> {
     match wire {
-        Some(BatchOptions(settings)) => settings.resolve(Options::default(), "options."),
-        None => Ok(Options::default()),
+        Some(BatchOptions(settings)) => settings.resolve(defaults, "options."),
+        None => Ok(defaults),
     }
 }
 

@@ -18,6 +18,8 @@ use crate::math::{Calibration, ListEvaluation, RankedList, Totals};
 use crate::pipeline::Options;
 use crate::pipeline::figures::Disagreement;
 use crate::pipeline::format::ListInput;
+use crate::pipeline::options::Results;
+use crate::pipeline::run::Run;
 use crate::pipeline::summary::{Figures, TotalsJson};
 
 /// Bytes one pair takes in JSON, about: sizes the output buffer once.
@@ -35,7 +37,9 @@ pub fn encoded_size_estimate(evaluations: &[ListEvaluation]) -> usize {
 /// What the answer for these lists will take, known before they are evaluated, so that its memory
 /// is reserved with the evaluation's, at once, and a refusal wastes no evaluation.
 pub fn answer_size_estimate(ranked: &[RankedList], options: &Options) -> usize {
-    let returned_pairs: u64 = if options.math.include_pairs { ranked.iter().map(RankedList::pairs).sum() } else { 0 };
+    // Only the lines a stream writes: with `results=errors`, no list result (nor its pairs).
+    let written = options.math.include_pairs && options.results == Results::All;
+    let returned_pairs: u64 = if written { ranked.iter().map(RankedList::pairs).sum() } else { 0 };
     let per_pair = PAIR_JSON_BYTES + if options.include_pair_ids { PAIR_IDS_JSON_BYTES } else { 0 };
     usize::try_from(returned_pairs)
         .unwrap_or(usize::MAX)
@@ -47,7 +51,7 @@ pub fn answer_size_estimate(ranked: &[RankedList], options: &Options) -> usize {
 /// Bytes the two ids add to a returned pair, for short ids (longer ones grow the buffer).
 const PAIR_IDS_JSON_BYTES: usize = 64;
 
-/// The answer of `POST /v1/evaluate`.
+/// The answer of `POST /v1/evaluate`; `run` ends its summary.
 pub fn write_batch(
     out: &mut impl Write,
     options: &Options,
@@ -55,9 +59,10 @@ pub fn write_batch(
     evaluations: &[ListEvaluation],
     totals: &Totals,
     extras: &BatchExtras<'_>,
+    run: &Run,
 ) -> Result<(), serde_json::Error> {
     let mut blocks = OutputBlocks::new(out);
-    write_batch_fields(&mut blocks, options, inputs, evaluations, totals, extras)
+    write_batch_fields(&mut blocks, options, inputs, evaluations, totals, extras, run)
         .and_then(|()| blocks.finish().map(drop))
         .map_err(serde_json::Error::io)
 }
@@ -71,8 +76,9 @@ fn write_batch_fields<W: Write>(
     evaluations: &[ListEvaluation],
     totals: &Totals,
     extras: &BatchExtras<'_>,
+    run: &Run,
 ) -> io::Result<()> {
-    let (summary, groups) = summary_and_groups(options, totals, extras);
+    let (summary, groups) = summary_and_groups(options, totals, extras, run);
     w.write_all(b"{")?;
     if let Some(loss) = totals.loss() {
         w.write_all(b"\"loss\":")?;
@@ -107,11 +113,12 @@ fn write_batch_fields<W: Write>(
 }
 
 /// A batch answer's `summary`, and its `groups` when the lists have groups.
-fn summary_and_groups<'r>(
+fn summary_and_groups<'r, 'a>(
     options: &Options,
     totals: &Totals,
     extras: &BatchExtras<'r>,
-) -> (BatchSummary, Option<Vec<GroupJson<'r>>>) {
+    run: &'a Run,
+) -> (BatchSummary<'a>, Option<Vec<GroupJson<'r>>>) {
     let groups = extras.groups.map(|groups| {
         groups.iter().map(|(group, totals)| GroupJson { group, figures: GroupFigures::new(totals) }).collect::<Vec<_>>()
     });
@@ -123,6 +130,7 @@ fn summary_and_groups<'r>(
         figures: Figures::new(totals, options.confidence),
         macro_accuracy,
         totals: TotalsJson::from(totals),
+        run,
     };
     (summary, groups)
 }
@@ -136,12 +144,13 @@ pub struct BatchExtras<'r> {
 }
 
 #[derive(Serialize)]
-struct BatchSummary {
+struct BatchSummary<'a> {
     #[serde(flatten)]
     figures: Figures,
     #[serde(skip_serializing_if = "Option::is_none")]
     macro_accuracy: Option<f64>,
     totals: TotalsJson,
+    run: &'a Run,
 }
 
 struct GroupJson<'r> {
@@ -282,7 +291,7 @@ mod tests {
         #[serde(skip_serializing_if = "Option::is_none")]
         loss: Option<f64>,
         normalization: &'static str,
-        summary: BatchSummary,
+        summary: BatchSummary<'r>,
         lists: Vec<ListReference<'r>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         calibration: Option<CalibrationJson>,
@@ -309,9 +318,10 @@ mod tests {
                 groups: groups.as_deref(),
             };
 
+            let run = Run::new(options, Some("rm \"q\""));
             let mut mine = Vec::new();
-            write_batch(&mut mine, options, &batch.inputs, evaluations, &totals, &extras).unwrap();
-            let (summary, groups) = summary_and_groups(options, &totals, &extras);
+            write_batch(&mut mine, options, &batch.inputs, evaluations, &totals, &extras, &run).unwrap();
+            let (summary, groups) = summary_and_groups(options, &totals, &extras, &run);
             let reference = BatchReference {
                 loss: totals.loss(),
                 normalization: options.math.normalization.name(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::limits::Limits;
 use crate::math::ListEvaluation;
 use crate::pipeline::format::ListInput;
-use crate::pipeline::{Sequential, evaluate, validate};
+use crate::pipeline::{Options, Sequential, evaluate, validate};
 use prefeval_testkit::SplitMix64 as Random;
 
 /// Floats of every kind: chosen edge cases, then random bit patterns (subnormals, huge and
@@ -199,7 +199,7 @@ pub(super) fn for_each_random_batch(mut check: impl FnMut(&validate::Batch<'_>, 
     ];
     for options in option_sets.iter().cycle().take(20) {
         let body = random_batch(&mut random, options.clone());
-        let batch = validate::batch(&body, &limits, &Default::default()).unwrap();
+        let batch = validate::batch(&body, &limits, Options::default(), &Default::default()).unwrap();
         let evaluations: Vec<ListEvaluation> =
             evaluate(&batch.ranked, &batch.options.math, &Sequential).into_iter().map(Result::unwrap).collect();
         check(&batch, &evaluations);
