@@ -36,7 +36,8 @@ pub fn human_summary(summary: &Summary, bytes: u64, elapsed: Duration) -> String
     let failed = summary.lines_failed;
     parts.push(format!("{} line{} failed", grouped(failed), if failed == 1 { "" } else { "s" }));
     let seconds = elapsed.as_secs_f64();
-    let mut timing = format!("{seconds:.1} s");
+    // Under a second, milliseconds: "0.0 s" would say nothing.
+    let mut timing = if seconds < 1.0 { format!("{} ms", elapsed.as_millis()) } else { format!("{seconds:.1} s") };
     if seconds > 0.0 {
         timing += &format!(", {:.1} MB/s", bytes as f64 / 1e6 / seconds);
     }
@@ -149,7 +150,7 @@ mod tests {
             accuracy_ci: None,
         };
         let text = human_summary(&summary(empty, None, 1), 10, Duration::ZERO);
-        assert_eq!(text, "0 lists, 0 pairs · 1 line failed · 0.0 s\n");
+        assert_eq!(text, "0 lists, 0 pairs · 1 line failed · 0 ms\n");
     }
 
     #[test]
