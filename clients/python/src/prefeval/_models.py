@@ -4,6 +4,7 @@ the service adds later are readable before this package knows them: ``result.raw
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union, get_args, get_origin, get_type_hints
 
 from ._errors import ProtocolError
@@ -40,7 +41,7 @@ class _Decoded:
                 if spec.name == "raw":
                     continue
                 hint = hints[spec.name]
-                no_default = spec.default is MISSING and spec.default_factory is MISSING  # type: ignore[misc]
+                no_default = spec.default is MISSING and spec.default_factory is MISSING
                 required = no_default and get_origin(hint) is not Union
                 values[spec.name] = _convert(hint, data[spec.name] if required else data.get(spec.name))
             return cls(raw=data, **values)  # type: ignore[call-arg]
@@ -99,6 +100,23 @@ class Pair(_Decoded):
     other_id: Optional[str] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
+    @classmethod
+    def from_dict(cls, data: Json) -> "Pair":
+        # Built directly: an answer with pairs holds millions of them.
+        try:
+            pair = object.__new__(cls)
+            values = pair.__dict__
+            values["preferred"] = data["preferred"]
+            values["other"] = data["other"]
+            values["probability"] = float(data["probability"])
+            values["log_probability"] = float(data["log_probability"])
+            values["preferred_id"] = data.get("preferred_id")
+            values["other_id"] = data.get("other_id")
+            values["raw"] = data
+            return pair
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProtocolError(f"unexpected Pair: {str(data)[:300]}", code="invalid_response") from exc
+
 
 @dataclass(frozen=True)
 class ListResult(_Decoded):
@@ -132,9 +150,45 @@ class StreamResult(ListResult):
 
     @classmethod
     def from_dict(cls, data: Json) -> "StreamResult":
-        if "line" not in data:
-            raise ProtocolError(f"unexpected stream line: {str(data)[:300]}", code="invalid_response")
-        return super().from_dict(data)  # type: ignore[no-any-return]
+        """A stream answers one of these per list, hundreds of thousands a run: built directly
+        (not through the annotations, as the other classes are), and ``pairs`` and ``gradients``
+        are decoded on first access."""
+        try:
+            result = object.__new__(cls)
+            values = result.__dict__
+            values["line"] = data["line"]
+            values["id"] = data.get("id")
+            values["n"] = data["n"]
+            values["pairs_count"] = data["pairs_count"]
+            values["loss"] = float(data["loss"])
+            values["accuracy"] = float(data["accuracy"])
+            chance_loss = data.get("chance_loss")
+            values["chance_loss"] = None if chance_loss is None else float(chance_loss)
+            kendall_tau = data.get("kendall_tau")
+            values["kendall_tau"] = None if kendall_tau is None else float(kendall_tau)
+            values["raw"] = data
+            return result
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProtocolError(f"unexpected stream line: {str(data)[:300]}", code="invalid_response") from exc
+
+
+def _lazy_pairs(self: StreamResult) -> Optional[List[Pair]]:
+    pairs = self.raw.get("pairs")
+    return None if pairs is None else [Pair.from_dict(pair) for pair in pairs]
+
+
+def _lazy_gradients(self: StreamResult) -> Optional[List[float]]:
+    gradients = self.raw.get("gradients")
+    return None if gradients is None else [float(g) for g in gradients]
+
+
+# Class attributes the dataclass machinery leaves alone (they are not annotated in StreamResult):
+# an instance built by ``from_dict`` has no ``pairs`` or ``gradients`` of its own until they are
+# read, then keeps them; one built by ``StreamResult(...)`` holds what it was given.
+setattr(StreamResult, "pairs", cached_property(_lazy_pairs))
+getattr(StreamResult, "pairs").__set_name__(StreamResult, "pairs")
+setattr(StreamResult, "gradients", cached_property(_lazy_gradients))
+getattr(StreamResult, "gradients").__set_name__(StreamResult, "gradients")
 
 
 @dataclass(frozen=True)

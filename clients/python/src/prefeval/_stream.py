@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import json
 import os
 import select
 import socket
@@ -59,6 +58,7 @@ from ._errors import (
     error_from_response,
 )
 from ._helpers import encode_json
+from ._json import loads, loads_lines
 from ._http11 import (
     LAST_CHUNK,
     Event,
@@ -171,6 +171,7 @@ class StreamRequest:
         ssl_context: Optional[ssl.SSLContext],
         expect_timeout: float,
         line_errors: str,
+        summary_only: bool = False,
     ) -> None:
         if line_errors not in LINE_ERROR_MODES:
             raise ValueError(f"line_errors must be one of {LINE_ERROR_MODES}, not {line_errors!r}")
@@ -196,6 +197,7 @@ class StreamRequest:
         self.ssl_context = ssl_context
         self.expect_timeout = expect_timeout
         self.line_errors = line_errors
+        self.summary_only = summary_only
 
 
 def _connection_error(exc: BaseException, what: str) -> PrefevalError:
@@ -219,6 +221,8 @@ class _Lines:
         self.error_body = bytearray()
         self.ended = False
         self.error: Optional[PrefevalError] = None
+        #: Result lines are not decoded, only error lines and the summary (``evaluate_dataset``).
+        self.summary_only = request.summary_only
 
     @property
     def request_id(self) -> Optional[str]:
@@ -253,15 +257,14 @@ class _Lines:
                     if len(self.error_body) < ERROR_BODY_LIMIT:
                         self.error_body += value
                     continue
-                for line in self.splitter.feed(value):
-                    self._line(line)
+                self._decode_lines(self.splitter.feed(value))
             elif kind == "end":
                 self.ended = True
                 if self.head is not None and self.head.status != 200:
                     raise error_from_response(self.head.status, self.head.headers, bytes(self.error_body))
                 rest = self.splitter.rest()
                 if rest.strip():
-                    self._line(rest)
+                    self._decode_lines([rest])
                 if self.summary is None:
                     raise StreamStoppedError(
                         "the stream ended without its summary line: it is incomplete",
@@ -270,13 +273,33 @@ class _Lines:
                         request_id=self.request_id,
                     )
 
+    def _decode_lines(self, lines: List[bytes]) -> None:
+        lines = [line for line in lines if line]
+        if not lines:
+            return
+        if self.summary_only:
+            # Result lines are skipped undecoded; only error lines and the summary matter. An
+            # unescaped `"error":` can only be a key, which only error lines have.
+            lines = [line for line in lines if not line.startswith(b'{"line":') or b'"error":' in line]
+        try:
+            values = loads_lines(lines)
+        except ValueError:
+            for line in lines:
+                self._line(line)
+            return
+        for line, data in zip(lines, values):
+            self._value(line, data)
+
     def _line(self, line: bytes) -> None:
         if not line.strip():
             return
         try:
-            data = json.loads(line)
+            data = loads(line)
         except ValueError:
             raise ProtocolError(f"a stream line that is not JSON: {line[:200]!r}", code="invalid_response") from None
+        self._value(line, data)
+
+    def _value(self, line: bytes, data: Any) -> None:
         if not isinstance(data, dict):
             raise ProtocolError(f"a stream line that is not an object: {line[:200]!r}", code="invalid_response")
         if "line" in data:
