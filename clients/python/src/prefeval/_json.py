@@ -22,7 +22,7 @@ def loads_lines(lines: List[bytes]) -> List[Any]:
     is not JSON; the caller then decodes them one by one to name the line."""
     if len(lines) == 1:
         return [loads(lines[0])]
-    values = loads(b"[" + b",".join(lines) + b"]")
+    values = loads(b"[" + b",".join(lines) + b"]")  # this module's loads, as set now
     if not isinstance(values, list) or len(values) != len(lines):
         # A line holding two values separated by a comma would shift the others.
         raise ValueError("lines are not one JSON value each")

@@ -58,7 +58,7 @@ from ._errors import (
     error_from_response,
 )
 from ._helpers import encode_json
-from ._json import loads, loads_lines
+from . import _json
 from ._http11 import (
     LAST_CHUNK,
     Event,
@@ -282,7 +282,7 @@ class _Lines:
             # unescaped `"error":` can only be a key, which only error lines have.
             lines = [line for line in lines if not line.startswith(b'{"line":') or b'"error":' in line]
         try:
-            values = loads_lines(lines)
+            values = _json.loads_lines(lines)
         except ValueError:
             for line in lines:
                 self._line(line)
@@ -294,7 +294,7 @@ class _Lines:
         if not line.strip():
             return
         try:
-            data = loads(line)
+            data = _json.loads(line)
         except ValueError:
             raise ProtocolError(f"a stream line that is not JSON: {line[:200]!r}", code="invalid_response") from None
         self._value(line, data)

@@ -1,0 +1,66 @@
+"""How stream answers are decoded: many lines per call, orjson or the standard library alike, and
+results whose pairs are decoded when first read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List
+
+import pytest
+
+import prefeval
+from prefeval import _json
+from prefeval._json import loads_lines
+
+
+def lists(count: int) -> List[Dict[str, Any]]:
+    return [
+        {"id": f"l{i}", "items": [{"id": "a", "reward": i * 0.1}, {"id": "b", "reward": 0.3}, {"reward": -i}]}
+        for i in range(count)
+    ]
+
+
+def test_lines_are_decoded_together_and_a_line_of_two_values_is_refused() -> None:
+    assert loads_lines([b'{"a":1}', b"[2]", b'"x"']) == [{"a": 1}, [2], "x"]
+    with pytest.raises(ValueError):
+        loads_lines([b"1,2", b"3"])  # would decode as three values for two lines
+    with pytest.raises(ValueError):
+        loads_lines([b'{"a":', b"1}"])
+
+
+def _results(url: str) -> List[Any]:
+    with prefeval.Client(url) as client:
+        with client.evaluate_stream(lists(300), include_pairs=True, include_pair_ids=True) as stream:
+            return [(item.raw, item.pairs, stream) for item in stream]
+
+
+def test_the_standard_library_decodes_what_orjson_decodes(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _results(url)
+    monkeypatch.setattr(_json, "loads", json.loads)
+    plain = _results(url)
+    assert [raw for raw, _, _ in plain] == [raw for raw, _, _ in fast]
+    assert [pairs for _, pairs, _ in plain] == [pairs for _, pairs, _ in fast]
+    assert plain[-1][2].summary.raw == fast[-1][2].summary.raw
+
+
+def test_stream_results_read_their_pairs_when_asked_and_equal_the_batch_answer(url: str) -> None:
+    with prefeval.Client(url) as client:
+        batch = client.evaluate(lists(5), include_pairs=True, include_gradients=True)
+        with client.evaluate_stream(lists(5), include_pairs=True, include_gradients=True) as stream:
+            items = list(stream)
+    for item, expected in zip(items, batch.lists):
+        assert isinstance(item, prefeval.StreamResult)
+        assert "pairs" not in vars(item)  # not decoded until read
+        assert item.pairs == expected.pairs and item.gradients == expected.gradients
+        assert item.pairs is item.pairs  # decoded once
+        assert (item.id, item.n, item.loss, item.kendall_tau) == (expected.id, expected.n, expected.loss, expected.kendall_tau)
+    # Built by hand, a result holds what it was given.
+    made = prefeval.StreamResult(id="x", n=2, pairs_count=1, loss=0.5, accuracy=1.0, pairs=[], line=3)
+    assert made.pairs == [] and made.gradients is None and made.line == 3
+
+
+def test_a_result_line_without_a_required_field_is_a_protocol_error() -> None:
+    with pytest.raises(prefeval.ProtocolError):
+        prefeval.StreamResult.from_dict({"line": 1, "n": 2})
+    with pytest.raises(prefeval.ProtocolError):
+        prefeval.Pair.from_dict({"preferred": 0})
