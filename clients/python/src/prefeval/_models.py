@@ -238,6 +238,31 @@ class Totals(_Decoded):
 
 
 @dataclass(frozen=True)
+class InputFingerprint(_Decoded):
+    """The input a summary summarises: its size in bytes as received and its XXH3-64 (16 hex
+    digits). Two summaries with the same fingerprint summarise the same input."""
+
+    bytes: int
+    xxh3: str
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class RunInfo(_Decoded):
+    """``run`` of a summary: how it was made (the prefeval version, the options, the input's
+    fingerprint on the stream and the command line). ``model`` is ``None`` when none was given."""
+
+    prefeval: Optional[str] = None
+    model: Optional[str] = None
+    normalization: Optional[str] = None
+    beta: Optional[float] = None
+    format: Optional[str] = None
+    confidence: Optional[float] = None
+    input: Optional[InputFingerprint] = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Summary(_Decoded):
     """``summary`` of ``/v1/evaluate``: the batch figures. The standard errors and intervals are
     present with two lists or more (at ``confidence``, default 0.95)."""
@@ -253,6 +278,7 @@ class Summary(_Decoded):
     accuracy_ci: Optional[Interval] = None
     macro_accuracy: Optional[float] = None
     totals: Optional[Totals] = None
+    run: Optional[RunInfo] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -274,6 +300,9 @@ class StreamSummary(_Decoded):
     accuracy_se: Optional[float] = None
     accuracy_ci: Optional[Interval] = None
     totals: Optional[Totals] = None
+    #: The fingerprint of the body (older services write it here; newer ones in ``run.input``).
+    input: Optional[InputFingerprint] = None
+    run: Optional[RunInfo] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
