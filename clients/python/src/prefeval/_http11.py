@@ -52,7 +52,7 @@ def request_head(method: str, target: str, headers: Iterable[Tuple[str, str]]) -
 
 def chunk(data: Union[bytes, bytearray]) -> bytes:
     """One piece of a ``Transfer-Encoding: chunked`` body."""
-    return b"%x\r\n" % len(data) + bytes(data) + b"\r\n"
+    return b"".join((b"%x\r\n" % len(data), data, b"\r\n"))  # one copy of the data
 
 
 LAST_CHUNK = b"0\r\n\r\n"

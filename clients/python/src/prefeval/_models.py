@@ -102,20 +102,29 @@ class Pair(_Decoded):
 
     @classmethod
     def from_dict(cls, data: Json) -> "Pair":
-        # Built directly: an answer with pairs holds millions of them.
-        try:
-            pair = object.__new__(cls)
-            values = pair.__dict__
-            values["preferred"] = data["preferred"]
-            values["other"] = data["other"]
-            values["probability"] = float(data["probability"])
-            values["log_probability"] = float(data["log_probability"])
-            values["preferred_id"] = data.get("preferred_id")
-            values["other_id"] = data.get("other_id")
-            values["raw"] = data
-            return pair
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ProtocolError(f"unexpected Pair: {str(data)[:300]}", code="invalid_response") from exc
+        (pair,) = _pairs([data])
+        return pair
+
+
+_PAIR_KEYS = frozenset(("preferred", "other", "probability", "log_probability"))
+
+
+def _pairs(values: List[Json]) -> List[Pair]:
+    """Pairs built directly from their JSON objects (an answer with pairs holds millions): the
+    fields are the object's own (the service writes the probabilities as doubles), absent ids
+    fall back to the class's ``None``."""
+    new = object.__new__
+    keys = _PAIR_KEYS
+    pairs = []
+    for data in values:
+        if not isinstance(data, dict) or not keys <= data.keys():
+            raise ProtocolError(f"unexpected Pair: {str(data)[:300]}", code="invalid_response")
+        pair = new(Pair)
+        fields = pair.__dict__
+        fields.update(data)
+        fields["raw"] = data
+        pairs.append(pair)
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -151,30 +160,27 @@ class StreamResult(ListResult):
     @classmethod
     def from_dict(cls, data: Json) -> "StreamResult":
         """A stream answers one of these per list, hundreds of thousands a run: built directly
-        (not through the annotations, as the other classes are), and ``pairs`` and ``gradients``
-        are decoded on first access."""
-        try:
-            result = object.__new__(cls)
-            values = result.__dict__
-            values["line"] = data["line"]
-            values["id"] = data.get("id")
-            values["n"] = data["n"]
-            values["pairs_count"] = data["pairs_count"]
-            values["loss"] = float(data["loss"])
-            values["accuracy"] = float(data["accuracy"])
-            chance_loss = data.get("chance_loss")
-            values["chance_loss"] = None if chance_loss is None else float(chance_loss)
-            kendall_tau = data.get("kendall_tau")
-            values["kendall_tau"] = None if kendall_tau is None else float(kendall_tau)
-            values["raw"] = data
-            return result
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ProtocolError(f"unexpected stream line: {str(data)[:300]}", code="invalid_response") from exc
+        from the line's own fields (not through the annotations, as the other classes are), and
+        ``pairs`` and ``gradients`` are decoded on first access."""
+        if not isinstance(data, dict) or not _RESULT_KEYS <= data.keys():
+            raise ProtocolError(f"unexpected stream line: {str(data)[:300]}", code="invalid_response")
+        result = object.__new__(cls)
+        values = result.__dict__
+        values.update(data)  # the service writes loss, accuracy, ... as doubles
+        values.pop("pairs", None)
+        values.pop("gradients", None)
+        if "id" not in values:
+            values["id"] = None
+        values["raw"] = data
+        return result
+
+
+_RESULT_KEYS = frozenset(("line", "n", "pairs_count", "loss", "accuracy"))
 
 
 def _lazy_pairs(self: StreamResult) -> Optional[List[Pair]]:
     pairs = self.raw.get("pairs")
-    return None if pairs is None else [Pair.from_dict(pair) for pair in pairs]
+    return None if pairs is None else _pairs(pairs)
 
 
 def _lazy_gradients(self: StreamResult) -> Optional[List[float]]:
@@ -278,7 +284,7 @@ class Summary(_Decoded):
     accuracy_ci: Optional[Interval] = None
     macro_accuracy: Optional[float] = None
     totals: Optional[Totals] = None
-    run: Optional[RunInfo] = None
+    run: Optional[RunInfo] = field(default=None, compare=False)
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -300,9 +306,11 @@ class StreamSummary(_Decoded):
     accuracy_se: Optional[float] = None
     accuracy_ci: Optional[Interval] = None
     totals: Optional[Totals] = None
+    # How the summary was made, not what it found: left out of ``==``, so that summaries of the
+    # same lists sent in different bytes compare equal.
     #: The fingerprint of the body (older services write it here; newer ones in ``run.input``).
-    input: Optional[InputFingerprint] = None
-    run: Optional[RunInfo] = None
+    input: Optional[InputFingerprint] = field(default=None, compare=False)
+    run: Optional[RunInfo] = field(default=None, compare=False)
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
