@@ -320,3 +320,14 @@ async def test_async_client_streams_tables_and_async_iterables(
         from_async = await client.evaluate_dataset(generated())
     same_summary(from_table, expected)
     same_summary(from_async, expected)
+
+
+def test_a_stream_stopped_early_stops_the_conversion_thread() -> None:
+    import threading
+
+    table = pa.Table.from_pylist(native_lists(200), schema=SCHEMA)
+    blocks = ndjson_blocks(table, batch_rows=1)
+    assert next(blocks).startswith(b'{"id":"list-0"')
+    assert any(thread.name == "prefeval-dataset-convert" for thread in threading.enumerate())
+    blocks.close()  # type: ignore[attr-defined]
+    assert not any(thread.name == "prefeval-dataset-convert" for thread in threading.enumerate())

@@ -53,10 +53,22 @@ def test_stream_results_read_their_pairs_when_asked_and_equal_the_batch_answer(u
         assert "pairs" not in vars(item)  # not decoded until read
         assert item.pairs == expected.pairs and item.gradients == expected.gradients
         assert item.pairs is item.pairs  # decoded once
+        # The line's whole JSON, pairs included, as the batch answers the list (plus its line).
+        assert {k: v for k, v in item.raw.items() if k != "line"} == expected.raw
+        assert list(item.raw)[-1] == "pairs"
         assert (item.id, item.n, item.loss, item.kendall_tau) == (expected.id, expected.n, expected.loss, expected.kendall_tau)
     # Built by hand, a result holds what it was given.
     made = prefeval.StreamResult(id="x", n=2, pairs_count=1, loss=0.5, accuracy=1.0, pairs=[], line=3)
     assert made.pairs == [] and made.gradients is None and made.line == 3
+
+
+def test_a_line_laid_out_otherwise_still_gives_its_pairs() -> None:
+    line = b'{"line":1,"n":2,"pairs_count":1,"loss":0.5,"accuracy":1.0,"pairs":[{"preferred":0,"other":1,"probability":0.6,"log_probability":-0.5}],"later":[1]}'
+    cut = line.find(b',"pairs":[')
+    head = json.loads(line[:cut] + b"}")
+    result = prefeval.StreamResult.from_dict(head, (line, cut + 9))
+    assert result.pairs is not None and result.pairs[0].probability == 0.6
+    assert result.raw["pairs"][0]["other"] == 1
 
 
 def test_a_result_line_without_a_required_field_is_a_protocol_error() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union, get_args, get_origin, get_type_hints
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union, get_args, get_origin, get_type_hints
 
+from . import _json
 from ._errors import ProtocolError
 
 Json = Dict[str, Any]
@@ -158,10 +159,12 @@ class StreamResult(ListResult):
     ok = True
 
     @classmethod
-    def from_dict(cls, data: Json) -> "StreamResult":
+    def from_dict(cls, data: Json, pairs_from: Optional[Tuple[bytes, int]] = None) -> "StreamResult":
         """A stream answers one of these per list, hundreds of thousands a run: built directly
         from the line's own fields (not through the annotations, as the other classes are), and
-        ``pairs`` and ``gradients`` are decoded on first access."""
+        ``pairs`` and ``gradients`` are decoded on first access. ``pairs_from``: the line and the
+        offset of its ``pairs`` array when ``data`` was decoded without it (``raw`` then adds
+        it back when read)."""
         if not isinstance(data, dict) or not _RESULT_KEYS <= data.keys():
             raise ProtocolError(f"unexpected stream line: {str(data)[:300]}", code="invalid_response")
         result = object.__new__(cls)
@@ -171,21 +174,44 @@ class StreamResult(ListResult):
         values.pop("gradients", None)
         if "id" not in values:
             values["id"] = None
-        values["raw"] = data
+        if pairs_from is None:
+            values["raw"] = data
+        else:
+            values["_head"] = data
+            values["_pairs_from"] = pairs_from
         return result
 
 
 _RESULT_KEYS = frozenset(("line", "n", "pairs_count", "loss", "accuracy"))
 
 
+def _pairs_json(self: StreamResult) -> Optional[List[Json]]:
+    source = self.__dict__.get("_pairs_from")
+    if source is None:
+        pairs: Optional[List[Json]] = self.raw.get("pairs")
+        return pairs
+    line, start = source
+    try:
+        return list(_json.loads(line[start:-1]))
+    except ValueError:  # a line laid out otherwise than the service does today
+        return list(_json.loads(line)["pairs"])
+
+
 def _lazy_pairs(self: StreamResult) -> Optional[List[Pair]]:
-    pairs = self.raw.get("pairs")
+    pairs = _pairs_json(self)
     return None if pairs is None else _pairs(pairs)
 
 
 def _lazy_gradients(self: StreamResult) -> Optional[List[float]]:
-    gradients = self.raw.get("gradients")
+    source = self.__dict__.get("_head", self.__dict__.get("raw", {}))
+    gradients = source.get("gradients")
     return None if gradients is None else [float(g) for g in gradients]
+
+
+def _lazy_raw(self: StreamResult) -> Json:
+    raw = dict(self.__dict__["_head"])
+    raw["pairs"] = _pairs_json(self)
+    return raw
 
 
 # Class attributes the dataclass machinery leaves alone (they are not annotated in StreamResult):
@@ -195,6 +221,8 @@ setattr(StreamResult, "pairs", cached_property(_lazy_pairs))
 getattr(StreamResult, "pairs").__set_name__(StreamResult, "pairs")
 setattr(StreamResult, "gradients", cached_property(_lazy_gradients))
 getattr(StreamResult, "gradients").__set_name__(StreamResult, "gradients")
+setattr(StreamResult, "raw", cached_property(_lazy_raw))
+getattr(StreamResult, "raw").__set_name__(StreamResult, "raw")
 
 
 @dataclass(frozen=True)

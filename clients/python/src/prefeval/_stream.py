@@ -286,14 +286,27 @@ class _Lines:
             # Result lines are skipped undecoded; only error lines and the summary matter. An
             # unescaped `"error":` can only be a key, which only error lines have.
             lines = [line for line in lines if not line.startswith(b'{"line":') or b'"error":' in line]
+        # A result's pairs (its last field, most of its bytes) are decoded only if they are read.
+        # `,"pairs":[` with an unescaped quote can only be that key.
+        heads = lines
+        deferred: List[Optional[Tuple[bytes, int]]] = [None] * len(lines)
+        if not self.summary_only:
+            heads = []
+            for index, line in enumerate(lines):
+                cut = line.find(b',"pairs":[')
+                if cut > 0 and line.endswith(b"]}"):
+                    heads.append(line[:cut] + b"}")
+                    deferred[index] = (line, cut + 9)
+                else:
+                    heads.append(line)
         try:
-            values = _json.loads_lines(lines)
+            values = _json.loads_lines(heads)
         except ValueError:
             for line in lines:
                 self._line(line)
             return
-        for line, data in zip(lines, values):
-            self._value(line, data)
+        for line, data, pairs_from in zip(lines, values, deferred):
+            self._value(line, data, pairs_from)
 
     def _line(self, line: bytes) -> None:
         if not line.strip():
@@ -304,9 +317,9 @@ class _Lines:
             raise ProtocolError(f"a stream line that is not JSON: {line[:200]!r}", code="invalid_response") from None
         self._value(line, data)
 
-    def _value(self, line: bytes, data: Any) -> None:
+    def _value(self, line: bytes, data: Any, pairs_from: Optional[Tuple[bytes, int]] = None) -> None:
         if type(data) is dict and "line" in data and "error" not in data:  # a result: most lines
-            self.items.append(StreamResult.from_dict(data))
+            self.items.append(StreamResult.from_dict(data, pairs_from))
             return
         if not isinstance(data, dict):
             raise ProtocolError(f"a stream line that is not an object: {line[:200]!r}", code="invalid_response")
