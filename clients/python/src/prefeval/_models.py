@@ -111,21 +111,31 @@ _PAIR_KEYS = frozenset(("preferred", "other", "probability", "log_probability"))
 
 
 def _pairs(values: List[Json]) -> List[Pair]:
-    """Pairs built directly from their JSON objects (an answer with pairs holds millions): the
-    fields are the object's own (the service writes the probabilities as doubles), absent ids
-    fall back to the class's ``None``."""
+    """Pairs built directly on their JSON objects (an answer with pairs holds millions): each
+    object becomes the pair's attribute dictionary as it is (the service writes the probabilities
+    as doubles; absent ids fall back to the class's ``None``), and is its ``raw``."""
     new = object.__new__
+    set_attribute = object.__setattr__
     keys = _PAIR_KEYS
     pairs = []
     for data in values:
-        if not isinstance(data, dict) or not keys <= data.keys():
+        if type(data) is not dict or not keys <= data.keys():
             raise ProtocolError(f"unexpected Pair: {str(data)[:300]}", code="invalid_response")
         pair = new(Pair)
-        fields = pair.__dict__
-        fields.update(data)
-        fields["raw"] = data
+        set_attribute(pair, "__dict__", data)
         pairs.append(pair)
     return pairs
+
+
+class _OwnAttributes:
+    """``Pair.raw`` of a pair built by ``_pairs``: its attribute dictionary, which is the JSON
+    object. (A pair made by ``Pair(...)`` holds its own ``raw``, which takes precedence.)"""
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return self if instance is None else instance.__dict__
+
+
+setattr(Pair, "raw", _OwnAttributes())
 
 
 @dataclass(frozen=True)
