@@ -5,24 +5,30 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-import datasets
-import pandas as pd
-import polars as pl
-import pyarrow as pa
-import pyarrow.dataset as pads
-import pyarrow.parquet as pq
-import pytest
+# The tests read local files only; datasets must not look anything up on the Hub (CI has no network
+# beyond PyPI). Set before datasets is imported, which reads them then.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-import prefeval
-from prefeval import InvalidInputError, LineFailedError
-from prefeval._arrow_json import ndjson
-from prefeval._client import stream_query
-from prefeval._dataset import columns_read, ndjson_blocks
+import datasets  # noqa: E402
+import pandas as pd  # noqa: E402
+import polars as pl  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.dataset as pads  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import pytest  # noqa: E402
+
+import prefeval  # noqa: E402
+from prefeval import InvalidInputError, LineFailedError  # noqa: E402
+from prefeval._arrow_json import ndjson  # noqa: E402
+from prefeval._client import stream_query  # noqa: E402
+from prefeval._dataset import columns_read, ndjson_blocks  # noqa: E402
 
 # Doubles whose shortest text is long, tiny, subnormal, past 2^53, negative zero, repeating.
 AWKWARD = [0.1 + 0.2, 1e-300, 5e-324, float(2**53 + 1), -0.0, 1 / 3, 1.7976931348623157e308 / 1e300, 2.5e-5]
