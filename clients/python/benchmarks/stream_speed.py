@@ -113,7 +113,7 @@ def main() -> None:
             with client.evaluate_file(data, include_pairs=pairs) as stream:
                 for item in stream:
                     count += 1
-                    if read_pairs and item.ok:
+                    if read_pairs and isinstance(item, prefeval.StreamResult):
                         assert item.pairs  # every Pair built
             assert count == args.lists and stream.summary is not None
             return stream.summary
