@@ -180,8 +180,10 @@ class StreamResult(ListResult):
         result = object.__new__(cls)
         values = result.__dict__
         values.update(data)  # the service writes loss, accuracy, ... as doubles
-        values.pop("pairs", None)
-        values.pop("gradients", None)
+        if "pairs" in values:
+            del values["pairs"]
+        if "gradients" in values:
+            del values["gradients"]
         if "id" not in values:
             values["id"] = None
         if pairs_from is None:

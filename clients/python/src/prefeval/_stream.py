@@ -290,7 +290,7 @@ class _Lines:
         # `,"pairs":[` with an unescaped quote can only be that key.
         heads = lines
         deferred: List[Optional[Tuple[bytes, int]]] = [None] * len(lines)
-        if not self.summary_only:
+        if not self.summary_only and (b',"pairs":[' in lines[0] or b',"pairs":[' in lines[-1]):
             heads = []
             for index, line in enumerate(lines):
                 cut = line.find(b',"pairs":[')
@@ -305,8 +305,13 @@ class _Lines:
             for line in lines:
                 self._line(line)
             return
+        build = StreamResult.from_dict
+        append = self.items.append
         for line, data, pairs_from in zip(lines, values, deferred):
-            self._value(line, data, pairs_from)
+            if type(data) is dict and "line" in data and "error" not in data:  # a result: most lines
+                append(build(data, pairs_from))
+            else:
+                self._value(line, data)
 
     def _line(self, line: bytes) -> None:
         if not line.strip():
@@ -317,10 +322,7 @@ class _Lines:
             raise ProtocolError(f"a stream line that is not JSON: {line[:200]!r}", code="invalid_response") from None
         self._value(line, data)
 
-    def _value(self, line: bytes, data: Any, pairs_from: Optional[Tuple[bytes, int]] = None) -> None:
-        if type(data) is dict and "line" in data and "error" not in data:  # a result: most lines
-            self.items.append(StreamResult.from_dict(data, pairs_from))
-            return
+    def _value(self, line: bytes, data: Any) -> None:
         if not isinstance(data, dict):
             raise ProtocolError(f"a stream line that is not an object: {line[:200]!r}", code="invalid_response")
         if "line" in data:
