@@ -76,3 +76,37 @@ def test_a_result_line_without_a_required_field_is_a_protocol_error() -> None:
         prefeval.StreamResult.from_dict({"line": 1, "n": 2})
     with pytest.raises(prefeval.ProtocolError):
         prefeval.Pair.from_dict({"preferred": 0})
+
+
+RESULT = b'{"line":1,"n":2,"pairs_count":1,"loss":0.5,"accuracy":1.0,"pairs":[{"preferred":0,"other":1,"probability":0.6,"log_probability":-0.5}]}'
+FAILED = b'{"line":2,"error":{"code":"too_few_items","message":"one item","path":"items"}}'
+SUMMARY = b'{"summary":{"normalization":"sum","lists":1,"pairs":1,"lines_failed":1,"loss":0.5}}'
+
+
+def _lines(summary_only: bool) -> Any:
+    from prefeval._http11 import ResponseHead
+    from prefeval._stream import _Lines
+
+    request = prefeval.Client("http://127.0.0.1:9")._base._stream_request({}, None, "yield", summary_only)
+    lines = _Lines(request)
+    lines.handle([("head", ResponseHead(200, "OK", {}))])
+    return lines
+
+
+def test_a_block_with_a_line_that_is_not_json_gives_the_lines_before_it_then_a_protocol_error() -> None:
+    lines = _lines(summary_only=False)
+    lines.handle([("data", RESULT + b"\n" + FAILED + b"\n{not json\n" + SUMMARY + b"\n")])
+    result, failed = lines.items
+    assert result.pairs[0].probability == 0.6 and result.raw["pairs"][0]["other"] == 1
+    assert isinstance(failed, prefeval.LineError) and failed.code == "too_few_items"
+    assert isinstance(lines.take_error(), prefeval.ProtocolError)
+
+
+def test_summary_only_skips_results_and_keeps_failed_lines_and_the_summary() -> None:
+    lines = _lines(summary_only=True)
+    lines.handle([("data", RESULT + b"\n" + FAILED + b"\n" + SUMMARY[:20])])
+    lines.handle([("data", SUMMARY[20:] + b"\n"), ("end", None)])
+    (failed,) = lines.items
+    assert isinstance(failed, prefeval.LineError) and failed.line == 2
+    assert lines.summary is not None and lines.summary.lines_failed == 1
+    assert lines.take_error() is None
