@@ -229,6 +229,17 @@ class LineSplitter:
         self._partial += lines.pop()
         return lines
 
+    def feed_block(self, data: bytes) -> bytes:
+        """The complete lines so far as one block (joined by ``\n``, without the last one's),
+        for a reader that looks into a block before it splits it; b"" when none is complete."""
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._partial += data
+            return b""
+        block = bytes(self._partial) + data[:end] if self._partial else data[:end]
+        self._partial = bytearray(data[end + 1 :])
+        return block
+
     def rest(self) -> bytes:
         """What is left after the last ``\\n`` (a last line without its newline)."""
         rest = bytes(self._partial)

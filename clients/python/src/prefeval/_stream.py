@@ -262,7 +262,15 @@ class _Lines:
                     if len(self.error_body) < ERROR_BODY_LIMIT:
                         self.error_body += value
                     continue
-                self._decode_lines(self.splitter.feed(value))
+                if self.summary_only:
+                    # Result lines are skipped undecoded, whole blocks at a time: only error lines
+                    # and the summary matter. An unescaped `"error":` or `"summary":` can only be
+                    # a key, which only those lines have.
+                    block = self.splitter.feed_block(value)
+                    if b'"error":' in block or b'"summary":' in block:
+                        self._decode_lines(block.split(b"\n"))
+                else:
+                    self._decode_lines(self.splitter.feed(value))
             elif kind == "end":
                 self.ended = True
                 if self.head is not None and self.head.status != 200:
@@ -283,8 +291,6 @@ class _Lines:
         if not lines:
             return
         if self.summary_only:
-            # Result lines are skipped undecoded; only error lines and the summary matter. An
-            # unescaped `"error":` can only be a key, which only error lines have.
             lines = [line for line in lines if not line.startswith(b'{"line":') or b'"error":' in line]
         # A result's pairs (its last field, most of its bytes) are decoded only if they are read.
         # `,"pairs":[` with an unescaped quote can only be that key.
