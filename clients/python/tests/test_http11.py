@@ -78,3 +78,11 @@ def test_retry_after_and_non_json_errors() -> None:
     assert parse_retry_after("soon") is None
     error = error_from_response(502, {"x-request-id": "r"}, b"<html>Bad Gateway</html>")
     assert (error.status, error.code, error.message, error.request_id) == (502, None, "<html>Bad Gateway</html>", "r")
+
+
+def test_line_splitter_gives_complete_lines_as_one_block() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed_block(b'{"a":1}\n{"b"') == b'{"a":1}'
+    assert splitter.feed_block(b":2}") == b""
+    assert splitter.feed_block(b"\n{\"c\":3}\n{") == b'{"b":2}\n{"c":3}'
+    assert splitter.rest() == b"{"

@@ -8,7 +8,9 @@
 
 ``Client`` and ``AsyncClient`` have the same methods: ``evaluate`` (``/v1/evaluate``),
 ``evaluate_stream`` and ``evaluate_file`` (``/v1/evaluate/stream``, any size, constant memory) and
-``compare`` (``/v1/compare``). Errors are :class:`PrefevalError` and its subclasses.
+``compare`` (``/v1/compare``), and ``evaluate_dataset`` (data frames, Arrow and Hugging Face
+datasets through the stream); ``merge`` merges summaries of shards locally. Errors are
+:class:`PrefevalError` and its subclasses.
 """
 
 from ._client import AsyncClient, Client
@@ -29,6 +31,7 @@ from ._errors import (
     UnprocessableError,
 )
 from ._helpers import list_from_ranking, lists_from_pairs
+from ._merge import MergeError, merge
 from ._models import (
     Calibration,
     CalibrationBin,
@@ -37,11 +40,13 @@ from ._models import (
     Disagreement,
     EvaluateResult,
     GroupFigures,
+    InputFingerprint,
     Interval,
     LineError,
     ListResult,
     ModelFigures,
     Pair,
+    RunInfo,
     StreamItem,
     StreamResult,
     StreamSummary,
@@ -65,11 +70,13 @@ __all__ = [
     "EvaluateResult",
     "EvaluateStream",
     "GroupFigures",
+    "InputFingerprint",
     "InternalServerError",
     "InvalidInputError",
     "Interval",
     "LineError",
     "LineFailedError",
+    "MergeError",
     "ListResult",
     "ModelFigures",
     "NotFoundError",
@@ -80,6 +87,7 @@ __all__ = [
     "PrefevalError",
     "PrefevalTimeoutError",
     "ProtocolError",
+    "RunInfo",
     "RequestTimeoutError",
     "StreamItem",
     "StreamResult",
@@ -91,4 +99,5 @@ __all__ = [
     "__version__",
     "list_from_ranking",
     "lists_from_pairs",
+    "merge",
 ]

@@ -10,8 +10,11 @@ import uuid
 from typing import (
     Any,
     AsyncIterable,
+    AsyncIterator,
+    Callable,
     Dict,
     Iterable,
+    Iterator,
     List,
     Mapping,
     Optional,
@@ -31,9 +34,10 @@ from ._errors import (
     ProtocolError,
     error_from_response,
 )
+from ._dataset import BATCH_ROWS, UNKNOWN_FIELDS, check_readable, columns_read, fields_query, ndjson_blocks
 from ._helpers import encode_json
 from ._http11 import parse_base_url, query_string
-from ._models import CompareResult, EvaluateResult
+from ._models import CompareResult, EvaluateResult, StreamSummary
 from ._retry import RetryPolicy
 from ._stream import (
     AsyncEvaluateStream,
@@ -84,7 +88,47 @@ def _options(**values: Any) -> Dict[str, Any]:
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Mapping):  # fields={"chosen_reward": "score_chosen"}
+        return fields_query(value)
     return str(value)
+
+
+def stream_query(options: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    """The query parameters of a stream's options (``None`` left out)."""
+    if options.get("unknown_fields") not in (None, *UNKNOWN_FIELDS):
+        raise ValueError(f"unknown_fields must be one of {UNKNOWN_FIELDS}, not {options['unknown_fields']!r}")
+    return [(key, _query_value(value)) for key, value in options.items() if value is not None]
+
+
+def _dataset_source(
+    data: Any, fields: Optional[Mapping[str, str]], unknown_fields: Optional[str], batch_rows: int
+) -> Callable[[], Iterator[bytes]]:
+    # With unknown fields ignored by the service, columns it would not read are not sent at all
+    # (text columns are most of a preference dataset's bytes).
+    project = columns_read(fields) if unknown_fields == "ignore" else None
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
+    check_readable(data)  # before connecting; the blocks are made once the body starts
+    return lambda: ndjson_blocks(data, project=project, batch_rows=batch_rows)
+
+
+_DATASET_LINE_ERRORS = ("raise", "skip")
+
+
+def _dataset_line_errors(line_errors: str) -> str:
+    if line_errors not in _DATASET_LINE_ERRORS:
+        raise ValueError(f"line_errors must be one of {_DATASET_LINE_ERRORS}, not {line_errors!r}")
+    return line_errors
+
+
+async def _in_threads(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """The blocks of a sync iterator, each made on a worker thread: converting a record batch is
+    CPU work that must not hold the event loop."""
+    while True:
+        block = await asyncio.to_thread(next, blocks, None)
+        if block is None:
+            return
+        yield block
 
 
 class _Base:
@@ -148,9 +192,9 @@ class _Base:
         return encode_json(body)
 
     def _stream_request(
-        self, options: Dict[str, Any], request_id: Optional[str], line_errors: str
+        self, options: Dict[str, Any], request_id: Optional[str], line_errors: str, summary_only: bool = False
     ) -> StreamRequest:
-        query = [(key, _query_value(value)) for key, value in options.items() if value is not None]
+        query = stream_query(options)
         path = f"{self._target.base_path}/v1/evaluate/stream"
         if query:
             path += "?" + query_string(query)
@@ -164,6 +208,7 @@ class _Base:
             ssl_context=self._ssl_context,
             expect_timeout=self._expect_timeout,
             line_errors=line_errors,
+            summary_only=summary_only,
         )
 
     def _outcome(
@@ -375,6 +420,48 @@ class Client:
         request = self._base._stream_request(opts, request_id, line_errors)
         return open_stream(request, lambda: file_blocks(path))
 
+    def evaluate_dataset(
+        self,
+        data: Any,
+        *,
+        format: Optional[str] = None,
+        fields: Optional[Mapping[str, str]] = None,
+        unknown_fields: Optional[str] = None,
+        model: Optional[str] = None,
+        line_errors: str = "raise",
+        batch_rows: int = BATCH_ROWS,
+        request_id: Optional[str] = None,
+        **options: Any,
+    ) -> StreamSummary:
+        """A whole dataset through ``POST /v1/evaluate/stream``; returns the stream's summary.
+
+        ``data``: a pandas or polars DataFrame (or polars LazyFrame); a pyarrow ``Table``,
+        ``RecordBatch``, ``RecordBatchReader`` or ``pyarrow.dataset.Dataset``; a Hugging Face
+        ``datasets.Dataset`` or ``IterableDataset``; or any iterable of lists (mappings). A row is
+        one list in ``format``'s shape (nested columns for ``items``). Tables are converted to NDJSON
+        by pyarrow, ``batch_rows`` rows at a time, and sent while the service answers: the body is
+        never built whole. Numbers arrive exactly as they are (the shortest text of each double);
+        a NaN or infinite float raises :class:`InvalidInputError`, naming its row and field.
+
+        ``fields`` maps the format's field names to the data's column names
+        (``{"chosen_reward": "score_chosen", "group": "subset"}``); ``unknown_fields`` is
+        ``"reject"`` (the service's default) or ``"ignore"``, which also leaves out of the body the
+        columns no format reads (text columns, typically). The result lines are not decoded: a line
+        that fails raises :class:`LineFailedError` (``line_errors="raise"``, its ``line`` is the
+        row's index + 1) or is only counted in the summary's ``lines_failed`` (``"skip"``).
+        ``include_pairs`` defaults to ``False`` here (the pairs would be read by nobody); the other
+        options are the stream's.
+        """
+        options.setdefault("include_pairs", False)
+        opts = _options(model=model, format=format, fields=fields, unknown_fields=unknown_fields, **options)
+        source = _dataset_source(data, fields, unknown_fields, batch_rows)
+        request = self._base._stream_request(opts, request_id, _dataset_line_errors(line_errors), summary_only=True)
+        with open_stream(request, source) as stream:
+            for _ in stream:
+                pass
+        assert stream.summary is not None  # a stream that ends without its summary raises
+        return stream.summary
+
     def close(self) -> None:
         self._http.close()
 
@@ -534,6 +621,35 @@ class AsyncClient:
             raise FileNotFoundError(path)
         request = self._base._stream_request(opts, request_id, line_errors)
         return await aopen_stream(request, lambda: file_blocks(path))
+
+    async def evaluate_dataset(
+        self,
+        data: Any,
+        *,
+        format: Optional[str] = None,
+        fields: Optional[Mapping[str, str]] = None,
+        unknown_fields: Optional[str] = None,
+        model: Optional[str] = None,
+        line_errors: str = "raise",
+        batch_rows: int = BATCH_ROWS,
+        request_id: Optional[str] = None,
+        **options: Any,
+    ) -> StreamSummary:
+        """As :meth:`Client.evaluate_dataset`; the record batches are converted on worker threads,
+        and ``data`` may also be an async iterable of lists."""
+        options.setdefault("include_pairs", False)
+        opts = _options(model=model, format=format, fields=fields, unknown_fields=unknown_fields, **options)
+        request = self._base._stream_request(opts, request_id, _dataset_line_errors(line_errors), summary_only=True)
+        if isinstance(data, AsyncIterable):
+            stream = await aopen_stream(request, lambda: aencode_lists(data))
+        else:
+            blocks = _dataset_source(data, fields, unknown_fields, batch_rows)
+            stream = await aopen_stream(request, lambda: _in_threads(blocks()))
+        async with stream:
+            async for _ in stream:
+                pass
+        assert stream.summary is not None  # a stream that ends without its summary raises
+        return stream.summary
 
     async def aclose(self) -> None:
         await self._http.aclose()

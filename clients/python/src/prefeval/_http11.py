@@ -52,7 +52,7 @@ def request_head(method: str, target: str, headers: Iterable[Tuple[str, str]]) -
 
 def chunk(data: Union[bytes, bytearray]) -> bytes:
     """One piece of a ``Transfer-Encoding: chunked`` body."""
-    return b"%x\r\n" % len(data) + bytes(data) + b"\r\n"
+    return b"".join((b"%x\r\n" % len(data), data, b"\r\n"))  # one copy of the data
 
 
 LAST_CHUNK = b"0\r\n\r\n"
@@ -228,6 +228,17 @@ class LineSplitter:
             self._partial.clear()
         self._partial += lines.pop()
         return lines
+
+    def feed_block(self, data: bytes) -> bytes:
+        """The complete lines so far as one block (joined by ``\n``, without the last one's),
+        for a reader that looks into a block before it splits it; b"" when none is complete."""
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._partial += data
+            return b""
+        block = bytes(self._partial) + data[:end] if self._partial else data[:end]
+        self._partial = bytearray(data[end + 1 :])
+        return block
 
     def rest(self) -> bytes:
         """What is left after the last ``\\n`` (a last line without its newline)."""

@@ -4,8 +4,10 @@ the service adds later are readable before this package knows them: ``result.raw
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union, get_args, get_origin, get_type_hints
+from functools import cached_property
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union, get_args, get_origin, get_type_hints
 
+from . import _json
 from ._errors import ProtocolError
 
 Json = Dict[str, Any]
@@ -40,7 +42,7 @@ class _Decoded:
                 if spec.name == "raw":
                     continue
                 hint = hints[spec.name]
-                no_default = spec.default is MISSING and spec.default_factory is MISSING  # type: ignore[misc]
+                no_default = spec.default is MISSING and spec.default_factory is MISSING
                 required = no_default and get_origin(hint) is not Union
                 values[spec.name] = _convert(hint, data[spec.name] if required else data.get(spec.name))
             return cls(raw=data, **values)  # type: ignore[call-arg]
@@ -99,6 +101,42 @@ class Pair(_Decoded):
     other_id: Optional[str] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
+    @classmethod
+    def from_dict(cls, data: Json) -> "Pair":
+        (pair,) = _pairs([data])
+        return pair
+
+
+_PAIR_KEYS = frozenset(("preferred", "other", "probability", "log_probability"))
+
+
+def _pairs(values: List[Json]) -> List[Pair]:
+    """Pairs built directly on their JSON objects (an answer with pairs holds millions): each
+    object becomes the pair's attribute dictionary as it is (the service writes the probabilities
+    as doubles; absent ids fall back to the class's ``None``), and is its ``raw``."""
+    new = object.__new__
+    set_attribute = object.__setattr__
+    keys = _PAIR_KEYS
+    pairs = []
+    for data in values:
+        if type(data) is not dict or not keys <= data.keys():
+            raise ProtocolError(f"unexpected Pair: {str(data)[:300]}", code="invalid_response")
+        pair = new(Pair)
+        set_attribute(pair, "__dict__", data)
+        pairs.append(pair)
+    return pairs
+
+
+class _OwnAttributes:
+    """``Pair.raw`` of a pair built by ``_pairs``: its attribute dictionary, which is the JSON
+    object. (A pair made by ``Pair(...)`` holds its own ``raw``, which takes precedence.)"""
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return self if instance is None else instance.__dict__
+
+
+setattr(Pair, "raw", _OwnAttributes())
+
 
 @dataclass(frozen=True)
 class ListResult(_Decoded):
@@ -131,10 +169,72 @@ class StreamResult(ListResult):
     ok = True
 
     @classmethod
-    def from_dict(cls, data: Json) -> "StreamResult":
-        if "line" not in data:
+    def from_dict(cls, data: Json, pairs_from: Optional[Tuple[bytes, int]] = None) -> "StreamResult":
+        """A stream answers one of these per list, hundreds of thousands a run: built directly
+        from the line's own fields (not through the annotations, as the other classes are), and
+        ``pairs`` and ``gradients`` are decoded on first access. ``pairs_from``: the line and the
+        offset of its ``pairs`` array when ``data`` was decoded without it (``raw`` then adds
+        it back when read)."""
+        if not isinstance(data, dict) or not _RESULT_KEYS <= data.keys():
             raise ProtocolError(f"unexpected stream line: {str(data)[:300]}", code="invalid_response")
-        return super().from_dict(data)  # type: ignore[no-any-return]
+        result = object.__new__(cls)
+        values = result.__dict__
+        values.update(data)  # the service writes loss, accuracy, ... as doubles
+        if "pairs" in values:
+            del values["pairs"]
+        if "gradients" in values:
+            del values["gradients"]
+        if "id" not in values:
+            values["id"] = None
+        if pairs_from is None:
+            values["raw"] = data
+        else:
+            values["_head"] = data
+            values["_pairs_from"] = pairs_from
+        return result
+
+
+_RESULT_KEYS = frozenset(("line", "n", "pairs_count", "loss", "accuracy"))
+
+
+def _pairs_json(self: StreamResult) -> Optional[List[Json]]:
+    source = self.__dict__.get("_pairs_from")
+    if source is None:
+        pairs: Optional[List[Json]] = self.raw.get("pairs")
+        return pairs
+    line, start = source
+    try:
+        return list(_json.loads(line[start:-1]))
+    except ValueError:  # a line laid out otherwise than the service does today
+        return list(_json.loads(line)["pairs"])
+
+
+def _lazy_pairs(self: StreamResult) -> Optional[List[Pair]]:
+    pairs = _pairs_json(self)
+    return None if pairs is None else _pairs(pairs)
+
+
+def _lazy_gradients(self: StreamResult) -> Optional[List[float]]:
+    source = self.__dict__.get("_head", self.__dict__.get("raw", {}))
+    gradients = source.get("gradients")
+    return None if gradients is None else [float(g) for g in gradients]
+
+
+def _lazy_raw(self: StreamResult) -> Json:
+    raw = dict(self.__dict__["_head"])
+    raw["pairs"] = _pairs_json(self)
+    return raw
+
+
+# Class attributes the dataclass machinery leaves alone (they are not annotated in StreamResult):
+# an instance built by ``from_dict`` has no ``pairs`` or ``gradients`` of its own until they are
+# read, then keeps them; one built by ``StreamResult(...)`` holds what it was given.
+setattr(StreamResult, "pairs", cached_property(_lazy_pairs))
+getattr(StreamResult, "pairs").__set_name__(StreamResult, "pairs")
+setattr(StreamResult, "gradients", cached_property(_lazy_gradients))
+getattr(StreamResult, "gradients").__set_name__(StreamResult, "gradients")
+setattr(StreamResult, "raw", cached_property(_lazy_raw))
+getattr(StreamResult, "raw").__set_name__(StreamResult, "raw")
 
 
 @dataclass(frozen=True)
@@ -184,6 +284,31 @@ class Totals(_Decoded):
 
 
 @dataclass(frozen=True)
+class InputFingerprint(_Decoded):
+    """The input a summary summarises: its size in bytes as received and its XXH3-64 (16 hex
+    digits). Two summaries with the same fingerprint summarise the same input."""
+
+    bytes: int
+    xxh3: str
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class RunInfo(_Decoded):
+    """``run`` of a summary: how it was made (the prefeval version, the options, the input's
+    fingerprint on the stream and the command line). ``model`` is ``None`` when none was given."""
+
+    prefeval: Optional[str] = None
+    model: Optional[str] = None
+    normalization: Optional[str] = None
+    beta: Optional[float] = None
+    format: Optional[str] = None
+    confidence: Optional[float] = None
+    input: Optional[InputFingerprint] = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Summary(_Decoded):
     """``summary`` of ``/v1/evaluate``: the batch figures. The standard errors and intervals are
     present with two lists or more (at ``confidence``, default 0.95)."""
@@ -199,6 +324,7 @@ class Summary(_Decoded):
     accuracy_ci: Optional[Interval] = None
     macro_accuracy: Optional[float] = None
     totals: Optional[Totals] = None
+    run: Optional[RunInfo] = field(default=None, compare=False)
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -220,6 +346,11 @@ class StreamSummary(_Decoded):
     accuracy_se: Optional[float] = None
     accuracy_ci: Optional[Interval] = None
     totals: Optional[Totals] = None
+    # How the summary was made, not what it found: left out of ``==``, so that summaries of the
+    # same lists sent in different bytes compare equal.
+    #: The fingerprint of the body (older services write it here; newer ones in ``run.input``).
+    input: Optional[InputFingerprint] = field(default=None, compare=False)
+    run: Optional[RunInfo] = field(default=None, compare=False)
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 

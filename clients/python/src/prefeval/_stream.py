@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import json
 import os
 import select
 import socket
@@ -59,6 +58,7 @@ from ._errors import (
     error_from_response,
 )
 from ._helpers import encode_json
+from . import _json
 from ._http11 import (
     LAST_CHUNK,
     Event,
@@ -143,6 +143,11 @@ async def aencode_lists(lists: Union[AsyncIterable[Any], Iterable[Any]]) -> Asyn
             yield line
 
 
+#: Bytes of a file read and sent at a time: large enough that framing and system calls cost
+#: nothing beside the service's own work, small enough to keep the first answer prompt.
+FILE_BLOCK_BYTES = 256 * 1024
+
+
 def file_blocks(path: Union[str, "os.PathLike[str]"]) -> Iterator[bytes]:
     """A file's bytes in blocks (``.gz`` files decompressed): the service reads the lines itself,
     so its line numbers are the file's."""
@@ -150,7 +155,7 @@ def file_blocks(path: Union[str, "os.PathLike[str]"]) -> Iterator[bytes]:
     opener: Callable[..., Any] = gzip.open if name.endswith(".gz") else open
     with opener(name, "rb") as handle:
         while True:
-            block = handle.read(SEND_CHUNK_BYTES)
+            block = handle.read(FILE_BLOCK_BYTES)
             if not block:
                 return
             yield block
@@ -171,6 +176,7 @@ class StreamRequest:
         ssl_context: Optional[ssl.SSLContext],
         expect_timeout: float,
         line_errors: str,
+        summary_only: bool = False,
     ) -> None:
         if line_errors not in LINE_ERROR_MODES:
             raise ValueError(f"line_errors must be one of {LINE_ERROR_MODES}, not {line_errors!r}")
@@ -196,6 +202,7 @@ class StreamRequest:
         self.ssl_context = ssl_context
         self.expect_timeout = expect_timeout
         self.line_errors = line_errors
+        self.summary_only = summary_only
 
 
 def _connection_error(exc: BaseException, what: str) -> PrefevalError:
@@ -219,6 +226,8 @@ class _Lines:
         self.error_body = bytearray()
         self.ended = False
         self.error: Optional[PrefevalError] = None
+        #: Result lines are not decoded, only error lines and the summary (``evaluate_dataset``).
+        self.summary_only = request.summary_only
 
     @property
     def request_id(self) -> Optional[str]:
@@ -253,15 +262,22 @@ class _Lines:
                     if len(self.error_body) < ERROR_BODY_LIMIT:
                         self.error_body += value
                     continue
-                for line in self.splitter.feed(value):
-                    self._line(line)
+                if self.summary_only:
+                    # Result lines are skipped undecoded, whole blocks at a time: only error lines
+                    # and the summary matter. An unescaped `"error":` or `"summary":` can only be
+                    # a key, which only those lines have.
+                    block = self.splitter.feed_block(value)
+                    if b'"error":' in block or b'"summary":' in block:
+                        self._decode_lines(block.split(b"\n"))
+                else:
+                    self._decode_lines(self.splitter.feed(value))
             elif kind == "end":
                 self.ended = True
                 if self.head is not None and self.head.status != 200:
                     raise error_from_response(self.head.status, self.head.headers, bytes(self.error_body))
                 rest = self.splitter.rest()
                 if rest.strip():
-                    self._line(rest)
+                    self._decode_lines([rest])
                 if self.summary is None:
                     raise StreamStoppedError(
                         "the stream ended without its summary line: it is incomplete",
@@ -270,13 +286,49 @@ class _Lines:
                         request_id=self.request_id,
                     )
 
+    def _decode_lines(self, lines: List[bytes]) -> None:
+        lines = [line for line in lines if line]
+        if not lines:
+            return
+        if self.summary_only:
+            lines = [line for line in lines if not line.startswith(b'{"line":') or b'"error":' in line]
+        # A result's pairs (its last field, most of its bytes) are decoded only if they are read.
+        # `,"pairs":[` with an unescaped quote can only be that key.
+        heads = lines
+        deferred: List[Optional[Tuple[bytes, int]]] = [None] * len(lines)
+        if not self.summary_only and (b',"pairs":[' in lines[0] or b',"pairs":[' in lines[-1]):
+            heads = []
+            for index, line in enumerate(lines):
+                cut = line.find(b',"pairs":[')
+                if cut > 0 and line.endswith(b"]}"):
+                    heads.append(line[:cut] + b"}")
+                    deferred[index] = (line, cut + 9)
+                else:
+                    heads.append(line)
+        try:
+            values = _json.loads_lines(heads)
+        except ValueError:
+            for line in lines:
+                self._line(line)
+            return
+        build = StreamResult.from_dict
+        append = self.items.append
+        for line, data, pairs_from in zip(lines, values, deferred):
+            if type(data) is dict and "line" in data and "error" not in data:  # a result: most lines
+                append(build(data, pairs_from))
+            else:
+                self._value(line, data)
+
     def _line(self, line: bytes) -> None:
         if not line.strip():
             return
         try:
-            data = json.loads(line)
+            data = _json.loads(line)
         except ValueError:
             raise ProtocolError(f"a stream line that is not JSON: {line[:200]!r}", code="invalid_response") from None
+        self._value(line, data)
+
+    def _value(self, line: bytes, data: Any) -> None:
         if not isinstance(data, dict):
             raise ProtocolError(f"a stream line that is not an object: {line[:200]!r}", code="invalid_response")
         if "line" in data:
@@ -594,8 +646,14 @@ class EvaluateStream(_AnswerView, Iterator[StreamItem]):
                     self._writer_progress = time.monotonic()
                 if piece is None:
                     break
-                buffer += piece
                 slow = self._writer_progress - started > SLOW_PULL_SECONDS
+                if not buffer and len(piece) >= SEND_CHUNK_BYTES:
+                    # A whole block (a file's, a converted record batch): sent as it is.
+                    connection.sendall(chunk(piece))
+                    self._writer_progress = time.monotonic()
+                    first = False
+                    continue
+                buffer += piece
                 if first or slow or len(buffer) >= SEND_CHUNK_BYTES:
                     connection.sendall(chunk(buffer))
                     self._writer_progress = time.monotonic()

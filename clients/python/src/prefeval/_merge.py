@@ -1,0 +1,536 @@
+"""``prefeval.merge``: the summaries of shards of one dataset into the summary of the whole, as
+``prefeval merge`` writes it. The totals are sums (the sufficient statistics merge exactly); the
+figures are recomputed from them with the service's formulas (``_stats``), so the merged summary
+equals the command's, value for value.
+
+What the command refuses is refused here, with :class:`MergeError` naming the field and the
+summaries (by index): totals no evaluation could have written (the invariants of the service's
+``totals_check``), different normalizations, two summaries of the same input (the same
+fingerprint), counts that overflow; and, for summaries that carry ``run``, a different ``beta`` or
+``model``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from ._errors import PrefevalError
+from ._models import StreamSummary
+from ._stats import (
+    NeumaierSum,
+    accuracy_interval,
+    fmin,
+    interval,
+    mean_standard_error,
+    ratio_standard_error,
+)
+
+NORMALIZATIONS = ("ordered_pairs", "comparisons", "sum")
+DEFAULT_CONFIDENCE = 0.95
+
+TWO_POW_64 = 18_446_744_073_709_551_616.0
+OVERFLOW_SCALE = 1.0 / TWO_POW_64
+U64_MAX = 2**64 - 1
+SLACK = 1e-9
+TINY = 1e-300
+EXACT = 4_503_599_627_370_496.0  # 2^52: below it, sums of halves and quarters are exact
+F64_MAX = 1.7976931348623157e308
+
+SummaryArg = Union[StreamSummary, Mapping[str, Any], str, bytes, "os.PathLike[str]"]
+
+#: The float fields of the totals, in the order they are written.
+_SUM_FIELDS = ("chance_loss_sum", "kendall_tau_sum", "agreeing_squares", "agreeing_pairs", "pairs_squares")
+_COUNT_FIELDS = ("lists", "pairs", "kendall_tau_lists")
+
+
+class MergeError(PrefevalError, ValueError):
+    """Summaries that cannot be merged. ``path`` names the field at fault
+    (``summary.totals.agreeing``, ``run.beta``); ``indices`` the summaries concerned, by their
+    position in the argument."""
+
+    def __init__(self, message: str, *, path: Optional[str], indices: Tuple[int, ...]) -> None:
+        super().__init__(message, code="invalid_summary", path=path)
+        self.indices = indices
+
+
+def merge(summaries: Iterable[SummaryArg], *, confidence: float = DEFAULT_CONFIDENCE) -> StreamSummary:
+    """The summary of the whole from the summaries of its shards, as ``prefeval merge`` writes it.
+
+    Each summary may be a :class:`StreamSummary` (``stream.summary``), its JSON object (with or
+    without the ``{"summary": ...}`` wrapper), a summary line (``str``/``bytes``), or the path of a
+    result file (a ``pathlib.Path``: its last non-empty line). ``confidence`` is that of the merged
+    intervals. The merged summary has no ``input``: it summarises several.
+    """
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, not {confidence!r}")
+    read = [_summary_object(summary, index) for index, summary in enumerate(summaries)]
+    if not read:
+        raise MergeError("no summary to merge", path=None, indices=())
+    totals = _Totals()
+    lines_failed = 0
+    normalization: Optional[Tuple[str, int]] = None
+    inputs: Dict[Tuple[int, str], int] = {}
+    for index, summary in enumerate(read):
+        shard = _read(summary, index)
+        name = shard["normalization"]
+        if normalization is not None and normalization[0] != name:
+            raise MergeError(
+                f"summary {index} uses normalization `{name}` but summary {normalization[1]} uses "
+                f"`{normalization[0]}`: losses of different normalizations do not merge",
+                path="summary.normalization",
+                indices=(normalization[1], index),
+            )
+        if normalization is None:
+            normalization = (name, index)
+        if shard["input"] is not None:
+            field, fingerprint = shard["input"]
+            if fingerprint in inputs:
+                first = inputs[fingerprint]
+                raise MergeError(
+                    f"summaries {first} and {index} summarise the same input ({fingerprint[0]} bytes, xxh3 "
+                    f"{fingerprint[1]}): it would be counted twice",
+                    path=field,
+                    indices=(first, index),
+                )
+            inputs[fingerprint] = index
+        totals.checked_merge(_Totals.from_json(shard["totals"]), index)
+        lines_failed += shard["lines_failed"]
+        if lines_failed > U64_MAX:
+            raise _overflow("summary.lines_failed", index)
+    _check_runs(read)
+    assert normalization is not None
+    data = _summary_json(normalization[0], totals, lines_failed, confidence)
+    run = _merged_run(read, confidence)
+    if run is not None:
+        data["run"] = run
+    merged: StreamSummary = StreamSummary.from_dict(data)
+    return merged
+
+
+# ------------------------------------------------------------------------------------------------
+# reading
+
+
+def _summary_object(summary: SummaryArg, index: int) -> Dict[str, Any]:
+    """The ``summary`` object of one argument."""
+    if isinstance(summary, StreamSummary):
+        return dict(summary.raw)
+    if isinstance(summary, os.PathLike):
+        summary = _last_line(summary, index)
+    if isinstance(summary, (str, bytes)):
+        try:
+            summary = json.loads(summary)
+        except ValueError as exc:
+            raise MergeError(f"summary {index} is not JSON: {exc}", path="summary", indices=(index,)) from None
+    if not isinstance(summary, Mapping):
+        raise MergeError(f"summary {index} is not a JSON object", path="summary", indices=(index,))
+    if "summary" in summary:
+        inner = summary["summary"]
+        if not isinstance(inner, Mapping):
+            raise MergeError(f"summary {index}: summary is not an object", path="summary", indices=(index,))
+        return dict(inner)
+    return dict(summary)
+
+
+def _last_line(path: "os.PathLike[str]", index: int) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, handle.tell() - 64 * 1024))
+        tail = handle.read()
+    for line in reversed(tail.split(b"\n")):
+        if line.strip():
+            return line
+    raise MergeError(f"summary {index}: {os.fspath(path)} is empty", path="summary", indices=(index,))
+
+
+def _read(summary: Mapping[str, Any], index: int) -> Dict[str, Any]:
+    """The fields merge reads, checked as the service reads them back."""
+
+    def fail(field: str, message: str) -> MergeError:
+        return MergeError(f"summary {index}: {field}: {message}", path=field, indices=(index,))
+
+    normalization = summary.get("normalization")
+    if not isinstance(normalization, str):
+        raise fail("summary.normalization", "missing, or not a string")
+    if normalization not in NORMALIZATIONS:
+        raise fail("summary.normalization", f"unknown `{normalization}`")
+    lines_failed = _count(summary, "lines_failed", "summary", fail)
+    totals_json = summary.get("totals")
+    if not isinstance(totals_json, Mapping):
+        raise fail("summary.totals", "missing, or not an object")
+    totals: Dict[str, Any] = {}
+    for name in ("lists", "pairs"):
+        totals[name] = _count(totals_json, name, "summary.totals", fail)
+    totals["agreeing"] = _number(totals_json, "agreeing", "summary.totals", fail, required=True)
+    for name in ("loss_sum", "loss_sum_scaled", "loss_sum_squares"):
+        totals[name] = _number(totals_json, name, "summary.totals", fail, required=False)
+    for name in ("chance_loss_sum", "kendall_tau_sum"):
+        totals[name] = _number(totals_json, name, "summary.totals", fail, required=True)
+    totals["kendall_tau_lists"] = _count(totals_json, "kendall_tau_lists", "summary.totals", fail)
+    for name in ("agreeing_squares", "agreeing_pairs", "pairs_squares"):
+        totals[name] = _number(totals_json, name, "summary.totals", fail, required=True)
+    violation = check_totals(totals)
+    if violation is not None:
+        field, message = violation
+        raise fail(f"summary.{field}", message)
+    return {
+        "normalization": normalization,
+        "lines_failed": lines_failed,
+        "totals": totals,
+        "input": _fingerprint(summary, fail),
+    }
+
+
+def _count(data: Mapping[str, Any], name: str, parent: str, fail: Any) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U64_MAX:
+        raise fail(f"{parent}.{name}", f"expected an integer from 0 to 2^64 - 1, got {value!r}")
+    return value
+
+
+def _number(data: Mapping[str, Any], name: str, parent: str, fail: Any, *, required: bool) -> Optional[float]:
+    if name not in data and not required:
+        return None
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(f"{parent}.{name}", f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _fingerprint(summary: Mapping[str, Any], fail: Any) -> Optional[Tuple[str, Tuple[int, str]]]:
+    """The input's fingerprint: ``run.input``, else the older top-level ``input``."""
+    run = summary.get("run")
+    for field, value in (("summary.run.input", run.get("input") if isinstance(run, Mapping) else None),
+                         ("summary.input", summary.get("input"))):  # fmt: skip
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise fail(field, "expected {\"bytes\", \"xxh3\"}")
+        size = _count(value, "bytes", field, fail)
+        digest = value.get("xxh3")
+        if not isinstance(digest, str) or len(digest) != 16 or any(c not in "0123456789abcdef" for c in digest):
+            raise fail(f"{field}.xxh3", f"expected 16 lowercase hex digits, got {digest!r}")
+        return field, (size, digest)
+    return None
+
+
+def _check_runs(summaries: List[Dict[str, Any]]) -> None:
+    """Summaries that say how they were made (``run``) must have been made alike."""
+    first: Dict[str, Tuple[Any, int]] = {}
+    for index, summary in enumerate(summaries):
+        run = summary.get("run")
+        if run is None:
+            continue
+        if not isinstance(run, Mapping):
+            raise MergeError(f"summary {index}: run is not an object", path="summary.run", indices=(index,))
+        for field in ("normalization", "beta", "model"):
+            value = run.get(field)
+            if field not in first:
+                first[field] = (value, index)
+                continue
+            seen, where = first[field]
+            if value != seen or type(value) is not type(seen) and not _both_numbers(value, seen):
+                raise MergeError(
+                    f"summary {index} has run.{field} {json.dumps(value)} but summary {where} has "
+                    f"{json.dumps(seen)}: runs of different settings do not merge",
+                    path=f"summary.run.{field}",
+                    indices=(where, index),
+                )
+
+
+def _both_numbers(a: Any, b: Any) -> bool:
+    return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+
+
+def _merged_run(summaries: List[Dict[str, Any]], confidence: float) -> Optional[Dict[str, Any]]:
+    """What the merged summaries share of their ``run`` (when every one has it), at the merge's
+    confidence; no ``input``, as a merge summarises several."""
+    runs = [summary.get("run") for summary in summaries]
+    if not all(isinstance(run, Mapping) for run in runs):
+        return None
+    first: Mapping[str, Any] = runs[0]  # type: ignore[assignment]
+    merged: Dict[str, Any] = {}
+    for field in ("prefeval", "model", "normalization", "beta", "format"):
+        if field in first and all(run.get(field) == first[field] for run in runs):  # type: ignore[union-attr]
+            merged[field] = first[field]
+    merged["confidence"] = confidence
+    return merged
+
+
+# ------------------------------------------------------------------------------------------------
+# the totals and their invariants
+
+
+def _at_most(x: float, y: float) -> bool:
+    return x <= y + SLACK * abs(y) + TINY
+
+
+def _granular(value: float, per_unit: float) -> bool:
+    return value >= EXACT or math.modf(value * per_unit)[0] == 0.0
+
+
+def check_totals(t: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
+    """The first invariant of the totals that no evaluation could break, broken: (field, why)."""
+    sums = [
+        ("agreeing", t["agreeing"]),
+        ("loss_sum", t["loss_sum"]),
+        ("loss_sum_scaled", t["loss_sum_scaled"]),
+        ("loss_sum_squares", t["loss_sum_squares"]),
+        ("chance_loss_sum", t["chance_loss_sum"]),
+        ("agreeing_squares", t["agreeing_squares"]),
+        ("agreeing_pairs", t["agreeing_pairs"]),
+        ("pairs_squares", t["pairs_squares"]),
+    ]
+    for field, value in sums:
+        if value is not None and not (math.isfinite(value) and value >= 0.0):
+            return f"totals.{field}", f"{value} is not a finite number ≥ 0"
+    if not math.isfinite(t["kendall_tau_sum"]):
+        return "totals.kendall_tau_sum", f"{t['kendall_tau_sum']} is not finite"
+    lists, pairs, agreeing = float(t["lists"]), float(t["pairs"]), t["agreeing"]
+    if t["lists"] == 0:
+        return _check_empty(t)
+    rules = [
+        ("pairs", t["pairs"] >= t["lists"], "every list implies at least one pair"),
+        ("agreeing", _granular(agreeing, 2.0) and agreeing * 2.0 < TWO_POW_64, f"{agreeing} is not a count of halves"),
+        ("agreeing", agreeing <= pairs, f"{agreeing} agreeing pairs out of {t['pairs']} pairs"),
+        ("kendall_tau_lists", t["kendall_tau_lists"] <= t["lists"], "more lists with a τ-b than lists"),
+        (
+            "kendall_tau_sum",
+            _at_most(abs(t["kendall_tau_sum"]), float(t["kendall_tau_lists"])),
+            "not a sum of values in [-1, 1]",
+        ),
+    ]
+    for field, holds, message in rules:
+        if not holds:
+            return f"totals.{field}", message
+    loss = _check_loss(t, lists)
+    if loss is not None:
+        return loss
+    return _check_square_sums(t, lists, pairs)
+
+
+def _check_empty(t: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
+    fields = [
+        ("pairs", float(t["pairs"])),
+        ("agreeing", t["agreeing"]),
+        ("loss_sum", t["loss_sum"] or 0.0),
+        ("loss_sum_scaled", t["loss_sum_scaled"] or 0.0),
+        ("loss_sum_squares", t["loss_sum_squares"] or 0.0),
+        ("chance_loss_sum", t["chance_loss_sum"]),
+        ("kendall_tau_sum", t["kendall_tau_sum"]),
+        ("kendall_tau_lists", float(t["kendall_tau_lists"])),
+        ("agreeing_squares", t["agreeing_squares"]),
+        ("agreeing_pairs", t["agreeing_pairs"]),
+        ("pairs_squares", t["pairs_squares"]),
+    ]
+    for field, value in fields:
+        if value != 0.0:
+            return f"totals.{field}", f"{value} with 0 lists"
+    if t["loss_sum"] is None:
+        return "totals.loss_sum", "missing"
+    if t["loss_sum_squares"] is None:
+        return "totals.loss_sum_squares", "missing, although a sum of no losses cannot overflow"
+    return None
+
+
+def _check_loss(t: Mapping[str, Any], lists: float) -> Optional[Tuple[str, str]]:
+    loss_sum, scaled = t["loss_sum"], t["loss_sum_scaled"]
+    if loss_sum is None and scaled is None:
+        return "totals.loss_sum", "missing (and no loss_sum_scaled instead)"
+    if loss_sum is not None and scaled is not None:
+        return "totals.loss_sum_scaled", "present beside loss_sum: one of them is written"
+    if loss_sum is None:
+        if not _at_most(F64_MAX / TWO_POW_64, scaled):
+            return "totals.loss_sum_scaled", f"{scaled} is given instead of loss_sum, which it does not overflow"
+        return None
+    square = loss_sum * loss_sum
+    squares = t["loss_sum_squares"]
+    if squares is None:
+        if _at_most(F64_MAX, square):
+            return None
+        return "totals.loss_sum_squares", f"missing, although it is at most loss_sum² = {square}"
+    if not _at_most(square / lists, squares):
+        return "totals.loss_sum_squares", f"{squares} is below loss_sum²/lists = {square / lists}"
+    if not _at_most(squares, square):
+        return "totals.loss_sum_squares", f"{squares} is above loss_sum² = {square}"
+    return None
+
+
+def _check_square_sums(t: Mapping[str, Any], lists: float, pairs: float) -> Optional[Tuple[str, str]]:
+    agreeing = t["agreeing"]
+    a2, ap, p2 = t["agreeing_squares"], t["agreeing_pairs"], t["pairs_squares"]
+    rules = [
+        ("agreeing_squares", _granular(a2, 4.0), f"{a2} is not a sum of squared halves"),
+        ("agreeing_pairs", _granular(ap, 2.0), f"{ap} is not a sum of halves times counts"),
+        ("pairs_squares", _granular(p2, 1.0), f"{p2} is not a sum of squared counts"),
+        ("pairs_squares", _at_most(pairs * pairs / lists, p2), f"{p2} is below pairs²/lists"),
+        ("pairs_squares", _at_most(p2, pairs * pairs), f"{p2} is above pairs²"),
+        ("pairs_squares", _at_most(pairs, p2), f"{p2} is below pairs = {pairs}"),
+        ("agreeing_squares", _at_most(agreeing * agreeing / lists, a2), f"{a2} is below agreeing²/lists"),
+        ("agreeing_squares", _at_most(a2, agreeing * agreeing), f"{a2} is above agreeing²"),
+        ("agreeing_squares", _at_most(a2, ap), f"{a2} is above agreeing_pairs = {ap}"),
+        ("agreeing_pairs", _at_most(ap, p2), f"{ap} is above pairs_squares = {p2}"),
+        ("agreeing_pairs", _at_most(ap, agreeing * pairs), f"{ap} is above agreeing × pairs"),
+        ("agreeing_pairs", _at_most(agreeing, ap), f"{ap} is below agreeing = {agreeing}"),
+    ]
+    for field, holds, message in rules:
+        if not holds:
+            return f"totals.{field}", message
+    return None
+
+
+def _overflow(field: str, index: int) -> MergeError:
+    return MergeError(
+        f"summary {index}: adding its {field} overflows the merged total; the summaries cannot be of one dataset",
+        path=field,
+        indices=(index,),
+    )
+
+
+def _round_half_away(value: float) -> int:
+    """Rust's ``f64::round`` then ``as u64`` (saturating), for the non-negative values here."""
+    floor = math.floor(value)
+    rounded = floor + 1 if value - floor >= 0.5 else floor
+    return min(max(int(rounded), 0), U64_MAX)
+
+
+class _Totals:
+    """The service's ``Totals``: counts, and compensated sums."""
+
+    def __init__(self) -> None:
+        self.lists = 0
+        self.pairs = 0
+        self.agreeing_halves = 0
+        self.kendall_tau_lists = 0
+        self.loss_sum = NeumaierSum()
+        self.loss_sum_scaled = NeumaierSum()
+        self.loss_sum_squares = NeumaierSum()
+        self.sums = {name: NeumaierSum() for name in _SUM_FIELDS}
+
+    @classmethod
+    def from_json(cls, json_totals: Mapping[str, Any]) -> "_Totals":
+        totals = cls()
+        totals.lists = json_totals["lists"]
+        totals.pairs = json_totals["pairs"]
+        totals.kendall_tau_lists = json_totals["kendall_tau_lists"]
+        totals.agreeing_halves = _round_half_away(json_totals["agreeing"] * 2.0)
+        scaled = json_totals["loss_sum_scaled"]
+        loss_sum = json_totals["loss_sum"]
+        if loss_sum is None:
+            loss_sum = (scaled if scaled is not None else 0.0) * TWO_POW_64
+        totals.loss_sum = NeumaierSum(loss_sum)
+        totals.loss_sum_scaled = NeumaierSum(scaled if scaled is not None else loss_sum / TWO_POW_64)
+        squares = json_totals["loss_sum_squares"]
+        totals.loss_sum_squares = NeumaierSum(squares if squares is not None else math.inf)
+        totals.sums = {name: NeumaierSum(json_totals[name]) for name in _SUM_FIELDS}
+        return totals
+
+    def checked_merge(self, other: "_Totals", index: int) -> None:
+        """Adds ``other``, unless a count would pass 2^64 - 1 or a sum (other than the loss sum
+        kept scaled beside it, and the sum of squares) would leave the finite numbers."""
+        counts = {}
+        for name in ("lists", "pairs", "agreeing_halves", "kendall_tau_lists"):
+            counts[name] = getattr(self, name) + getattr(other, name)
+            if counts[name] > U64_MAX:
+                field = "agreeing" if name == "agreeing_halves" else name
+                raise _overflow(f"summary.totals.{field}", index)
+        merged = {name: self.sums[name].copy() for name in _SUM_FIELDS}
+        scaled = self.loss_sum_scaled.copy()
+        scaled.merge(other.loss_sum_scaled)
+        for name in _SUM_FIELDS:
+            merged[name].merge(other.sums[name])
+        for name, total in (("loss_sum_scaled", scaled), *merged.items()):
+            if not math.isfinite(total.value()):
+                raise _overflow(f"summary.totals.{name}", index)
+        for name, value in counts.items():
+            setattr(self, name, value)
+        self.loss_sum.merge(other.loss_sum)
+        self.loss_sum_scaled = scaled
+        self.loss_sum_squares.merge(other.loss_sum_squares)
+        self.sums = merged
+
+    # The figures, as the service computes them from its totals.
+
+    def loss(self) -> Optional[float]:
+        if self.lists == 0:
+            return None
+        count = float(self.lists)
+        mean = self.loss_sum.value() / count
+        if math.isfinite(mean):
+            return mean
+        return fmin(self.loss_sum_scaled.value() / count / OVERFLOW_SCALE, F64_MAX)
+
+    def accuracy(self) -> Optional[float]:
+        if self.pairs == 0:
+            return None
+        return float(self.agreeing_halves) / (2.0 * float(self.pairs))
+
+    def chance_loss(self) -> Optional[float]:
+        return self.sums["chance_loss_sum"].value() / float(self.lists) if self.lists > 0 else None
+
+    def kendall_tau(self) -> Optional[float]:
+        if self.kendall_tau_lists == 0:
+            return None
+        return self.sums["kendall_tau_sum"].value() / float(self.kendall_tau_lists)
+
+    def loss_standard_error(self) -> Optional[float]:
+        return mean_standard_error(self.loss_sum.value(), self.loss_sum_squares.value(), self.lists)
+
+    def accuracy_standard_error(self) -> Optional[float]:
+        return ratio_standard_error(
+            self.lists,
+            float(self.agreeing_halves) / 2.0,
+            float(self.pairs),
+            self.sums["agreeing_squares"].value(),
+            self.sums["agreeing_pairs"].value(),
+            self.sums["pairs_squares"].value(),
+        )
+
+    def to_json(self) -> Dict[str, Any]:
+        loss_sum = self.loss_sum.value()
+        squares = self.loss_sum_squares.value()
+        out: Dict[str, Any] = {"lists": self.lists, "pairs": self.pairs, "agreeing": float(self.agreeing_halves) / 2.0}
+        if math.isfinite(loss_sum):
+            out["loss_sum"] = loss_sum
+        else:
+            out["loss_sum_scaled"] = self.loss_sum_scaled.value()
+        if math.isfinite(squares):
+            out["loss_sum_squares"] = squares
+        out["chance_loss_sum"] = self.sums["chance_loss_sum"].value()
+        out["kendall_tau_sum"] = self.sums["kendall_tau_sum"].value()
+        out["kendall_tau_lists"] = self.kendall_tau_lists
+        for name in ("agreeing_squares", "agreeing_pairs", "pairs_squares"):
+            out[name] = self.sums[name].value()
+        return out
+
+
+def _summary_json(normalization: str, totals: _Totals, lines_failed: int, confidence: float) -> Dict[str, Any]:
+    """The summary object, its fields in the order the service writes them."""
+    loss = totals.loss()
+    accuracy = totals.accuracy()
+    loss_se = totals.loss_standard_error()
+    accuracy_se = totals.accuracy_standard_error()
+    figures: List[Tuple[str, Any]] = [
+        ("loss", loss),
+        ("normalization", normalization),
+        ("lists", totals.lists),
+        ("pairs", totals.pairs),
+        ("accuracy", accuracy),
+        ("chance_loss", totals.chance_loss()),
+        ("kendall_tau", totals.kendall_tau()),
+        ("loss_se", loss_se),
+        ("loss_ci", list(interval(loss, loss_se, confidence)) if loss is not None and loss_se is not None else None),
+        ("accuracy_se", accuracy_se),
+        (
+            "accuracy_ci",
+            list(accuracy_interval(accuracy, accuracy_se, confidence))
+            if accuracy is not None and accuracy_se is not None
+            else None,
+        ),
+        ("lines_failed", lines_failed),
+        ("totals", totals.to_json()),
+    ]
+    return {name: value for name, value in figures if value is not None}
