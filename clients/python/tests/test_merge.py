@@ -1,9 +1,10 @@
-"""``prefeval.merge`` against the binary's ``prefeval merge``: the same summary, value for value
-(every double to the bit, the fields in the same order), and the same refusals."""
+"""``prefeval.merge`` against the binary's ``prefeval merge``: the same summary line, byte for byte
+(every double to the bit, the fields in the same order, ``run`` included), and the same refusals."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 from pathlib import Path
@@ -34,31 +35,110 @@ def shard(rng: random.Random, lists: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pairs_shard(rng: random.Random, lists: int) -> str:
+    """The same kind of lists in the `pairs` format: one chosen and one rejected reward each."""
+    lines = []
+    for index in range(lists):
+        chosen, rejected = (round(rng.gauss(0, 1) * 10.0 ** rng.randint(-2, 1), 17) for _ in range(2))
+        lines.append(json.dumps({"id": f"p{index}", "chosen_reward": chosen, "rejected_reward": rejected}))
+    return "\n".join(lines) + "\n"
+
+
 def run(binary: Path, *args: Any, check: bool = True) -> "subprocess.CompletedProcess[str]":
     return subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True, check=check)
 
 
+def eval_shard(binary: Path, directory: Path, name: str, text: str, *options: Any) -> Path:
+    """The ``prefeval eval`` output of ``text`` (with ``options``), whose last line is its summary."""
+    source = directory / f"{name}.ndjson"
+    source.write_text(text)
+    result = directory / f"{name}.out"
+    run(binary, "eval", source, "-o", result, *options)
+    return result
+
+
 @pytest.fixture(scope="module")
 def outputs(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Dict[str, List[Path]]:
-    """``prefeval eval`` outputs of shards, with each normalization."""
+    """``prefeval eval`` outputs of shards: five with each normalization; and, labelled
+    ``"other"``, shards with a model, at another β and confidence, and in the `pairs` format."""
     directory = tmp_path_factory.mktemp("merge")
     rng = random.Random(20261203)
     out: Dict[str, List[Path]] = {}
     sizes = [1, 300, 57, 1000, 2]
     for normalization in ("ordered_pairs", "comparisons", "sum"):
-        out[normalization] = []
-        for number, size in enumerate(sizes):
-            source = directory / f"{normalization}-{number}.ndjson"
-            source.write_text(shard(rng, size))
-            result = directory / f"{normalization}-{number}.out"
-            run(binary, "eval", source, "-o", result, "--include-pairs=false", "--normalization", normalization)
-            out[normalization].append(result)
+        out[normalization] = [
+            eval_shard(binary, directory, f"{normalization}-{number}", shard(rng, size), "--normalization", normalization)
+            for number, size in enumerate(sizes)
+        ]
+    other = [
+        ("model-a-0", shard(rng, 40), "--model", "rm-a"),
+        ("model-a-1", shard(rng, 41), "--model", "rm-a"),
+        ("model-b", shard(rng, 42), "--model", "rm-b"),
+        ("beta-0", shard(rng, 43), "--beta", "0.25"),
+        ("beta-1", shard(rng, 44), "--beta", "0.25", "--confidence", "0.8"),
+        ("pairs-0", pairs_shard(rng, 45), "--format", "pairs"),
+        ("pairs-1", pairs_shard(rng, 46), "--format", "pairs", "--confidence", "0.5"),
+    ]
+    out["other"] = [eval_shard(binary, directory, name, text, *options) for name, text, *options in other]
     return out
 
 
-def cli_merge(binary: Path, files: List[Path], *extra: str) -> Dict[str, Any]:
-    merged: Dict[str, Any] = json.loads(run(binary, "merge", *files, *extra).stdout)["summary"]
+def rust_float(value: float) -> str:
+    """A double as serde_json writes it (ryu): the shortest round-trip digits, as Python's repr,
+    in decimal notation for exponents -5 to 15, else ``1.5e-7``/``1e16``."""
+    if value == 0.0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    text = whole + fraction
+    significant = text.lstrip("0")
+    point = len(whole) + int(exponent or 0) - (len(text) - len(significant))  # digits before the point
+    digits = significant.rstrip("0")
+    if 0 <= point - len(digits) and point <= 16:
+        return f"{sign}{digits}{'0' * (point - len(digits))}.0"
+    if 0 < point <= 16:
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    if -5 < point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    rest = f".{digits[1:]}" if len(digits) > 1 else ""
+    return f"{sign}{digits[0]}{rest}e{point - 1}"
+
+
+def rust_json(value: Any) -> str:
+    """``value`` as serde_json writes it: no spaces, the fields in their order, doubles by ryu."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{rust_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(rust_json(v) for v in value) + "]"
+    if isinstance(value, float):
+        return rust_float(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def test_rust_json_writes_doubles_as_serde_json() -> None:
+    cases = {1.0: "1.0", 0.5: "0.5", 1e-5: "0.00001", 1.5e-7: "1.5e-7", 1e16: "1e16", 1e15: "1000000000000000.0",
+             123.456: "123.456", -2.5e-300: "-2.5e-300", 0.1 + 0.2: "0.30000000000000004", -0.0: "-0.0",
+             1.7976931348623157e308: "1.7976931348623157e308", 5e-324: "5e-324", 0.0001: "0.0001"}  # fmt: skip
+    for value, text in cases.items():
+        assert rust_float(value) == text, value
+
+
+def cli_merge_line(binary: Path, files: List[Path], *extra: Any) -> str:
+    """The binary's merged summary line, exactly as written (without its newline)."""
+    stdout = run(binary, "merge", *files, *extra).stdout
+    assert stdout.endswith("\n") and stdout.count("\n") == 1
+    return stdout[:-1]
+
+
+def cli_merge(binary: Path, files: List[Path], *extra: Any) -> Dict[str, Any]:
+    merged: Dict[str, Any] = json.loads(cli_merge_line(binary, files, *extra))["summary"]
     return merged
+
+
+def line(summary: prefeval.StreamSummary) -> str:
+    """The summary line ``prefeval merge`` would write for ``summary``."""
+    return rust_json({"summary": summary.raw})
 
 
 def normalised(summary: Dict[str, Any]) -> str:
@@ -67,47 +147,88 @@ def normalised(summary: Dict[str, Any]) -> str:
     return json.dumps(summary)
 
 
+def write_line(path: Path, summary: prefeval.StreamSummary) -> Path:
+    path.write_text(line(summary) + "\n")
+    return path
+
+
 @pytest.mark.parametrize("normalization", ["ordered_pairs", "comparisons", "sum"])
-def test_merge_equals_the_binary_to_the_bit(binary: Path, outputs: Dict[str, List[Path]], normalization: str) -> None:
+def test_merge_equals_the_binary_byte_for_byte(binary: Path, outputs: Dict[str, List[Path]], normalization: str) -> None:
     files = outputs[normalization]
     for chosen in (files, files[1:2], files[::-1], files[1:4]):
-        expected = cli_merge(binary, chosen)
+        expected = cli_merge_line(binary, chosen)
         merged = prefeval.merge(chosen)
-        assert normalised(merged.raw) == normalised(expected)
-        assert merged.lists == expected["lists"] and merged.loss_ci == tuple(expected["loss_ci"])
+        assert line(merged) == expected
+        assert merged.lists == json.loads(expected)["summary"]["lists"]
+        assert merged.run is not None and merged.run.input is None and merged.run.inputs is not None
+        # The inputs, in the order of the files.
+        assert [f.raw for f in merged.run.inputs] == [_summary(path)["run"]["input"] for path in chosen]
 
 
 def test_merge_at_another_confidence(binary: Path, outputs: Dict[str, List[Path]]) -> None:
     files = outputs["comparisons"]
     for confidence in ("0.9", "0.5", "0.999999"):
-        expected = cli_merge(binary, files, "--confidence", confidence)
-        assert normalised(prefeval.merge(files, confidence=float(confidence)).raw) == normalised(expected)
+        expected = cli_merge_line(binary, files, "--confidence", confidence)
+        merged = prefeval.merge(files, confidence=float(confidence))
+        assert line(merged) == expected
+        assert merged.run is not None and merged.run.confidence == float(confidence)
+
+
+def test_models_betas_confidences_and_formats_merge_as_the_binary_merges_them(
+    binary: Path, outputs: Dict[str, List[Path]]
+) -> None:
+    model_a = [outputs["other"][0], outputs["other"][1]]
+    beta = outputs["other"][3:5]  # their confidences differ: the merge's own is written
+    pairs = outputs["other"][5:7]
+    mixed = [*pairs, outputs["ordered_pairs"][2]]  # pairs then native: `mixed`
+    for files, extra, check in (
+        (model_a, (), lambda run: run.model == "rm-a" and run.format == "native"),
+        (beta, ("--confidence", "0.7"), lambda run: run.beta == 0.25 and run.confidence == 0.7),
+        (pairs, (), lambda run: run.format == "pairs" and run.model is None),
+        (mixed, (), lambda run: run.format == "mixed"),
+    ):
+        expected = cli_merge_line(binary, files, *extra)
+        merged = prefeval.merge(files, **({"confidence": float(extra[1])} if extra else {}))
+        assert line(merged) == expected
+        assert merged.run is not None and check(merged.run), merged.run
 
 
 def test_summaries_merge_from_every_form(binary: Path, outputs: Dict[str, List[Path]]) -> None:
     files = outputs["sum"][:3]
     lines = [path.read_text().splitlines()[-1] for path in files]
-    expected = normalised(cli_merge(binary, files))
+    expected = cli_merge_line(binary, files)
     for form in (
         lines,
         [line.encode() for line in lines],
         [json.loads(line) for line in lines],
         [json.loads(line)["summary"] for line in lines],
         [prefeval.StreamSummary.from_dict(json.loads(line)["summary"]) for line in lines],
+        iter(files),
     ):
-        assert normalised(prefeval.merge(form).raw) == expected
+        assert line(prefeval.merge(form)) == expected  # type: ignore[arg-type]
 
 
 def test_merged_summaries_merge_again(binary: Path, outputs: Dict[str, List[Path]], tmp_path: Path) -> None:
     files = outputs["ordered_pairs"]
-    left = prefeval.merge(files[:2])
-    right = prefeval.merge(files[2:])
-    assert left.input is None  # a merge summarises several inputs
-    whole = tmp_path / "left.out"
-    whole.write_text(json.dumps({"summary": left.raw}) + "\n")
-    rest = tmp_path / "right.out"
-    rest.write_text(json.dumps({"summary": right.raw}) + "\n")
-    assert normalised(prefeval.merge([left, right]).raw) == normalised(cli_merge(binary, [whole, rest]))
+    # Merged by the binary, merged again by both, with an unmerged shard between: the inputs of each
+    # merged file are flattened in its place.
+    left = tmp_path / "left.out"
+    left.write_text(cli_merge_line(binary, files[:2]) + "\n")
+    right = tmp_path / "right.out"
+    right.write_text(cli_merge_line(binary, files[3:], "--confidence", "0.9") + "\n")
+    chosen = [left, files[2], right]
+    expected = cli_merge_line(binary, chosen)
+    merged = prefeval.merge(chosen)
+    assert line(merged) == expected
+    assert merged.run is not None and merged.run.inputs is not None and len(merged.run.inputs) == len(files)
+    # Merged by this package, written, and merged by the binary: the same line as merging the shards.
+    ours = [write_line(tmp_path / "ours-left.out", prefeval.merge(files[:2])),
+            write_line(tmp_path / "ours-right.out", prefeval.merge(files[2:]))]  # fmt: skip
+    assert cli_merge_line(binary, ours) == cli_merge_line(binary, files) == line(prefeval.merge(ours))
+    # A mixed merge merges again, still mixed.
+    mixed = write_line(tmp_path / "mixed.out", prefeval.merge([outputs["other"][5], files[4]]))
+    assert line(prefeval.merge([mixed, files[1]])) == cli_merge_line(binary, [mixed, files[1]])
+    assert '"format":"mixed"' in cli_merge_line(binary, [files[1], mixed])
 
 
 def test_stream_summaries_merge_as_the_binary_merges_them(url: str, binary: Path, tmp_path: Path) -> None:
@@ -117,29 +238,50 @@ def test_stream_summaries_merge_as_the_binary_merges_them(url: str, binary: Path
     with prefeval.Client(url) as client:
         for number in range(3):
             lines = [json.loads(line) for line in shard(rng, 40 + number).splitlines()]
-            with client.evaluate_stream(lines, include_pairs=False) as stream:
+            with client.evaluate_stream(lines, model="rm-s") as stream:
                 list(stream)
-            assert stream.summary is not None
+            assert stream.summary is not None and stream.summary.run is not None
+            assert stream.summary.run.model == "rm-s" and stream.summary.run.input is not None
             summaries.append(stream.summary)
-            path = tmp_path / f"stream-{number}.out"
-            path.write_text(json.dumps({"summary": stream.summary.raw}) + "\n")
-            files.append(path)
-    assert normalised(prefeval.merge(summaries).raw) == normalised(cli_merge(binary, files))
+            files.append(write_line(tmp_path / f"stream-{number}.out", stream.summary))
+    assert line(prefeval.merge(summaries)) == cli_merge_line(binary, files)
 
 
 def refusal(binary: Path, files: List[Path]) -> str:
+    """The binary's refusal: exit 2 and its message."""
     result = run(binary, "merge", *files, check=False)
-    assert result.returncode == 2
+    assert result.returncode == 2 and not result.stdout
     return result.stderr
 
 
-def test_different_normalizations_are_refused(binary: Path, outputs: Dict[str, List[Path]]) -> None:
-    files = [outputs["sum"][1], outputs["comparisons"][1]]
-    assert "normalization" in refusal(binary, files)
+def refused(summaries: List[Any]) -> MergeError:
     with pytest.raises(MergeError) as caught:
-        prefeval.merge(files)
-    assert caught.value.path == "summary.normalization" and caught.value.indices == (0, 1)
+        prefeval.merge(summaries)
     assert isinstance(caught.value, ValueError) and isinstance(caught.value, prefeval.PrefevalError)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "pick, field",
+    [
+        (lambda o: [o["sum"][1], o["comparisons"][1]], "summary.run.normalization"),
+        (lambda o: [o["ordered_pairs"][1], o["other"][3]], "summary.run.beta"),
+        (lambda o: [o["other"][0], o["other"][2]], "summary.run.model"),  # rm-a, rm-b
+        (lambda o: [o["other"][0], o["ordered_pairs"][1]], "summary.run.model"),  # rm-a, none
+        (lambda o: [o["ordered_pairs"][1], o["other"][0]], "summary.run.model"),  # none, rm-a
+        # The normalization first, then β, then the model; each summary in turn against the first.
+        (lambda o: [o["other"][3], o["other"][2]], "summary.run.beta"),  # β and model
+        (lambda o: [o["other"][3], o["sum"][1]], "summary.run.normalization"),  # all three
+        (lambda o: [o["other"][2], o["other"][0], o["other"][3]], "summary.run.model"),
+    ],
+)
+def test_runs_of_different_settings_are_refused_as_the_binary_refuses_them(
+    binary: Path, outputs: Dict[str, List[Path]], pick: Any, field: str
+) -> None:
+    files = pick(outputs)
+    assert f"{field} " in refusal(binary, files)
+    error = refused(files)
+    assert error.path == field and error.indices == (0, 1)
 
 
 def test_the_same_input_twice_is_refused(binary: Path, outputs: Dict[str, List[Path]], tmp_path: Path) -> None:
@@ -147,20 +289,43 @@ def test_the_same_input_twice_is_refused(binary: Path, outputs: Dict[str, List[P
     copy.write_bytes(outputs["sum"][2].read_bytes())
     files = [outputs["sum"][1], outputs["sum"][2], copy]
     assert "same input" in refusal(binary, files)
-    with pytest.raises(MergeError) as caught:
-        prefeval.merge(files)
-    assert caught.value.path == "summary.input" and caught.value.indices == (1, 2)
+    error = refused(files)
+    assert error.path == "summary.run.input" and error.indices == (1, 2)
+    # Also among a merged summary's inputs.
+    merged = tmp_path / "merged.out"
+    merged.write_text(cli_merge_line(binary, outputs["sum"][:3]) + "\n")
+    files = [outputs["sum"][3], merged, outputs["sum"][2]]
+    assert "same input" in refusal(binary, files)
+    error = refused(files)
+    assert error.path == "summary.run.input" and error.indices == (1, 2)
+    error = refused([outputs["sum"][3], merged, prefeval.merge(outputs["sum"][1:2])])
+    assert error.path == "summary.run.input" and error.indices == (1, 2)
+
+
+def test_the_same_file_twice_is_refused(binary: Path, outputs: Dict[str, List[Path]]) -> None:
+    files = [outputs["sum"][1], outputs["sum"][2], outputs["sum"][1]]
+    assert "are the same file" in refusal(binary, files)
+    error = refused(files)
+    assert error.path is None and error.indices == (0, 2) and "same file" in str(error)
+
+
+def _summary(path: Path) -> Dict[str, Any]:
+    summary: Dict[str, Any] = json.loads(path.read_text().splitlines()[-1])["summary"]
+    return summary
+
+
+def _write(summary: Dict[str, Any], path: Path) -> Path:
+    path.write_text(json.dumps({"summary": summary}) + "\n")
+    return path
 
 
 def _edited(path: Path, tmp_path: Path, **totals: Any) -> Path:
-    line = json.loads(path.read_text().splitlines()[-1])
-    line["summary"]["totals"].update(totals)
+    summary = _summary(path)
+    summary["totals"].update(totals)
     for key, value in totals.items():
         if value is None:
-            del line["summary"]["totals"][key]
-    edited = tmp_path / f"edited-{'-'.join(totals)}.out"
-    edited.write_text(json.dumps(line) + "\n")
-    return edited
+            del summary["totals"][key]
+    return _write(summary, tmp_path / f"edited-{'-'.join(totals)}.out")
 
 
 @pytest.mark.parametrize(
@@ -185,67 +350,64 @@ def test_broken_totals_are_refused_naming_the_field_as_the_binary_does(
     edited = _edited(outputs["sum"][3], tmp_path, **change)
     files = [outputs["sum"][1], edited]
     assert f"{field}:" in refusal(binary, files)
-    with pytest.raises(MergeError) as caught:
-        prefeval.merge(files)
-    assert caught.value.path == field and caught.value.indices == (1,)
+    error = refused(files)
+    assert error.path == field and error.indices == (1,)
 
 
-def test_counts_that_overflow_are_refused(outputs: Dict[str, List[Path]]) -> None:
-    summary = json.loads(outputs["sum"][0].read_text().splitlines()[-1])["summary"]
-    summary.pop("input")
-    summary["lines_failed"] = 2**63
-    with pytest.raises(MergeError) as caught:
-        prefeval.merge([summary, summary])
-    assert caught.value.path == "summary.lines_failed" and caught.value.indices == (1,)
-
-
-def with_run(path: Path, **run: Any) -> Dict[str, Any]:
-    summary: Dict[str, Any] = json.loads(path.read_text().splitlines()[-1])["summary"]
-    fingerprint = summary.pop("input")
-    summary["run"] = {"prefeval": "0.1.0", "normalization": summary["normalization"], "beta": 1.0,
-                      "format": "native", "confidence": 0.95, "input": fingerprint, **run}  # fmt: skip
-    return summary
+def _drop(mapping: Dict[str, Any], key: str) -> None:
+    del mapping[key]
 
 
 @pytest.mark.parametrize(
-    "first, second, field",
+    "edit, field",
     [
-        ({"beta": 1.0}, {"beta": 0.5}, "summary.run.beta"),
-        ({"model": "rm-a"}, {"model": "rm-b"}, "summary.run.model"),
-        ({"model": "rm-a"}, {}, "summary.run.model"),
-        ({"normalization": "sum"}, {"normalization": "comparisons"}, "summary.run.normalization"),
+        (lambda s: _drop(s, "run"), "summary.run"),
+        (lambda s: _drop(s["run"], "prefeval"), "summary.run.prefeval"),
+        (lambda s: _drop(s["run"], "beta"), "summary.run.beta"),
+        (lambda s: s["run"].update(normalization="mean"), "summary.run.normalization"),
+        (lambda s: s["run"].update(beta=0.0), "summary.run.beta"),
+        (lambda s: s["run"].update(beta=-1.0), "summary.run.beta"),
+        (lambda s: s["run"].update(confidence=1.0), "summary.run.confidence"),
+        (lambda s: s["run"].update(format="csv"), "summary.run.format"),
+        (lambda s: _drop(s["run"], "input"), "summary.run.input"),
+        (lambda s: s["run"].update(inputs=[]), "summary.run.inputs"),
+        (lambda s: s["run"].update(inputs=[s["run"]["input"]]), "summary.run.inputs"),
+        (lambda s: s["run"]["input"].update(xxh3="ABCDEF0123456789"), "summary.run.input.xxh3"),
+        (lambda s: s.update(normalization="comparisons"), "summary.normalization"),
+        # The run is checked before the totals.
+        (lambda s: (s["totals"].update(pairs=0), s["run"].update(beta=0.0)), "summary.run.beta"),
     ],
 )
-def test_runs_of_different_settings_are_refused(
-    outputs: Dict[str, List[Path]], first: Dict[str, Any], second: Dict[str, Any], field: str
+def test_a_missing_or_edited_run_is_refused_naming_the_field_as_the_binary_does(
+    binary: Path, outputs: Dict[str, List[Path]], tmp_path: Path, edit: Any, field: str
 ) -> None:
-    files = outputs["sum"]
-    summaries = [with_run(files[0], **first), with_run(files[1]), with_run(files[2], **second)]
-    summaries[1]["run"].update(first)
-    with pytest.raises(MergeError) as caught:
-        prefeval.merge(summaries)
-    assert caught.value.path == field and caught.value.indices == (0, 2)
+    summary = _summary(outputs["sum"][3])
+    edit(summary)
+    files = [outputs["sum"][1], _write(summary, tmp_path / "edited.out")]
+    assert f"{field}:" in refusal(binary, files)
+    error = refused(files)
+    assert error.path == field and error.indices == (1,)
 
 
-def test_runs_alike_merge_and_the_fingerprint_in_run_is_checked(outputs: Dict[str, List[Path]]) -> None:
-    files = outputs["sum"]
-    summaries = [with_run(path, model="rm-a") for path in files[:3]]
-    merged = prefeval.merge(summaries)
-    assert merged.run is not None and merged.run.model == "rm-a" and merged.run.beta == 1.0
-    assert merged.run.input is None and merged.run.confidence == 0.95
-    assert normalised({k: v for k, v in merged.raw.items() if k != "run"}) == normalised(prefeval.merge(files[:3]).raw)
-    typed = prefeval.StreamSummary.from_dict(summaries[0])
-    assert typed.run is not None and typed.run.input is not None and len(typed.run.input.xxh3) == 16
-    with pytest.raises(MergeError) as caught:
-        prefeval.merge([summaries[0], summaries[1], with_run(files[0], model="rm-a")])
-    assert caught.value.path == "summary.run.input" and caught.value.indices == (0, 2)
+def test_counts_that_overflow_are_refused(outputs: Dict[str, List[Path]]) -> None:
+    summary = _summary(outputs["sum"][0])
+    summary["lines_failed"] = 2**63
+    other = json.loads(json.dumps(summary))
+    other["run"]["input"]["bytes"] += 1  # another input
+    error = refused([summary, other])
+    assert error.path == "summary.lines_failed" and error.indices == (1,)
 
 
-def test_nothing_to_merge_and_a_bad_confidence_are_refused(outputs: Dict[str, List[Path]]) -> None:
+def test_nothing_to_merge_a_bad_confidence_and_an_error_line_are_refused(
+    binary: Path, outputs: Dict[str, List[Path]], tmp_path: Path
+) -> None:
     with pytest.raises(MergeError):
         prefeval.merge([])
     with pytest.raises(ValueError, match="confidence"):
         prefeval.merge(outputs["sum"], confidence=1.0)
-    with pytest.raises(MergeError) as caught:
-        prefeval.merge([b"{\"error\": {\"code\": \"x\"}}"])
-    assert caught.value.path == "summary.normalization"
+    assert run(binary, "merge", *outputs["sum"], "--confidence", "1", check=False).returncode == 2
+    stopped = tmp_path / "stopped.out"
+    stopped.write_text('{"line":1,"error":{"code":"x","message":"y"}}\n')
+    assert "did its run finish?" in refusal(binary, [stopped])
+    error = refused([stopped])
+    assert error.path == "summary" and error.indices == (0,) and "did its run finish?" in str(error)

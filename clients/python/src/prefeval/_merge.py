@@ -1,13 +1,17 @@
 """``prefeval.merge``: the summaries of shards of one dataset into the summary of the whole, as
 ``prefeval merge`` writes it. The totals are sums (the sufficient statistics merge exactly); the
 figures are recomputed from them with the service's formulas (``_stats``), so the merged summary
-equals the command's, value for value.
+equals the command's, value for value and field for field.
 
-What the command refuses is refused here, with :class:`MergeError` naming the field and the
-summaries (by index): totals no evaluation could have written (the invariants of the service's
-``totals_check``), different normalizations, two summaries of the same input (the same
-fingerprint), counts that overflow; and, for summaries that carry ``run``, a different ``beta`` or
-``model``.
+Each summary is read back as the command reads it (``read_summary_line``): its ``run`` is required
+and checked (``prefeval``, a known ``normalization``, a finite ``beta`` > 0, a ``confidence``
+strictly between 0 and 1, a known ``format`` or ``mixed``, and exactly one of ``input`` or a
+non-empty ``inputs``), the top-level ``normalization`` must be ``run.normalization``, and the totals
+must be totals an evaluation could have written (the invariants of the service's ``totals_check``).
+Then, summary by summary in order, as the command does file by file: a path given twice is refused;
+``run.normalization``, ``run.beta`` (exactly) and ``run.model`` must be the first summary's; an
+input fingerprint seen before (in ``run.input`` or ``run.inputs``) is refused; counts must not
+overflow. Every refusal is a :class:`MergeError` naming the field and the summaries (by index).
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from ._stats import (
     mean_standard_error,
     ratio_standard_error,
 )
+from ._version import __version__
 
 NORMALIZATIONS = ("ordered_pairs", "comparisons", "sum")
+FORMATS = ("native", "pairs", "ranking", "ratings", "ranks_zero_based")
+#: ``run.format`` of a merge of summaries of different input formats.
+MIXED_FORMATS = "mixed"
 DEFAULT_CONFIDENCE = 0.95
 
 TWO_POW_64 = 18_446_744_073_709_551_616.0
@@ -45,11 +53,14 @@ SummaryArg = Union[StreamSummary, Mapping[str, Any], str, bytes, "os.PathLike[st
 _SUM_FIELDS = ("chance_loss_sum", "kendall_tau_sum", "agreeing_squares", "agreeing_pairs", "pairs_squares")
 _COUNT_FIELDS = ("lists", "pairs", "kendall_tau_lists")
 
+#: An input's fingerprint: (bytes, xxh3 as 16 lowercase hex digits).
+_Fingerprint = Tuple[int, str]
+
 
 class MergeError(PrefevalError, ValueError):
     """Summaries that cannot be merged. ``path`` names the field at fault
-    (``summary.totals.agreeing``, ``run.beta``); ``indices`` the summaries concerned, by their
-    position in the argument."""
+    (``summary.totals.agreeing``, ``summary.run.beta``); ``indices`` the summaries concerned, by
+    their position in the argument (the first summary's, then the one refused, when two disagree)."""
 
     def __init__(self, message: str, *, path: Optional[str], indices: Tuple[int, ...]) -> None:
         super().__init__(message, code="invalid_summary", path=path)
@@ -62,101 +73,154 @@ def merge(summaries: Iterable[SummaryArg], *, confidence: float = DEFAULT_CONFID
     Each summary may be a :class:`StreamSummary` (``stream.summary``), its JSON object (with or
     without the ``{"summary": ...}`` wrapper), a summary line (``str``/``bytes``), or the path of a
     result file (a ``pathlib.Path``: its last non-empty line). ``confidence`` is that of the merged
-    intervals. The merged summary has no ``input``: it summarises several.
+    intervals (the command's ``--confidence``).
+
+    The merged ``run`` is the command's: ``prefeval`` is this package's ``__version__`` (the
+    version of the service it matches, whose binary writes its own there); ``model``,
+    ``normalization`` and ``beta`` the summaries' common values; ``format`` their common one, or
+    ``"mixed"``; ``confidence`` this merge's; and ``inputs``, every input's fingerprint in order (a
+    merged summary's own ``inputs`` in its place), with no ``input``. The merged summary can
+    itself be merged again.
     """
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be strictly between 0 and 1, not {confidence!r}")
-    read = [_summary_object(summary, index) for index, summary in enumerate(summaries)]
-    if not read:
-        raise MergeError("no summary to merge", path=None, indices=())
     totals = _Totals()
     lines_failed = 0
-    normalization: Optional[Tuple[str, int]] = None
-    inputs: Dict[Tuple[int, str], int] = {}
-    for index, summary in enumerate(read):
+    first: Optional[Tuple[Dict[str, Any], int]] = None
+    formats_differ = False
+    files_seen: Dict[Tuple[int, int], int] = {}
+    inputs_seen: Dict[_Fingerprint, int] = {}
+    inputs: List[_Fingerprint] = []
+    for index, argument in enumerate(summaries):
+        summary, file_id = _summary_object(argument, index)
         shard = _read(summary, index)
-        name = shard["normalization"]
-        if normalization is not None and normalization[0] != name:
-            raise MergeError(
-                f"summary {index} uses normalization `{name}` but summary {normalization[1]} uses "
-                f"`{normalization[0]}`: losses of different normalizations do not merge",
-                path="summary.normalization",
-                indices=(normalization[1], index),
-            )
-        if normalization is None:
-            normalization = (name, index)
-        if shard["input"] is not None:
-            field, fingerprint = shard["input"]
-            if fingerprint in inputs:
-                first = inputs[fingerprint]
+        if file_id is not None:
+            if file_id in files_seen:
+                where = files_seen[file_id]
                 raise MergeError(
-                    f"summaries {first} and {index} summarise the same input ({fingerprint[0]} bytes, xxh3 "
-                    f"{fingerprint[1]}): it would be counted twice",
-                    path=field,
-                    indices=(first, index),
+                    f"summaries {where} and {index} are the same file: its totals would be counted twice",
+                    path=None,
+                    indices=(where, index),
                 )
-            inputs[fingerprint] = index
+            files_seen[file_id] = index
+        run = shard["run"]
+        if first is None:
+            first = (run, index)
+        else:
+            _check_same_run(first[0], first[1], run, index)
+            formats_differ |= first[0]["format"] != run["format"]
+        for fingerprint in run["fingerprints"]:
+            if fingerprint in inputs_seen:
+                where = inputs_seen[fingerprint]
+                raise MergeError(
+                    f"summaries {where} and {index} summarise the same input (summary.run.input: "
+                    f"{fingerprint[0]} bytes, xxh3 {fingerprint[1]}): it would be counted twice",
+                    path="summary.run.input",
+                    indices=(where, index) if where != index else (index,),
+                )
+            inputs_seen[fingerprint] = index
+            inputs.append(fingerprint)
         totals.checked_merge(_Totals.from_json(shard["totals"]), index)
         lines_failed += shard["lines_failed"]
         if lines_failed > U64_MAX:
             raise _overflow("summary.lines_failed", index)
-    _check_runs(read)
-    assert normalization is not None
-    data = _summary_json(normalization[0], totals, lines_failed, confidence)
-    run = _merged_run(read, confidence)
-    if run is not None:
-        data["run"] = run
+    if first is None:
+        raise MergeError("no summary to merge", path=None, indices=())
+    common = first[0]
+    run_json: Dict[str, Any] = {"prefeval": __version__}
+    if common["model"] is not None:
+        run_json["model"] = common["model"]
+    run_json["normalization"] = common["normalization"]
+    run_json["beta"] = common["beta"]
+    run_json["format"] = MIXED_FORMATS if formats_differ else common["format"]
+    run_json["confidence"] = float(confidence)
+    run_json["inputs"] = [{"bytes": size, "xxh3": digest} for size, digest in inputs]
+    data = _summary_json(common["normalization"], totals, lines_failed, float(confidence))
+    data["run"] = run_json
     merged: StreamSummary = StreamSummary.from_dict(data)
     return merged
+
+
+def _check_same_run(first: Mapping[str, Any], where: int, run: Mapping[str, Any], index: int) -> None:
+    """Refuses ``run`` (of summary ``index``) unless its normalization, β and model are those of
+    the first summary's (``where``)."""
+
+    def differ(field: str, mine: str, theirs: str, why: str) -> MergeError:
+        return MergeError(
+            f"summary {index}: summary.run.{field} {mine} differs from summary {where}'s {theirs}: {why}",
+            path=f"summary.run.{field}",
+            indices=(where, index),
+        )
+
+    if run["normalization"] != first["normalization"]:
+        why = "losses of different normalizations do not merge"
+        raise differ("normalization", f"`{run['normalization']}`", f"`{first['normalization']}`", why)
+    if run["beta"] != first["beta"]:
+        why = "losses and accuracies at different β are of different models"
+        raise differ("beta", repr(run["beta"]), repr(first["beta"]), why)
+    if run["model"] != first["model"]:
+
+        def name(model: Optional[str]) -> str:
+            return "(none)" if model is None else f"`{model}`"
+
+        why = "figures of different models do not merge (name the same model, or none, in every run)"
+        raise differ("model", name(run["model"]), name(first["model"]), why)
 
 
 # ------------------------------------------------------------------------------------------------
 # reading
 
 
-def _summary_object(summary: SummaryArg, index: int) -> Dict[str, Any]:
-    """The ``summary`` object of one argument."""
+def _summary_object(summary: SummaryArg, index: int) -> Tuple[Dict[str, Any], Optional[Tuple[int, int]]]:
+    """The ``summary`` object of one argument, and the identity of its file when it is a path."""
+    file_id: Optional[Tuple[int, int]] = None
     if isinstance(summary, StreamSummary):
-        return dict(summary.raw)
+        return dict(summary.raw), None
     if isinstance(summary, os.PathLike):
-        summary = _last_line(summary, index)
+        summary, file_id = _last_line(summary, index)
     if isinstance(summary, (str, bytes)):
         try:
             summary = json.loads(summary)
         except ValueError as exc:
-            raise MergeError(f"summary {index} is not JSON: {exc}", path="summary", indices=(index,)) from None
+            message = f"summary {index} is not a summary (not JSON: {exc}); did its run finish?"
+            raise MergeError(message, path="summary", indices=(index,)) from None
     if not isinstance(summary, Mapping):
         raise MergeError(f"summary {index} is not a JSON object", path="summary", indices=(index,))
     if "summary" in summary:
         inner = summary["summary"]
         if not isinstance(inner, Mapping):
             raise MergeError(f"summary {index}: summary is not an object", path="summary", indices=(index,))
-        return dict(inner)
-    return dict(summary)
+        return dict(inner), file_id
+    if "error" in summary and "normalization" not in summary:
+        raise MergeError(
+            f"summary {index} is an error line, not a summary; did its run finish? A stream cut short "
+            "ends with an error line instead",
+            path="summary",
+            indices=(index,),
+        )
+    return dict(summary), file_id
 
 
-def _last_line(path: "os.PathLike[str]", index: int) -> bytes:
+def _last_line(path: "os.PathLike[str]", index: int) -> Tuple[bytes, Tuple[int, int]]:
     with open(path, "rb") as handle:
+        status = os.fstat(handle.fileno())
         handle.seek(0, os.SEEK_END)
         handle.seek(max(0, handle.tell() - 64 * 1024))
         tail = handle.read()
     for line in reversed(tail.split(b"\n")):
         if line.strip():
-            return line
+            return line, (status.st_dev, status.st_ino)
     raise MergeError(f"summary {index}: {os.fspath(path)} is empty", path="summary", indices=(index,))
 
 
 def _read(summary: Mapping[str, Any], index: int) -> Dict[str, Any]:
-    """The fields merge reads, checked as the service reads them back."""
+    """The fields merge reads, checked as the service reads them back: their types, then ``run``,
+    then the normalization against ``run``'s, then the totals' invariants."""
 
     def fail(field: str, message: str) -> MergeError:
         return MergeError(f"summary {index}: {field}: {message}", path=field, indices=(index,))
 
-    normalization = summary.get("normalization")
-    if not isinstance(normalization, str):
-        raise fail("summary.normalization", "missing, or not a string")
-    if normalization not in NORMALIZATIONS:
-        raise fail("summary.normalization", f"unknown `{normalization}`")
+    normalization = _string(summary, "normalization", "summary", fail)
     lines_failed = _count(summary, "lines_failed", "summary", fail)
     totals_json = summary.get("totals")
     if not isinstance(totals_json, Mapping):
@@ -172,16 +236,75 @@ def _read(summary: Mapping[str, Any], index: int) -> Dict[str, Any]:
     totals["kendall_tau_lists"] = _count(totals_json, "kendall_tau_lists", "summary.totals", fail)
     for name in ("agreeing_squares", "agreeing_pairs", "pairs_squares"):
         totals[name] = _number(totals_json, name, "summary.totals", fail, required=True)
+    run = _run(summary.get("run"), fail)
+    if normalization != run["normalization"]:
+        raise fail(
+            "summary.normalization",
+            f"`{normalization}` differs from summary.run.normalization `{run['normalization']}`: the summary "
+            "was edited",
+        )
     violation = check_totals(totals)
     if violation is not None:
         field, message = violation
         raise fail(f"summary.{field}", message)
-    return {
-        "normalization": normalization,
-        "lines_failed": lines_failed,
-        "totals": totals,
-        "input": _fingerprint(summary, fail),
-    }
+    return {"lines_failed": lines_failed, "totals": totals, "run": run}
+
+
+def _run(run: Any, fail: Any) -> Dict[str, Any]:
+    """``summary.run``, typed and checked as the service's ``Run::check``."""
+    if run is None:
+        raise fail(
+            "summary.run",
+            "missing field `run`: a summary without it (of an older prefeval) says neither how it was made nor "
+            "what it summarises",
+        )
+    if not isinstance(run, Mapping):
+        raise fail("summary.run", "expected an object")
+    prefix = "summary.run"
+    read: Dict[str, Any] = {"prefeval": _string(run, "prefeval", prefix, fail)}
+    model = run.get("model")
+    if model is not None and not isinstance(model, str):
+        raise fail(f"{prefix}.model", f"expected a string, got {model!r}")
+    read["model"] = model
+    read["normalization"] = _string(run, "normalization", prefix, fail)
+    read["beta"] = _number(run, "beta", prefix, fail, required=True)
+    read["format"] = _string(run, "format", prefix, fail)
+    read["confidence"] = _number(run, "confidence", prefix, fail, required=True)
+    single = run.get("input")
+    several = run.get("inputs")
+    fingerprints: List[_Fingerprint] = []
+    if single is not None:
+        fingerprints.append(_fingerprint(single, f"{prefix}.input", fail))
+    if several is not None:
+        if not isinstance(several, list):
+            raise fail(f"{prefix}.inputs", f"expected a list of fingerprints, got {several!r}")
+        fingerprints.extend(_fingerprint(item, f"{prefix}.inputs", fail) for item in several)
+    if read["normalization"] not in NORMALIZATIONS:
+        raise fail(f"{prefix}.normalization", f"unknown normalization `{read['normalization']}`")
+    if not (math.isfinite(read["beta"]) and read["beta"] > 0.0):
+        raise fail(f"{prefix}.beta", f"must be a finite number > 0, got {read['beta']}")
+    if not 0.0 < read["confidence"] < 1.0:
+        raise fail(f"{prefix}.confidence", f"must be strictly between 0 and 1, got {read['confidence']}")
+    if read["format"] not in FORMATS and read["format"] != MIXED_FORMATS:
+        raise fail(f"{prefix}.format", f"unknown format `{read['format']}`")
+    if single is None and several is None:
+        raise fail(
+            f"{prefix}.input",
+            "missing field `input`: without the fingerprint of what it summarises, an input given twice cannot be told",
+        )
+    if single is None and not several:
+        raise fail(f"{prefix}.inputs", "must hold at least one fingerprint")
+    if single is not None and several is not None:
+        raise fail(f"{prefix}.inputs", "a run has `input` (one input) or `inputs` (a merge), not both")
+    read["fingerprints"] = fingerprints
+    return read
+
+
+def _string(data: Mapping[str, Any], name: str, parent: str, fail: Any) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise fail(f"{parent}.{name}", f"missing, or not a string: {value!r}")
+    return value
 
 
 def _count(data: Mapping[str, Any], name: str, parent: str, fail: Any) -> int:
@@ -200,64 +323,14 @@ def _number(data: Mapping[str, Any], name: str, parent: str, fail: Any, *, requi
     return float(value)
 
 
-def _fingerprint(summary: Mapping[str, Any], fail: Any) -> Optional[Tuple[str, Tuple[int, str]]]:
-    """The input's fingerprint: ``run.input``, else the older top-level ``input``."""
-    run = summary.get("run")
-    for field, value in (("summary.run.input", run.get("input") if isinstance(run, Mapping) else None),
-                         ("summary.input", summary.get("input"))):  # fmt: skip
-        if value is None:
-            continue
-        if not isinstance(value, Mapping):
-            raise fail(field, "expected {\"bytes\", \"xxh3\"}")
-        size = _count(value, "bytes", field, fail)
-        digest = value.get("xxh3")
-        if not isinstance(digest, str) or len(digest) != 16 or any(c not in "0123456789abcdef" for c in digest):
-            raise fail(f"{field}.xxh3", f"expected 16 lowercase hex digits, got {digest!r}")
-        return field, (size, digest)
-    return None
-
-
-def _check_runs(summaries: List[Dict[str, Any]]) -> None:
-    """Summaries that say how they were made (``run``) must have been made alike."""
-    first: Dict[str, Tuple[Any, int]] = {}
-    for index, summary in enumerate(summaries):
-        run = summary.get("run")
-        if run is None:
-            continue
-        if not isinstance(run, Mapping):
-            raise MergeError(f"summary {index}: run is not an object", path="summary.run", indices=(index,))
-        for field in ("normalization", "beta", "model"):
-            value = run.get(field)
-            if field not in first:
-                first[field] = (value, index)
-                continue
-            seen, where = first[field]
-            if value != seen or type(value) is not type(seen) and not _both_numbers(value, seen):
-                raise MergeError(
-                    f"summary {index} has run.{field} {json.dumps(value)} but summary {where} has "
-                    f"{json.dumps(seen)}: runs of different settings do not merge",
-                    path=f"summary.run.{field}",
-                    indices=(where, index),
-                )
-
-
-def _both_numbers(a: Any, b: Any) -> bool:
-    return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
-
-
-def _merged_run(summaries: List[Dict[str, Any]], confidence: float) -> Optional[Dict[str, Any]]:
-    """What the merged summaries share of their ``run`` (when every one has it), at the merge's
-    confidence; no ``input``, as a merge summarises several."""
-    runs = [summary.get("run") for summary in summaries]
-    if not all(isinstance(run, Mapping) for run in runs):
-        return None
-    first: Mapping[str, Any] = runs[0]  # type: ignore[assignment]
-    merged: Dict[str, Any] = {}
-    for field in ("prefeval", "model", "normalization", "beta", "format"):
-        if field in first and all(run.get(field) == first[field] for run in runs):  # type: ignore[union-attr]
-            merged[field] = first[field]
-    merged["confidence"] = confidence
-    return merged
+def _fingerprint(value: Any, field: str, fail: Any) -> _Fingerprint:
+    if not isinstance(value, Mapping):
+        raise fail(field, 'expected {"bytes", "xxh3"}')
+    size = _count(value, "bytes", field, fail)
+    digest = value.get("xxh3")
+    if not isinstance(digest, str) or len(digest) != 16 or any(c not in "0123456789abcdef" for c in digest):
+        raise fail(f"{field}.xxh3", f"expected 16 lowercase hex digits, got {digest!r}")
+    return size, digest
 
 
 # ------------------------------------------------------------------------------------------------

@@ -295,16 +295,20 @@ class InputFingerprint(_Decoded):
 
 @dataclass(frozen=True)
 class RunInfo(_Decoded):
-    """``run`` of a summary: how it was made (the prefeval version, the options, the input's
-    fingerprint on the stream and the command line). ``model`` is ``None`` when none was given."""
+    """``run`` of a summary: how it was made. ``prefeval`` is the version that wrote it;
+    ``normalization``, ``beta``, ``format`` and ``confidence`` the options its figures were computed
+    with (``format`` is ``"mixed"`` for a merge of several formats); ``model`` the label given, or
+    ``None``. ``input`` is the fingerprint of the input a stream or ``prefeval eval`` read; a merge
+    has ``inputs`` instead, one per input merged, in order (and no ``input``)."""
 
-    prefeval: Optional[str] = None
+    prefeval: str
+    normalization: str
+    beta: float
+    format: str
+    confidence: float
     model: Optional[str] = None
-    normalization: Optional[str] = None
-    beta: Optional[float] = None
-    format: Optional[str] = None
-    confidence: Optional[float] = None
     input: Optional[InputFingerprint] = None
+    inputs: Optional[List[InputFingerprint]] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -348,8 +352,9 @@ class StreamSummary(_Decoded):
     totals: Optional[Totals] = None
     # How the summary was made, not what it found: left out of ``==``, so that summaries of the
     # same lists sent in different bytes compare equal.
-    #: The fingerprint of the body (older services write it here; newer ones in ``run.input``).
+    #: The fingerprint of the body, as services before ``run`` wrote it (now ``run.input``).
     input: Optional[InputFingerprint] = field(default=None, compare=False)
+    #: How the summary was made; every current service writes it (``None`` from older ones).
     run: Optional[RunInfo] = field(default=None, compare=False)
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
