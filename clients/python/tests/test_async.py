@@ -108,3 +108,21 @@ async def test_pair_ids_are_opt_in(url: str, tmp_path: Path) -> None:
         stream = await client.evaluate_file(path, include_pairs=True)
         async with stream:
             assert [ids(item) async for item in stream] == [[(None, None)] * 3]
+
+
+async def test_results_errors_and_the_run_of_the_summary(url: str, tmp_path: Path) -> None:
+    lists: Any = [{"items": [{"reward": 1.0}, {"reward": 0.0}]}, {"items": [{"reward": 1.0}]}] * 2
+    path = tmp_path / "lists.ndjson"
+    path.write_text("".join(json.dumps(item) + "\n" for item in lists))
+    async with prefeval.AsyncClient(url) as client:
+        stream = await client.evaluate_stream(lists, results="errors", model="rm-async")
+        async with stream:
+            items = [item async for item in stream]
+        from_file = await client.evaluate_file(path, results="errors")
+        async with from_file:
+            file_items = [item async for item in from_file]
+    for got in (items, file_items):
+        assert [(type(item).__name__, item.line) for item in got] == [("LineError", 2), ("LineError", 4)]
+    assert stream.summary is not None and stream.summary.lists == 2 and stream.summary.lines_failed == 2
+    assert stream.summary.run is not None and stream.summary.run.model == "rm-async"
+    assert from_file.summary is not None and from_file.summary.run is not None and from_file.summary.run.model is None

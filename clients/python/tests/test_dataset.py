@@ -53,9 +53,13 @@ def bits(value: float) -> bytes:
 
 
 def same_summary(a: prefeval.StreamSummary, b: prefeval.StreamSummary) -> None:
-    left = {k: v for k, v in a.raw.items() if k != "input"}
-    right = {k: v for k, v in b.raw.items() if k != "input"}
-    assert left == right
+    """Equal but for the fingerprint of the bytes sent (``run.input``), which differ."""
+
+    def figures(summary: prefeval.StreamSummary) -> Dict[str, Any]:
+        run = {k: v for k, v in summary.raw["run"].items() if k != "input"}
+        return {**summary.raw, "run": run}
+
+    assert figures(a) == figures(b)
 
 
 @pytest.fixture(scope="module")
@@ -340,3 +344,30 @@ def test_a_stream_stopped_early_stops_the_conversion_thread() -> None:
     assert any(thread.name == "prefeval-dataset-convert" for thread in threading.enumerate())
     blocks.close()  # type: ignore[attr-defined]
     assert not any(thread.name == "prefeval-dataset-convert" for thread in threading.enumerate())
+
+
+def test_a_dataset_asks_for_the_error_lines_only(client: prefeval.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``results=errors`` is sent, and the service answers no result line: only the failed line's
+    error and the summary come back."""
+    from prefeval import _stream
+
+    paths: List[str] = []
+    answer = bytearray()
+    handle = _stream._Lines._handle
+
+    def recording(self: Any, events: Any) -> None:
+        paths.append(self.request.path)
+        answer.extend(b"".join(value for kind, value in events if kind == "data" and isinstance(value, bytes)))
+        handle(self, events)
+
+    monkeypatch.setattr(_stream._Lines, "_handle", recording)
+    rows = native_lists(40)
+    rows[7]["items"] = rows[7]["items"][:1]  # one item: no preference
+    summary = client.evaluate_dataset(pa.Table.from_pylist(rows, schema=SCHEMA), line_errors="skip", model="rm-d")
+    assert summary.lists == 39 and summary.lines_failed == 1
+    assert summary.run is not None and summary.run.model == "rm-d"
+    assert paths and all("results=errors" in path for path in paths)
+    lines = bytes(answer).splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["line"] == 8 and "error" in json.loads(lines[0])
+    assert json.loads(lines[1])["summary"]["lists"] == 39
+    assert stream_query({"results": "all"}) == [] and stream_query({"results": "errors"}) == [("results", "errors")]

@@ -268,3 +268,42 @@ def test_totals_carry_every_field_the_service_sends(url: str) -> None:
         for name, value in summary.raw["totals"].items():
             assert getattr(totals, name) == value, name
         assert totals.kendall_tau_lists == 2 and totals.pairs_squares == 10.0
+
+
+def test_results_errors_answers_only_the_error_lines_and_the_summary(url: str, tmp_path: Path) -> None:
+    lists: List[Any] = [{"items": [{"reward": 1.0}, {"reward": 0.0}]}, {"items": [{"reward": 1.0}]}] * 3
+    path = tmp_path / "lists.ndjson"
+    path.write_text("".join(json.dumps(item) + "\n" for item in lists))
+    with prefeval.Client(url) as client:
+        with client.evaluate_stream(lists, results="errors") as stream:
+            items = list(stream)
+        with client.evaluate_file(path, results="errors") as from_file:
+            file_items = list(from_file)
+        with client.evaluate_stream(lists, results="all") as every:
+            all_items = list(every)
+        with pytest.raises(ValueError, match="results"):
+            client.evaluate_stream(lists, results="none")
+    for got in (items, file_items):
+        assert [(type(item).__name__, item.line) for item in got] == [("LineError", 2), ("LineError", 4), ("LineError", 6)]
+    assert [item.line for item in all_items] == [1, 2, 3, 4, 5, 6]
+    for summary in (stream.summary, from_file.summary, every.summary):
+        assert summary is not None and summary.lists == 3 and summary.lines_failed == 3
+    assert stream.summary == every.summary
+
+
+def test_the_summary_says_how_it_was_made(url: str) -> None:
+    lists = [{"items": [{"reward": 1.0}, {"reward": 0.0}]}, {"items": [{"reward": 0.0}, {"reward": 1.0}]}]
+    body = "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in lists).encode()  # as sent
+    with prefeval.Client(url) as client:
+        with client.evaluate_stream(lists, model="rm-7b/step-1200", beta=0.5, confidence=0.9) as stream:
+            list(stream)
+        with client.evaluate_stream(lists, format="native") as unnamed:
+            list(unnamed)
+    assert stream.summary is not None and unnamed.summary is not None
+    run = stream.summary.run
+    assert isinstance(run, prefeval.RunInfo) and isinstance(run.input, prefeval.InputFingerprint)
+    assert (run.prefeval, run.model, run.normalization, run.beta, run.format, run.confidence) == (
+        prefeval.__version__, "rm-7b/step-1200", "ordered_pairs", 0.5, "native", 0.9,
+    )  # fmt: skip
+    assert run.input.bytes == len(body) and len(run.input.xxh3) == 16 and run.inputs is None
+    assert unnamed.summary.run is not None and unnamed.summary.run.model is None and unnamed.summary.run.beta == 1.0

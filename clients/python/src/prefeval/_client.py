@@ -93,11 +93,22 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
+#: What a stream answers: every line, or only the error lines (the summary always last).
+RESULTS = ("all", "errors")
+
+
 def stream_query(options: Mapping[str, Any]) -> List[Tuple[str, str]]:
     """The query parameters of a stream's options (``None`` left out)."""
     if options.get("unknown_fields") not in (None, *UNKNOWN_FIELDS):
         raise ValueError(f"unknown_fields must be one of {UNKNOWN_FIELDS}, not {options['unknown_fields']!r}")
-    return [(key, _query_value(value)) for key, value in options.items() if value is not None]
+    if options.get("results") not in (None, *RESULTS):
+        raise ValueError(f"results must be one of {RESULTS}, not {options['results']!r}")
+    # `results=all` is the service's default: left out, as every option not given.
+    return [
+        (key, _query_value(value))
+        for key, value in options.items()
+        if value is not None and not (key == "results" and value == "all")
+    ]
 
 
 def _dataset_source(
@@ -370,6 +381,7 @@ class Client:
         include_pair_ids: Optional[bool] = None,
         request_id: Optional[str] = None,
         line_errors: str = "yield",
+        results: str = "all",
         **options: Any,
     ) -> EvaluateStream:
         """``POST /v1/evaluate/stream``: any number of lists, in constant memory.
@@ -379,7 +391,9 @@ class Client:
         :class:`EvaluateStream` for one item per list, in order, then read ``stream.summary``.
         ``line_errors`` says what a line that fails does: ``"yield"`` a :class:`LineError`
         (default), ``"raise"`` :class:`LineFailedError`, or ``"skip"`` it (the summary's
-        ``lines_failed`` still counts it).
+        ``lines_failed`` still counts it). ``results="errors"`` (sent as ``results=errors``) has the
+        service write only the error lines and the summary, no result line: the stream then yields
+        only :class:`LineError` items (``"all"``, the default, yields every list's result).
 
         Retries (503, connection failures) happen only before the first list is taken from
         ``lists``: a generator cannot be replayed, so a failure after that raises.
@@ -387,7 +401,7 @@ class Client:
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
             format=format, confidence=confidence, include_gradients=include_gradients,
-            include_pair_ids=include_pair_ids, **options,
+            include_pair_ids=include_pair_ids, results=results, **options,
         )  # fmt: skip
         request = self._base._stream_request(opts, request_id, line_errors)
         return open_stream(request, lambda: encode_lists(lists))
@@ -406,6 +420,7 @@ class Client:
         include_pair_ids: Optional[bool] = None,
         request_id: Optional[str] = None,
         line_errors: str = "yield",
+        results: str = "all",
         **options: Any,
     ) -> EvaluateStream:
         """The stream over an NDJSON file (``.gz`` is decompressed), sent as it is: the result
@@ -413,7 +428,7 @@ class Client:
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
             format=format, confidence=confidence, include_gradients=include_gradients,
-            include_pair_ids=include_pair_ids, **options,
+            include_pair_ids=include_pair_ids, results=results, **options,
         )  # fmt: skip
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
@@ -449,10 +464,12 @@ class Client:
         columns no format reads (text columns, typically). The result lines are not decoded: a line
         that fails raises :class:`LineFailedError` (``line_errors="raise"``, its ``line`` is the
         row's index + 1) or is only counted in the summary's ``lines_failed`` (``"skip"``).
-        ``include_pairs`` defaults to ``False`` here (the pairs would be read by nobody); the other
-        options are the stream's.
+        ``include_pairs`` defaults to ``False`` and ``results`` to ``"errors"`` here (the service
+        then writes no result line: they would be read by nobody); the other options are the
+        stream's.
         """
         options.setdefault("include_pairs", False)
+        options.setdefault("results", "errors")  # the result lines would be read by nobody
         opts = _options(model=model, format=format, fields=fields, unknown_fields=unknown_fields, **options)
         source = _dataset_source(data, fields, unknown_fields, batch_rows)
         request = self._base._stream_request(opts, request_id, _dataset_line_errors(line_errors), summary_only=True)
@@ -582,6 +599,7 @@ class AsyncClient:
         include_pair_ids: Optional[bool] = None,
         request_id: Optional[str] = None,
         line_errors: str = "yield",
+        results: str = "all",
         **options: Any,
     ) -> AsyncEvaluateStream:
         """As :meth:`Client.evaluate_stream`: ``stream = await client.evaluate_stream(lists)``, then
@@ -590,7 +608,7 @@ class AsyncClient:
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
             format=format, confidence=confidence, include_gradients=include_gradients,
-            include_pair_ids=include_pair_ids, **options,
+            include_pair_ids=include_pair_ids, results=results, **options,
         )  # fmt: skip
         request = self._base._stream_request(opts, request_id, line_errors)
         return await aopen_stream(request, lambda: aencode_lists(lists))
@@ -609,13 +627,14 @@ class AsyncClient:
         include_pair_ids: Optional[bool] = None,
         request_id: Optional[str] = None,
         line_errors: str = "yield",
+        results: str = "all",
         **options: Any,
     ) -> AsyncEvaluateStream:
         """As :meth:`Client.evaluate_file` (the file is read in 64 KiB blocks on the event loop)."""
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
             format=format, confidence=confidence, include_gradients=include_gradients,
-            include_pair_ids=include_pair_ids, **options,
+            include_pair_ids=include_pair_ids, results=results, **options,
         )  # fmt: skip
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
@@ -638,6 +657,7 @@ class AsyncClient:
         """As :meth:`Client.evaluate_dataset`; the record batches are converted on worker threads,
         and ``data`` may also be an async iterable of lists."""
         options.setdefault("include_pairs", False)
+        options.setdefault("results", "errors")  # the result lines would be read by nobody
         opts = _options(model=model, format=format, fields=fields, unknown_fields=unknown_fields, **options)
         request = self._base._stream_request(opts, request_id, _dataset_line_errors(line_errors), summary_only=True)
         if isinstance(data, AsyncIterable):
