@@ -105,6 +105,8 @@ enum Kind {
         output: Box<[u8]>,
         /// Whether the input so far ends on a frame boundary (zstd decodes concatenated frames).
         frame_complete: bool,
+        /// Whether the last step filled `output`: the decoder may hold more.
+        output_full: bool,
     },
 }
 
@@ -120,6 +122,7 @@ impl Decoder {
                 })?),
                 output: vec![0; ZSTD_OUTPUT_BYTES].into_boxed_slice(),
                 frame_complete: true,
+                output_full: false,
             },
         };
         Ok(Some(Decoder { kind, started: false }))
@@ -134,16 +137,18 @@ impl Decoder {
 
     /// Decodes a prefix of `input`, appending at most `STEP_BYTES` to `out`; returns how many
     /// input bytes it consumed. Call again with the rest: each call makes progress while input
-    /// remains (or fails).
+    /// remains (or fails). With no input it hands on output the decoder still holds (see
+    /// `holds_output`).
     pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, Error> {
-        if input.is_empty() {
-            return Ok(0);
-        }
-        self.started = true;
+        self.started |= !input.is_empty();
         let coding = self.coding();
         let consumed = match &mut self.kind {
             Kind::Gzip(decoder) => {
-                let consumed = decoder.write(input).map_err(|error| malformed(coding, error))?;
+                let consumed = if input.is_empty() {
+                    0
+                } else {
+                    decoder.write(input).map_err(|error| malformed(coding, error))?
+                };
                 // Hands on what the step decoded (flate2 keeps it until the next write otherwise),
                 // so a producer that pauses still has its last lines answered.
                 decoder.flush().map_err(|error| malformed(coding, error))?;
@@ -151,19 +156,30 @@ impl Decoder {
                 decoder.get_mut().clear();
                 consumed
             }
-            Kind::Zstd { decoder, output, frame_complete } => {
+            Kind::Zstd { decoder, output, frame_complete, output_full } => {
                 let status = decoder.run_on_buffers(input, output).map_err(|error| malformed(coding, error))?;
                 out.extend_from_slice(&output[..status.bytes_written]);
                 // `remaining` is 0 once a frame is decoded and flushed whole.
                 *frame_complete = status.remaining == 0;
+                *output_full = status.bytes_written == output.len();
                 status.bytes_read
             }
         };
         Ok(consumed)
     }
 
-    /// The input has ended: appends what the decoder still holds, and fails when the compressed
-    /// stream was cut short or there was none. Call once, after every input byte was decoded.
+    /// Whether the decoder may hold decoded output that a `decode` with no input hands on: zstd
+    /// stops a step when its output buffer is full, with the rest of a block kept inside.
+    pub fn holds_output(&self) -> bool {
+        match self.kind {
+            Kind::Gzip(_) => false,
+            Kind::Zstd { output_full, .. } => output_full,
+        }
+    }
+
+    /// The input has ended: appends what the decoder still holds (at most a zstd block, 128 KiB,
+    /// or a gzip window), and fails when the compressed stream was cut short or there was none.
+    /// Call once, after every input byte was decoded.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
         let coding = self.coding();
         if !self.started {
@@ -175,21 +191,11 @@ impl Decoder {
                 out.extend_from_slice(decoder.get_ref());
                 decoder.get_mut().clear();
             }
-            Kind::Zstd { decoder, output, frame_complete } => {
-                // Output the last step could not hold: a step stops when its buffer is full.
-                loop {
-                    let status = decoder.run_on_buffers(&[], output).map_err(|error| malformed(coding, error))?;
-                    out.extend_from_slice(&output[..status.bytes_written]);
-                    if status.bytes_written == 0 {
-                        *frame_complete |= status.remaining == 0;
-                        break;
-                    }
-                    *frame_complete = status.remaining == 0;
-                    if out.len() >= ZSTD_OUTPUT_BYTES {
-                        break;
-                    }
+            Kind::Zstd { .. } => {
+                while self.holds_output() {
+                    self.decode(&[], out)?;
                 }
-                if !*frame_complete {
+                if let Kind::Zstd { frame_complete: false, .. } = self.kind {
                     return Err(malformed(coding, "the compressed stream ends in the middle of a frame"));
                 }
             }
@@ -225,10 +231,16 @@ mod tests {
                 piece = &piece[consumed..];
                 decoded.extend_from_slice(&out);
             }
+            while decoder.holds_output() {
+                let mut out = Vec::new();
+                decoder.decode(&[], &mut out)?;
+                assert!(out.len() <= STEP_BYTES, "a step gave {} bytes", out.len());
+                decoded.extend_from_slice(&out);
+            }
         }
         let mut out = Vec::new();
         decoder.finish(&mut out)?;
-        assert!(out.len() <= STEP_BYTES);
+        assert!(out.is_empty(), "every step was drained before");
         decoded.extend_from_slice(&out);
         Ok(decoded)
     }
