@@ -36,6 +36,10 @@ pub enum BodyError {
     Malformed(Error),
 }
 
+fn malformed(error: Error) -> BodyError {
+    BodyError::Malformed(Error { message: format!("the body is {}", error.message), ..error })
+}
+
 impl std::fmt::Display for BodyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -98,7 +102,7 @@ impl HttpBody for RequestBody {
         let this = &mut *self;
         loop {
             if !this.pending.is_empty() || this.decoder.as_ref().is_some_and(Decoder::holds_output) {
-                let decoded = this.decode_pending().map_err(BodyError::Malformed)?;
+                let decoded = this.decode_pending().map_err(malformed)?;
                 if !decoded.is_empty() {
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from(decoded)))));
                 }
@@ -118,7 +122,7 @@ impl HttpBody for RequestBody {
                     this.ended = true;
                     let Some(decoder) = this.decoder.as_mut() else { return Poll::Ready(None) };
                     let mut rest = Vec::new();
-                    decoder.finish(&mut rest).map_err(BodyError::Malformed)?;
+                    decoder.finish(&mut rest).map_err(malformed)?;
                     if rest.is_empty() {
                         return Poll::Ready(None);
                     }

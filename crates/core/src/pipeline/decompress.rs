@@ -84,10 +84,12 @@ fn unsupported(what: &str) -> Error {
     )
 }
 
-/// A body that is not the coding it claims to be, or that ends before its compressed stream does.
+/// Input that is not the coding it claims to be, or that ends before its compressed stream does.
+/// The message, `not valid gzip: <cause>`, reads after what the input is (`the body is …`, `data.gz
+/// is …`).
 pub fn malformed(coding: ContentCoding, cause: impl std::fmt::Display) -> Error {
     let name = coding.name();
-    Error::new(ErrorCode::MalformedEncoding, format!("the body is not valid {name}: {cause}"))
+    Error::new(ErrorCode::MalformedEncoding, format!("not valid {name}: {cause}"))
 }
 
 /// A gzip or zstd decoder fed compressed bytes piece by piece.
@@ -183,7 +185,7 @@ impl Decoder {
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
         let coding = self.coding();
         if !self.started {
-            return Err(malformed(coding, "the body is empty"));
+            return Err(malformed(coding, "there is no compressed data"));
         }
         match &mut self.kind {
             Kind::Gzip(decoder) => {
