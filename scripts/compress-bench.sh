@@ -12,17 +12,21 @@
 # 2. The stream endpoint with curl: a plain body, a zstd body, a gzip body (`Content-Encoding`),
 #    and a plain body with `Accept-Encoding: zstd` (the answer compressed): MB/s of uncompressed
 #    input.
-# 3. A bomb: 10 GiB of zeros gzip'd (~10 MB), posted to /v1/evaluate (413 once 32 MiB are
-#    decoded) and to the stream (an error line once a line passes 32 MiB): status, seconds, and
-#    the server's peak resident set beside that of a plain 32 MiB body.
+# 3. Bombs: 10 GiB of zeros gzip -9'd (~10 MB) and zstd -3'd (~0.3 MB), posted to /v1/evaluate
+#    (413 once 32 MiB are decoded) and to the stream (an error line once a line passes 32 MiB):
+#    status, seconds, and the server's peak resident set beside that of the same doors given a
+#    plain body of the limit.
 #
 # BINARY defaults to target/release/prefeval in cargo's target directory. The dataset comes from
-# scripts/stream-bench.sh's generator. Environment: BENCH_LINES (400000), BOMB_GIB (10).
+# scripts/stream-bench.sh's generator. Environment: BENCH_LINES (400000), BOMB_GIB (10), PARTS
+# ("1 2 3": which parts to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lines="${BENCH_LINES:-400000}"
 bomb_gib="${BOMB_GIB:-10}"
+parts=" ${PARTS:-1 2 3} "
+part() { [[ "$parts" == *" $1 "* ]]; }
 
 binary="${1:-}"
 if [ -z "$binary" ]; then
@@ -81,6 +85,7 @@ size="$(stat -c %s "$data")"
 printf 'dataset: %.1f MB plain, %.1f MB zstd -3, %.1f MB gzip -6\n' \
   "$(rate "$size" 1)" "$(rate "$(stat -c %s "$data.zst")" 1)" "$(rate "$(stat -c %s "$data.gz")" 1)"
 
+if part 1; then
 echo
 echo "1. prefeval eval (MB/s of uncompressed input)"
 plain_s="$(seconds "$binary" eval "$data" -o /dev/null)"
@@ -96,6 +101,9 @@ for case in zst gz stdin.zst; do
   printf '  %-16s %6s s  %7s MB/s  (%s of plain)\n' "$case" "$s" "$r" "$(share "$r" "$plain_rate")"
 done
 
+fi
+
+if part 2; then
 echo
 echo "2. POST /v1/evaluate/stream with curl (MB/s of uncompressed input)"
 start_server
@@ -114,25 +122,35 @@ done
 echo "  server peak resident set: $(peak_rss_mib) MiB"
 stop_server
 
+fi
+
+part 3 || exit 0
 echo
-echo "3. A decompression bomb: $bomb_gib GiB of zeros, gzip'd"
-head -c "$((bomb_gib * 1024 * 1024 * 1024))" /dev/zero | gzip -1 >"$work/bomb.gz"
-echo "  bomb: $(stat -c %s "$work/bomb.gz") bytes"
+echo "3. Decompression bombs: $bomb_gib GiB of zeros, gzip -9'd and zstd -3'd"
+head -c "$((bomb_gib * 1024 * 1024 * 1024))" /dev/zero | gzip -9 >"$work/bomb.gz"
+head -c "$((bomb_gib * 1024 * 1024 * 1024))" /dev/zero | zstd -q -3 >"$work/bomb.zst"
+echo "  bombs: $(stat -c %s "$work/bomb.gz") bytes gzip, $(stat -c %s "$work/bomb.zst") bytes zstd"
+# The plain bodies to weigh them against: 32 MiB of NDJSON to /v1/evaluate (read whole, then
+# refused), and a 40 MiB line with no newline to the stream (held up to the 32 MiB line limit).
 head -c $((32 * 1024 * 1024 - 64)) "$data" >"$work/plain-32m"
-for door in evaluate stream plain-evaluate; do
+head -c $((40 * 1024 * 1024)) /dev/zero | tr '\0' a >"$work/line-40m"
+json=(-H 'Content-Type: application/json')
+ndjson=(-H 'Content-Type: application/x-ndjson')
+for case in evaluate-gzip evaluate-zstd evaluate-plain stream-gzip stream-zstd stream-plain; do
   start_server
-  case "$door" in
-    evaluate) args=(-H 'Content-Type: application/json' -H 'Content-Encoding: gzip' --data-binary "@$work/bomb.gz")
-      path=/v1/evaluate ;;
-    stream) args=(-H 'Content-Type: application/x-ndjson' -H 'Content-Encoding: gzip' --data-binary "@$work/bomb.gz")
-      path=/v1/evaluate/stream ;;
-    plain-evaluate) args=(-H 'Content-Type: application/json' --data-binary "@$work/plain-32m")
-      path=/v1/evaluate ;;
+  case "$case" in
+    evaluate-gzip) args=("${json[@]}" -H 'Content-Encoding: gzip' --data-binary "@$work/bomb.gz") path=/v1/evaluate ;;
+    evaluate-zstd) args=("${json[@]}" -H 'Content-Encoding: zstd' --data-binary "@$work/bomb.zst") path=/v1/evaluate ;;
+    evaluate-plain) args=("${json[@]}" --data-binary "@$work/plain-32m") path=/v1/evaluate ;;
+    stream-gzip) args=("${ndjson[@]}" -H 'Content-Encoding: gzip' --data-binary "@$work/bomb.gz") path=/v1/evaluate/stream ;;
+    stream-zstd) args=("${ndjson[@]}" -H 'Content-Encoding: zstd' --data-binary "@$work/bomb.zst") path=/v1/evaluate/stream ;;
+    stream-plain) args=("${ndjson[@]}" --data-binary "@$work/line-40m") path=/v1/evaluate/stream ;;
   esac
   start="$(date +%s.%N)"
-  status="$(curl -sS -o "$work/answer" -w '%{http_code}' --max-time 120 "${args[@]}" "http://127.0.0.1:$port$path" || true)"
+  status="$(curl -sS -o "$work/answer" -w '%{http_code}' --max-time 120 "${args[@]}" \
+    "http://127.0.0.1:$port$path" 2>/dev/null || true)"
   end="$(date +%s.%N)"
-  printf '  %-16s HTTP %s in %.2f s, peak RSS %s MiB: %s\n' "$door" "$status" \
-    "$(python3 -c "print($end - $start)")" "$(peak_rss_mib)" "$(head -c 160 "$work/answer")"
+  printf '  %-15s HTTP %s in %5.2f s, peak RSS %5s MiB: %s\n' "$case" "$status" \
+    "$(python3 -c "print($end - $start)")" "$(peak_rss_mib)" "$(head -c 100 "$work/answer")"
   stop_server
 done

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, header};
 use http_body::Frame;
 
 use super::error::Error;
-use crate::pipeline::decompress::{ContentCoding, Decoder, STEP_BYTES};
+use crate::pipeline::decompress::{ContentCoding, Decoder, SERVER_WINDOW_LOG_MAX, STEP_BYTES};
 use crate::pipeline::fingerprint::{Fingerprint, FingerprintHasher};
 
 /// Decoded bytes handed out by one poll, at most (a step may add up to `STEP_BYTES` past it).
@@ -62,7 +62,7 @@ pub struct RequestBody {
 
 impl RequestBody {
     pub fn new(inner: Body, coding: ContentCoding) -> Result<RequestBody, Error> {
-        let decoder = Decoder::new(coding)?;
+        let decoder = Decoder::new(coding, SERVER_WINDOW_LOG_MAX)?;
         Ok(RequestBody { inner, decoder, pending: Bytes::new(), received: FingerprintHasher::new(), ended: false })
     }
 

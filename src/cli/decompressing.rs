@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use crate::pipeline::decompress::{ContentCoding, Decoder};
+use crate::pipeline::decompress::{ContentCoding, Decoder, FILE_WINDOW_LOG_MAX};
 
 /// Decoded bytes handed to the parser at a time, about.
 const BLOCK_BYTES: usize = 1 << 20;
@@ -35,8 +35,9 @@ impl Decompressing {
         coding: ContentCoding,
         name: String,
     ) -> Result<Decompressing, String> {
-        let decoder =
-            Decoder::new(coding).map_err(|error| error.message)?.ok_or_else(|| format!("{name} is not compressed"))?;
+        let decoder = Decoder::new(coding, FILE_WINDOW_LOG_MAX)
+            .map_err(|error| error.message)?
+            .ok_or_else(|| format!("{name} is not compressed"))?;
         let (sender, pieces) = sync_channel(BLOCKS_AHEAD);
         std::thread::Builder::new()
             .name("prefeval-decompress".to_string())

@@ -16,6 +16,14 @@ use crate::error::{Error, ErrorCode};
 /// bytes a flush with no new input can still produce (a partial match and the bits held).
 pub const STEP_BYTES: usize = 96 * 1024;
 
+/// The largest zstd window the server decodes, as a power of two: 8 MiB, what `zstd -19` uses.
+/// A frame declares its window and the decoder allocates it whole, outside the memory budget; a
+/// frame that asks more (`--long`, `--ultra`) is `malformed_encoding`, and says so.
+pub const SERVER_WINDOW_LOG_MAX: u32 = 23;
+
+/// The largest zstd window `prefeval eval` decodes, as `zstd -d` does by default: 128 MiB.
+pub const FILE_WINDOW_LOG_MAX: u32 = 27;
+
 /// The zstd decoder's output buffer.
 const ZSTD_OUTPUT_BYTES: usize = 64 * 1024;
 
@@ -113,13 +121,14 @@ enum Kind {
 }
 
 impl Decoder {
-    /// A decoder for `coding`; `None` for identity, which needs none.
-    pub fn new(coding: ContentCoding) -> Result<Option<Decoder>, Error> {
+    /// A decoder for `coding` that refuses zstd windows over 2^`window_log_max` bytes; `None` for
+    /// identity, which needs none.
+    pub fn new(coding: ContentCoding, window_log_max: u32) -> Result<Option<Decoder>, Error> {
         let kind = match coding {
             ContentCoding::Identity => return Ok(None),
             ContentCoding::Gzip => Kind::Gzip(Box::new(MultiGzDecoder::new(Vec::with_capacity(ZSTD_OUTPUT_BYTES)))),
             ContentCoding::Zstd => Kind::Zstd {
-                decoder: Box::new(zstd::stream::raw::Decoder::new().map_err(|error| {
+                decoder: Box::new(zstd_decoder(window_log_max).map_err(|error| {
                     Error::new(ErrorCode::InternalError, format!("cannot start a zstd decoder: {error}"))
                 })?),
                 output: vec![0; ZSTD_OUTPUT_BYTES].into_boxed_slice(),
@@ -130,6 +139,7 @@ impl Decoder {
         Ok(Some(Decoder { kind, started: false }))
     }
 
+    /// The coding this decoder reads.
     pub fn coding(&self) -> ContentCoding {
         match self.kind {
             Kind::Gzip(_) => ContentCoding::Gzip,
@@ -206,6 +216,12 @@ impl Decoder {
     }
 }
 
+fn zstd_decoder(window_log_max: u32) -> std::io::Result<zstd::stream::raw::Decoder<'static>> {
+    let mut decoder = zstd::stream::raw::Decoder::new()?;
+    decoder.set_parameter(zstd::stream::raw::DParameter::WindowLogMax(window_log_max))?;
+    Ok(decoder)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,7 +238,7 @@ mod tests {
 
     /// Feeds `input` in pieces of `piece` bytes; every step's output is checked against the bound.
     fn decode_all(coding: ContentCoding, input: &[u8], piece: usize) -> Result<Vec<u8>, Error> {
-        let mut decoder = Decoder::new(coding)?.unwrap();
+        let mut decoder = Decoder::new(coding, SERVER_WINDOW_LOG_MAX)?.unwrap();
         let mut decoded = Vec::new();
         for mut piece in input.chunks(piece) {
             while !piece.is_empty() {
@@ -303,6 +319,27 @@ mod tests {
         }
         let error = decode_all(ContentCoding::Gzip, b"plain text, not gzip", 100).unwrap_err();
         assert_eq!(error.code, ErrorCode::MalformedEncoding);
+    }
+
+    #[test]
+    fn a_zstd_window_over_the_limit_is_refused_naming_the_cause() {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        encoder.set_parameter(zstd::stream::raw::CParameter::WindowLog(SERVER_WINDOW_LOG_MAX + 2)).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        encoder.write_all(&sample()).unwrap();
+        let wide = encoder.finish().unwrap();
+        let error = decode_all(ContentCoding::Zstd, &wide, 4096).unwrap_err();
+        assert_eq!(error.code, ErrorCode::MalformedEncoding);
+        assert!(error.message.contains("memory"), "{}", error.message);
+        let mut decoder = Decoder::new(ContentCoding::Zstd, FILE_WINDOW_LOG_MAX).unwrap().unwrap();
+        let mut out = Vec::new();
+        let mut rest = &wide[..];
+        while !rest.is_empty() || decoder.holds_output() {
+            let consumed = decoder.decode(rest, &mut out).unwrap();
+            rest = &rest[consumed..];
+        }
+        decoder.finish(&mut out).unwrap();
+        assert_eq!(out, sample());
     }
 
     #[test]
