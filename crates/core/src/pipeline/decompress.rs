@@ -171,8 +171,11 @@ impl Decoder {
             Kind::Zstd { decoder, output, frame_complete, output_full } => {
                 let status = decoder.run_on_buffers(input, output).map_err(|error| malformed(coding, error))?;
                 out.extend_from_slice(&output[..status.bytes_written]);
-                // `remaining` is 0 once a frame is decoded and flushed whole.
-                *frame_complete = status.remaining == 0;
+                // `remaining` is 0 once a frame is decoded and flushed whole. A call that moves
+                // nothing says nothing: after a frame, zstd already hints at the next one's header.
+                if status.bytes_read > 0 || status.bytes_written > 0 {
+                    *frame_complete = status.remaining == 0;
+                }
                 *output_full = status.bytes_written == output.len();
                 status.bytes_read
             }
