@@ -130,18 +130,21 @@ echo "3. Decompression bombs: $bomb_gib GiB of zeros, gzip -9'd and zstd -3'd"
 head -c "$((bomb_gib * 1024 * 1024 * 1024))" /dev/zero | gzip -9 >"$work/bomb.gz"
 head -c "$((bomb_gib * 1024 * 1024 * 1024))" /dev/zero | zstd -q -3 >"$work/bomb.zst"
 echo "  bombs: $(stat -c %s "$work/bomb.gz") bytes gzip, $(stat -c %s "$work/bomb.zst") bytes zstd"
-# The plain bodies to weigh them against: 32 MiB of NDJSON to /v1/evaluate (read whole, then
-# refused), and a 40 MiB line with no newline to the stream (held up to the 32 MiB line limit).
+# The plain bodies to weigh them against: 32 MiB of NDJSON to /v1/evaluate, with its
+# Content-Length (read into one buffer of its size) and chunked (a buffer grown as it comes, as a
+# compressed body's decoded bytes are), then refused; and a 40 MiB line with no newline to the stream (held up to the 32 MiB line limit).
 head -c $((32 * 1024 * 1024 - 64)) "$data" >"$work/plain-32m"
 head -c $((40 * 1024 * 1024)) /dev/zero | tr '\0' a >"$work/line-40m"
 json=(-H 'Content-Type: application/json')
 ndjson=(-H 'Content-Type: application/x-ndjson')
-for case in evaluate-gzip evaluate-zstd evaluate-plain stream-gzip stream-zstd stream-plain; do
+for case in evaluate-gzip evaluate-zstd evaluate-plain evaluate-chunked stream-gzip stream-zstd stream-plain; do
   start_server
   case "$case" in
     evaluate-gzip) args=("${json[@]}" -H 'Content-Encoding: gzip' --data-binary "@$work/bomb.gz") path=/v1/evaluate ;;
     evaluate-zstd) args=("${json[@]}" -H 'Content-Encoding: zstd' --data-binary "@$work/bomb.zst") path=/v1/evaluate ;;
     evaluate-plain) args=("${json[@]}" --data-binary "@$work/plain-32m") path=/v1/evaluate ;;
+    evaluate-chunked) args=("${json[@]}" -H 'Transfer-Encoding: chunked' --data-binary "@$work/plain-32m")
+      path=/v1/evaluate ;;
     stream-gzip) args=("${ndjson[@]}" -H 'Content-Encoding: gzip' --data-binary "@$work/bomb.gz") path=/v1/evaluate/stream ;;
     stream-zstd) args=("${ndjson[@]}" -H 'Content-Encoding: zstd' --data-binary "@$work/bomb.zst") path=/v1/evaluate/stream ;;
     stream-plain) args=("${ndjson[@]}" --data-binary "@$work/line-40m") path=/v1/evaluate/stream ;;
