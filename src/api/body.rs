@@ -1,6 +1,6 @@
-//! The JSON body extractor: checks the content type, then reads the body under the byte limit
-//! and the memory budget, reserving before a byte is buffered (from `Content-Length`, or as
-//! chunks arrive). Parsing happens later, on a worker. Also the answers to a body that exceeds
+//! The JSON body extractor: checks the content type and encoding, then reads the body, decoded
+//! (`super::request_body`), under the byte limit and the memory budget, reserving before a byte is
+//! buffered (from `Content-Length`, or as chunks arrive). The limit counts decoded bytes. Parsing happens later, on a worker. Also the answers to a body that exceeds
 //! the budget, and the response bytes that keep their reservation until they are written.
 
 use std::pin::Pin;
@@ -10,6 +10,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 
 use super::error::{Error, ErrorCode, HttpError};
+use super::request_body::{BodyError, RequestBody, content_coding};
 use crate::memory::{ADMISSION_BYTES_PER_BODY_BYTE, OverBudget, Reservation};
 use crate::runtime::metrics::REJECT_MEMORY_BUDGET;
 use crate::server::state::AppState;
@@ -32,6 +33,7 @@ impl FromRequest<AppState> for JsonBody {
             };
             return Err(Error::new(ErrorCode::UnsupportedMediaType, message).into());
         }
+        let coding = content_coding(request.headers())?;
         let max = state.max_body_bytes;
         // A body announced as too large, or too large for the budget now, is refused before a
         // byte of it is read.
@@ -45,15 +47,17 @@ impl FromRequest<AppState> for JsonBody {
         let mut reservation =
             state.memory.reserve(admission_charge(announced, state)).map_err(|e| over_budget(state, e))?;
         let mut bytes = Vec::with_capacity(announced);
-        let mut body = request.into_body();
+        let mut body = RequestBody::new(request.into_body(), coding)?;
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-            let frame = frame.map_err(|error| {
-                Error::new(
+            let frame = frame.map_err(|error| match error {
+                BodyError::Incomplete(error) => Error::new(
                     ErrorCode::BodyIncomplete,
                     format!("the request body broke off before it was complete: {error}"),
-                )
+                ),
+                BodyError::Malformed(error) => error,
             })?;
             let Ok(data) = frame.into_data() else { continue };
+            // Decoded bytes: a compressed body is cut off here once it decodes past the limit.
             let needed = bytes.len() + data.len();
             if needed > max {
                 return Err(too_large(max).into());

@@ -15,9 +15,9 @@ impl ErrorStatus for ErrorCode {
     fn status(&self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            MalformedJson | BodyIncomplete => StatusCode::BAD_REQUEST,
+            MalformedJson | BodyIncomplete | MalformedEncoding => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UnsupportedMediaType | UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidType | InvalidValue | MissingField | UnknownField | NumberOutOfRange | EmptyBatch | TooFewItems

@@ -1,5 +1,5 @@
 //! The HTTP surface of `/v1`: one file per endpoint (`evaluate`, `stream`, `compare`), bodies
-//! under the memory budget (`body`), and how errors answer (`error`). Handlers stay thin doors onto
+//! decoded from gzip or zstd (`request_body`) under the memory budget (`body`), and how errors answer (`error`). Handlers stay thin doors onto
 //! `prefeval_core::pipeline`, their CPU-bound work run on `crate::runtime::pool`; the math lives in
 //! `prefeval_core::math`. Routes and layers are `crate::server`'s.
 
@@ -7,6 +7,7 @@ pub mod body;
 pub mod compare;
 pub mod error;
 pub mod evaluate;
+pub mod request_body;
 pub mod stream;
 
 pub use error::{Error, ErrorCode, ErrorStatus, HttpError};

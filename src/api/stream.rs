@@ -20,11 +20,12 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::body::{over_budget, reserved_bytes};
 use super::error::{Error, ErrorCode, HttpError};
+use super::request_body::{BodyError, RequestBody, content_coding};
 use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
 use crate::pipeline::Options;
+use crate::pipeline::decompress::ContentCoding;
 use crate::pipeline::encode::write_stream_error;
-use crate::pipeline::fingerprint::FingerprintHasher;
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk, refuse_chunk,
 };
@@ -54,6 +55,7 @@ pub async fn evaluate_stream(
     request: Request,
 ) -> Result<Response, HttpError> {
     check_content_type(&request)?;
+    let coding = content_coding(request.headers())?;
     let query = query.map_err(|rejection| {
         Error::new(ErrorCode::InvalidValue, format!("the query string could not be read: {rejection}"))
     })?;
@@ -67,24 +69,25 @@ pub async fn evaluate_stream(
     let reading = state.memory.reserve(target).map_err(|refusal| over_budget(&state, refusal))?;
     // Wait for the first bytes before answering: a client that sent `Expect: 100-continue` (curl,
     // for bodies over 1 MiB) gets its `100 Continue` only while no answer has started.
-    let mut body = request.into_body();
+    let mut body = RequestBody::new(request.into_body(), coding)?;
     let read_timeout = Duration::from_secs(state.request_timeout_secs);
     let first = tokio::time::timeout(read_timeout, std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)))
         .await
         .map_err(|_| Error::new(ErrorCode::RequestTimeout, "no body bytes within the request timeout"))?;
     let first = match first {
         Some(Ok(frame)) => frame.into_data().ok(),
-        Some(Err(error)) => {
+        Some(Err(BodyError::Incomplete(error))) => {
             return Err(Error::new(
                 ErrorCode::BodyIncomplete,
                 format!("the request body broke off before it was complete: {error}"),
             )
             .into());
         }
+        Some(Err(BodyError::Malformed(error))) => return Err(error.into()),
         None => None,
     };
     let (sender, receiver) = mpsc::channel(OUTPUT_BUFFERED);
-    let stream = Stream { state, options, model, target, sender };
+    let stream = Stream { state, coding, options, model, target, sender };
     tokio::spawn(stream.run(first, body, reading));
     let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))];
     Ok((content_type, Body::new(OutputBody { receiver })).into_response())
@@ -135,6 +138,7 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
 /// One stream in progress: what its chunks need, and where its output goes.
 struct Stream {
     state: AppState,
+    coding: ContentCoding,
     options: Options,
     model: Option<String>,
     target: usize,
@@ -169,8 +173,6 @@ struct Progress {
     /// Set once the budget refused one of its chunks: the stream then runs its chunks one at a
     /// time, so they never take memory from each other (nor from other streams) out of turn.
     one_at_a_time: bool,
-    /// Every body byte read, for the summary's `input` (what `prefeval merge` tells shards apart by).
-    fingerprint: FingerprintHasher,
 }
 
 /// Why a stream ends before its summary.
@@ -188,10 +190,13 @@ enum BodyEnd {
     Stalled(Error),
     /// The connection broke off mid-body (a short `Content-Length`, broken chunked framing).
     Incomplete(String),
+    /// The body is not the gzip or zstd it was sent as, or a line of a compressed body decoded
+    /// past the line limit.
+    Refused(Error),
 }
 
 impl Stream {
-    async fn run(self, first: Option<Bytes>, mut body: Body, reading: Reservation) {
+    async fn run(self, first: Option<Bytes>, mut body: RequestBody, reading: Reservation) {
         let mut progress = Progress {
             builder: ChunkBuilder::new(self.target, self.state.limits.max_line_bytes),
             reading,
@@ -200,11 +205,10 @@ impl Stream {
             totals: Totals::default(),
             lines_failed: 0,
             one_at_a_time: false,
-            fingerprint: FingerprintHasher::new(),
         };
         let last = match self.pump(first, &mut body, &mut progress).await {
             Ok(()) => {
-                let run = Run::new(&self.options, self.model.as_deref()).with_input(progress.fingerprint.finish());
+                let run = Run::new(&self.options, self.model.as_deref()).with_input(body.fingerprint());
                 summary_line(&Summary::new(&progress.totals, progress.lines_failed, run))
             }
             Err(Stopped::ClientGone) => return,
@@ -214,14 +218,18 @@ impl Stream {
     }
 
     /// Reads the body, keeps up to `workers + 1` chunks in flight, and sends their output in order.
-    async fn pump(&self, first: Option<Bytes>, body: &mut Body, progress: &mut Progress) -> Result<(), Stopped> {
+    async fn pump(&self, first: Option<Bytes>, body: &mut RequestBody, progress: &mut Progress) -> Result<(), Stopped> {
         let max_in_flight = self.state.pool.workers() + 1;
         let mut ready = Vec::new();
         let mut next_data = first;
         let mut upload = UploadPace::new(Duration::from_secs(self.state.request_timeout_secs));
+        let mut received = body.received_bytes();
+        let mut line = LineLength::new(self.coding, self.state.limits.max_line_bytes);
         let end = loop {
             if let Some(data) = next_data.take() {
-                progress.fingerprint.update(&data);
+                if let Err(refused) = line.after(&data) {
+                    break BodyEnd::Refused(refused);
+                }
                 progress.builder.push(&data, &mut ready);
                 self.hold_read(progress, &ready).await?;
             }
@@ -236,7 +244,8 @@ impl Stream {
             upload.waited(waited.elapsed());
             match polled {
                 Ok(None) => break BodyEnd::Complete,
-                Ok(Some(Err(error))) => break BodyEnd::Incomplete(error.to_string()),
+                Ok(Some(Err(BodyError::Incomplete(error)))) => break BodyEnd::Incomplete(error.to_string()),
+                Ok(Some(Err(BodyError::Malformed(error)))) => break BodyEnd::Refused(error),
                 Ok(Some(Ok(frame))) => next_data = frame.into_data().ok(),
                 Err(_) => {
                     // The producer paused: hand out the whole lines held so far.
@@ -246,8 +255,12 @@ impl Stream {
                     ready.extend(progress.builder.flush());
                 }
             }
-            if let Some(data) = &next_data {
-                upload.received(data.len());
+            // The pace counts bytes as received: a compressed body may take many before it
+            // decodes to a line.
+            let now_received = body.received_bytes();
+            if now_received > received {
+                upload.received(now_received - received);
+                received = now_received;
             }
             if let Some(stalled) = upload.check() {
                 break BodyEnd::Stalled(stalled);
@@ -264,7 +277,7 @@ impl Stream {
         }
         match end {
             BodyEnd::Complete => Ok(()),
-            BodyEnd::Stalled(error) => Err(Stopped::Failed(error)),
+            BodyEnd::Stalled(error) | BodyEnd::Refused(error) => Err(Stopped::Failed(error)),
             BodyEnd::Incomplete(cause) => Err(Stopped::Failed(Error::new(
                 ErrorCode::BodyIncomplete,
                 format!(
@@ -477,6 +490,39 @@ impl Stream {
     }
 }
 
+/// The length of the line a compressed body is in, as it decodes. A line past the line limit ends
+/// a compressed stream (a plain one skips the line and goes on): a decompression bomb is a few
+/// megabytes that decode to gigabytes without a newline, and is stopped after the limit.
+struct LineLength {
+    /// `None` for a plain body, which the line limit alone covers.
+    max: Option<usize>,
+    current: usize,
+}
+
+impl LineLength {
+    fn new(coding: ContentCoding, max_line_bytes: usize) -> LineLength {
+        LineLength { max: (coding != ContentCoding::Identity).then_some(max_line_bytes), current: 0 }
+    }
+
+    fn after(&mut self, data: &[u8]) -> Result<(), Error> {
+        let Some(max) = self.max else { return Ok(()) };
+        self.current = match data.iter().rposition(|&b| b == b'\n') {
+            Some(newline) => data.len() - newline - 1,
+            None => self.current.saturating_add(data.len()),
+        };
+        if self.current <= max {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the decoded body has a line longer than the limit of {max} bytes (PREFEVAL_MAX_BODY_BYTES / \
+                 --max-body-bytes); a compressed stream stops here"
+            ),
+        ))
+    }
+}
+
 /// The slowest body a stream accepts, averaged over each window of the request timeout spent
 /// waiting for it: a producer that sends a line now and then passes; one byte every few seconds,
 /// which only holds a connection, does not.
@@ -501,8 +547,8 @@ impl UploadPace {
         self.silent += waited;
     }
 
-    fn received(&mut self, bytes: usize) {
-        self.received = self.received.saturating_add(bytes as u64);
+    fn received(&mut self, bytes: u64) {
+        self.received = self.received.saturating_add(bytes);
         self.silent = Duration::ZERO;
     }
 

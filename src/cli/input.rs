@@ -1,30 +1,35 @@
 //! What `prefeval eval` reads: a file or stdin, fingerprinted byte by byte as it is read (the
-//! summary's `input`), and whether it is a JSON batch file or NDJSON.
+//! summary's `input`, of the bytes as they are, compressed or not), decoded when its first bytes
+//! show gzip or zstd (`super::decompressing`), and whether it is a JSON batch file or NDJSON.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserializer as _;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 
+use super::decompressing::Decompressing;
 use super::output::FileId;
+use crate::pipeline::decompress::ContentCoding;
 use crate::pipeline::fingerprint::{Fingerprint, FingerprintHasher};
 use crate::pipeline::ndjson::strip_bom;
 
 /// Bytes read from the input at a time.
 pub const READ_BYTES: usize = 1 << 20;
 
-/// A reader that hashes every byte it hands on.
-pub struct Fingerprinted<R> {
+/// A reader that hashes every byte it hands on, into a hasher it shares with `Input` (a compressed
+/// input is read on the decompressing thread).
+struct Fingerprinted<R> {
     inner: R,
-    hasher: FingerprintHasher,
+    hasher: Arc<Mutex<FingerprintHasher>>,
 }
 
 impl<R: Read> Read for Fingerprinted<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buf)?;
-        self.hasher.update(&buf[..read]);
+        self.hasher.lock().unwrap_or_else(PoisonError::into_inner).update(&buf[..read]);
         Ok(read)
     }
 }
@@ -32,9 +37,12 @@ impl<R: Read> Read for Fingerprinted<R> {
 /// The input, buffered, with its size when known (a file) and its identity when it is a regular
 /// file (a device such as `/dev/null` may be both input and output).
 pub struct Input {
-    pub reader: BufReader<Fingerprinted<Box<dyn Read + Send>>>,
+    /// The input's bytes, decoded when it is compressed.
+    pub reader: BufReader<Box<dyn Read + Send>>,
+    /// The size of a plain file (a compressed one decodes to a size not known ahead).
     pub size: Option<u64>,
     pub file: Option<FileId>,
+    received: Arc<Mutex<FingerprintHasher>>,
 }
 
 impl Input {
@@ -50,13 +58,30 @@ impl Input {
             let id = metadata.is_file().then(|| FileId::of(&metadata));
             (Box::new(file), Some(metadata.len()), id)
         };
-        let hashed = Fingerprinted { inner, hasher: FingerprintHasher::new() };
-        Ok(Input { reader: BufReader::with_capacity(READ_BYTES, hashed), size, file })
+        let received = Arc::new(Mutex::new(FingerprintHasher::new()));
+        let mut hashed = Fingerprinted { inner, hasher: Arc::clone(&received) };
+        // The magic bytes tell a compressed input, whatever its name.
+        let mut magic = Vec::with_capacity(4);
+        (&mut hashed)
+            .take(4)
+            .read_to_end(&mut magic)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let coding = ContentCoding::sniff(&magic);
+        let raw = std::io::Cursor::new(magic).chain(hashed);
+        let (reader, size): (Box<dyn Read + Send>, _) = match coding {
+            ContentCoding::Identity => (Box::new(raw), size),
+            _ => {
+                let name = if path.as_os_str() == "-" { "stdin".to_string() } else { path.display().to_string() };
+                (Box::new(Decompressing::spawn(raw, coding, name)?), None)
+            }
+        };
+        Ok(Input { reader: BufReader::with_capacity(READ_BYTES, reader), size, file, received })
     }
 
-    /// The fingerprint of every byte read so far: of the whole input once it has been read to its end.
+    /// The fingerprint of every byte read so far, as read (compressed or not): of the whole input
+    /// once it has been read to its end.
     pub fn fingerprint(&self) -> Fingerprint {
-        self.reader.get_ref().hasher.finish()
+        self.received.lock().unwrap_or_else(PoisonError::into_inner).finish()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The command line: `prefeval [serve]` (the service), `eval`, `merge` and `healthcheck`, one file
 //! per subcommand with its arguments beside it; the service's settings are `crate::config`.
 
+pub mod decompressing;
 pub mod eval;
 pub mod healthcheck;
 mod human;

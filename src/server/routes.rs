@@ -13,6 +13,8 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::predicate::SizeAbove;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -68,7 +70,8 @@ fn probes() -> Router<AppState> {
 }
 
 /// Innermost first: a panic becomes a 500; the request timeout (which also covers reading the
-/// body) answers 408; every error body becomes JSON with the request id; metrics see the final
+/// body) answers 408; every error body becomes JSON with the request id; the answer is compressed
+/// when the client asks (`answer_compression`); metrics see the final
 /// status; the span carries the request id, the client's own unless it is unusable; CORS answers
 /// preflights before anything else.
 fn with_layers(router: Router<AppState>, state: AppState) -> Router {
@@ -79,6 +82,7 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(middleware::from_fn(error_bodies))
+        .layer(answer_compression())
         .layer(middleware::from_fn_with_state(state.metrics.clone(), record_http))
         .layer(
             TraceLayer::new_for_http()
@@ -95,6 +99,16 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
         None => router,
         Some(cors) => with_cors(router, cors),
     }
+}
+
+/// Answers of 1 KiB or more, and every stream (its size is not known ahead), compressed with gzip or
+/// zstd for a client whose `Accept-Encoding` asks for one (q-values honoured; `Vary:
+/// Accept-Encoding` added). At the fastest level: the cores are for evaluating. The encoder reads
+/// the answer a frame at a time as the connection takes it, and flushes whenever the answer has no
+/// frame ready, so a stream's lines reach a client as promptly as uncompressed; its compressed
+/// frames pass through `crate::server::outbound` like any other, counted until written.
+fn answer_compression() -> CompressionLayer<SizeAbove> {
+    CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(SizeAbove::new(1024))
 }
 
 /// Sends cross-origin requests through `cors` and everything else straight to `router`.
@@ -121,7 +135,7 @@ fn cors_layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
     let layer = CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
+        .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING, header::AUTHORIZATION, REQUEST_ID])
         .expose_headers([
             REQUEST_ID,
             header::RETRY_AFTER,

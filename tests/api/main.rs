@@ -5,6 +5,7 @@
 mod helpers;
 
 mod compare_readme;
+mod compression;
 mod contract;
 mod determinism;
 mod errors;

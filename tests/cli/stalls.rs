@@ -105,6 +105,39 @@ fn an_answer_nobody_reads_stays_reserved_until_the_write_timeout_closes_its_conn
     assert!(received < 20 * MIB, "the client got {received} bytes, the whole answer");
 }
 
+/// A compressed stream nobody reads: the client keeps sending lines whose answers are large, and
+/// reads none of the gzip'd answer. The encoder takes the answer's frames only as the connection
+/// takes its output, so the frames wait, the write timeout closes the connection, and everything
+/// the stream held is released.
+#[test]
+fn a_compressed_stream_nobody_reads_is_closed_by_the_write_timeout_and_released() {
+    let server = BinaryServer::start(&["--memory-limit-bytes", &(64 * MIB).to_string(), "--write-timeout-secs", "3"]);
+    let addr = server.addr;
+    let head = format!(
+        "POST /v1/evaluate/stream?include_pairs=true HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/x-ndjson\r\nAccept-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let stream = never_reading(addr, head.as_bytes());
+    let mut writer = stream.try_clone().expect("socket clones");
+    let sender = std::thread::spawn(move || {
+        // Lines of about 60 items, 59 pairs each: more answer than line, and without end.
+        let lines: String = (0..64).map(|k| line_of(60 + k % 3)).collect();
+        let chunk = format!("{:x}\r\n{lines}\r\n", lines.len());
+        let mut sent = 0usize;
+        while writer.write_all(chunk.as_bytes()).is_ok() {
+            sent += lines.len();
+        }
+        sent
+    });
+    let timed_out = || metric(addr, "prefeval_write_timeouts_total") == 1.0;
+    assert!(eventually(Duration::from_secs(30), timed_out), "the write timeout closed the connection");
+    assert!(eventually(Duration::from_secs(5), || reserved(addr) == 0), "released with the connection");
+    let sent = sender.join().expect("the sender ends once the connection is closed");
+    assert!(sent > 0, "lines were sent");
+    let received = closed_within(stream, Duration::from_secs(10));
+    assert!(received > 0, "the answer had begun");
+}
+
 // ----- HTTP/2 by hand -------------------------------------------------------------------------
 
 const DATA: u8 = 0x0;

@@ -29,6 +29,10 @@ pub enum ErrorCode {
     Unauthorized,
     RequestTimeout,
     BodyIncomplete,
+    /// A `Content-Encoding` other than `gzip`, `zstd` or `identity`.
+    UnsupportedEncoding,
+    /// A body sent as gzip or zstd that does not decode as such.
+    MalformedEncoding,
     QueueFull,
     MemoryBudget,
     InternalError,
@@ -40,7 +44,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 27] = {
+    pub const ALL: [ErrorCode; 29] = {
         use ErrorCode::*;
         [
             MalformedJson,
@@ -64,6 +68,8 @@ impl ErrorCode {
             Unauthorized,
             RequestTimeout,
             BodyIncomplete,
+            UnsupportedEncoding,
+            MalformedEncoding,
             QueueFull,
             MemoryBudget,
             InternalError,

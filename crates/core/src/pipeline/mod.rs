@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod compare;
 pub mod decode;
+pub mod decompress;
 pub mod encode;
 pub mod fast_decode;
 pub mod figures;
