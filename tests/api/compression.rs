@@ -94,11 +94,11 @@ async fn post(app: &TestApp, path: &str, content_type: &str, headers: &[(&str, &
     app.request(Method::POST, path, &all, body.to_vec()).await
 }
 
-/// The summary's `input`, and the stream answer with it taken out.
+/// The summary's `run.input`, and the stream answer with it taken out.
 fn without_input(answer: &Answer) -> (Vec<Value>, Value) {
     let mut lines = answer.ndjson();
     let summary = lines.last_mut().and_then(|line| line.get_mut("summary")).expect("a summary line");
-    let input = summary.as_object_mut().unwrap().remove("input").expect("summary.input");
+    let input = summary["run"].as_object_mut().unwrap().remove("input").expect("summary.run.input");
     (lines, input)
 }
 

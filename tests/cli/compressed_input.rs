@@ -19,12 +19,12 @@ fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::bulk::compress(data, 3).unwrap()
 }
 
-/// The output with its summary's `input` taken out, and that `input`.
+/// The output with its summary's `run.input` taken out, and that `input`.
 fn split_input(output: &[u8]) -> (Vec<Value>, Value) {
     let mut lines: Vec<Value> =
         std::str::from_utf8(output).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     let summary = lines.last_mut().and_then(|line| line.get_mut("summary")).expect("a summary");
-    let input = summary.as_object_mut().unwrap().remove("input").expect("summary.input");
+    let input = summary["run"].as_object_mut().unwrap().remove("input").expect("summary.run.input");
     (lines, input)
 }
 
