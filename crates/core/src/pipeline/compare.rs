@@ -10,7 +10,7 @@ use super::decode::parse;
 use super::format::{ItemInput, ListInput};
 use super::options::CompareOptions;
 use super::validate::{check_model, empty_batch, rank, too_many_evaluated_pairs, too_many_lists};
-use super::wire::{Number, Object, Rank, Text, present};
+use super::wire::{Id, Number, Object, Rank, Text, present};
 use super::{Options, Parallel, Refusal, evaluate};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
@@ -39,7 +39,7 @@ pub struct CompareRequest<'a> {
 #[serde(deny_unknown_fields, expecting = "a list object with an `items` array")]
 pub struct CompareList<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<Text<'a>>,
+    pub id: Option<Id<'a>>,
     #[serde(borrow)]
     pub items: Vec<Object<CompareItem<'a>>>,
 }
@@ -48,7 +48,7 @@ pub struct CompareList<'a> {
 #[serde(deny_unknown_fields, expecting = "an item object with a `rewards` array, one reward per model")]
 pub struct CompareItem<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<Text<'a>>,
+    pub id: Option<Id<'a>>,
     pub rewards: Vec<Number>,
     #[serde(default, deserialize_with = "present")]
     pub rank: Option<Rank>,
@@ -168,7 +168,7 @@ pub fn compare(
                 .items
                 .iter()
                 .map(|Object(item)| ItemInput {
-                    id: item.id.as_ref().map(|id| id.0.clone()),
+                    id: item.id.clone(),
                     reward: item.rewards[model].0,
                     rank: item.rank.map(|r| r.0),
                 })

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use super::options::BatchOptions;
-use super::wire::{EvaluateRequest, Number, Object, Rank, Text, WireItem, WireList};
+use super::wire::{EvaluateRequest, Id, Number, Object, Rank, Text, WireItem, WireList};
 
 /// A whole `POST /v1/evaluate` body, or `None` to let serde decide.
 pub fn request(body: &[u8]) -> Option<EvaluateRequest<'_>> {
@@ -145,6 +145,18 @@ impl<'a> Parser<'a> {
         Some(Text(Cow::Borrowed(std::str::from_utf8(raw).ok()?)))
     }
 
+    /// A string id, or an integer id written plainly within i64/u64, its digits borrowed as
+    /// serde writes them (JSON has no leading zeros; `-0`, a float to serde, goes to serde).
+    fn id(&mut self) -> Option<Id<'a>> {
+        if self.peek()? == b'"' {
+            let raw = self.raw_string()?;
+            return Some(Id::text(std::str::from_utf8(raw).ok()?));
+        }
+        let (literal, float) = self.number_literal()?;
+        let fits = literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok();
+        (!float && fits && literal != "-0").then(|| Id { text: Cow::Borrowed(literal), integer: true })
+    }
+
     /// The literal of a JSON number, checked against the grammar; whether it has a fraction or
     /// an exponent.
     fn number_literal(&mut self) -> Option<(&'a str, bool)> {
@@ -222,7 +234,7 @@ impl<'a> Parser<'a> {
         };
         self.object(|p, key| {
             match key {
-                b"id" if list.id.is_none() => list.id = Some(p.text()?),
+                b"id" if list.id.is_none() => list.id = Some(p.id()?),
                 b"group" if list.group.is_none() => list.group = Some(p.text()?),
                 b"items" if list.items.is_none() => {
                     let mut items = Vec::new();
@@ -243,7 +255,7 @@ impl<'a> Parser<'a> {
         let mut item = WireItem { id: None, reward: None, rank: None, rating: None };
         self.object(|p, key| {
             match key {
-                b"id" if item.id.is_none() => item.id = Some(p.text()?),
+                b"id" if item.id.is_none() => item.id = Some(p.id()?),
                 b"reward" if item.reward.is_none() => item.reward = Some(p.number()?),
                 b"rank" if item.rank.is_none() => item.rank = Some(p.rank()?),
                 b"rating" if item.rating.is_none() => item.rating = Some(p.number()?),

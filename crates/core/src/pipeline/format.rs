@@ -10,7 +10,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::wire::{Number, Object, RankingEntry, Text, WireItem, WireList};
+use super::wire::{Id, Number, Object, RankingEntry, Text, WireItem, WireList};
 use crate::error::{Error, ErrorCode};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -80,7 +80,7 @@ impl<'de> Deserialize<'de> for Format {
 /// client's own fields in errors.
 #[derive(Debug)]
 pub struct ListInput<'a> {
-    pub id: Option<Text<'a>>,
+    pub id: Option<Id<'a>>,
     /// The list's group (`lists[].group`), for per-group figures.
     pub group: Option<Text<'a>>,
     pub items: Vec<ItemInput<'a>>,
@@ -89,7 +89,7 @@ pub struct ListInput<'a> {
 
 #[derive(Debug)]
 pub struct ItemInput<'a> {
-    pub id: Option<Cow<'a, str>>,
+    pub id: Option<Id<'a>>,
     pub reward: f64,
     /// 1 = best; `None` when the list is ranked by array order.
     pub rank: Option<u64>,
@@ -110,7 +110,7 @@ enum Shape {
 
 impl<'a> ListInput<'a> {
     /// One model's view of a list of `POST /v1/compare`: `items` with that model's rewards.
-    pub fn compared(id: Option<Text<'a>>, items: Vec<ItemInput<'a>>, model: usize) -> ListInput<'a> {
+    pub fn compared(id: Option<Id<'a>>, items: Vec<ItemInput<'a>>, model: usize) -> ListInput<'a> {
         ListInput { id, group: None, items, shape: Shape::Compared { model } }
     }
 
@@ -129,7 +129,7 @@ impl<'a> ListInput<'a> {
             Shape::Compared { model } => format!("items[{item}].rewards[{model}]"),
             Shape::Pair => (if item == 0 { "chosen_reward" } else { "rejected_reward" }).to_string(),
             Shape::Ranking { .. } => {
-                let id = self.items.get(item).and_then(|i| i.id.as_deref()).unwrap_or("");
+                let id = self.items.get(item).and_then(|i| i.id.as_ref()).map_or("", Id::as_str);
                 format!("rewards.{id}")
             }
         }
@@ -204,7 +204,7 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
             let chosen = chosen_reward.ok_or_else(|| missing("chosen_reward"))?;
             let rejected = rejected_reward.ok_or_else(|| missing("rejected_reward"))?;
             let item = |name: &'static str, reward: Number| ItemInput {
-                id: Some(Cow::Borrowed(name)),
+                id: Some(Id::text(name)),
                 reward: reward.0,
                 rank: None,
             };
@@ -264,7 +264,7 @@ fn ranked_items<'a>(
                 }
                 (rank, _) => rank.map(|r| r.0),
             };
-            Ok(ItemInput { id: item.id.map(|id| id.0), reward: reward.0, rank })
+            Ok(ItemInput { id: item.id, reward: reward.0, rank })
         })
         .collect()
 }
@@ -288,7 +288,7 @@ fn rated_items<'a>(
             return Err(Error::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rating")), "rating must be finite"));
         }
         ratings.push(rating.0);
-        inputs.push(ItemInput { id: item.id.map(|id| id.0), reward: reward.0, rank: None });
+        inputs.push(ItemInput { id: item.id, reward: reward.0, rank: None });
     }
     // Rank = 1 + the number of distinct ratings above this one (0.0 and −0.0 are one rating).
     let mut distinct: Vec<f64> = ratings.iter().map(|r| r + 0.0).collect();
@@ -303,7 +303,7 @@ fn rated_items<'a>(
 
 /// One item per id in order of first appearance in `ranking`; its rank is its position (1-based).
 fn ranking_items<'a>(
-    id: Option<Text<'a>>,
+    id: Option<Id<'a>>,
     ranking: Vec<RankingEntry<'a>>,
     rewards: Vec<(Text<'a>, Number)>,
     at: &dyn Fn(&str) -> String,
@@ -322,7 +322,7 @@ fn ranking_items<'a>(
     let mut positions = Vec::new();
     let mut seen: HashMap<Cow<'a, str>, String> = HashMap::new();
     for (i, entry) in ranking.into_iter().enumerate() {
-        let ids: Vec<(Text<'a>, Option<usize>)> = match entry {
+        let ids: Vec<(Id<'a>, Option<usize>)> = match entry {
             RankingEntry::One(item_id) => vec![(item_id, None)],
             RankingEntry::Tied(tied) if tied.is_empty() => {
                 return Err(Error::at(
@@ -338,23 +338,24 @@ fn ranking_items<'a>(
                 Some(j) => format!("ranking[{i}][{j}]"),
                 None => format!("ranking[{i}]"),
             };
-            let Some(&reward) = reward_of.get(item_id.0.as_ref()) else {
+            let Some(&reward) = reward_of.get(item_id.as_str()) else {
                 return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(&field),
-                    format!("`{}` has no reward in `rewards`", item_id.0),
+                    format!("`{}` has no reward in `rewards`", item_id.text),
                 ));
             };
-            if let Some(first) = seen.get(&item_id.0) {
+            if let Some(first) = seen.get(&item_id.text) {
                 return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(&field),
-                    format!("`{}` is ranked twice (first at {first})", item_id.0),
+                    format!("`{}` is ranked twice (first at {first})", item_id.text),
                 ));
             }
-            seen.insert(item_id.0.clone(), field);
+            // By text: `3` and `"3"` are one item, as `rewards` keys are strings.
+            seen.insert(item_id.text.clone(), field);
             positions.push((i, j));
-            items.push(ItemInput { id: Some(item_id.0), reward, rank: Some(i as u64 + 1) });
+            items.push(ItemInput { id: Some(item_id), reward, rank: Some(i as u64 + 1) });
         }
     }
     if let Some((extra, _)) = rewards.iter().find(|(item_id, _)| !seen.contains_key(item_id.0.as_ref())) {

@@ -150,7 +150,7 @@ pub(super) fn rank(
 ) -> Result<RankedList, Error> {
     let at = |field: &str| join(prefix, field);
     if let Some(id) = &input.id {
-        check_length(&id.0, MAX_ID_BYTES, || at("id"))?;
+        check_length(id.as_str(), MAX_ID_BYTES, || at("id"))?;
     }
     if let Some(group) = &input.group {
         check_length(&group.0, MAX_GROUP_BYTES, || at("group"))?;
@@ -168,7 +168,7 @@ pub(super) fn rank(
     }
     for (item, entry) in input.items.iter().enumerate() {
         if let Some(id) = &entry.id {
-            check_length(id, MAX_ID_BYTES, || at(&input.item_id_field(item)))?;
+            check_length(id.as_str(), MAX_ID_BYTES, || at(&input.item_id_field(item)))?;
         }
     }
     let ranked_items = input.items.iter().filter(|item| item.rank.is_some()).count();

@@ -18,6 +18,7 @@ use crate::math::{Calibration, ListEvaluation, RankedList, Totals};
 use crate::pipeline::Options;
 use crate::pipeline::figures::Disagreement;
 use crate::pipeline::format::ListInput;
+use crate::pipeline::wire::Id;
 use crate::pipeline::summary::{Figures, TotalsJson};
 
 /// Bytes one pair takes in JSON, about: sizes the output buffer once.
@@ -241,10 +242,10 @@ impl Serialize for DisagreementsJson<'_> {
         for found in self.found {
             let input = self.inputs.get(found.list);
             let id_of =
-                |index: u32| input.and_then(|i| i.items.get(index as usize)).and_then(|item| item.id.as_deref());
+                |index: u32| input.and_then(|i| i.items.get(index as usize)).and_then(|item| item.id.as_ref());
             seq.serialize_element(&DisagreementJson {
                 list: found.list,
-                list_id: input.and_then(|i| i.id.as_ref()).map(|id| &*id.0),
+                list_id: input.and_then(|i| i.id.as_ref()),
                 preferred: found.preferred,
                 other: found.other,
                 preferred_id: id_of(found.preferred),
@@ -260,13 +261,13 @@ impl Serialize for DisagreementsJson<'_> {
 struct DisagreementJson<'r> {
     list: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    list_id: Option<&'r str>,
+    list_id: Option<&'r Id<'r>>,
     preferred: u32,
     other: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    preferred_id: Option<&'r str>,
+    preferred_id: Option<&'r Id<'r>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    other_id: Option<&'r str>,
+    other_id: Option<&'r Id<'r>>,
     probability: f64,
 }
 
@@ -331,7 +332,7 @@ mod tests {
                 .lists
                 .iter()
                 .flat_map(|list| list.pairs.iter().flatten())
-                .any(|pair| pair.preferred_id.is_some_and(|id| id.contains('"')) && pair.other_id.is_some());
+                .any(|pair| pair.preferred_id.is_some_and(|id| id.as_str().contains('"')) && pair.other_id.is_some());
             assert_eq!(ids_written, options.math.include_pairs && options.include_pair_ids);
             assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&reference).unwrap());
         });
