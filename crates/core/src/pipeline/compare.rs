@@ -6,8 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::decode::parse;
+use super::decode::{parse, parse_seed};
 use super::format::{ItemInput, ListInput};
+use super::named::CompareSeed;
 use super::options::CompareOptions;
 use super::validate::{check_model, empty_batch, rank, too_many_evaluated_pairs, too_many_lists};
 use super::wire::{Id, Number, Object, Rank, Text, present};
@@ -124,8 +125,8 @@ pub fn compare(
     parallel: &impl Parallel,
     reservation: &mut Reservation,
 ) -> Result<Comparison, Refusal> {
-    let request: CompareRequest<'_> = parse(body)?;
-    let options = options_of(request.options.as_ref().map(|o| &o.0))?;
+    let (request, options) = decode(body)?;
+    let n = |field: &'static str| options.naming.data_name(field);
     let models = check_models(&request.models)?;
     if request.lists.is_empty() {
         return Err(empty_batch().into());
@@ -147,7 +148,7 @@ pub fn compare(
             if item.rewards.len() != models.len() {
                 return Err(Refusal::Invalid(Error::at(
                     ErrorCode::InvalidValue,
-                    format!("{prefix}.items[{k}].rewards"),
+                    format!("{prefix}.{}[{k}].{}", n("items"), n("rewards")),
                     format!(
                         "{} rewards for {} models: give one reward per model, in the order of `models`",
                         item.rewards.len(),
@@ -158,7 +159,7 @@ pub fn compare(
             if item.rank.is_some_and(|r| r.0 == 0) {
                 return Err(Refusal::Invalid(Error::at(
                     ErrorCode::InvalidValue,
-                    format!("{prefix}.items[{k}].rank"),
+                    format!("{prefix}.{}[{k}].{}", n("items"), n("rank")),
                     "invalid value: integer `0`, expected an integer rank ≥ 1 (1 = best)",
                 )));
             }
@@ -206,6 +207,32 @@ pub fn compare(
         per_model.push(evaluations);
     }
     Ok(figures(models, &per_model, &options))
+}
+
+/// A comparison body with its options: read under native names first (the options may follow
+/// the lists), and again named the data's way when the options map fields, or when native names
+/// failed and the options rename.
+fn decode(body: &[u8]) -> Result<(CompareRequest<'_>, Options), Error> {
+    let error = match parse::<CompareRequest<'_>>(body) {
+        Ok(request) => {
+            let options = options_of(request.options.as_ref().map(|o| &o.0))?;
+            if options.naming.fields.is_none() {
+                return Ok((request, options));
+            }
+            return Ok((parse_seed(body, CompareSeed(&options))?, options));
+        }
+        Err(error) => error,
+    };
+    #[derive(Deserialize)]
+    struct OptionsOnly {
+        #[serde(default, deserialize_with = "present")]
+        options: Option<Object<CompareOptions>>,
+    }
+    let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
+    match probe.and_then(|Object(probe)| options_of(probe.options.as_ref().map(|o| &o.0)).ok()) {
+        Some(options) if options.naming.renames() => Ok((parse_seed(body, CompareSeed(&options))?, options)),
+        _ => Err(error),
+    }
 }
 
 fn options_of(wire: Option<&CompareOptions>) -> Result<Options, Error> {

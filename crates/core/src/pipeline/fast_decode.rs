@@ -10,49 +10,146 @@
 
 use std::borrow::Cow;
 
-use super::options::BatchOptions;
+use super::Options;
+use super::fields::Schema;
+use super::named::Level;
+use super::options::{BatchOptions, OptionSettings};
+use super::validate::resolve_options;
 use super::wire::{EvaluateRequest, Id, Number, Object, Rank, Text, WireItem, WireList};
 
-/// A whole `POST /v1/evaluate` body, or `None` to let serde decide.
-pub fn request(body: &[u8]) -> Option<EvaluateRequest<'_>> {
+/// A whole `POST /v1/evaluate` body with its options resolved (its own, then `overrides`), or
+/// `None` to let serde decide. Lists are read in the naming known when they come: the overrides'
+/// alone until the body's `options` have been read; when those rename fields the lists' span is
+/// read again (and when native names fail on lists the options will rename, the span is stepped
+/// over and read once they are known).
+pub fn request<'a>(body: &'a [u8], overrides: &OptionSettings) -> Option<(EvaluateRequest<'a>, Options)> {
     let mut p = Parser { bytes: body, at: 0 };
-    let (mut model, mut options, mut lists) = (None, None, None);
+    let early = resolve_options(None, overrides).ok()?;
+    let (mut model, mut wire_options, mut resolved) = (None, None, None::<Options>);
+    // The lists, and the span they were read from, and whether under the final options.
+    let mut lists: Option<(Option<Vec<Object<WireList<'a>>>>, usize, usize, bool)> = None;
     p.object(|p, key| {
         match key {
             b"model" if model.is_none() => model = Some(p.text()?),
-            b"options" if options.is_none() => {
+            b"options" if wire_options.is_none() => {
                 // Small and rare: serde decodes the options object it spans.
                 let start = p.at;
                 p.skip_value(0)?;
                 let slice = p.bytes.get(start..p.at)?;
-                options = Some(serde_json::from_slice::<Object<BatchOptions>>(slice).ok()?);
+                let options = serde_json::from_slice::<Object<BatchOptions>>(slice).ok()?;
+                resolved = Some(resolve_options(Some(&options.0), overrides).ok()?);
+                wire_options = Some(options);
             }
             b"lists" if lists.is_none() => {
-                let mut all = Vec::new();
-                p.array(|p| {
-                    all.push(Object(p.list()?));
-                    Some(())
-                })?;
-                lists = Some(all);
+                let start = p.at;
+                let naming = resolved.as_ref().unwrap_or(&early);
+                match p.lists(naming) {
+                    Some(all) => lists = Some((Some(all), start, p.at, resolved.is_some())),
+                    // The options that would read them may follow.
+                    None if resolved.is_none() => {
+                        p.at = start;
+                        p.skip_value(0)?;
+                        lists = Some((None, start, p.at, false));
+                    }
+                    None => return None,
+                }
             }
             _ => return None,
         }
         Some(())
     })?;
     p.end()?;
-    Some(EvaluateRequest { model, options, lists: lists? })
+    let options = match resolved {
+        Some(options) => options,
+        None => early.clone(),
+    };
+    let (read, start, end, under_final) = lists?;
+    let same_reading = options.naming == early.naming && (!options.naming.renames() || options.format == early.format);
+    let lists = match read {
+        Some(all) if under_final || same_reading => all,
+        _ => {
+            let mut again = Parser { bytes: body.get(..end)?, at: start };
+            let all = again.lists(&options)?;
+            again.end()?;
+            all
+        }
+    };
+    Some((EvaluateRequest { model, options: wire_options, lists }, options))
 }
 
-/// One list object (a line of a stream), or `None` to let serde decide.
-pub fn list(json: &[u8]) -> Option<WireList<'_>> {
+/// One list object (a line of a stream) read in `options`' naming, or `None` to let serde decide.
+pub fn list<'a>(json: &'a [u8], options: &Options) -> Option<WireList<'a>> {
     let mut p = Parser { bytes: json, at: 0 };
-    let list = p.list()?;
+    let list = p.list(options)?;
     p.end()?;
     Some(list)
 }
 
-/// Deepest nesting stepped over inside `options` before giving the input to serde.
+/// What a key of a list or an item holds.
+enum Key {
+    /// The format's field of this name.
+    Field(&'static str),
+    /// A key the options ignore.
+    Skip,
+}
+
+/// A key as the options read it, or `None` to give up (unknown keys refused go to serde, which
+/// names them). Native naming takes the keys of every format this path reads, as serde's
+/// decoding of the union does.
+fn key_of(key: &[u8], level: Level, options: &Options) -> Option<Key> {
+    let naming = &options.naming;
+    if !naming.renames() {
+        let field = match (level, key) {
+            (_, b"id") => "id",
+            (Level::List, b"group") => "group",
+            (Level::List, b"items") => "items",
+            (Level::List, b"chosen_reward") => "chosen_reward",
+            (Level::List, b"rejected_reward") => "rejected_reward",
+            (Level::Item, b"reward") => "reward",
+            (Level::Item, b"rank") => "rank",
+            (Level::Item, b"rating") => "rating",
+            _ => return None,
+        };
+        return Some(Key::Field(field));
+    }
+    let key = std::str::from_utf8(key).ok()?;
+    let schema = Schema::Format(options.format);
+    let own = naming.own_name(key).and_then(|own| schema.level_fields(level).iter().find(|field| **field == own));
+    match own {
+        Some(field) => Some(Key::Field(field)),
+        None if naming.ignores_unknown() => Some(Key::Skip),
+        None => None,
+    }
+}
+
+/// Deepest nesting stepped over (in `options`, and in ignored values) before giving the input to
+/// serde.
 const MAX_SKIPPED_DEPTH: usize = 32;
+
+/// The index of the first `"`, `\\` or control character at or after `from`, eight bytes at a
+/// time (the test serde_json's own string scan uses: a byte's high bit is set in `found` for the
+/// first such byte of a word; later bits may be false alarms, so only the lowest is trusted).
+fn special_byte(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    let rest = bytes.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let control = word.wrapping_sub(ONES * 0x20) & !word;
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let quote = quote.wrapping_sub(ONES) & !quote;
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let backslash = backslash.wrapping_sub(ONES) & !backslash;
+        let found = (control | quote | backslash) & (ONES << 7);
+        if found != 0 {
+            return Some(from + offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    let tail = chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(from + offset + tail)
+}
 
 struct Parser<'a> {
     bytes: &'a [u8],
@@ -131,13 +228,37 @@ impl<'a> Parser<'a> {
             return None;
         }
         let start = self.at + 1;
-        let rest = self.bytes.get(start..)?;
-        let length = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest[length] != b'"' {
+        let end = special_byte(self.bytes, start)?;
+        if self.bytes[end] != b'"' {
             return None;
         }
-        self.at = start + length + 1;
-        Some(&rest[..length])
+        self.at = end + 1;
+        self.bytes.get(start..end)
+    }
+
+    /// Steps over a string, escapes included, refusing what serde refuses when it steps over
+    /// one: control characters, unknown escapes, `\u` without four hex digits. (Like serde, it
+    /// does not check UTF-8 or surrogates in a string it does not build.)
+    fn skip_string(&mut self) -> Option<()> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let mut at = self.at + 1;
+        loop {
+            at = special_byte(self.bytes, at)?;
+            match self.bytes[at] {
+                b'"' => {
+                    self.at = at + 1;
+                    return Some(());
+                }
+                b'\\' => match self.bytes.get(at + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
+                    b'u' if self.bytes.get(at + 2..at + 6)?.iter().all(u8::is_ascii_hexdigit) => at += 6,
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
     }
 
     fn text(&mut self) -> Option<Text<'a>> {
@@ -222,44 +343,52 @@ impl<'a> Parser<'a> {
         literal.parse::<u64>().ok().map(Rank)
     }
 
-    fn list(&mut self) -> Option<WireList<'a>> {
-        let mut list = WireList {
-            id: None,
-            group: None,
-            items: None,
-            chosen_reward: None,
-            rejected_reward: None,
-            ranking: None,
-            rewards: None,
-        };
+    fn lists(&mut self, options: &Options) -> Option<Vec<Object<WireList<'a>>>> {
+        let mut all = Vec::new();
+        self.array(|p| {
+            all.push(Object(p.list(options)?));
+            Some(())
+        })?;
+        Some(all)
+    }
+
+    fn list(&mut self, options: &Options) -> Option<WireList<'a>> {
+        let mut list = WireList::default();
         self.object(|p, key| {
-            match key {
-                b"id" if list.id.is_none() => list.id = Some(p.id()?),
-                b"group" if list.group.is_none() => list.group = Some(p.text()?),
-                b"items" if list.items.is_none() => {
+            match key_of(key, Level::List, options)? {
+                Key::Field("id") if list.id.is_none() => list.id = Some(p.id()?),
+                Key::Field("group") if list.group.is_none() => list.group = Some(p.text()?),
+                Key::Field("items") if list.items.is_none() => {
                     let mut items = Vec::new();
                     p.array(|p| {
-                        items.push(Object(p.item()?));
+                        items.push(Object(p.item(options)?));
                         Some(())
                     })?;
                     list.items = Some(items);
                 }
-                _ => return None,
+                Key::Field("chosen_reward") if list.chosen_reward.is_none() => list.chosen_reward = Some(p.number()?),
+                Key::Field("rejected_reward") if list.rejected_reward.is_none() => {
+                    list.rejected_reward = Some(p.number()?)
+                }
+                Key::Skip => p.skip_value(0)?,
+                // `ranking`, `rewards`, a field given twice: serde's.
+                Key::Field(_) => return None,
             }
             Some(())
         })?;
         Some(list)
     }
 
-    fn item(&mut self) -> Option<WireItem<'a>> {
+    fn item(&mut self, options: &Options) -> Option<WireItem<'a>> {
         let mut item = WireItem { id: None, reward: None, rank: None, rating: None };
         self.object(|p, key| {
-            match key {
-                b"id" if item.id.is_none() => item.id = Some(p.id()?),
-                b"reward" if item.reward.is_none() => item.reward = Some(p.number()?),
-                b"rank" if item.rank.is_none() => item.rank = Some(p.rank()?),
-                b"rating" if item.rating.is_none() => item.rating = Some(p.number()?),
-                _ => return None,
+            match key_of(key, Level::Item, options)? {
+                Key::Field("id") if item.id.is_none() => item.id = Some(p.id()?),
+                Key::Field("reward") if item.reward.is_none() => item.reward = Some(p.number()?),
+                Key::Field("rank") if item.rank.is_none() => item.rank = Some(p.rank()?),
+                Key::Field("rating") if item.rating.is_none() => item.rating = Some(p.number()?),
+                Key::Skip => p.skip_value(0)?,
+                Key::Field(_) => return None,
             }
             Some(())
         })?;
@@ -277,7 +406,7 @@ impl<'a> Parser<'a> {
         match self.peek()? {
             b'{' => self.object(|p, _| p.skip_value(depth + 1)),
             b'[' => self.array(|p| p.skip_value(depth + 1)),
-            b'"' => self.raw_string().map(|_| ()),
+            b'"' => self.skip_string(),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -303,7 +432,7 @@ mod tests {
     /// Whenever the fast path answers, serde answers the same; the fast path takes the common
     /// shapes.
     fn agrees(body: &str) -> bool {
-        let fast = request(body.as_bytes());
+        let fast = request(body.as_bytes(), &OptionSettings::default()).map(|(request, _)| request);
         let slow = serde_request(body.as_bytes());
         if let Some(fast) = &fast {
             assert_eq!(Some(format!("{fast:?}")), slow.as_ref().map(|s| format!("{s:?}")), "{body}");

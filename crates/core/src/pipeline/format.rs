@@ -10,6 +10,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::fields::Naming;
 use super::wire::{Id, Number, Object, RankingEntry, Text, WireItem, WireList};
 use crate::error::{Error, ErrorCode};
 
@@ -114,44 +115,49 @@ impl<'a> ListInput<'a> {
         ListInput { id, group: None, items, shape: Shape::Compared { model } }
     }
 
-    /// The field holding the items (`items`, `ranking`), or the list itself for `pairs`.
-    pub fn items_field(&self) -> &'static str {
+    /// The field holding the items (`items`, `ranking`), or the list itself for `pairs`, as the
+    /// data names it (so are all the fields below: `naming` is the options').
+    pub fn items_field<'n>(&self, naming: &'n Naming) -> &'n str {
         match self.shape {
-            Shape::Items { .. } | Shape::Compared { .. } => "items",
+            Shape::Items { .. } | Shape::Compared { .. } => naming.data_name("items"),
             Shape::Pair => "",
-            Shape::Ranking { .. } => "ranking",
+            Shape::Ranking { .. } => naming.data_name("ranking"),
         }
     }
 
-    pub fn reward_field(&self, item: usize) -> String {
+    pub fn reward_field(&self, item: usize, naming: &Naming) -> String {
+        let n = |name| naming.data_name(name);
         match &self.shape {
-            Shape::Items { .. } => format!("items[{item}].reward"),
-            Shape::Compared { model } => format!("items[{item}].rewards[{model}]"),
-            Shape::Pair => (if item == 0 { "chosen_reward" } else { "rejected_reward" }).to_string(),
+            Shape::Items { .. } => format!("{}[{item}].{}", n("items"), n("reward")),
+            Shape::Compared { model } => format!("{}[{item}].{}[{model}]", n("items"), n("rewards")),
+            Shape::Pair => n(if item == 0 { "chosen_reward" } else { "rejected_reward" }).to_string(),
             Shape::Ranking { .. } => {
                 let id = self.items.get(item).and_then(|i| i.id.as_ref()).map_or("", Id::as_str);
-                format!("rewards.{id}")
+                format!("{}.{id}", n("rewards"))
             }
         }
     }
 
-    pub fn rank_field(&self, item: usize) -> String {
+    pub fn rank_field(&self, item: usize, naming: &Naming) -> String {
+        let n = |name| naming.data_name(name);
         match &self.shape {
-            Shape::Items { rank_field } => format!("items[{item}].{rank_field}"),
-            Shape::Compared { .. } => format!("items[{item}].rank"),
+            Shape::Items { rank_field } => format!("{}[{item}].{}", n("items"), n(rank_field)),
+            Shape::Compared { .. } => format!("{}[{item}].{}", n("items"), n("rank")),
             Shape::Pair => String::new(),
             Shape::Ranking { positions } => match positions.get(item) {
-                Some((i, Some(j))) => format!("ranking[{i}][{j}]"),
-                Some((i, None)) => format!("ranking[{i}]"),
-                None => "ranking".to_string(),
+                Some((i, Some(j))) => format!("{}[{i}][{j}]", n("ranking")),
+                Some((i, None)) => format!("{}[{i}]", n("ranking")),
+                None => n("ranking").to_string(),
             },
         }
     }
 
-    pub fn item_id_field(&self, item: usize) -> String {
+    pub fn item_id_field(&self, item: usize, naming: &Naming) -> String {
         match &self.shape {
-            Shape::Items { .. } | Shape::Compared { .. } => format!("items[{item}].id"),
-            _ => self.rank_field(item),
+            Shape::Items { .. } | Shape::Compared { .. } => {
+                format!("{}[{item}].{}", naming.data_name("items"), naming.data_name("id"))
+            }
+            _ => self.rank_field(item, naming),
         }
     }
 }
@@ -165,9 +171,13 @@ pub fn join(prefix: &str, field: &str) -> String {
     }
 }
 
-/// Converts a decoded list of `format` into the native shape; `prefix` is the list's path.
-pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<ListInput<'a>, Error> {
+/// Converts a decoded list of `format` into the native shape; `prefix` is the list's path. Paths
+/// and messages name fields as the data does (`naming`).
+pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix: &str) -> Result<ListInput<'a>, Error> {
     let at = |field: &str| join(prefix, field);
+    let n = |field: &'static str| naming.data_name(field);
+    let item_field =
+        |k: usize, field: &str| format!("{}[{k}].{}", naming.data_name("items"), naming.data_name(field));
     let unknown = |field: &str| {
         Error::at(
             ErrorCode::UnknownField,
@@ -185,24 +195,33 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
                 ("ranking", ranking.is_some()),
                 ("rewards", rewards.is_some()),
             ];
-            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
-                return Err(unknown(field));
+            // Other formats' fields, decoded under native names: refused unless unknown fields
+            // are ignored.
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present)
+                && !naming.ignores_unknown()
+            {
+                return Err(unknown(n(field)));
             }
-            let items = items.ok_or_else(|| missing("items"))?;
+            let items = items.ok_or_else(|| missing(n("items")))?;
+            let refuse = (!naming.ignores_unknown()).then_some(&unknown as FieldError<'_>);
             let items = match format {
-                Format::Ratings => rated_items(items, &at, &unknown, &missing)?,
-                _ => ranked_items(items, format == Format::RanksZeroBased, &at, &unknown, &missing)?,
+                Format::Ratings => rated_items(items, &at, &item_field, refuse, &missing)?,
+                _ => ranked_items(items, format == Format::RanksZeroBased, &at, &item_field, refuse, &missing)?,
             };
             let rank_field = if format == Format::Ratings { "rating" } else { "rank" };
             Ok(ListInput { id, group, items, shape: Shape::Items { rank_field } })
         }
         Format::Pairs => {
             let extra = [("items", items.is_some()), ("ranking", ranking.is_some()), ("rewards", rewards.is_some())];
-            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
-                return Err(unknown(field));
+            // Other formats' fields, decoded under native names: refused unless unknown fields
+            // are ignored.
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present)
+                && !naming.ignores_unknown()
+            {
+                return Err(unknown(n(field)));
             }
-            let chosen = chosen_reward.ok_or_else(|| missing("chosen_reward"))?;
-            let rejected = rejected_reward.ok_or_else(|| missing("rejected_reward"))?;
+            let chosen = chosen_reward.ok_or_else(|| missing(n("chosen_reward")))?;
+            let rejected = rejected_reward.ok_or_else(|| missing(n("rejected_reward")))?;
             let item = |name: &'static str, reward: Number| ItemInput {
                 id: Some(Id::text(name)),
                 reward: reward.0,
@@ -221,12 +240,16 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
                 ("chosen_reward", chosen_reward.is_some()),
                 ("rejected_reward", rejected_reward.is_some()),
             ];
-            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
-                return Err(unknown(field));
+            // Other formats' fields, decoded under native names: refused unless unknown fields
+            // are ignored.
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present)
+                && !naming.ignores_unknown()
+            {
+                return Err(unknown(n(field)));
             }
-            let ranking = ranking.ok_or_else(|| missing("ranking"))?;
-            let rewards = rewards.ok_or_else(|| missing("rewards"))?;
-            let mut input = ranking_items(id, ranking, rewards.0, &at)?;
+            let ranking = ranking.ok_or_else(|| missing(n("ranking")))?;
+            let rewards = rewards.ok_or_else(|| missing(n("rewards")))?;
+            let mut input = ranking_items(id, ranking, rewards.0, &at, [n("ranking"), n("rewards")])?;
             input.group = group;
             Ok(input)
         }
@@ -234,30 +257,33 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
 }
 
 type FieldError<'f> = &'f dyn Fn(&str) -> Error;
+/// `items[k].<field>` as the data names both.
+type ItemField<'f> = &'f dyn Fn(usize, &str) -> String;
 
 fn ranked_items<'a>(
     items: Vec<Object<WireItem<'a>>>,
     zero_based: bool,
     at: &dyn Fn(&str) -> String,
-    unknown: FieldError<'_>,
+    item_field: ItemField<'_>,
+    unknown: Option<FieldError<'_>>,
     missing: FieldError<'_>,
 ) -> Result<Vec<ItemInput<'a>>, Error> {
     items
         .into_iter()
         .enumerate()
         .map(|(k, Object(item))| {
-            if item.rating.is_some() {
-                return Err(unknown(&format!("items[{k}].rating")));
+            if let (Some(_), Some(unknown)) = (item.rating, unknown) {
+                return Err(unknown(&item_field(k, "rating")));
             }
-            let reward = item.reward.ok_or_else(|| missing(&format!("items[{k}].reward")))?;
+            let reward = item.reward.ok_or_else(|| missing(&item_field(k, "reward")))?;
             let rank = match (item.rank, zero_based) {
                 (Some(rank), true) => Some(rank.0.checked_add(1).ok_or_else(|| {
-                    Error::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rank")), "rank is too large")
+                    Error::at(ErrorCode::InvalidValue, at(&item_field(k, "rank")), "rank is too large")
                 })?),
                 (Some(rank), false) if rank.0 == 0 => {
                     return Err(Error::at(
                         ErrorCode::InvalidValue,
-                        at(&format!("items[{k}].rank")),
+                        at(&item_field(k, "rank")),
                         "invalid value: integer `0`, expected an integer rank ≥ 1 (1 = best); \
                          send format `ranks_zero_based` for ranks where 0 is best",
                     ));
@@ -273,19 +299,20 @@ fn ranked_items<'a>(
 fn rated_items<'a>(
     items: Vec<Object<WireItem<'a>>>,
     at: &dyn Fn(&str) -> String,
-    unknown: FieldError<'_>,
+    item_field: ItemField<'_>,
+    unknown: Option<FieldError<'_>>,
     missing: FieldError<'_>,
 ) -> Result<Vec<ItemInput<'a>>, Error> {
     let mut ratings = Vec::with_capacity(items.len());
     let mut inputs = Vec::with_capacity(items.len());
     for (k, Object(item)) in items.into_iter().enumerate() {
-        if item.rank.is_some() {
-            return Err(unknown(&format!("items[{k}].rank")));
+        if let (Some(_), Some(unknown)) = (item.rank, unknown) {
+            return Err(unknown(&item_field(k, "rank")));
         }
-        let reward = item.reward.ok_or_else(|| missing(&format!("items[{k}].reward")))?;
-        let rating = item.rating.ok_or_else(|| missing(&format!("items[{k}].rating")))?;
+        let reward = item.reward.ok_or_else(|| missing(&item_field(k, "reward")))?;
+        let rating = item.rating.ok_or_else(|| missing(&item_field(k, "rating")))?;
         if !rating.0.is_finite() {
-            return Err(Error::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rating")), "rating must be finite"));
+            return Err(Error::at(ErrorCode::InvalidValue, at(&item_field(k, "rating")), "rating must be finite"));
         }
         ratings.push(rating.0);
         inputs.push(ItemInput { id: item.id, reward: reward.0, rank: None });
@@ -307,13 +334,14 @@ fn ranking_items<'a>(
     ranking: Vec<RankingEntry<'a>>,
     rewards: Vec<(Text<'a>, Number)>,
     at: &dyn Fn(&str) -> String,
+    [ranking_name, rewards_name]: [&str; 2],
 ) -> Result<ListInput<'a>, Error> {
     let mut reward_of: HashMap<&str, f64> = HashMap::with_capacity(rewards.len());
     for (item_id, reward) in &rewards {
         if reward_of.insert(&item_id.0, reward.0).is_some() {
             return Err(Error::at(
                 ErrorCode::InvalidValue,
-                at(&format!("rewards.{}", item_id.0)),
+                at(&format!("{rewards_name}.{}", item_id.0)),
                 format!("`{}` has two rewards", item_id.0),
             ));
         }
@@ -327,7 +355,7 @@ fn ranking_items<'a>(
             RankingEntry::Tied(tied) if tied.is_empty() => {
                 return Err(Error::at(
                     ErrorCode::InvalidValue,
-                    at(&format!("ranking[{i}]")),
+                    at(&format!("{ranking_name}[{i}]")),
                     "an empty tie ranks no item: leave it out, or put the tied ids in it",
                 ));
             }
@@ -335,8 +363,8 @@ fn ranking_items<'a>(
         };
         for (item_id, j) in ids {
             let field = match j {
-                Some(j) => format!("ranking[{i}][{j}]"),
-                None => format!("ranking[{i}]"),
+                Some(j) => format!("{ranking_name}[{i}][{j}]"),
+                None => format!("{ranking_name}[{i}]"),
             };
             let Some(&reward) = reward_of.get(item_id.as_str()) else {
                 return Err(Error::at(
@@ -361,7 +389,7 @@ fn ranking_items<'a>(
     if let Some((extra, _)) = rewards.iter().find(|(item_id, _)| !seen.contains_key(item_id.0.as_ref())) {
         return Err(Error::at(
             ErrorCode::InvalidValue,
-            at(&format!("rewards.{}", extra.0)),
+            at(&format!("{rewards_name}.{}", extra.0)),
             format!("`{}` has a reward but is not in `ranking`", extra.0),
         ));
     }

@@ -6,18 +6,19 @@
 //! of `OptionDef::parse_text` / `decode_options` and `OptionSettings::apply`.
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
 
+use super::fields::{FIELDS_EXPECTED, FieldMap, Naming, Schema, UnknownFields};
 use super::format::{FORMAT_NAMES, Format};
 use super::json::{Count, Number};
 use crate::error::{Error, ErrorCode};
 use crate::math::{MathOptions, Normalization};
 
 /// What a door asks of the evaluation.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     pub math: MathOptions,
     pub format: Format,
@@ -31,6 +32,10 @@ pub struct Options {
     /// as the indices already name the items and the ids nearly double an answer with pairs. No
     /// effect without `math.include_pairs`.
     pub include_pair_ids: bool,
+    /// How the data names its fields and what becomes of keys the format does not read.
+    pub naming: Naming,
+    /// A comparison's options: its lists have the shape of `POST /v1/compare`, whatever `format`.
+    pub comparison: bool,
 }
 
 /// The confidence of intervals unless a request says otherwise.
@@ -45,6 +50,8 @@ impl Default for Options {
             calibration_bins: None,
             top_disagreements: None,
             include_pair_ids: false,
+            naming: Naming::default(),
+            comparison: false,
         }
     }
 }
@@ -54,7 +61,13 @@ impl Options {
     pub fn for_comparison() -> Self {
         let mut options = Options::default();
         options.math.include_pairs = false;
+        options.comparison = true;
         options
+    }
+
+    /// The shape lists are read in.
+    pub fn schema(&self) -> Schema {
+        if self.comparison { Schema::Compare } else { Schema::Format(self.format) }
     }
 }
 
@@ -112,6 +125,9 @@ pub enum Kind {
     Count(u64),
     Normalization,
     Format,
+    /// `options.fields`: an object of strings, or `a:b,c:d` as text.
+    Fields,
+    UnknownFields,
 }
 
 impl Kind {
@@ -123,18 +139,22 @@ impl Kind {
             Kind::Count(_) => "N",
             Kind::Normalization => "NORMALIZATION",
             Kind::Format => "FORMAT",
+            Kind::Fields => "NAME:DATA_NAME,...",
+            Kind::UnknownFields => "reject|ignore",
         }
     }
 }
 
 /// One option's value, read but not yet checked.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Bool(bool),
     Number(f64),
     Count(u64),
     Normalization(Normalization),
     Format(Format),
+    Fields(Arc<FieldMap>),
+    UnknownFields(UnknownFields),
 }
 
 /// One entry of the table.
@@ -275,6 +295,34 @@ pub static OPTIONS: &[OptionDef] = &[
             Ok(())
         },
     },
+    OptionDef {
+        name: "fields",
+        kind: Kind::Fields,
+        expected: FIELDS_EXPECTED,
+        doc: "Names the data gives the format's fields, at list and item level alike, as \
+              `name:data_name` pairs separated by commas (e.g. `chosen_reward:score_chosen,group:subset`).",
+        doors: ALL_DOORS,
+        set: |options, value, _| {
+            // Whether the keys are the format's is checked once every option is known (`apply`).
+            if let Value::Fields(map) = value {
+                options.naming.fields = Some(map);
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "unknown_fields",
+        kind: Kind::UnknownFields,
+        expected: UnknownFields::EXPECTED,
+        doc: "Keys of lists and items the format does not read: `reject` them (default) or `ignore` them unread.",
+        doors: ALL_DOORS,
+        set: |options, value, _| {
+            if let Value::UnknownFields(unknown) = value {
+                options.naming.unknown = unknown;
+            }
+            Ok(())
+        },
+    },
 ];
 
 impl OptionDef {
@@ -304,6 +352,8 @@ impl OptionDef {
             Kind::Count(_) => text.parse().ok().map(Value::Count),
             Kind::Normalization => Normalization::from_name(text).map(Value::Normalization),
             Kind::Format => Format::from_name(text).map(Value::Format),
+            Kind::Fields => return FieldMap::parse_text(text, path).map(|map| Value::Fields(Arc::new(map))),
+            Kind::UnknownFields => UnknownFields::from_name(text).map(Value::UnknownFields),
         };
         value.ok_or_else(|| {
             Error::at(ErrorCode::InvalidValue, path, format!("invalid value `{text}`: expected {}", self.expected))
@@ -341,14 +391,20 @@ impl OptionSettings {
         self.0.is_empty()
     }
 
-    /// Checks and sets each value; an error's path is `prefix` + the option's name.
+    /// Checks and sets each value; an error's path is `prefix` + the option's name. A mapping
+    /// of `fields` is checked against the format once both are set.
     pub fn apply(&self, options: &mut Options, prefix: &str) -> Result<(), Error> {
-        for &(def, value) in &self.0 {
+        for (def, value) in &self.0 {
             // The full path is built only for an error: applying options is on every request.
-            (def.set)(options, value, def.name).map_err(|mut error| {
+            (def.set)(options, value.clone(), def.name).map_err(|mut error| {
                 error.path = Some(format!("{prefix}{}", def.name));
                 error
             })?;
+        }
+        if self.0.iter().any(|(def, _)| matches!(def.kind, Kind::Fields | Kind::Format))
+            && let Some(map) = &options.naming.fields
+        {
+            map.check(options.schema(), prefix)?;
         }
         Ok(())
     }
@@ -400,6 +456,8 @@ pub fn decode_options<'de, D: Deserializer<'de>>(deserializer: D, door: Door) ->
                     Kind::Count(_) => Value::Count(map.next_value::<Count>()?.0),
                     Kind::Normalization => Value::Normalization(map.next_value::<WireNormalization>()?.0),
                     Kind::Format => Value::Format(map.next_value()?),
+                    Kind::Fields => Value::Fields(Arc::new(map.next_value()?)),
+                    Kind::UnknownFields => Value::UnknownFields(map.next_value()?),
                 };
                 settings.push(def, value);
             }

@@ -25,7 +25,7 @@ pub struct EvaluateRequest<'a> {
 }
 
 /// One list in any format: the union of the fields of every format (see `Format`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a list object")]
 pub struct WireList<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
