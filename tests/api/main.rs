@@ -17,5 +17,6 @@ mod http_errors;
 mod metrics;
 mod properties;
 mod readme;
+mod real_exports;
 mod saturation;
 mod shutdown;

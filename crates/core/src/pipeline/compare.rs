@@ -229,8 +229,10 @@ fn decode(body: &[u8]) -> Result<(CompareRequest<'_>, Options), Error> {
         options: Option<Object<CompareOptions>>,
     }
     let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
-    match probe.and_then(|Object(probe)| options_of(probe.options.as_ref().map(|o| &o.0)).ok()) {
-        Some(options) if options.naming.renames() => Ok((parse_seed(body, CompareSeed(&options))?, options)),
+    // Options that cannot be resolved are the error to report: they decide how lists read.
+    match probe.map(|Object(probe)| options_of(probe.options.as_ref().map(|o| &o.0))) {
+        Some(Ok(options)) if options.naming.renames() => Ok((parse_seed(body, CompareSeed(&options))?, options)),
+        Some(Err(options_error)) => Err(options_error),
         _ => Err(error),
     }
 }

@@ -538,4 +538,59 @@ mod tests {
         }
         assert!(fast_taken > 1500, "the fast path took {fast_taken} bodies");
     }
+
+    /// The fast path and serde's seeded decoding, for a body whose options rename.
+    fn agrees_renamed(body: &str) -> bool {
+        use crate::pipeline::decode::parse_seed;
+        use crate::pipeline::named::RequestSeed;
+        let fast = request(body.as_bytes(), &OptionSettings::default());
+        if let Some((fast, options)) = &fast {
+            let slow = parse_seed(body.as_bytes(), RequestSeed(options)).expect("serde reads what the fast path read");
+            assert_eq!(format!("{:?}", fast.lists), format!("{:?}", slow.lists), "{body}");
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn renamed_exports_take_the_fast_path_wherever_their_options_are() {
+        let text = format!("\"{}\"", "Human: say \\\"hi\\\"\\n\\nAssistant: \\u00e9 \\\\ ok\\t".repeat(50));
+        let row = format!(
+            r#"{{"prompt_id":"p1","prompt":{text},"chosen":[{{"role":"user","content":{text}}}],"meta":{{"a":[1,2.5,null,true,{{}}]}},"score_chosen":1.5,"score_rejected":-2,"subset":"chat"}}"#
+        );
+        let options = r#"{"format":"pairs","unknown_fields":"ignore","fields":{"chosen_reward":"score_chosen","rejected_reward":"score_rejected","group":"subset","id":"prompt_id"}}"#;
+        for body in [
+            format!(r#"{{"options":{options},"lists":[{row},{row}]}}"#),
+            format!(r#"{{"lists":[{row},{row}],"options":{options}}}"#),
+        ] {
+            assert!(agrees_renamed(&body), "{}", &body[..200]);
+        }
+        // Integer ids, native items renamed, options last.
+        let body = r#"{"lists":[{"qid":3,"rs":[{"id":-1,"s":1,"x":"\""},{"id":18446744073709551615,"s":0}]}],
+            "options":{"fields":{"id":"qid","items":"rs","reward":"s"},"unknown_fields":"ignore"}}"#;
+        assert!(agrees_renamed(body));
+        // What serde refuses when it steps over a value, the fast path leaves to serde.
+        for bad in [r#""\x""#, r#""\u12G4""#, "\"tab\there\"", r#""open"#] {
+            let body = format!(r#"{{"options":{{"unknown_fields":"ignore"}},"lists":[{{"t":{bad},"items":[]}}]}}"#);
+            assert!(!agrees_renamed(&body), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_quote_backslash_or_control_byte() {
+        let mut rng = SplitMix64::new(5);
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..rng.below(40))
+                .map(|_| match rng.below(8) {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => rng.below(0x20) as u8,
+                    3 => 0x80 + rng.below(0x80) as u8,
+                    _ => 0x20 + rng.below(0x60) as u8,
+                })
+                .collect();
+            let from = rng.below(bytes.len() as u64 + 2) as usize;
+            let naive = bytes.get(from..).and_then(|rest| rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20));
+            assert_eq!(special_byte(&bytes, from), naive.map(|k| from + k), "{bytes:?} from {from}");
+        }
+    }
 }

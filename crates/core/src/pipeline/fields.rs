@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Unexpected, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
 
 use super::format::Format;
 use crate::error::{Error, ErrorCode};
@@ -152,13 +152,36 @@ impl<'de> Deserialize<'de> for FieldMap {
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<FieldMap, A::Error> {
                 let mut map = FieldMap::default();
                 while let Some(own) = access.next_key::<String>()? {
-                    let data = access.next_value::<String>()?;
-                    map.insert(&own, &data).map_err(de::Error::custom)?;
+                    // Checked inside the value, so that an error's path ends with the key.
+                    access.next_value_seed(Entry { map: &mut map, own: &own })?;
                 }
                 Ok(map)
             }
         }
         deserializer.deserialize_map(MapVisitor)
+    }
+}
+
+/// One data name of the JSON form, added to the map as it is read.
+struct Entry<'m> {
+    map: &'m mut FieldMap,
+    own: &'m str,
+}
+
+impl<'de> DeserializeSeed<'de> for Entry<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Entry<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name of the data (a string)")
+    }
+    fn visit_str<E: de::Error>(self, data: &str) -> Result<(), E> {
+        self.map.insert(self.own, data).map_err(E::custom)
     }
 }
 

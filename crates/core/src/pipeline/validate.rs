@@ -97,12 +97,14 @@ fn decode_batch<'a>(body: &'a [u8], overrides: &OptionSettings) -> Result<(Evalu
         options: Option<Object<BatchOptions>>,
     }
     let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
-    let options = probe.and_then(|Object(probe)| resolve_options(probe.options.as_ref().map(|o| &o.0), overrides).ok());
+    // Options that cannot be resolved are the error to report: they decide how lists read.
+    let options = probe.map(|Object(probe)| resolve_options(probe.options.as_ref().map(|o| &o.0), overrides));
     match options {
-        Some(options) if options.naming.renames() => {
+        Some(Ok(options)) if options.naming.renames() => {
             let request = parse_seed(body, RequestSeed(&options))?;
             Ok((request, options))
         }
+        Some(Err(options_error)) => Err(options_error),
         _ => Err(error),
     }
 }
