@@ -14,6 +14,7 @@ mod datasets;
 mod eval_output;
 mod layout;
 mod merge_checks;
+mod real_exports;
 mod reliability;
 mod serve;
 mod stalls;
