@@ -11,7 +11,7 @@ use super::format::{ItemInput, ListInput};
 use super::named::CompareSeed;
 use super::options::CompareOptions;
 use super::validate::{check_model, empty_batch, rank, too_many_evaluated_pairs, too_many_lists};
-use super::wire::{Id, Number, Object, Rank, Text, present};
+use super::wire::{CompareRequest, Object, Text, present};
 use super::{Options, Parallel, Refusal, evaluate};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
@@ -24,36 +24,6 @@ use crate::stats::{
 /// Fewest and most models one comparison takes (api.md).
 pub const MIN_MODELS: usize = 2;
 pub const MAX_MODELS: usize = 16;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a JSON object with `models` and `lists`")]
-pub struct CompareRequest<'a> {
-    #[serde(borrow)]
-    pub models: Vec<Text<'a>>,
-    #[serde(default, deserialize_with = "present")]
-    pub options: Option<Object<CompareOptions>>,
-    #[serde(borrow)]
-    pub lists: Vec<Object<CompareList<'a>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a list object with an `items` array")]
-pub struct CompareList<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<Id<'a>>,
-    #[serde(borrow)]
-    pub items: Vec<Object<CompareItem<'a>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an item object with a `rewards` array, one reward per model")]
-pub struct CompareItem<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<Id<'a>>,
-    pub rewards: Vec<Number>,
-    #[serde(default, deserialize_with = "present")]
-    pub rank: Option<Rank>,
-}
 
 /// A comparison, evaluated: per model its figures, per pair of models the paired statistics.
 #[derive(Debug, Serialize)]

@@ -11,10 +11,8 @@
 use std::borrow::Cow;
 
 use super::Options;
-use super::fields::Schema;
-use super::named::Level;
-use super::options::{BatchOptions, OptionSettings};
-use super::validate::resolve_options;
+use super::format::{Level, Schema};
+use super::options::{BatchOptions, OptionSettings, resolve_batch_options};
 use super::wire::{EvaluateRequest, Id, Number, Object, Rank, Text, WireItem, WireList};
 
 /// A whole `POST /v1/evaluate` body with its options resolved (its own, then `overrides`), or
@@ -24,7 +22,7 @@ use super::wire::{EvaluateRequest, Id, Number, Object, Rank, Text, WireItem, Wir
 /// over and read once they are known).
 pub fn request<'a>(body: &'a [u8], overrides: &OptionSettings) -> Option<(EvaluateRequest<'a>, Options)> {
     let mut p = Parser { bytes: body, at: 0 };
-    let early = resolve_options(None, overrides).ok()?;
+    let early = resolve_batch_options(None, overrides).ok()?;
     let (mut model, mut wire_options, mut resolved) = (None, None, None::<Options>);
     // The lists, and the span they were read from, and whether under the final options.
     let mut lists: Option<(Option<Vec<Object<WireList<'a>>>>, usize, usize, bool)> = None;
@@ -37,7 +35,7 @@ pub fn request<'a>(body: &'a [u8], overrides: &OptionSettings) -> Option<(Evalua
                 p.skip_value(0)?;
                 let slice = p.bytes.get(start..p.at)?;
                 let options = serde_json::from_slice::<Object<BatchOptions>>(slice).ok()?;
-                resolved = Some(resolve_options(Some(&options.0), overrides).ok()?);
+                resolved = Some(resolve_batch_options(Some(&options.0), overrides).ok()?);
                 wire_options = Some(options);
             }
             b"lists" if lists.is_none() => {

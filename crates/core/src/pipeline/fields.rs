@@ -9,7 +9,6 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
 
-use super::format::Format;
 use crate::error::{Error, ErrorCode};
 
 /// `options.unknown_fields`.
@@ -114,17 +113,18 @@ impl FieldMap {
         Ok(())
     }
 
-    /// Every key is a field of `schema`, and no data name is also the name of a field left
-    /// unmapped (the data could not say which it means). Errors at `prefix` + `fields.<key>`.
-    pub fn check(&self, schema: Schema, prefix: &str) -> Result<(), Error> {
-        let fields = schema.fields();
+    /// Every key is one of `fields` (those of `what`, e.g. "format `pairs`"), and no data name
+    /// is also the name of a field left unmapped (the data could not say which it means). Errors
+    /// at `prefix` + `fields.<key>`.
+    pub fn check(&self, fields: &[&str], what: &str, prefix: &str) -> Result<(), Error> {
         for (own, data) in &self.0 {
             let at = || format!("{prefix}fields.{own}");
             if !fields.contains(&own.as_str()) {
+                let names: Vec<String> = fields.iter().map(|name| format!("`{name}`")).collect();
                 return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(),
-                    format!("`{own}` is not a field of {}; it reads {}", schema.description(), schema.field_list()),
+                    format!("`{own}` is not a field of {what}; it reads {}", names.join(", ")),
                 ));
             }
             let unmapped = |name: &str| !self.0.iter().any(|(mapped, _)| mapped == name);
@@ -182,38 +182,6 @@ impl Visitor<'_> for Entry<'_> {
     }
     fn visit_str<E: de::Error>(self, data: &str) -> Result<(), E> {
         self.map.insert(self.own, data).map_err(E::custom)
-    }
-}
-
-/// The shape lists are read in: an input format, or the list of `POST /v1/compare`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Schema {
-    Format(Format),
-    Compare,
-}
-
-impl Schema {
-    /// The list-level fields, then the item-level ones (`id` is both).
-    pub fn fields(self) -> &'static [&'static str] {
-        match self {
-            Schema::Format(Format::Native | Format::RanksZeroBased) => &["id", "group", "items", "reward", "rank"],
-            Schema::Format(Format::Ratings) => &["id", "group", "items", "reward", "rating"],
-            Schema::Format(Format::Pairs) => &["id", "group", "chosen_reward", "rejected_reward"],
-            Schema::Format(Format::Ranking) => &["id", "group", "ranking", "rewards"],
-            Schema::Compare => &["id", "items", "rewards", "rank"],
-        }
-    }
-
-    fn description(self) -> String {
-        match self {
-            Schema::Format(format) => format!("format `{}`", format.name()),
-            Schema::Compare => "a comparison's lists".to_string(),
-        }
-    }
-
-    fn field_list(self) -> String {
-        let names: Vec<String> = self.fields().iter().map(|name| format!("`{name}`")).collect();
-        names.join(", ")
     }
 }
 
@@ -283,17 +251,17 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_checked_against_the_format() {
-        let pairs = Schema::Format(Format::Pairs);
+    fn keys_are_checked_against_the_fields_given() {
+        let pairs = &["id", "group", "chosen_reward", "rejected_reward"];
         let map = FieldMap::parse_text("chosen_reward:score_chosen,id:prompt_id", "fields").expect("valid");
-        assert!(map.check(pairs, "options.").is_ok());
-        let error = map.check(Schema::Format(Format::Native), "options.").expect_err("not native");
+        assert!(map.check(pairs, "format `pairs`", "options.").is_ok());
+        let error = map.check(&["id", "group", "items"], "format `native`", "options.").expect_err("not native");
         assert_eq!(error.path.as_deref(), Some("options.fields.chosen_reward"));
+        assert!(error.message.contains("format `native`"), "{}", error.message);
         // A data name that is another field's own name, unless that one is mapped too.
         let taken = FieldMap::parse_text("id:group", "fields").expect("valid");
-        assert_eq!(taken.check(pairs, "").expect_err("taken").path.as_deref(), Some("fields.id"));
+        assert_eq!(taken.check(pairs, "", "").expect_err("taken").path.as_deref(), Some("fields.id"));
         let swapped = FieldMap::parse_text("id:group,group:id", "fields").expect("valid");
-        assert!(swapped.check(pairs, "").is_ok());
-        assert!(FieldMap::parse_text("rewards:scores", "f").expect("valid").check(Schema::Compare, "").is_ok());
+        assert!(swapped.check(pairs, "", "").is_ok());
     }
 }

@@ -77,6 +77,59 @@ impl<'de> Deserialize<'de> for Format {
     }
 }
 
+/// The shape lists are read in: an input format, or the list of `POST /v1/compare`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    Format(Format),
+    Compare,
+}
+
+impl Schema {
+    /// The list-level fields, then the item-level ones (`id` is both).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Schema::Format(Format::Native | Format::RanksZeroBased) => &["id", "group", "items", "reward", "rank"],
+            Schema::Format(Format::Ratings) => &["id", "group", "items", "reward", "rating"],
+            Schema::Format(Format::Pairs) => &["id", "group", "chosen_reward", "rejected_reward"],
+            Schema::Format(Format::Ranking) => &["id", "group", "ranking", "rewards"],
+            Schema::Compare => &["id", "items", "rewards", "rank"],
+        }
+    }
+
+    /// What the fields are of, for messages.
+    pub fn description(self) -> String {
+        match self {
+            Schema::Format(format) => format!("format `{}`", format.name()),
+            Schema::Compare => "a comparison's lists".to_string(),
+        }
+    }
+}
+
+
+/// Where a key is: a list, or an item of one.
+#[derive(Clone, Copy)]
+pub enum Level {
+    List,
+    Item,
+}
+
+impl Schema {
+    /// The fields of a list (`Level::List`) or of an item of one, by the format's names.
+    pub fn level_fields(self, level: Level) -> &'static [&'static str] {
+        use Format::*;
+        match (self, level) {
+            (Schema::Format(Native | RanksZeroBased | Ratings), Level::List) => &["id", "group", "items"],
+            (Schema::Format(Native | RanksZeroBased), Level::Item) => &["id", "reward", "rank"],
+            (Schema::Format(Ratings), Level::Item) => &["id", "reward", "rating"],
+            (Schema::Format(Pairs), Level::List) => &["id", "group", "chosen_reward", "rejected_reward"],
+            (Schema::Format(Ranking), Level::List) => &["id", "group", "ranking", "rewards"],
+            (Schema::Format(Pairs | Ranking), Level::Item) => &[],
+            (Schema::Compare, Level::List) => &["id", "items"],
+            (Schema::Compare, Level::Item) => &["id", "rewards", "rank"],
+        }
+    }
+}
+
 /// One list in the native shape, whatever format it came in, with what is needed to name the
 /// client's own fields in errors.
 #[derive(Debug)]

@@ -9,34 +9,9 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::compare::{CompareItem, CompareList, CompareRequest};
-use super::fields::Schema;
+use super::format::{Level, Schema};
 use super::options::{BatchOptions, CompareOptions, Options};
-use super::wire::{EvaluateRequest, Object, WireItem, WireList};
-
-/// Where a key is: a list, or an item of one.
-#[derive(Clone, Copy)]
-pub(super) enum Level {
-    List,
-    Item,
-}
-
-impl Schema {
-    /// The fields of a list (`Level::List`) or of an item of one, by the format's names.
-    pub(super) fn level_fields(self, level: Level) -> &'static [&'static str] {
-        use super::format::Format::*;
-        match (self, level) {
-            (Schema::Format(Native | RanksZeroBased | Ratings), Level::List) => &["id", "group", "items"],
-            (Schema::Format(Native | RanksZeroBased), Level::Item) => &["id", "reward", "rank"],
-            (Schema::Format(Ratings), Level::Item) => &["id", "reward", "rating"],
-            (Schema::Format(Pairs), Level::List) => &["id", "group", "chosen_reward", "rejected_reward"],
-            (Schema::Format(Ranking), Level::List) => &["id", "group", "ranking", "rewards"],
-            (Schema::Format(Pairs | Ranking), Level::Item) => &[],
-            (Schema::Compare, Level::List) => &["id", "items"],
-            (Schema::Compare, Level::Item) => &["id", "rewards", "rank"],
-        }
-    }
-}
+use super::wire::{CompareItem, CompareList, CompareRequest, EvaluateRequest, Object, WireItem, WireList};
 
 /// A key of a list or an item: the format's name of the field it holds, or `None` to skip it.
 /// Unknown keys are refused here, while the key is being read, so that the error's path ends

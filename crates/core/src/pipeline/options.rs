@@ -11,8 +11,8 @@ use std::sync::{Arc, LazyLock};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
 
-use super::fields::{FIELDS_EXPECTED, FieldMap, Naming, Schema, UnknownFields};
-use super::format::{FORMAT_NAMES, Format};
+use super::fields::{FIELDS_EXPECTED, FieldMap, Naming, UnknownFields};
+use super::format::{FORMAT_NAMES, Format, Schema};
 use super::json::{Count, Number};
 use crate::error::{Error, ErrorCode};
 use crate::math::{MathOptions, Normalization};
@@ -404,7 +404,8 @@ impl OptionSettings {
         if self.0.iter().any(|(def, _)| matches!(def.kind, Kind::Fields | Kind::Format))
             && let Some(map) = &options.naming.fields
         {
-            map.check(options.schema(), prefix)?;
+            let schema = options.schema();
+            map.check(schema.fields(), &schema.description(), prefix)?;
         }
         Ok(())
     }
@@ -496,6 +497,17 @@ impl<'de> Deserialize<'de> for BatchOptions {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         decode_options(deserializer, Door::Batch).map(BatchOptions)
     }
+}
+
+/// A batch's options over the defaults: its own `options` (errors at `options.<name>`), then
+/// `overrides` (the command line's flags over a batch file; none over HTTP).
+pub fn resolve_batch_options(wire: Option<&BatchOptions>, overrides: &OptionSettings) -> Result<Options, Error> {
+    let mut options = match wire {
+        Some(BatchOptions(settings)) => settings.resolve(Options::default(), "options.")?,
+        None => Options::default(),
+    };
+    overrides.apply(&mut options, "")?;
+    Ok(options)
 }
 
 /// `options` of `POST /v1/compare`.

@@ -10,7 +10,7 @@ use super::fast_decode;
 use super::fields::Naming;
 use super::format::{ListInput, join, to_input};
 use super::named::{ListSeed, RequestSeed};
-use super::options::{BatchOptions, OptionSettings};
+use super::options::{BatchOptions, OptionSettings, resolve_batch_options};
 use super::wire::{EvaluateRequest, Object, Text, present};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
@@ -79,7 +79,7 @@ pub fn batch<'a>(body: &'a [u8], limits: &Limits, overrides: &OptionSettings) ->
 fn decode_batch<'a>(body: &'a [u8], overrides: &OptionSettings) -> Result<(EvaluateRequest<'a>, Options), Error> {
     let error = match parse::<EvaluateRequest<'_>>(body) {
         Ok(request) => {
-            let options = resolve_options(request.options.as_ref().map(|o| &o.0), overrides)?;
+            let options = resolve_batch_options(request.options.as_ref().map(|o| &o.0), overrides)?;
             // Keys the format does not read were refused by name or are other formats' fields,
             // which `to_input` drops when they are ignored; a mapping changes what every key means.
             if options.naming.fields.is_none() {
@@ -98,7 +98,7 @@ fn decode_batch<'a>(body: &'a [u8], overrides: &OptionSettings) -> Result<(Evalu
     }
     let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
     // Options that cannot be resolved are the error to report: they decide how lists read.
-    let options = probe.map(|Object(probe)| resolve_options(probe.options.as_ref().map(|o| &o.0), overrides));
+    let options = probe.map(|Object(probe)| resolve_batch_options(probe.options.as_ref().map(|o| &o.0), overrides));
     match options {
         Some(Ok(options)) if options.naming.renames() => {
             let request = parse_seed(body, RequestSeed(&options))?;
@@ -107,13 +107,6 @@ fn decode_batch<'a>(body: &'a [u8], overrides: &OptionSettings) -> Result<(Evalu
         Some(Err(options_error)) => Err(options_error),
         _ => Err(error),
     }
-}
-
-/// A batch's options: its own, then the overrides.
-pub(super) fn resolve_options(wire: Option<&BatchOptions>, overrides: &OptionSettings) -> Result<Options, Error> {
-    let mut options = options_of(wire)?;
-    overrides.apply(&mut options, "")?;
-    Ok(options)
 }
 
 /// Decodes and validates one line of a stream (or of a file): one list, under the per-list limits.
@@ -182,10 +175,7 @@ pub fn empty_batch() -> Error {
 
 /// The options of a batch body (`options`), defaults filled in.
 pub fn options_of(wire: Option<&BatchOptions>) -> Result<Options, Error> {
-    match wire {
-        Some(BatchOptions(settings)) => settings.resolve(Options::default(), "options."),
-        None => Ok(Options::default()),
-    }
+    resolve_batch_options(wire, &OptionSettings::default())
 }
 
 /// A ranked list from one list's input; `prefix` is the list's path (`lists[3]`, or empty).

@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 pub(crate) use super::json::present;
 pub use super::json::{Count, Id, Number, Object, Rank, Text};
-use super::options::BatchOptions;
+use super::options::{BatchOptions, CompareOptions};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object with a `lists` array")]
@@ -22,6 +22,37 @@ pub struct EvaluateRequest<'a> {
     pub options: Option<Object<BatchOptions>>,
     #[serde(borrow)]
     pub lists: Vec<Object<WireList<'a>>>,
+}
+
+/// A `POST /v1/compare` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object with `models` and `lists`")]
+pub struct CompareRequest<'a> {
+    #[serde(borrow)]
+    pub models: Vec<Text<'a>>,
+    #[serde(default, deserialize_with = "present")]
+    pub options: Option<Object<CompareOptions>>,
+    #[serde(borrow)]
+    pub lists: Vec<Object<CompareList<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a list object with an `items` array")]
+pub struct CompareList<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub id: Option<Id<'a>>,
+    #[serde(borrow)]
+    pub items: Vec<Object<CompareItem<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an item object with a `rewards` array, one reward per model")]
+pub struct CompareItem<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub id: Option<Id<'a>>,
+    pub rewards: Vec<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pub rank: Option<Rank>,
 }
 
 /// One list in any format: the union of the fields of every format (see `Format`).
