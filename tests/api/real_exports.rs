@@ -90,7 +90,8 @@ async fn options_after_the_lists_still_rename_them() {
     assert_eq!(after.status, 200, "{}", after.text());
     assert_eq!(after.text(), app.evaluate(before.as_str()).await.text());
     // Lists named natively but for one mapped field, options last: still read the data's way.
-    let mapped_only = r#"{"lists":[{"id":1,"items":[{"score":1},{"score":0}]}],"options":{"fields":{"reward":"score"}}}"#;
+    let mapped_only =
+        r#"{"lists":[{"id":1,"items":[{"score":1},{"score":0}]}],"options":{"fields":{"reward":"score"}}}"#;
     let answer = app.evaluate(mapped_only).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.json()["lists"][0]["id"], json!(1));
@@ -98,7 +99,10 @@ async fn options_after_the_lists_still_rename_them() {
     let replaced = r#"{"lists":[{"items":[{"reward":1},{"reward":0}]}],"options":{"fields":{"reward":"score"}}}"#;
     let answer = app.evaluate(replaced).await;
     assert_eq!(answer.status, 422, "{}", answer.text());
-    assert_eq!((answer.error_code().as_str(), answer.error_path().as_deref()), ("unknown_field", Some("lists[0].items[0].reward")));
+    assert_eq!(
+        (answer.error_code().as_str(), answer.error_path().as_deref()),
+        ("unknown_field", Some("lists[0].items[0].reward"))
+    );
 }
 
 #[tokio::test]
@@ -188,8 +192,11 @@ async fn the_stream_takes_both_options_in_its_query_string() {
     assert_eq!(renamed.ndjson()[1]["id"], json!("p1"));
 
     // A line missing the mapped field is named as the data spells it; reject stays the default.
-    let lines = "{\"prompt_id\":\"a\",\"score_chosen\":1}\n{\"chosen_reward\":1,\"rejected_reward\":0,\"prompt\":\"hi\"}\n";
-    let answer = app.stream("format=pairs&fields=chosen_reward:score_chosen,rejected_reward:score_rejected,id:prompt_id", lines).await;
+    let lines =
+        "{\"prompt_id\":\"a\",\"score_chosen\":1}\n{\"chosen_reward\":1,\"rejected_reward\":0,\"prompt\":\"hi\"}\n";
+    let answer = app
+        .stream("format=pairs&fields=chosen_reward:score_chosen,rejected_reward:score_rejected,id:prompt_id", lines)
+        .await;
     let lines = answer.ndjson();
     assert_eq!(lines[0]["error"]["code"], json!("missing_field"), "{}", answer.text());
     assert_eq!(lines[0]["error"]["path"], json!("score_rejected"));
@@ -257,18 +264,31 @@ async fn fields_are_refused_with_the_path_of_the_entry_at_fault() {
     let mut rows = ultrafeedback_rows();
     rows[2].as_object_mut().expect("object").remove("score_chosen");
     let answer = app.evaluate(json!({"options": options, "lists": rows})).await;
-    assert_eq!((answer.error_code().as_str(), answer.error_path().as_deref()), ("missing_field", Some("lists[2].score_chosen")));
-    assert!(answer.json()["error"]["message"].as_str().is_some_and(|m| m.contains("score_chosen")), "{}", answer.text());
+    assert_eq!(
+        (answer.error_code().as_str(), answer.error_path().as_deref()),
+        ("missing_field", Some("lists[2].score_chosen"))
+    );
+    assert!(
+        answer.json()["error"]["message"].as_str().is_some_and(|m| m.contains("score_chosen")),
+        "{}",
+        answer.text()
+    );
     let mut rows = ultrafeedback_rows();
     rows[1]["score_rejected"] = json!("0.5");
     let answer = app.evaluate(json!({"options": options, "lists": rows})).await;
-    assert_eq!((answer.error_code().as_str(), answer.error_path().as_deref()), ("invalid_type", Some("lists[1].score_rejected")));
+    assert_eq!(
+        (answer.error_code().as_str(), answer.error_path().as_deref()),
+        ("invalid_type", Some("lists[1].score_rejected"))
+    );
     // Errors found after decoding name the data's fields too.
     let options = json!({"fields": {"items": "rs", "reward": "s", "rank": "r"}});
     let answer = app.evaluate(json!({"options": options, "lists": [{"rs": [{"s": 1}]}]})).await;
     assert_eq!((answer.error_code().as_str(), answer.error_path().as_deref()), ("too_few_items", Some("lists[0].rs")));
     let answer = app.evaluate(json!({"options": options, "lists": [{"rs": [{"s": 1, "r": 1}, {"s": 0}]}]})).await;
-    assert_eq!((answer.error_code().as_str(), answer.error_path().as_deref()), ("mixed_ranking", Some("lists[0].rs[1].r")));
+    assert_eq!(
+        (answer.error_code().as_str(), answer.error_path().as_deref()),
+        ("mixed_ranking", Some("lists[0].rs[1].r"))
+    );
 }
 
 #[tokio::test]
@@ -340,11 +360,17 @@ async fn integer_ids_come_back_as_integers_everywhere_ids_are_echoed() {
     }
     let beyond = r#"{"lists":[{"items":[{"id":18446744073709551616,"reward":1},{"reward":0}]}]}"#;
     let answer = app.evaluate(beyond).await;
-    assert_eq!((answer.error_code().as_str(), answer.error_path().as_deref()), ("invalid_value", Some("lists[0].items[0].id")));
+    assert_eq!(
+        (answer.error_code().as_str(), answer.error_path().as_deref()),
+        ("invalid_value", Some("lists[0].items[0].id"))
+    );
     // In `ranking`, ids are looked up by text: `3` is the item `"3"` of `rewards`, and once.
     let ranking = |ranking: Value| json!({"options": {"format": "ranking"}, "lists": [{"ranking": ranking, "rewards": {"3": 1, "4": 0}}]});
     let answer = app.evaluate(ranking(json!([3, 4]))).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let answer = app.evaluate(ranking(json!([3, "3", 4]))).await;
-    assert_eq!((answer.error_code().as_str(), answer.error_path().as_deref()), ("invalid_value", Some("lists[0].ranking[1]")));
+    assert_eq!(
+        (answer.error_code().as_str(), answer.error_path().as_deref()),
+        ("invalid_value", Some("lists[0].ranking[1]"))
+    );
 }

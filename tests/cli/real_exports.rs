@@ -60,7 +60,8 @@ fn fields_and_unknown_fields_flags_read_an_export_as_named() {
 
     // The same flags on a batch file, whose lists are named the data's way.
     let batch = scratch.write("batch.json", json!({"lists": rows}).to_string().as_bytes());
-    let from_batch = prefeval(&["eval", &batch, "--format", "pairs", "--fields", FIELDS, "--unknown-fields=ignore"], None);
+    let from_batch =
+        prefeval(&["eval", &batch, "--format", "pairs", "--fields", FIELDS, "--unknown-fields=ignore"], None);
     assert!(from_batch.status.success(), "{}", stderr(&from_batch));
     let summary = |output: &[u8]| without_input(output).pop();
     assert_eq!(summary(&from_batch.stdout), summary(&plain.stdout));

@@ -24,8 +24,7 @@ pub fn request<'a>(body: &'a [u8], overrides: &OptionSettings) -> Option<(Evalua
     let mut p = Parser { bytes: body, at: 0 };
     let early = resolve_batch_options(None, overrides).ok()?;
     let (mut model, mut wire_options, mut resolved) = (None, None, None::<Options>);
-    // The lists, and the span they were read from, and whether under the final options.
-    let mut lists: Option<(Option<Vec<Object<WireList<'a>>>>, usize, usize, bool)> = None;
+    let mut lists: Option<ListsRead<'a>> = None;
     p.object(|p, key| {
         match key {
             b"model" if model.is_none() => model = Some(p.text()?),
@@ -42,12 +41,14 @@ pub fn request<'a>(body: &'a [u8], overrides: &OptionSettings) -> Option<(Evalua
                 let start = p.at;
                 let naming = resolved.as_ref().unwrap_or(&early);
                 match p.lists(naming) {
-                    Some(all) => lists = Some((Some(all), start, p.at, resolved.is_some())),
+                    Some(all) => {
+                        lists = Some(ListsRead { read: Some(all), start, end: p.at, under_final: resolved.is_some() })
+                    }
                     // The options that would read them may follow.
                     None if resolved.is_none() => {
                         p.at = start;
                         p.skip_value(0)?;
-                        lists = Some((None, start, p.at, false));
+                        lists = Some(ListsRead { read: None, start, end: p.at, under_final: false });
                     }
                     None => return None,
                 }
@@ -61,7 +62,7 @@ pub fn request<'a>(body: &'a [u8], overrides: &OptionSettings) -> Option<(Evalua
         Some(options) => options,
         None => early.clone(),
     };
-    let (read, start, end, under_final) = lists?;
+    let ListsRead { read, start, end, under_final } = lists?;
     let same_reading = options.naming == early.naming && (!options.naming.renames() || options.format == early.format);
     let lists = match read {
         Some(all) if under_final || same_reading => all,
@@ -73,6 +74,15 @@ pub fn request<'a>(body: &'a [u8], overrides: &OptionSettings) -> Option<(Evalua
         }
     };
     Some((EvaluateRequest { model, options: wire_options, lists }, options))
+}
+
+/// The lists of a body as first read (or `None`, stepped over), the span they were read from, and
+/// whether they were read under the options finally resolved.
+struct ListsRead<'a> {
+    read: Option<Vec<Object<WireList<'a>>>>,
+    start: usize,
+    end: usize,
+    under_final: bool,
 }
 
 /// One list object (a line of a stream) read in `options`' naming, or `None` to let serde decide.
@@ -273,7 +283,7 @@ impl<'a> Parser<'a> {
         }
         let (literal, float) = self.number_literal()?;
         let fits = literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok();
-        (!float && fits && literal != "-0").then(|| Id { text: Cow::Borrowed(literal), integer: true })
+        (!float && fits && literal != "-0").then_some(Id { text: Cow::Borrowed(literal), integer: true })
     }
 
     /// The literal of a JSON number, checked against the grammar; whether it has a fraction or
@@ -587,7 +597,8 @@ mod tests {
                 })
                 .collect();
             let from = rng.below(bytes.len() as u64 + 2) as usize;
-            let naive = bytes.get(from..).and_then(|rest| rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20));
+            let naive =
+                bytes.get(from..).and_then(|rest| rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20));
             assert_eq!(special_byte(&bytes, from), naive.map(|k| from + k), "{bytes:?} from {from}");
         }
     }

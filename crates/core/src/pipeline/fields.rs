@@ -57,7 +57,8 @@ impl<'de> Deserialize<'de> for UnknownFields {
 pub struct FieldMap(Vec<(String, String)>);
 
 /// What `fields` must be, for error messages.
-pub const FIELDS_EXPECTED: &str = "`name:data_name` pairs separated by commas, e.g. `chosen_reward:score_chosen,group:subset`";
+pub const FIELDS_EXPECTED: &str =
+    "`name:data_name` pairs separated by commas, e.g. `chosen_reward:score_chosen,group:subset`";
 
 impl FieldMap {
     /// The name the data gives the format's field `name`.
@@ -93,7 +94,8 @@ impl FieldMap {
                     format!("invalid value `{text}`: an entry has no field name; expected {FIELDS_EXPECTED}"),
                 ));
             }
-            map.insert(own, data).map_err(|message| Error::at(ErrorCode::InvalidValue, format!("{path}.{own}"), message))?;
+            map.insert(own, data)
+                .map_err(|message| Error::at(ErrorCode::InvalidValue, format!("{path}.{own}"), message))?;
         }
         Ok(map)
     }
@@ -132,7 +134,9 @@ impl FieldMap {
                 return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(),
-                    format!("`{data}` is also the name of the field `{taken}`; map `{taken}` too, or choose another name"),
+                    format!(
+                        "`{data}` is also the name of the field `{taken}`; map `{taken}` too, or choose another name"
+                    ),
                 ));
             }
         }

@@ -105,7 +105,6 @@ impl Schema {
     }
 }
 
-
 /// Where a key is: a list, or an item of one.
 #[derive(Clone, Copy)]
 pub enum Level {
@@ -229,8 +228,7 @@ pub fn join(prefix: &str, field: &str) -> String {
 pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix: &str) -> Result<ListInput<'a>, Error> {
     let at = |field: &str| join(prefix, field);
     let n = |field: &'static str| naming.data_name(field);
-    let item_field =
-        |k: usize, field: &str| format!("{}[{k}].{}", naming.data_name("items"), naming.data_name(field));
+    let item_field = |k: usize, field: &str| format!("{}[{k}].{}", naming.data_name("items"), naming.data_name(field));
     let unknown = |field: &str| {
         Error::at(
             ErrorCode::UnknownField,

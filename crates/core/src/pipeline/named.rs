@@ -262,9 +262,7 @@ impl<'de> Visitor<'de> for CompareSeed<'_> {
         while let Some(key) = map.next_key_seed(TopKey(&["models", "options", "lists"]))? {
             match key {
                 "models" => once(&mut models, self.0, key, |m| m.next_value(), &mut map)?,
-                "options" => {
-                    once(&mut options, self.0, key, |m| m.next_value::<Object<CompareOptions>>(), &mut map)?
-                }
+                "options" => once(&mut options, self.0, key, |m| m.next_value::<Object<CompareOptions>>(), &mut map)?,
                 _ => once(&mut lists, self.0, key, |m| m.next_value_seed(CompareListsSeed(self.0)), &mut map)?,
             }
         }
@@ -320,7 +318,9 @@ impl<'de> Visitor<'de> for CompareListSeed<'_> {
                     map.next_value::<IgnoredAny>()?;
                 }
                 Some(own @ "id") => once(&mut id, options, own, |m| m.next_value(), &mut map)?,
-                Some(own) => once(&mut items, options, own, |m| m.next_value_seed(CompareItemsSeed(options)), &mut map)?,
+                Some(own) => {
+                    once(&mut items, options, own, |m| m.next_value_seed(CompareItemsSeed(options)), &mut map)?
+                }
             }
         }
         let items = items.ok_or_else(|| missing(options, "items"))?;

@@ -124,7 +124,9 @@ pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(L
         return Err(Error::at(
             ErrorCode::UnknownField,
             group,
-            format!("`{group}` is read by POST /v1/evaluate only, whose answer has per-group figures; leave it out of a stream"),
+            format!(
+                "`{group}` is read by POST /v1/evaluate only, whose answer has per-group figures; leave it out of a stream"
+            ),
         ));
     }
     let ranked = rank(&input, "", options, limits)?;

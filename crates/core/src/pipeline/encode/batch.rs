@@ -18,8 +18,8 @@ use crate::math::{Calibration, ListEvaluation, RankedList, Totals};
 use crate::pipeline::Options;
 use crate::pipeline::figures::Disagreement;
 use crate::pipeline::format::ListInput;
-use crate::pipeline::wire::Id;
 use crate::pipeline::summary::{Figures, TotalsJson};
+use crate::pipeline::wire::Id;
 
 /// Bytes one pair takes in JSON, about: sizes the output buffer once.
 const PAIR_JSON_BYTES: usize = 112;
@@ -241,8 +241,7 @@ impl Serialize for DisagreementsJson<'_> {
         let mut seq = serializer.serialize_seq(Some(self.found.len()))?;
         for found in self.found {
             let input = self.inputs.get(found.list);
-            let id_of =
-                |index: u32| input.and_then(|i| i.items.get(index as usize)).and_then(|item| item.id.as_ref());
+            let id_of = |index: u32| input.and_then(|i| i.items.get(index as usize)).and_then(|item| item.id.as_ref());
             seq.serialize_element(&DisagreementJson {
                 list: found.list,
                 list_id: input.and_then(|i| i.id.as_ref()),
@@ -328,11 +327,10 @@ mod tests {
                 groups,
             };
             // The data exercise the ids: written exactly when pairs and their ids are asked for.
-            let ids_written = reference
-                .lists
-                .iter()
-                .flat_map(|list| list.pairs.iter().flatten())
-                .any(|pair| pair.preferred_id.is_some_and(|id| id.as_str().contains('"')) && pair.other_id.is_some());
+            let ids_written =
+                reference.lists.iter().flat_map(|list| list.pairs.iter().flatten()).any(|pair| {
+                    pair.preferred_id.is_some_and(|id| id.as_str().contains('"')) && pair.other_id.is_some()
+                });
             assert_eq!(ids_written, options.math.include_pairs && options.include_pair_ids);
             assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&reference).unwrap());
         });
