@@ -93,38 +93,51 @@ pub fn list<'a>(json: &'a [u8], options: &Options) -> Option<WireList<'a>> {
     Some(list)
 }
 
-/// What a key of a list or an item holds.
+/// What a key of a list or an item holds: one of the fields this path reads, or nothing to read.
+#[derive(Clone, Copy)]
 enum Key {
-    /// The format's field of this name.
-    Field(&'static str),
+    Id,
+    Group,
+    Items,
+    ChosenReward,
+    RejectedReward,
+    Reward,
+    Rank,
+    Rating,
     /// A key the options ignore.
     Skip,
+}
+
+/// The field a format's own name names at `level`, among those this path reads (`ranking` and
+/// `rewards` are serde's).
+#[inline]
+fn own_key(name: &[u8], level: Level) -> Option<Key> {
+    Some(match (level, name) {
+        (_, b"id") => Key::Id,
+        (Level::List, b"group") => Key::Group,
+        (Level::List, b"items") => Key::Items,
+        (Level::List, b"chosen_reward") => Key::ChosenReward,
+        (Level::List, b"rejected_reward") => Key::RejectedReward,
+        (Level::Item, b"reward") => Key::Reward,
+        (Level::Item, b"rank") => Key::Rank,
+        (Level::Item, b"rating") => Key::Rating,
+        _ => return None,
+    })
 }
 
 /// A key as the options read it, or `None` to give up (unknown keys refused go to serde, which
 /// names them). Native naming takes the keys of every format this path reads, as serde's
 /// decoding of the union does.
+#[inline]
 fn key_of(key: &[u8], level: Level, options: &Options) -> Option<Key> {
     let naming = &options.naming;
     if !naming.renames() {
-        let field = match (level, key) {
-            (_, b"id") => "id",
-            (Level::List, b"group") => "group",
-            (Level::List, b"items") => "items",
-            (Level::List, b"chosen_reward") => "chosen_reward",
-            (Level::List, b"rejected_reward") => "rejected_reward",
-            (Level::Item, b"reward") => "reward",
-            (Level::Item, b"rank") => "rank",
-            (Level::Item, b"rating") => "rating",
-            _ => return None,
-        };
-        return Some(Key::Field(field));
+        return own_key(key, level);
     }
     let key = std::str::from_utf8(key).ok()?;
-    let schema = Schema::Format(options.format);
-    let own = naming.own_name(key).and_then(|own| schema.level_fields(level).iter().find(|field| **field == own));
-    match own {
-        Some(field) => Some(Key::Field(field)),
+    let fields = Schema::Format(options.format).level_fields(level);
+    match naming.own_name(key).filter(|own| fields.contains(own)) {
+        Some(own) => own_key(own.as_bytes(), level),
         None if naming.ignores_unknown() => Some(Key::Skip),
         None => None,
     }
@@ -235,13 +248,15 @@ impl<'a> Parser<'a> {
         if self.peek()? != b'"' {
             return None;
         }
+        // Keys and ids are short: a plain loop beats the word scan of `skip_string` here.
         let start = self.at + 1;
-        let end = special_byte(self.bytes, start)?;
-        if self.bytes[end] != b'"' {
+        let rest = self.bytes.get(start..)?;
+        let length = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[length] != b'"' {
             return None;
         }
-        self.at = end + 1;
-        self.bytes.get(start..end)
+        self.at = start + length + 1;
+        Some(&rest[..length])
     }
 
     /// Steps over a string, escapes included, refusing what serde refuses when it steps over
@@ -364,9 +379,9 @@ impl<'a> Parser<'a> {
         let mut list = WireList::default();
         self.object(|p, key| {
             match key_of(key, Level::List, options)? {
-                Key::Field("id") if list.id.is_none() => list.id = Some(p.id()?),
-                Key::Field("group") if list.group.is_none() => list.group = Some(p.text()?),
-                Key::Field("items") if list.items.is_none() => {
+                Key::Id if list.id.is_none() => list.id = Some(p.id()?),
+                Key::Group if list.group.is_none() => list.group = Some(p.text()?),
+                Key::Items if list.items.is_none() => {
                     let mut items = Vec::new();
                     p.array(|p| {
                         items.push(Object(p.item(options)?));
@@ -374,13 +389,11 @@ impl<'a> Parser<'a> {
                     })?;
                     list.items = Some(items);
                 }
-                Key::Field("chosen_reward") if list.chosen_reward.is_none() => list.chosen_reward = Some(p.number()?),
-                Key::Field("rejected_reward") if list.rejected_reward.is_none() => {
-                    list.rejected_reward = Some(p.number()?)
-                }
+                Key::ChosenReward if list.chosen_reward.is_none() => list.chosen_reward = Some(p.number()?),
+                Key::RejectedReward if list.rejected_reward.is_none() => list.rejected_reward = Some(p.number()?),
                 Key::Skip => p.skip_value(0)?,
-                // `ranking`, `rewards`, a field given twice: serde's.
-                Key::Field(_) => return None,
+                // An item's field in a list, a field given twice: serde's.
+                _ => return None,
             }
             Some(())
         })?;
@@ -391,12 +404,12 @@ impl<'a> Parser<'a> {
         let mut item = WireItem { id: None, reward: None, rank: None, rating: None };
         self.object(|p, key| {
             match key_of(key, Level::Item, options)? {
-                Key::Field("id") if item.id.is_none() => item.id = Some(p.id()?),
-                Key::Field("reward") if item.reward.is_none() => item.reward = Some(p.number()?),
-                Key::Field("rank") if item.rank.is_none() => item.rank = Some(p.rank()?),
-                Key::Field("rating") if item.rating.is_none() => item.rating = Some(p.number()?),
+                Key::Id if item.id.is_none() => item.id = Some(p.id()?),
+                Key::Reward if item.reward.is_none() => item.reward = Some(p.number()?),
+                Key::Rank if item.rank.is_none() => item.rank = Some(p.rank()?),
+                Key::Rating if item.rating.is_none() => item.rating = Some(p.number()?),
                 Key::Skip => p.skip_value(0)?,
-                Key::Field(_) => return None,
+                _ => return None,
             }
             Some(())
         })?;
