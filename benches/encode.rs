@@ -22,7 +22,7 @@ fn encode(c: &mut Criterion) {
     for name in ["medium", "large"] {
         let body = payload(shape(name));
         let batch =
-            validate::batch(&body, &limits, Options::default(), &Default::default()).expect("the payload is valid");
+            validate::batch(&body, &limits, &Options::default(), &Default::default()).expect("the payload is valid");
         let evaluations: Vec<_> = evaluate(&batch.ranked, &batch.options.math, &Sequential)
             .into_iter()
             .map(|evaluation| evaluation.expect("the loss is finite"))

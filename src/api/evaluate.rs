@@ -81,7 +81,7 @@ fn evaluate_body(
 ) -> Result<(Vec<u8>, Reservation), Refusal> {
     let JsonBody { bytes, mut reservation } = body;
     reservation.resize(bytes.capacity().saturating_add(decoded_bound(&bytes)))?;
-    let batch = validate::batch(&bytes, limits, Options::default(), &OptionSettings::default())?;
+    let batch = validate::batch(&bytes, limits, &Options::default(), &OptionSettings::default())?;
     // The evaluation and the answer at once, before any of it is computed.
     let answer_bytes = answer_size_estimate(&batch.ranked, &batch.options);
     reservation.grow(evaluation_bytes(&batch.ranked, &batch.options.math).saturating_add(answer_bytes))?;

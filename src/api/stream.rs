@@ -406,7 +406,7 @@ impl Stream {
     /// Submits a chunk to the pool, waiting while its queue is full.
     /// Submits a chunk to the pool with what is `held` for it, waiting while the queue is full.
     async fn submit(&self, chunk: &Arc<Chunk>, held: Reservation) -> Result<ChunkJob, Stopped> {
-        let (chunk, options, limits) = (Arc::clone(chunk), self.options, self.state.limits);
+        let (chunk, options, limits) = (Arc::clone(chunk), self.options.clone(), self.state.limits);
         let mut job = move |scope: &WorkerScope<'_>| evaluate_chunk(&chunk, &options, &limits, scope, held);
         loop {
             // A refused job comes back with its reservation, for the next attempt.

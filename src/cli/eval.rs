@@ -256,7 +256,7 @@ fn evaluate_batch(
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
 ) -> Result<(Report, Totals, Run), String> {
-    let batch = validate::batch(body, limits, Options::for_datasets(), &args.options.0).map_err(|error| {
+    let batch = validate::batch(body, limits, &Options::for_datasets(), &args.options.0).map_err(|error| {
         let path = error.path.as_deref().map(|path| format!(" at {path}")).unwrap_or_default();
         format!(
             "the batch is invalid ({}{path}): {}",

@@ -20,7 +20,7 @@ fn arg_of(def: &'static OptionDef) -> Arg {
     let flag = flag_name(def);
     let value_parser = move |text: &str| -> Result<Value, String> {
         let value = def.parse_text(text, def.name).map_err(|error| error.message)?;
-        def.check(value, def.name).map_err(|error| error.message)?;
+        def.check(value.clone(), def.name).map_err(|error| error.message)?;
         Ok(value)
     };
     let arg = Arg::new(def.name)
@@ -51,7 +51,7 @@ impl FromArgMatches for OptionFlags {
         let mut settings = OptionSettings::default();
         for def in OptionDef::of(Door::Stream) {
             if let Some(value) = matches.get_one::<Value>(def.name) {
-                settings.push(def, *value);
+                settings.push(def, value.clone());
             }
         }
         Ok(OptionFlags(settings))

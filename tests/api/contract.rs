@@ -1165,7 +1165,7 @@ async fn invalid_requests_answer_documented_422s() {
             "invalid_value",
             Some("model"),
         ),
-        (json!({"lists": [{"items": [{"reward": 1.0}, {"id": 7}]}]}), "invalid_type", Some("lists[0].items[1].id")),
+        (json!({"lists": [{"items": [{"reward": 1.0}, {"id": 7.5}]}]}), "invalid_type", Some("lists[0].items[1].id")),
         (
             json!({"lists": [{"items": [{"reward": 1.0}, {"rank": 1}]}]}),
             "missing_field",
@@ -1650,7 +1650,13 @@ async fn the_request_schema_and_the_server_agree() {
             422,
         ),
         (
+            // An integer id names the `rewards` key with its digits; a fraction is no id.
             json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", 1], "rewards": {"a": 1, "1": 0}}]}),
+            true,
+            200,
+        ),
+        (
+            json!({"options": {"format": "ranking"}, "lists": [{"ranking": ["a", 1.5], "rewards": {"a": 1, "1.5": 0}}]}),
             false,
             422,
         ),

@@ -421,7 +421,8 @@ fn cases() -> Vec<Case> {
         cases.push(invalid_type(format!("reward as the string {what}"), reward(value), "lists[0].items[1].reward"));
     }
     for (what, value) in [
-        ("a number", "7"),
+        ("a fraction", "7.5"),
+        ("an integral float", "7.0"),
         ("false", "false"),
         ("an object", r#"{"id":"p"}"#),
         ("an array", r#"["p"]"#),
@@ -429,9 +430,12 @@ fn cases() -> Vec<Case> {
     ] {
         cases.push(invalid_type(format!("list id as {what}"), list_id(value), "lists[0].id"));
     }
-    for (what, value) in [("a number", "7"), ("true", "true"), ("an object", "{}")] {
+    for (what, value) in [("a fraction", "7.5"), ("an exponent", "7e0"), ("true", "true"), ("an object", "{}")] {
         cases.push(invalid_type(format!("item id as {what}"), item_id(value), "lists[0].items[1].id"));
     }
+    // Integers are ids (echoed as integers) within 64 bits; past them they must be strings.
+    cases.push(invalid_value("a list id past u64", list_id("18446744073709551616"), "lists[0].id"));
+    cases.push(invalid_value("an item id below i64", item_id("-9223372036854775809"), "lists[0].items[1].id"));
     for (what, value) in
         [("a number", "7"), ("an array", r#"["m"]"#), ("an object", r#"{"name":"m"}"#), ("null", "null")]
     {
@@ -818,6 +822,9 @@ fn accepted() -> Vec<(&'static str, Vec<u8>)> {
         ("beta 1e308 with a spread of 1", options(r#"{"beta":1e308}"#).into_bytes()),
         ("an empty options object", options("{}").into_bytes()),
         ("a 1024-byte list id", list_id(&quoted(&"x".repeat(1024))).into_bytes()),
+        ("an integer list id", list_id("7").into_bytes()),
+        ("the largest u64 as an item id", item_id("18446744073709551615").into_bytes()),
+        ("the smallest i64 as an item id", item_id("-9223372036854775808").into_bytes()),
         ("a 256-byte model", model(&quoted(&"m".repeat(256))).into_bytes()),
         ("512 × 'é' (1024 bytes) as a list id", list_id(&quoted(&"é".repeat(512))).into_bytes()),
         ("85 × '€' + 'a' (256 bytes) as the model", model(&quoted(&format!("{}a", "€".repeat(85)))).into_bytes()),

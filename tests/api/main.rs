@@ -18,6 +18,7 @@ mod http_errors;
 mod metrics;
 mod properties;
 mod readme;
+mod real_exports;
 mod runs;
 mod saturation;
 mod shutdown;

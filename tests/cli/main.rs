@@ -16,6 +16,7 @@ mod eval_output;
 mod eval_runs;
 mod layout;
 mod merge_checks;
+mod real_exports;
 mod reliability;
 mod serve;
 mod stalls;

@@ -6,11 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::decode::parse;
+use super::decode::{parse, parse_seed};
 use super::format::{ItemInput, ListInput};
+use super::named::CompareSeed;
 use super::options::CompareOptions;
 use super::validate::{check_model, empty_batch, rank, too_many_evaluated_pairs, too_many_lists};
-use super::wire::{Number, Object, Rank, Text, present};
+use super::wire::{CompareRequest, Object, Text, present};
 use super::{Options, Parallel, Refusal, evaluate};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
@@ -23,36 +24,6 @@ use crate::stats::{
 /// Fewest and most models one comparison takes (api.md).
 pub const MIN_MODELS: usize = 2;
 pub const MAX_MODELS: usize = 16;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a JSON object with `models` and `lists`")]
-pub struct CompareRequest<'a> {
-    #[serde(borrow)]
-    pub models: Vec<Text<'a>>,
-    #[serde(default, deserialize_with = "present")]
-    pub options: Option<Object<CompareOptions>>,
-    #[serde(borrow)]
-    pub lists: Vec<Object<CompareList<'a>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a list object with an `items` array")]
-pub struct CompareList<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<Text<'a>>,
-    #[serde(borrow)]
-    pub items: Vec<Object<CompareItem<'a>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an item object with a `rewards` array, one reward per model")]
-pub struct CompareItem<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<Text<'a>>,
-    pub rewards: Vec<Number>,
-    #[serde(default, deserialize_with = "present")]
-    pub rank: Option<Rank>,
-}
 
 /// A comparison, evaluated: per model its figures, per pair of models the paired statistics.
 #[derive(Debug, Serialize)]
@@ -124,8 +95,8 @@ pub fn compare(
     parallel: &impl Parallel,
     reservation: &mut Reservation,
 ) -> Result<Comparison, Refusal> {
-    let request: CompareRequest<'_> = parse(body)?;
-    let options = options_of(request.options.as_ref().map(|o| &o.0))?;
+    let (request, options) = decode(body)?;
+    let n = |field: &'static str| options.naming.data_name(field);
     let models = check_models(&request.models)?;
     if request.lists.is_empty() {
         return Err(empty_batch().into());
@@ -147,7 +118,7 @@ pub fn compare(
             if item.rewards.len() != models.len() {
                 return Err(Refusal::Invalid(Error::at(
                     ErrorCode::InvalidValue,
-                    format!("{prefix}.items[{k}].rewards"),
+                    format!("{prefix}.{}[{k}].{}", n("items"), n("rewards")),
                     format!(
                         "{} rewards for {} models: give one reward per model, in the order of `models`",
                         item.rewards.len(),
@@ -158,7 +129,7 @@ pub fn compare(
             if item.rank.is_some_and(|r| r.0 == 0) {
                 return Err(Refusal::Invalid(Error::at(
                     ErrorCode::InvalidValue,
-                    format!("{prefix}.items[{k}].rank"),
+                    format!("{prefix}.{}[{k}].{}", n("items"), n("rank")),
                     "invalid value: integer `0`, expected an integer rank ≥ 1 (1 = best)",
                 )));
             }
@@ -168,7 +139,7 @@ pub fn compare(
                 .items
                 .iter()
                 .map(|Object(item)| ItemInput {
-                    id: item.id.as_ref().map(|id| id.0.clone()),
+                    id: item.id.clone(),
                     reward: item.rewards[model].0,
                     rank: item.rank.map(|r| r.0),
                 })
@@ -206,6 +177,34 @@ pub fn compare(
         per_model.push(evaluations);
     }
     Ok(figures(models, &per_model, &options))
+}
+
+/// A comparison body with its options: read under native names first (the options may follow
+/// the lists), and again named the data's way when the options map fields, or when native names
+/// failed and the options rename.
+fn decode(body: &[u8]) -> Result<(CompareRequest<'_>, Options), Error> {
+    let error = match parse::<CompareRequest<'_>>(body) {
+        Ok(request) => {
+            let options = options_of(request.options.as_ref().map(|o| &o.0))?;
+            if options.naming.fields.is_none() {
+                return Ok((request, options));
+            }
+            return Ok((parse_seed(body, CompareSeed(&options))?, options));
+        }
+        Err(error) => error,
+    };
+    #[derive(Deserialize)]
+    struct OptionsOnly {
+        #[serde(default, deserialize_with = "present")]
+        options: Option<Object<CompareOptions>>,
+    }
+    let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
+    // Options that cannot be resolved are the error to report: they decide how lists read.
+    match probe.map(|Object(probe)| options_of(probe.options.as_ref().map(|o| &o.0))) {
+        Some(Ok(options)) if options.naming.renames() => Ok((parse_seed(body, CompareSeed(&options))?, options)),
+        Some(Err(options_error)) => Err(options_error),
+        _ => Err(error),
+    }
 }
 
 fn options_of(wire: Option<&CompareOptions>) -> Result<Options, Error> {

@@ -2,6 +2,7 @@
 //! (`lists[3]` in a batch; nothing for one line of a stream, whose error carries its line number).
 
 use serde::Deserialize;
+use serde::de::DeserializeSeed;
 
 use super::wire::Object;
 use crate::error::{Error, ErrorCode};
@@ -30,6 +31,30 @@ pub fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, Error> {
             Err(describe(error))
         }
     }
+}
+
+/// As `parse`, with a seed that carries what decoding needs to know (the options' naming, see
+/// `named.rs`). The seed itself insists on an object.
+pub fn parse_seed<'a, S: DeserializeSeed<'a> + Clone>(json: &'a [u8], seed: S) -> Result<S::Value, Error> {
+    let mut parser = serde_json::Deserializer::from_slice(json);
+    if let Ok(value) = seed.clone().deserialize(&mut parser)
+        && parser.end().is_ok()
+    {
+        return Ok(value);
+    }
+    let mut parser = serde_json::Deserializer::from_slice(json);
+    let mut track = serde_path_to_error::Track::new();
+    let error = match seed.deserialize(serde_path_to_error::Deserializer::new(&mut parser, &mut track)) {
+        Ok(_) => {
+            let message = match parser.end() {
+                Ok(()) => "the JSON could not be parsed".to_string(),
+                Err(error) => format!("malformed JSON: {}", message_of(&error)),
+            };
+            return Err(Error::new(ErrorCode::MalformedJson, message));
+        }
+        Err(error) => serde_path_to_error::Error::new(track.path(), error),
+    };
+    Err(describe(error))
 }
 
 fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> Error {

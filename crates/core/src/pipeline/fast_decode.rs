@@ -10,49 +10,171 @@
 
 use std::borrow::Cow;
 
-use super::options::BatchOptions;
-use super::wire::{EvaluateRequest, Number, Object, Rank, Text, WireItem, WireList};
+use super::Options;
+use super::format::{Level, Schema};
+use super::options::{BatchOptions, OptionSettings, resolve_batch_options};
+use super::wire::{EvaluateRequest, Id, Number, Object, Rank, Text, WireItem, WireList};
 
-/// A whole `POST /v1/evaluate` body, or `None` to let serde decide.
-pub fn request(body: &[u8]) -> Option<EvaluateRequest<'_>> {
+/// A whole `POST /v1/evaluate` body with its options resolved (its own, then `overrides`), or
+/// `None` to let serde decide. Lists are read in the naming known when they come: the overrides'
+/// alone until the body's `options` have been read; when those rename fields the lists' span is
+/// read again (and when native names fail on lists the options will rename, the span is stepped
+/// over and read once they are known).
+pub fn request<'a>(
+    body: &'a [u8],
+    defaults: &Options,
+    overrides: &OptionSettings,
+) -> Option<(EvaluateRequest<'a>, Options)> {
     let mut p = Parser { bytes: body, at: 0 };
-    let (mut model, mut options, mut lists) = (None, None, None);
+    let early = resolve_batch_options(None, defaults, overrides).ok()?;
+    let (mut model, mut wire_options, mut resolved) = (None, None, None::<Options>);
+    let mut lists: Option<ListsRead<'a>> = None;
     p.object(|p, key| {
         match key {
             b"model" if model.is_none() => model = Some(p.text()?),
-            b"options" if options.is_none() => {
+            b"options" if wire_options.is_none() => {
                 // Small and rare: serde decodes the options object it spans.
                 let start = p.at;
                 p.skip_value(0)?;
                 let slice = p.bytes.get(start..p.at)?;
-                options = Some(serde_json::from_slice::<Object<BatchOptions>>(slice).ok()?);
+                let options = serde_json::from_slice::<Object<BatchOptions>>(slice).ok()?;
+                resolved = Some(resolve_batch_options(Some(&options.0), defaults, overrides).ok()?);
+                wire_options = Some(options);
             }
             b"lists" if lists.is_none() => {
-                let mut all = Vec::new();
-                p.array(|p| {
-                    all.push(Object(p.list()?));
-                    Some(())
-                })?;
-                lists = Some(all);
+                let start = p.at;
+                let naming = resolved.as_ref().unwrap_or(&early);
+                match p.lists(naming) {
+                    Some(all) => {
+                        lists = Some(ListsRead { read: Some(all), start, end: p.at, under_final: resolved.is_some() })
+                    }
+                    // The options that would read them may follow.
+                    None if resolved.is_none() => {
+                        p.at = start;
+                        p.skip_value(0)?;
+                        lists = Some(ListsRead { read: None, start, end: p.at, under_final: false });
+                    }
+                    None => return None,
+                }
             }
             _ => return None,
         }
         Some(())
     })?;
     p.end()?;
-    Some(EvaluateRequest { model, options, lists: lists? })
+    let options = match resolved {
+        Some(options) => options,
+        None => early.clone(),
+    };
+    let ListsRead { read, start, end, under_final } = lists?;
+    let same_reading = options.naming == early.naming && (!options.naming.renames() || options.format == early.format);
+    let lists = match read {
+        Some(all) if under_final || same_reading => all,
+        _ => {
+            let mut again = Parser { bytes: body.get(..end)?, at: start };
+            let all = again.lists(&options)?;
+            again.end()?;
+            all
+        }
+    };
+    Some((EvaluateRequest { model, options: wire_options, lists }, options))
 }
 
-/// One list object (a line of a stream), or `None` to let serde decide.
-pub fn list(json: &[u8]) -> Option<WireList<'_>> {
+/// The lists of a body as first read (or `None`, stepped over), the span they were read from, and
+/// whether they were read under the options finally resolved.
+struct ListsRead<'a> {
+    read: Option<Vec<Object<WireList<'a>>>>,
+    start: usize,
+    end: usize,
+    under_final: bool,
+}
+
+/// One list object (a line of a stream) read in `options`' naming, or `None` to let serde decide.
+pub fn list<'a>(json: &'a [u8], options: &Options) -> Option<WireList<'a>> {
     let mut p = Parser { bytes: json, at: 0 };
-    let list = p.list()?;
+    let list = p.list(options)?;
     p.end()?;
     Some(list)
 }
 
-/// Deepest nesting stepped over inside `options` before giving the input to serde.
+/// What a key of a list or an item holds: one of the fields this path reads, or nothing to read.
+#[derive(Clone, Copy)]
+enum Key {
+    Id,
+    Group,
+    Items,
+    ChosenReward,
+    RejectedReward,
+    Reward,
+    Rank,
+    Rating,
+    /// A key the options ignore.
+    Skip,
+}
+
+/// The field a format's own name names at `level`, among those this path reads (`ranking` and
+/// `rewards` are serde's).
+#[inline]
+fn own_key(name: &[u8], level: Level) -> Option<Key> {
+    Some(match (level, name) {
+        (_, b"id") => Key::Id,
+        (Level::List, b"group") => Key::Group,
+        (Level::List, b"items") => Key::Items,
+        (Level::List, b"chosen_reward") => Key::ChosenReward,
+        (Level::List, b"rejected_reward") => Key::RejectedReward,
+        (Level::Item, b"reward") => Key::Reward,
+        (Level::Item, b"rank") => Key::Rank,
+        (Level::Item, b"rating") => Key::Rating,
+        _ => return None,
+    })
+}
+
+/// A key as the options read it, or `None` to give up (unknown keys refused go to serde, which
+/// names them). Native naming takes the keys of every format this path reads, as serde's
+/// decoding of the union does.
+#[inline]
+fn key_of(key: &[u8], level: Level, options: &Options) -> Option<Key> {
+    let naming = &options.naming;
+    if !naming.renames() {
+        return own_key(key, level);
+    }
+    let key = std::str::from_utf8(key).ok()?;
+    let fields = Schema::Format(options.format).level_fields(level);
+    match naming.own_name(key).filter(|own| fields.contains(own)) {
+        Some(own) => own_key(own.as_bytes(), level),
+        None if naming.ignores_unknown() => Some(Key::Skip),
+        None => None,
+    }
+}
+
+/// Deepest nesting stepped over (in `options`, and in ignored values) before giving the input to
+/// serde.
 const MAX_SKIPPED_DEPTH: usize = 32;
+
+/// The index of the first `"`, `\\` or control character at or after `from`, eight bytes at a
+/// time (the test serde_json's own string scan uses: a byte's high bit is set in `found` for the
+/// first such byte of a word; later bits may be false alarms, so only the lowest is trusted).
+fn special_byte(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    let rest = bytes.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let control = word.wrapping_sub(ONES * 0x20) & !word;
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let quote = quote.wrapping_sub(ONES) & !quote;
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let backslash = backslash.wrapping_sub(ONES) & !backslash;
+        let found = (control | quote | backslash) & (ONES << 7);
+        if found != 0 {
+            return Some(from + offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    let tail = chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(from + offset + tail)
+}
 
 struct Parser<'a> {
     bytes: &'a [u8],
@@ -130,6 +252,7 @@ impl<'a> Parser<'a> {
         if self.peek()? != b'"' {
             return None;
         }
+        // Keys and ids are short: a plain loop beats the word scan of `skip_string` here.
         let start = self.at + 1;
         let rest = self.bytes.get(start..)?;
         let length = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
@@ -140,9 +263,46 @@ impl<'a> Parser<'a> {
         Some(&rest[..length])
     }
 
+    /// Steps over a string, escapes included, refusing what serde refuses when it steps over
+    /// one: control characters, unknown escapes, `\u` without four hex digits. (Like serde, it
+    /// does not check UTF-8 or surrogates in a string it does not build.)
+    fn skip_string(&mut self) -> Option<()> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let mut at = self.at + 1;
+        loop {
+            at = special_byte(self.bytes, at)?;
+            match self.bytes[at] {
+                b'"' => {
+                    self.at = at + 1;
+                    return Some(());
+                }
+                b'\\' => match self.bytes.get(at + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
+                    b'u' if self.bytes.get(at + 2..at + 6)?.iter().all(u8::is_ascii_hexdigit) => at += 6,
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+    }
+
     fn text(&mut self) -> Option<Text<'a>> {
         let raw = self.raw_string()?;
         Some(Text(Cow::Borrowed(std::str::from_utf8(raw).ok()?)))
+    }
+
+    /// A string id, or an integer id written plainly within i64/u64, its digits borrowed as
+    /// serde writes them (JSON has no leading zeros; `-0`, a float to serde, goes to serde).
+    fn id(&mut self) -> Option<Id<'a>> {
+        if self.peek()? == b'"' {
+            let raw = self.raw_string()?;
+            return Some(Id::text(std::str::from_utf8(raw).ok()?));
+        }
+        let (literal, float) = self.number_literal()?;
+        let fits = literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok();
+        (!float && fits && literal != "-0").then_some(Id { text: Cow::Borrowed(literal), integer: true })
     }
 
     /// The literal of a JSON number, checked against the grammar; whether it has a fraction or
@@ -210,28 +370,33 @@ impl<'a> Parser<'a> {
         literal.parse::<u64>().ok().map(Rank)
     }
 
-    fn list(&mut self) -> Option<WireList<'a>> {
-        let mut list = WireList {
-            id: None,
-            group: None,
-            items: None,
-            chosen_reward: None,
-            rejected_reward: None,
-            ranking: None,
-            rewards: None,
-        };
+    fn lists(&mut self, options: &Options) -> Option<Vec<Object<WireList<'a>>>> {
+        let mut all = Vec::new();
+        self.array(|p| {
+            all.push(Object(p.list(options)?));
+            Some(())
+        })?;
+        Some(all)
+    }
+
+    fn list(&mut self, options: &Options) -> Option<WireList<'a>> {
+        let mut list = WireList::default();
         self.object(|p, key| {
-            match key {
-                b"id" if list.id.is_none() => list.id = Some(p.text()?),
-                b"group" if list.group.is_none() => list.group = Some(p.text()?),
-                b"items" if list.items.is_none() => {
+            match key_of(key, Level::List, options)? {
+                Key::Id if list.id.is_none() => list.id = Some(p.id()?),
+                Key::Group if list.group.is_none() => list.group = Some(p.text()?),
+                Key::Items if list.items.is_none() => {
                     let mut items = Vec::new();
                     p.array(|p| {
-                        items.push(Object(p.item()?));
+                        items.push(Object(p.item(options)?));
                         Some(())
                     })?;
                     list.items = Some(items);
                 }
+                Key::ChosenReward if list.chosen_reward.is_none() => list.chosen_reward = Some(p.number()?),
+                Key::RejectedReward if list.rejected_reward.is_none() => list.rejected_reward = Some(p.number()?),
+                Key::Skip => p.skip_value(0)?,
+                // An item's field in a list, a field given twice: serde's.
                 _ => return None,
             }
             Some(())
@@ -239,14 +404,15 @@ impl<'a> Parser<'a> {
         Some(list)
     }
 
-    fn item(&mut self) -> Option<WireItem<'a>> {
+    fn item(&mut self, options: &Options) -> Option<WireItem<'a>> {
         let mut item = WireItem { id: None, reward: None, rank: None, rating: None };
         self.object(|p, key| {
-            match key {
-                b"id" if item.id.is_none() => item.id = Some(p.text()?),
-                b"reward" if item.reward.is_none() => item.reward = Some(p.number()?),
-                b"rank" if item.rank.is_none() => item.rank = Some(p.rank()?),
-                b"rating" if item.rating.is_none() => item.rating = Some(p.number()?),
+            match key_of(key, Level::Item, options)? {
+                Key::Id if item.id.is_none() => item.id = Some(p.id()?),
+                Key::Reward if item.reward.is_none() => item.reward = Some(p.number()?),
+                Key::Rank if item.rank.is_none() => item.rank = Some(p.rank()?),
+                Key::Rating if item.rating.is_none() => item.rating = Some(p.number()?),
+                Key::Skip => p.skip_value(0)?,
                 _ => return None,
             }
             Some(())
@@ -265,7 +431,7 @@ impl<'a> Parser<'a> {
         match self.peek()? {
             b'{' => self.object(|p, _| p.skip_value(depth + 1)),
             b'[' => self.array(|p| p.skip_value(depth + 1)),
-            b'"' => self.raw_string().map(|_| ()),
+            b'"' => self.skip_string(),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -291,7 +457,7 @@ mod tests {
     /// Whenever the fast path answers, serde answers the same; the fast path takes the common
     /// shapes.
     fn agrees(body: &str) -> bool {
-        let fast = request(body.as_bytes());
+        let fast = request(body.as_bytes(), &Options::default(), &OptionSettings::default()).map(|(request, _)| request);
         let slow = serde_request(body.as_bytes());
         if let Some(fast) = &fast {
             assert_eq!(Some(format!("{fast:?}")), slow.as_ref().map(|s| format!("{s:?}")), "{body}");
@@ -396,5 +562,61 @@ mod tests {
             }
         }
         assert!(fast_taken > 1500, "the fast path took {fast_taken} bodies");
+    }
+
+    /// The fast path and serde's seeded decoding, for a body whose options rename.
+    fn agrees_renamed(body: &str) -> bool {
+        use crate::pipeline::decode::parse_seed;
+        use crate::pipeline::named::RequestSeed;
+        let fast = request(body.as_bytes(), &Options::default(), &OptionSettings::default());
+        if let Some((fast, options)) = &fast {
+            let slow = parse_seed(body.as_bytes(), RequestSeed(options)).expect("serde reads what the fast path read");
+            assert_eq!(format!("{:?}", fast.lists), format!("{:?}", slow.lists), "{body}");
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn renamed_exports_take_the_fast_path_wherever_their_options_are() {
+        let text = format!("\"{}\"", "Human: say \\\"hi\\\"\\n\\nAssistant: \\u00e9 \\\\ ok\\t".repeat(50));
+        let row = format!(
+            r#"{{"prompt_id":"p1","prompt":{text},"chosen":[{{"role":"user","content":{text}}}],"meta":{{"a":[1,2.5,null,true,{{}}]}},"score_chosen":1.5,"score_rejected":-2,"subset":"chat"}}"#
+        );
+        let options = r#"{"format":"pairs","unknown_fields":"ignore","fields":{"chosen_reward":"score_chosen","rejected_reward":"score_rejected","group":"subset","id":"prompt_id"}}"#;
+        for body in [
+            format!(r#"{{"options":{options},"lists":[{row},{row}]}}"#),
+            format!(r#"{{"lists":[{row},{row}],"options":{options}}}"#),
+        ] {
+            assert!(agrees_renamed(&body), "{}", &body[..200]);
+        }
+        // Integer ids, native items renamed, options last.
+        let body = r#"{"lists":[{"qid":3,"rs":[{"id":-1,"s":1,"x":"\""},{"id":18446744073709551615,"s":0}]}],
+            "options":{"fields":{"id":"qid","items":"rs","reward":"s"},"unknown_fields":"ignore"}}"#;
+        assert!(agrees_renamed(body));
+        // What serde refuses when it steps over a value, the fast path leaves to serde.
+        for bad in [r#""\x""#, r#""\u12G4""#, "\"tab\there\"", r#""open"#] {
+            let body = format!(r#"{{"options":{{"unknown_fields":"ignore"}},"lists":[{{"t":{bad},"items":[]}}]}}"#);
+            assert!(!agrees_renamed(&body), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_quote_backslash_or_control_byte() {
+        let mut rng = SplitMix64::new(5);
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..rng.below(40))
+                .map(|_| match rng.below(8) {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => rng.below(0x20) as u8,
+                    3 => 0x80 + rng.below(0x80) as u8,
+                    _ => 0x20 + rng.below(0x60) as u8,
+                })
+                .collect();
+            let from = rng.below(bytes.len() as u64 + 2) as usize;
+            let naive =
+                bytes.get(from..).and_then(|rest| rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20));
+            assert_eq!(special_byte(&bytes, from), naive.map(|k| from + k), "{bytes:?} from {from}");
+        }
     }
 }

@@ -10,7 +10,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::wire::{Number, Object, RankingEntry, Text, WireItem, WireList};
+use super::fields::Naming;
+use super::wire::{Id, Number, Object, RankingEntry, Text, WireItem, WireList};
 use crate::error::{Error, ErrorCode};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -76,11 +77,63 @@ impl<'de> Deserialize<'de> for Format {
     }
 }
 
+/// The shape lists are read in: an input format, or the list of `POST /v1/compare`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    Format(Format),
+    Compare,
+}
+
+impl Schema {
+    /// The list-level fields, then the item-level ones (`id` is both).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Schema::Format(Format::Native | Format::RanksZeroBased) => &["id", "group", "items", "reward", "rank"],
+            Schema::Format(Format::Ratings) => &["id", "group", "items", "reward", "rating"],
+            Schema::Format(Format::Pairs) => &["id", "group", "chosen_reward", "rejected_reward"],
+            Schema::Format(Format::Ranking) => &["id", "group", "ranking", "rewards"],
+            Schema::Compare => &["id", "items", "rewards", "rank"],
+        }
+    }
+
+    /// What the fields are of, for messages.
+    pub fn description(self) -> String {
+        match self {
+            Schema::Format(format) => format!("format `{}`", format.name()),
+            Schema::Compare => "a comparison's lists".to_string(),
+        }
+    }
+}
+
+/// Where a key is: a list, or an item of one.
+#[derive(Clone, Copy)]
+pub enum Level {
+    List,
+    Item,
+}
+
+impl Schema {
+    /// The fields of a list (`Level::List`) or of an item of one, by the format's names.
+    pub fn level_fields(self, level: Level) -> &'static [&'static str] {
+        use Format::*;
+        match (self, level) {
+            (Schema::Format(Native | RanksZeroBased | Ratings), Level::List) => &["id", "group", "items"],
+            (Schema::Format(Native | RanksZeroBased), Level::Item) => &["id", "reward", "rank"],
+            (Schema::Format(Ratings), Level::Item) => &["id", "reward", "rating"],
+            (Schema::Format(Pairs), Level::List) => &["id", "group", "chosen_reward", "rejected_reward"],
+            (Schema::Format(Ranking), Level::List) => &["id", "group", "ranking", "rewards"],
+            (Schema::Format(Pairs | Ranking), Level::Item) => &[],
+            (Schema::Compare, Level::List) => &["id", "items"],
+            (Schema::Compare, Level::Item) => &["id", "rewards", "rank"],
+        }
+    }
+}
+
 /// One list in the native shape, whatever format it came in, with what is needed to name the
 /// client's own fields in errors.
 #[derive(Debug)]
 pub struct ListInput<'a> {
-    pub id: Option<Text<'a>>,
+    pub id: Option<Id<'a>>,
     /// The list's group (`lists[].group`), for per-group figures.
     pub group: Option<Text<'a>>,
     pub items: Vec<ItemInput<'a>>,
@@ -89,7 +142,7 @@ pub struct ListInput<'a> {
 
 #[derive(Debug)]
 pub struct ItemInput<'a> {
-    pub id: Option<Cow<'a, str>>,
+    pub id: Option<Id<'a>>,
     pub reward: f64,
     /// 1 = best; `None` when the list is ranked by array order.
     pub rank: Option<u64>,
@@ -110,48 +163,53 @@ enum Shape {
 
 impl<'a> ListInput<'a> {
     /// One model's view of a list of `POST /v1/compare`: `items` with that model's rewards.
-    pub fn compared(id: Option<Text<'a>>, items: Vec<ItemInput<'a>>, model: usize) -> ListInput<'a> {
+    pub fn compared(id: Option<Id<'a>>, items: Vec<ItemInput<'a>>, model: usize) -> ListInput<'a> {
         ListInput { id, group: None, items, shape: Shape::Compared { model } }
     }
 
-    /// The field holding the items (`items`, `ranking`), or the list itself for `pairs`.
-    pub fn items_field(&self) -> &'static str {
+    /// The field holding the items (`items`, `ranking`), or the list itself for `pairs`, as the
+    /// data names it (so are all the fields below: `naming` is the options').
+    pub fn items_field<'n>(&self, naming: &'n Naming) -> &'n str {
         match self.shape {
-            Shape::Items { .. } | Shape::Compared { .. } => "items",
+            Shape::Items { .. } | Shape::Compared { .. } => naming.data_name("items"),
             Shape::Pair => "",
-            Shape::Ranking { .. } => "ranking",
+            Shape::Ranking { .. } => naming.data_name("ranking"),
         }
     }
 
-    pub fn reward_field(&self, item: usize) -> String {
+    pub fn reward_field(&self, item: usize, naming: &Naming) -> String {
+        let n = |name| naming.data_name(name);
         match &self.shape {
-            Shape::Items { .. } => format!("items[{item}].reward"),
-            Shape::Compared { model } => format!("items[{item}].rewards[{model}]"),
-            Shape::Pair => (if item == 0 { "chosen_reward" } else { "rejected_reward" }).to_string(),
+            Shape::Items { .. } => format!("{}[{item}].{}", n("items"), n("reward")),
+            Shape::Compared { model } => format!("{}[{item}].{}[{model}]", n("items"), n("rewards")),
+            Shape::Pair => n(if item == 0 { "chosen_reward" } else { "rejected_reward" }).to_string(),
             Shape::Ranking { .. } => {
-                let id = self.items.get(item).and_then(|i| i.id.as_deref()).unwrap_or("");
-                format!("rewards.{id}")
+                let id = self.items.get(item).and_then(|i| i.id.as_ref()).map_or("", Id::as_str);
+                format!("{}.{id}", n("rewards"))
             }
         }
     }
 
-    pub fn rank_field(&self, item: usize) -> String {
+    pub fn rank_field(&self, item: usize, naming: &Naming) -> String {
+        let n = |name| naming.data_name(name);
         match &self.shape {
-            Shape::Items { rank_field } => format!("items[{item}].{rank_field}"),
-            Shape::Compared { .. } => format!("items[{item}].rank"),
+            Shape::Items { rank_field } => format!("{}[{item}].{}", n("items"), n(rank_field)),
+            Shape::Compared { .. } => format!("{}[{item}].{}", n("items"), n("rank")),
             Shape::Pair => String::new(),
             Shape::Ranking { positions } => match positions.get(item) {
-                Some((i, Some(j))) => format!("ranking[{i}][{j}]"),
-                Some((i, None)) => format!("ranking[{i}]"),
-                None => "ranking".to_string(),
+                Some((i, Some(j))) => format!("{}[{i}][{j}]", n("ranking")),
+                Some((i, None)) => format!("{}[{i}]", n("ranking")),
+                None => n("ranking").to_string(),
             },
         }
     }
 
-    pub fn item_id_field(&self, item: usize) -> String {
+    pub fn item_id_field(&self, item: usize, naming: &Naming) -> String {
         match &self.shape {
-            Shape::Items { .. } | Shape::Compared { .. } => format!("items[{item}].id"),
-            _ => self.rank_field(item),
+            Shape::Items { .. } | Shape::Compared { .. } => {
+                format!("{}[{item}].{}", naming.data_name("items"), naming.data_name("id"))
+            }
+            _ => self.rank_field(item, naming),
         }
     }
 }
@@ -165,9 +223,12 @@ pub fn join(prefix: &str, field: &str) -> String {
     }
 }
 
-/// Converts a decoded list of `format` into the native shape; `prefix` is the list's path.
-pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<ListInput<'a>, Error> {
+/// Converts a decoded list of `format` into the native shape; `prefix` is the list's path. Paths
+/// and messages name fields as the data does (`naming`).
+pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix: &str) -> Result<ListInput<'a>, Error> {
     let at = |field: &str| join(prefix, field);
+    let n = |field: &'static str| naming.data_name(field);
+    let item_field = |k: usize, field: &str| format!("{}[{k}].{}", naming.data_name("items"), naming.data_name(field));
     let unknown = |field: &str| {
         Error::at(
             ErrorCode::UnknownField,
@@ -185,26 +246,35 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
                 ("ranking", ranking.is_some()),
                 ("rewards", rewards.is_some()),
             ];
-            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
-                return Err(unknown(field));
+            // Other formats' fields, decoded under native names: refused unless unknown fields
+            // are ignored.
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present)
+                && !naming.ignores_unknown()
+            {
+                return Err(unknown(n(field)));
             }
-            let items = items.ok_or_else(|| missing("items"))?;
+            let items = items.ok_or_else(|| missing(n("items")))?;
+            let refuse = (!naming.ignores_unknown()).then_some(&unknown as FieldError<'_>);
             let items = match format {
-                Format::Ratings => rated_items(items, &at, &unknown, &missing)?,
-                _ => ranked_items(items, format == Format::RanksZeroBased, &at, &unknown, &missing)?,
+                Format::Ratings => rated_items(items, &at, &item_field, refuse, &missing)?,
+                _ => ranked_items(items, format == Format::RanksZeroBased, &at, &item_field, refuse, &missing)?,
             };
             let rank_field = if format == Format::Ratings { "rating" } else { "rank" };
             Ok(ListInput { id, group, items, shape: Shape::Items { rank_field } })
         }
         Format::Pairs => {
             let extra = [("items", items.is_some()), ("ranking", ranking.is_some()), ("rewards", rewards.is_some())];
-            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
-                return Err(unknown(field));
+            // Other formats' fields, decoded under native names: refused unless unknown fields
+            // are ignored.
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present)
+                && !naming.ignores_unknown()
+            {
+                return Err(unknown(n(field)));
             }
-            let chosen = chosen_reward.ok_or_else(|| missing("chosen_reward"))?;
-            let rejected = rejected_reward.ok_or_else(|| missing("rejected_reward"))?;
+            let chosen = chosen_reward.ok_or_else(|| missing(n("chosen_reward")))?;
+            let rejected = rejected_reward.ok_or_else(|| missing(n("rejected_reward")))?;
             let item = |name: &'static str, reward: Number| ItemInput {
-                id: Some(Cow::Borrowed(name)),
+                id: Some(Id::text(name)),
                 reward: reward.0,
                 rank: None,
             };
@@ -221,12 +291,16 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
                 ("chosen_reward", chosen_reward.is_some()),
                 ("rejected_reward", rejected_reward.is_some()),
             ];
-            if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
-                return Err(unknown(field));
+            // Other formats' fields, decoded under native names: refused unless unknown fields
+            // are ignored.
+            if let Some((field, _)) = extra.iter().find(|(_, present)| *present)
+                && !naming.ignores_unknown()
+            {
+                return Err(unknown(n(field)));
             }
-            let ranking = ranking.ok_or_else(|| missing("ranking"))?;
-            let rewards = rewards.ok_or_else(|| missing("rewards"))?;
-            let mut input = ranking_items(id, ranking, rewards.0, &at)?;
+            let ranking = ranking.ok_or_else(|| missing(n("ranking")))?;
+            let rewards = rewards.ok_or_else(|| missing(n("rewards")))?;
+            let mut input = ranking_items(id, ranking, rewards.0, &at, [n("ranking"), n("rewards")])?;
             input.group = group;
             Ok(input)
         }
@@ -234,37 +308,40 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, prefix: &str) -> Result<
 }
 
 type FieldError<'f> = &'f dyn Fn(&str) -> Error;
+/// `items[k].<field>` as the data names both.
+type ItemField<'f> = &'f dyn Fn(usize, &str) -> String;
 
 fn ranked_items<'a>(
     items: Vec<Object<WireItem<'a>>>,
     zero_based: bool,
     at: &dyn Fn(&str) -> String,
-    unknown: FieldError<'_>,
+    item_field: ItemField<'_>,
+    unknown: Option<FieldError<'_>>,
     missing: FieldError<'_>,
 ) -> Result<Vec<ItemInput<'a>>, Error> {
     items
         .into_iter()
         .enumerate()
         .map(|(k, Object(item))| {
-            if item.rating.is_some() {
-                return Err(unknown(&format!("items[{k}].rating")));
+            if let (Some(_), Some(unknown)) = (item.rating, unknown) {
+                return Err(unknown(&item_field(k, "rating")));
             }
-            let reward = item.reward.ok_or_else(|| missing(&format!("items[{k}].reward")))?;
+            let reward = item.reward.ok_or_else(|| missing(&item_field(k, "reward")))?;
             let rank = match (item.rank, zero_based) {
                 (Some(rank), true) => Some(rank.0.checked_add(1).ok_or_else(|| {
-                    Error::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rank")), "rank is too large")
+                    Error::at(ErrorCode::InvalidValue, at(&item_field(k, "rank")), "rank is too large")
                 })?),
                 (Some(rank), false) if rank.0 == 0 => {
                     return Err(Error::at(
                         ErrorCode::InvalidValue,
-                        at(&format!("items[{k}].rank")),
+                        at(&item_field(k, "rank")),
                         "invalid value: integer `0`, expected an integer rank ≥ 1 (1 = best); \
                          send format `ranks_zero_based` for ranks where 0 is best",
                     ));
                 }
                 (rank, _) => rank.map(|r| r.0),
             };
-            Ok(ItemInput { id: item.id.map(|id| id.0), reward: reward.0, rank })
+            Ok(ItemInput { id: item.id, reward: reward.0, rank })
         })
         .collect()
 }
@@ -273,22 +350,23 @@ fn ranked_items<'a>(
 fn rated_items<'a>(
     items: Vec<Object<WireItem<'a>>>,
     at: &dyn Fn(&str) -> String,
-    unknown: FieldError<'_>,
+    item_field: ItemField<'_>,
+    unknown: Option<FieldError<'_>>,
     missing: FieldError<'_>,
 ) -> Result<Vec<ItemInput<'a>>, Error> {
     let mut ratings = Vec::with_capacity(items.len());
     let mut inputs = Vec::with_capacity(items.len());
     for (k, Object(item)) in items.into_iter().enumerate() {
-        if item.rank.is_some() {
-            return Err(unknown(&format!("items[{k}].rank")));
+        if let (Some(_), Some(unknown)) = (item.rank, unknown) {
+            return Err(unknown(&item_field(k, "rank")));
         }
-        let reward = item.reward.ok_or_else(|| missing(&format!("items[{k}].reward")))?;
-        let rating = item.rating.ok_or_else(|| missing(&format!("items[{k}].rating")))?;
+        let reward = item.reward.ok_or_else(|| missing(&item_field(k, "reward")))?;
+        let rating = item.rating.ok_or_else(|| missing(&item_field(k, "rating")))?;
         if !rating.0.is_finite() {
-            return Err(Error::at(ErrorCode::InvalidValue, at(&format!("items[{k}].rating")), "rating must be finite"));
+            return Err(Error::at(ErrorCode::InvalidValue, at(&item_field(k, "rating")), "rating must be finite"));
         }
         ratings.push(rating.0);
-        inputs.push(ItemInput { id: item.id.map(|id| id.0), reward: reward.0, rank: None });
+        inputs.push(ItemInput { id: item.id, reward: reward.0, rank: None });
     }
     // Rank = 1 + the number of distinct ratings above this one (0.0 and −0.0 are one rating).
     let mut distinct: Vec<f64> = ratings.iter().map(|r| r + 0.0).collect();
@@ -303,17 +381,18 @@ fn rated_items<'a>(
 
 /// One item per id in order of first appearance in `ranking`; its rank is its position (1-based).
 fn ranking_items<'a>(
-    id: Option<Text<'a>>,
+    id: Option<Id<'a>>,
     ranking: Vec<RankingEntry<'a>>,
     rewards: Vec<(Text<'a>, Number)>,
     at: &dyn Fn(&str) -> String,
+    [ranking_name, rewards_name]: [&str; 2],
 ) -> Result<ListInput<'a>, Error> {
     let mut reward_of: HashMap<&str, f64> = HashMap::with_capacity(rewards.len());
     for (item_id, reward) in &rewards {
         if reward_of.insert(&item_id.0, reward.0).is_some() {
             return Err(Error::at(
                 ErrorCode::InvalidValue,
-                at(&format!("rewards.{}", item_id.0)),
+                at(&format!("{rewards_name}.{}", item_id.0)),
                 format!("`{}` has two rewards", item_id.0),
             ));
         }
@@ -322,12 +401,12 @@ fn ranking_items<'a>(
     let mut positions = Vec::new();
     let mut seen: HashMap<Cow<'a, str>, String> = HashMap::new();
     for (i, entry) in ranking.into_iter().enumerate() {
-        let ids: Vec<(Text<'a>, Option<usize>)> = match entry {
+        let ids: Vec<(Id<'a>, Option<usize>)> = match entry {
             RankingEntry::One(item_id) => vec![(item_id, None)],
             RankingEntry::Tied(tied) if tied.is_empty() => {
                 return Err(Error::at(
                     ErrorCode::InvalidValue,
-                    at(&format!("ranking[{i}]")),
+                    at(&format!("{ranking_name}[{i}]")),
                     "an empty tie ranks no item: leave it out, or put the tied ids in it",
                 ));
             }
@@ -335,32 +414,33 @@ fn ranking_items<'a>(
         };
         for (item_id, j) in ids {
             let field = match j {
-                Some(j) => format!("ranking[{i}][{j}]"),
-                None => format!("ranking[{i}]"),
+                Some(j) => format!("{ranking_name}[{i}][{j}]"),
+                None => format!("{ranking_name}[{i}]"),
             };
-            let Some(&reward) = reward_of.get(item_id.0.as_ref()) else {
+            let Some(&reward) = reward_of.get(item_id.as_str()) else {
                 return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(&field),
-                    format!("`{}` has no reward in `rewards`", item_id.0),
+                    format!("`{}` has no reward in `rewards`", item_id.text),
                 ));
             };
-            if let Some(first) = seen.get(&item_id.0) {
+            if let Some(first) = seen.get(&item_id.text) {
                 return Err(Error::at(
                     ErrorCode::InvalidValue,
                     at(&field),
-                    format!("`{}` is ranked twice (first at {first})", item_id.0),
+                    format!("`{}` is ranked twice (first at {first})", item_id.text),
                 ));
             }
-            seen.insert(item_id.0.clone(), field);
+            // By text: `3` and `"3"` are one item, as `rewards` keys are strings.
+            seen.insert(item_id.text.clone(), field);
             positions.push((i, j));
-            items.push(ItemInput { id: Some(item_id.0), reward, rank: Some(i as u64 + 1) });
+            items.push(ItemInput { id: Some(item_id), reward, rank: Some(i as u64 + 1) });
         }
     }
     if let Some((extra, _)) = rewards.iter().find(|(item_id, _)| !seen.contains_key(item_id.0.as_ref())) {
         return Err(Error::at(
             ErrorCode::InvalidValue,
-            at(&format!("rewards.{}", extra.0)),
+            at(&format!("{rewards_name}.{}", extra.0)),
             format!("`{}` has a reward but is not in `ranking`", extra.0),
         ));
     }

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// An optional field that, when present, must hold a value: `null` is refused rather than taken
 /// as "absent", so a client bug that nulls a field is seen, not silently defaulted.
@@ -67,6 +67,85 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             }
         }
         deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// A list's or an item's `id`: a JSON string, or a JSON integer (many exports number their
+/// prompts), echoed back in the form it came in. `text` is the string, or the integer's decimal
+/// digits; formats that look ids up (`ranking`, whose `rewards` keys are strings) compare `text`,
+/// so `3` and `"3"` name the same item there. Numbers that are not integers are refused (`1.5`,
+/// `1.0`, `1e3`: echoing them "as given" would need their spelling), and so are integers outside
+/// i64/u64 (send those as strings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Id<'a> {
+    pub text: Cow<'a, str>,
+    pub integer: bool,
+}
+
+impl<'a> Id<'a> {
+    /// A string id.
+    pub fn text(text: impl Into<Cow<'a, str>>) -> Id<'a> {
+        Id { text: text.into(), integer: false }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// What an id must be, for error messages.
+pub const ID_EXPECTED: &str = "a string or an integer id";
+
+impl Serialize for Id<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.integer {
+            // The digits came from an i64 or a u64, so one of them reads them back.
+            if let Ok(value) = self.text.parse::<i64>() {
+                return serializer.serialize_i64(value);
+            }
+            if let Ok(value) = self.text.parse::<u64>() {
+                return serializer.serialize_u64(value);
+            }
+        }
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl<'de> Visitor<'de> for IdVisitor {
+            type Value = Id<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(ID_EXPECTED)
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Id<'de>, E> {
+                Ok(Id::text(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id<'de>, E> {
+                Ok(Id::text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Id<'de>, E> {
+                Ok(Id::text(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id<'de>, E> {
+                Ok(Id { text: Cow::Owned(v.to_string()), integer: true })
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id<'de>, E> {
+                Ok(Id { text: Cow::Owned(v.to_string()), integer: true })
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Id<'de>, E> {
+                // serde_json reads an integer literal past u64 (or below i64) as a float.
+                if v.fract() == 0.0 && v.abs() >= 9.2e18 {
+                    return Err(E::invalid_value(
+                        Unexpected::Float(v),
+                        &"an integer id from -2^63 to 2^64-1; send larger ids as strings",
+                    ));
+                }
+                Err(E::invalid_type(Unexpected::Float(v), &self))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
     }
 }
 

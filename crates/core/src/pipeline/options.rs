@@ -6,18 +6,19 @@
 //! of `OptionDef::parse_text` / `decode_options` and `OptionSettings::apply`.
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
 
-use super::format::{FORMAT_NAMES, Format};
+use super::fields::{FIELDS_EXPECTED, FieldMap, Naming, UnknownFields};
+use super::format::{FORMAT_NAMES, Format, Schema};
 use super::json::{Count, Number};
 use crate::error::{Error, ErrorCode};
 use crate::math::{MathOptions, Normalization};
 
 /// What a door asks of the evaluation.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     pub math: MathOptions,
     pub format: Format,
@@ -33,6 +34,10 @@ pub struct Options {
     pub include_pair_ids: bool,
     /// Which lines a stream or `prefeval eval` writes; an output choice, so not in `math`.
     pub results: Results,
+    /// How the data names its fields and what becomes of keys the format does not read.
+    pub naming: Naming,
+    /// A comparison's options: its lists have the shape of `POST /v1/compare`, whatever `format`.
+    pub comparison: bool,
 }
 
 /// `results`: every line (`all`), or only the error lines (`errors`), the summary always last.
@@ -72,6 +77,8 @@ impl Default for Options {
             top_disagreements: None,
             include_pair_ids: false,
             results: Results::All,
+            naming: Naming::default(),
+            comparison: false,
         }
     }
 }
@@ -91,7 +98,13 @@ impl Options {
     pub fn for_comparison() -> Self {
         let mut options = Options::default();
         options.math.include_pairs = false;
+        options.comparison = true;
         options
+    }
+
+    /// The shape lists are read in.
+    pub fn schema(&self) -> Schema {
+        if self.comparison { Schema::Compare } else { Schema::Format(self.format) }
     }
 }
 
@@ -150,6 +163,9 @@ pub enum Kind {
     Normalization,
     Format,
     Results,
+    /// `options.fields`: an object of strings, or `a:b,c:d` as text.
+    Fields,
+    UnknownFields,
 }
 
 impl Kind {
@@ -162,12 +178,14 @@ impl Kind {
             Kind::Normalization => "NORMALIZATION",
             Kind::Format => "FORMAT",
             Kind::Results => "all|errors",
+            Kind::Fields => "NAME:DATA_NAME,...",
+            Kind::UnknownFields => "reject|ignore",
         }
     }
 }
 
 /// One option's value, read but not yet checked.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Bool(bool),
     Number(f64),
@@ -175,6 +193,8 @@ pub enum Value {
     Normalization(Normalization),
     Format(Format),
     Results(Results),
+    Fields(Arc<FieldMap>),
+    UnknownFields(UnknownFields),
 }
 
 /// One entry of the table.
@@ -331,6 +351,34 @@ pub static OPTIONS: &[OptionDef] = &[
             Ok(())
         },
     },
+    OptionDef {
+        name: "fields",
+        kind: Kind::Fields,
+        expected: FIELDS_EXPECTED,
+        doc: "Names the data gives the format's fields, at list and item level alike, as \
+              `name:data_name` pairs separated by commas (e.g. `chosen_reward:score_chosen,group:subset`).",
+        doors: ALL_DOORS,
+        set: |options, value, _| {
+            // Whether the keys are the format's is checked once every option is known (`apply`).
+            if let Value::Fields(map) = value {
+                options.naming.fields = Some(map);
+            }
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "unknown_fields",
+        kind: Kind::UnknownFields,
+        expected: UnknownFields::EXPECTED,
+        doc: "Keys of lists and items the format does not read: `reject` them (default) or `ignore` them unread.",
+        doors: ALL_DOORS,
+        set: |options, value, _| {
+            if let Value::UnknownFields(unknown) = value {
+                options.naming.unknown = unknown;
+            }
+            Ok(())
+        },
+    },
 ];
 
 impl OptionDef {
@@ -361,6 +409,8 @@ impl OptionDef {
             Kind::Normalization => Normalization::from_name(text).map(Value::Normalization),
             Kind::Format => Format::from_name(text).map(Value::Format),
             Kind::Results => Results::from_name(text).map(Value::Results),
+            Kind::Fields => return FieldMap::parse_text(text, path).map(|map| Value::Fields(Arc::new(map))),
+            Kind::UnknownFields => UnknownFields::from_name(text).map(Value::UnknownFields),
         };
         value.ok_or_else(|| {
             Error::at(ErrorCode::InvalidValue, path, format!("invalid value `{text}`: expected {}", self.expected))
@@ -398,14 +448,21 @@ impl OptionSettings {
         self.0.is_empty()
     }
 
-    /// Checks and sets each value; an error's path is `prefix` + the option's name.
+    /// Checks and sets each value; an error's path is `prefix` + the option's name. A mapping
+    /// of `fields` is checked against the format once both are set.
     pub fn apply(&self, options: &mut Options, prefix: &str) -> Result<(), Error> {
-        for &(def, value) in &self.0 {
+        for (def, value) in &self.0 {
             // The full path is built only for an error: applying options is on every request.
-            (def.set)(options, value, def.name).map_err(|mut error| {
+            (def.set)(options, value.clone(), def.name).map_err(|mut error| {
                 error.path = Some(format!("{prefix}{}", def.name));
                 error
             })?;
+        }
+        if self.0.iter().any(|(def, _)| matches!(def.kind, Kind::Fields | Kind::Format))
+            && let Some(map) = &options.naming.fields
+        {
+            let schema = options.schema();
+            map.check(schema.fields(), &schema.description(), prefix)?;
         }
         Ok(())
     }
@@ -458,6 +515,8 @@ pub fn decode_options<'de, D: Deserializer<'de>>(deserializer: D, door: Door) ->
                     Kind::Normalization => Value::Normalization(map.next_value::<WireNormalization>()?.0),
                     Kind::Format => Value::Format(map.next_value()?),
                     Kind::Results => Value::Results(map.next_value()?),
+                    Kind::Fields => Value::Fields(Arc::new(map.next_value()?)),
+                    Kind::UnknownFields => Value::UnknownFields(map.next_value()?),
                 };
                 settings.push(def, value);
             }
@@ -496,6 +555,21 @@ impl<'de> Deserialize<'de> for BatchOptions {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         decode_options(deserializer, Door::Batch).map(BatchOptions)
     }
+}
+
+/// A batch's options over the defaults: its own `options` (errors at `options.<name>`), then
+/// `overrides` (the command line's flags over a batch file; none over HTTP).
+pub fn resolve_batch_options(
+    wire: Option<&BatchOptions>,
+    defaults: &Options,
+    overrides: &OptionSettings,
+) -> Result<Options, Error> {
+    let mut options = match wire {
+        Some(BatchOptions(settings)) => settings.resolve(defaults.clone(), "options.")?,
+        None => defaults.clone(),
+    };
+    overrides.apply(&mut options, "")?;
+    Ok(options)
 }
 
 /// `options` of `POST /v1/compare`.

@@ -2,12 +2,16 @@
 //! limits: options, the model label, and each list (below its path prefix). Every refusal names
 //! the field at fault and, for limits, the setting.
 
+use serde::Deserialize;
+
 use super::Options;
-use super::decode::parse;
+use super::decode::{parse, parse_seed};
 use super::fast_decode;
+use super::fields::Naming;
 use super::format::{ListInput, join, to_input};
-use super::options::{BatchOptions, OptionSettings};
-use super::wire::{EvaluateRequest, Object, Text};
+use super::named::{ListSeed, RequestSeed};
+use super::options::{BatchOptions, OptionSettings, resolve_batch_options};
+use super::wire::{EvaluateRequest, Object, Text, present};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
 use crate::math::{ListError, RankedList};
@@ -39,16 +43,14 @@ pub struct Batch<'a> {
 pub fn batch<'a>(
     body: &'a [u8],
     limits: &Limits,
-    defaults: Options,
+    defaults: &Options,
     overrides: &OptionSettings,
 ) -> Result<Batch<'a>, Error> {
-    // The fast path takes plain native batches; serde decides everything else, errors included.
-    let request: EvaluateRequest<'_> = match fast_decode::request(body) {
-        Some(request) => request,
-        None => parse(body)?,
+    // The fast path takes plain batches; serde decides everything else, errors included.
+    let (request, options) = match fast_decode::request(body, defaults, overrides) {
+        Some(decoded) => decoded,
+        None => decode_batch(body, defaults, overrides)?,
     };
-    let mut options = options_of(request.options.as_ref().map(|o| &o.0), defaults)?;
-    overrides.apply(&mut options, "")?;
     if let Some(model) = &request.model {
         check_model(model, "model")?;
     }
@@ -63,7 +65,7 @@ pub fn batch<'a>(
     let mut total_pairs = 0u64;
     for (index, Object(wire)) in request.lists.into_iter().enumerate() {
         let prefix = format!("lists[{index}]");
-        let input = to_input(wire, options.format, &prefix)?;
+        let input = to_input(wire, options.format, &options.naming, &prefix)?;
         let list = rank(&input, &prefix, &options, limits)?;
         total_pairs += list.pairs();
         if options.math.include_pairs && total_pairs > limits.max_pairs {
@@ -78,19 +80,63 @@ pub fn batch<'a>(
     Ok(Batch { model: request.model, options, inputs, ranked })
 }
 
+/// A batch body with serde: its lists are read under native names first (the options may follow
+/// them); only when the options rename fields are they read again, named the data's way.
+fn decode_batch<'a>(
+    body: &'a [u8],
+    defaults: &Options,
+    overrides: &OptionSettings,
+) -> Result<(EvaluateRequest<'a>, Options), Error> {
+    let error = match parse::<EvaluateRequest<'_>>(body) {
+        Ok(request) => {
+            let options = resolve_batch_options(request.options.as_ref().map(|o| &o.0), defaults, overrides)?;
+            // Keys the format does not read were refused by name or are other formats' fields,
+            // which `to_input` drops when they are ignored; a mapping changes what every key means.
+            if options.naming.fields.is_none() {
+                return Ok((request, options));
+            }
+            let request = parse_seed(body, RequestSeed(&options))?;
+            return Ok((request, options));
+        }
+        Err(error) => error,
+    };
+    // Lists named the data's way fail under native names: find the options alone and read again.
+    #[derive(Deserialize)]
+    struct OptionsOnly {
+        #[serde(default, deserialize_with = "present")]
+        options: Option<Object<BatchOptions>>,
+    }
+    let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
+    // Options that cannot be resolved are the error to report: they decide how lists read.
+    let options = probe.map(|Object(probe)| resolve_batch_options(probe.options.as_ref().map(|o| &o.0), defaults, overrides));
+    match options {
+        Some(Ok(options)) if options.naming.renames() => {
+            let request = parse_seed(body, RequestSeed(&options))?;
+            Ok((request, options))
+        }
+        Some(Err(options_error)) => Err(options_error),
+        _ => Err(error),
+    }
+}
+
 /// Decodes and validates one line of a stream (or of a file): one list, under the per-list limits.
 pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(ListInput<'a>, RankedList), Error> {
-    let wire = match fast_decode::list(json) {
+    let wire = match fast_decode::list(json, options) {
         Some(wire) => wire,
+        None if options.naming.renames() => parse_seed(json, ListSeed(options))?,
         None => parse(json)?,
     };
-    let input = to_input(wire, options.format, "")?;
+    let naming = &options.naming;
+    let input = to_input(wire, options.format, naming, "")?;
     if input.group.is_some() {
         // Per-group figures are a batch's (`POST /v1/evaluate`); a stream has no place for them.
+        let group = naming.data_name("group");
         return Err(Error::at(
             ErrorCode::UnknownField,
-            "group",
-            "`group` is read by POST /v1/evaluate only, whose answer has per-group figures; leave it out of a stream",
+            group,
+            format!(
+                "`{group}` is read by POST /v1/evaluate only, whose answer has per-group figures; leave it out of a stream"
+            ),
         ));
     }
     let ranked = rank(&input, "", options, limits)?;
@@ -98,7 +144,7 @@ pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(L
         return Err(too_many_returned_pairs("include_pairs", limits));
     }
     if ranked.pairs() > limits.max_evaluated_pairs {
-        return Err(too_many_evaluated_pairs(input.items_field(), limits, "send a shorter list"));
+        return Err(too_many_evaluated_pairs(input.items_field(naming), limits, "send a shorter list"));
     }
     Ok((input, ranked))
 }
@@ -140,11 +186,8 @@ pub fn empty_batch() -> Error {
 }
 
 /// The options of a batch body (`options`) over `defaults`.
-pub fn options_of(wire: Option<&BatchOptions>, defaults: Options) -> Result<Options, Error> {
-    match wire {
-        Some(BatchOptions(settings)) => settings.resolve(defaults, "options."),
-        None => Ok(defaults),
-    }
+pub fn options_of(wire: Option<&BatchOptions>, defaults: &Options) -> Result<Options, Error> {
+    resolve_batch_options(wire, defaults, &OptionSettings::default())
 }
 
 /// A ranked list from one list's input; `prefix` is the list's path (`lists[3]`, or empty).
@@ -155,17 +198,18 @@ pub(super) fn rank(
     limits: &Limits,
 ) -> Result<RankedList, Error> {
     let at = |field: &str| join(prefix, field);
+    let naming = &options.naming;
     if let Some(id) = &input.id {
-        check_length(&id.0, MAX_ID_BYTES, || at("id"))?;
+        check_length(id.as_str(), MAX_ID_BYTES, || at(naming.data_name("id")))?;
     }
     if let Some(group) = &input.group {
-        check_length(&group.0, MAX_GROUP_BYTES, || at("group"))?;
+        check_length(&group.0, MAX_GROUP_BYTES, || at(naming.data_name("group")))?;
     }
     let n = input.items.len();
     if n > limits.max_items_per_list {
         return Err(Error::at(
             ErrorCode::TooManyItems,
-            at(input.items_field()),
+            at(input.items_field(naming)),
             format!(
                 "list has {n} items; the limit is {} (PREFEVAL_MAX_ITEMS_PER_LIST / --max-items-per-list)",
                 limits.max_items_per_list
@@ -174,7 +218,7 @@ pub(super) fn rank(
     }
     for (item, entry) in input.items.iter().enumerate() {
         if let Some(id) = &entry.id {
-            check_length(id, MAX_ID_BYTES, || at(&input.item_id_field(item)))?;
+            check_length(id.as_str(), MAX_ID_BYTES, || at(&input.item_id_field(item, naming)))?;
         }
     }
     let ranked_items = input.items.iter().filter(|item| item.rank.is_some()).count();
@@ -183,7 +227,7 @@ pub(super) fn rank(
         let item = first_differs.unwrap_or(0);
         return Err(Error::at(
             ErrorCode::MixedRanking,
-            at(&input.rank_field(item)),
+            at(&input.rank_field(item, naming)),
             format!(
                 "{ranked_items} of the list's {n} items have a `rank`: give every item a rank, or none (array order)"
             ),
@@ -191,14 +235,14 @@ pub(super) fn rank(
     }
     let rewards: Vec<f64> = input.items.iter().map(|item| item.reward).collect();
     let ranks: Option<Vec<u64>> = (ranked_items == n).then(|| input.items.iter().filter_map(|i| i.rank).collect());
-    let list_error = |error| list_error(input, prefix, error);
+    let list_error = |error| list_error(input, prefix, naming, error);
     let ranked = RankedList::new(rewards, ranks.as_deref()).map_err(list_error)?;
     ranked.check_reward_spread(options.math.beta).map_err(list_error)?;
     Ok(ranked)
 }
 
-fn list_error(input: &ListInput<'_>, prefix: &str, error: ListError) -> Error {
-    let items = join(prefix, input.items_field());
+fn list_error(input: &ListInput<'_>, prefix: &str, naming: &Naming, error: ListError) -> Error {
+    let items = join(prefix, input.items_field(naming));
     let at = |field: String| join(prefix, &field);
     match error {
         ListError::TooFewItems { n } => {
@@ -207,11 +251,11 @@ fn list_error(input: &ListInput<'_>, prefix: &str, error: ListError) -> Error {
         ListError::TooManyItems { n } => Error::at(ErrorCode::TooManyItems, items, format!("list has {n} items")),
         ListError::RanksMissing { item } => Error::at(
             ErrorCode::MixedRanking,
-            at(input.rank_field(item)),
+            at(input.rank_field(item, naming)),
             "give every item a rank, or none (array order)",
         ),
         ListError::NonFiniteReward { item } => {
-            Error::at(ErrorCode::InvalidValue, at(input.reward_field(item)), "reward must be a finite number")
+            Error::at(ErrorCode::InvalidValue, at(input.reward_field(item, naming)), "reward must be a finite number")
         }
         ListError::NoPreferences => Error::at(
             ErrorCode::NoPreferences,
@@ -220,7 +264,7 @@ fn list_error(input: &ListInput<'_>, prefix: &str, error: ListError) -> Error {
         ),
         ListError::RewardSpreadOverflow { item } => Error::at(
             ErrorCode::NonFiniteResult,
-            at(input.reward_field(item)),
+            at(input.reward_field(item, naming)),
             "beta × (largest − smallest reward) of this list overflows a 64-bit float; rescale the rewards",
         ),
     }

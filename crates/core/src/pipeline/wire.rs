@@ -4,15 +4,14 @@
 //! option would otherwise silently change the numbers), and every failure names its field. Which
 //! fields a format allows is checked when the list is converted (`format.rs`).
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 pub(crate) use super::json::present;
-pub use super::json::{Count, Number, Object, Rank, Text};
-use super::options::BatchOptions;
+pub use super::json::{Count, Id, Number, Object, Rank, Text};
+use super::options::{BatchOptions, CompareOptions};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object with a `lists` array")]
@@ -25,12 +24,43 @@ pub struct EvaluateRequest<'a> {
     pub lists: Vec<Object<WireList<'a>>>,
 }
 
-/// One list in any format: the union of the fields of every format (see `Format`).
+/// A `POST /v1/compare` body.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object with `models` and `lists`")]
+pub struct CompareRequest<'a> {
+    #[serde(borrow)]
+    pub models: Vec<Text<'a>>,
+    #[serde(default, deserialize_with = "present")]
+    pub options: Option<Object<CompareOptions>>,
+    #[serde(borrow)]
+    pub lists: Vec<Object<CompareList<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a list object with an `items` array")]
+pub struct CompareList<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub id: Option<Id<'a>>,
+    #[serde(borrow)]
+    pub items: Vec<Object<CompareItem<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an item object with a `rewards` array, one reward per model")]
+pub struct CompareItem<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub id: Option<Id<'a>>,
+    pub rewards: Vec<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pub rank: Option<Rank>,
+}
+
+/// One list in any format: the union of the fields of every format (see `Format`).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a list object")]
 pub struct WireList<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<Text<'a>>,
+    pub id: Option<Id<'a>>,
     #[serde(default, borrow, deserialize_with = "present")]
     pub group: Option<Text<'a>>,
     #[serde(default, borrow, deserialize_with = "present")]
@@ -50,7 +80,7 @@ pub struct WireList<'a> {
 #[serde(deny_unknown_fields, expecting = "an item object")]
 pub struct WireItem<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<Text<'a>>,
+    pub id: Option<Id<'a>>,
     #[serde(default, deserialize_with = "present")]
     pub reward: Option<Number>,
     #[serde(default, deserialize_with = "present")]
@@ -62,8 +92,8 @@ pub struct WireItem<'a> {
 /// A position of a `ranking`: one id, or an array of tied ids.
 #[derive(Debug)]
 pub enum RankingEntry<'a> {
-    One(Text<'a>),
-    Tied(Vec<Text<'a>>),
+    One(Id<'a>),
+    Tied(Vec<Id<'a>>),
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RankingEntry<'a> {
@@ -72,17 +102,29 @@ impl<'de: 'a, 'a> Deserialize<'de> for RankingEntry<'a> {
         impl<'de> Visitor<'de> for EntryVisitor {
             type Value = RankingEntry<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an item id, or an array of tied item ids")
+                f.write_str("an item id (a string or an integer), or an array of tied item ids")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(RankingEntry::One(Text(Cow::Borrowed(v))))
+                Ok(RankingEntry::One(Id::text(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(RankingEntry::One(Text(Cow::Owned(v.to_owned()))))
+                Ok(RankingEntry::One(Id::text(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(RankingEntry::One(Id::text(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Id::deserialize(de::value::I64Deserializer::new(v)).map(RankingEntry::One)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Id::deserialize(de::value::U64Deserializer::new(v)).map(RankingEntry::One)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Id::deserialize(de::value::F64Deserializer::new(v)).map(RankingEntry::One)
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut tied = Vec::new();
-                while let Some(id) = seq.next_element::<Text<'de>>()? {
+                while let Some(id) = seq.next_element::<Id<'de>>()? {
                     tied.push(id);
                 }
                 Ok(RankingEntry::Tied(tied))

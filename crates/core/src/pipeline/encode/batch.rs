@@ -21,6 +21,7 @@ use crate::pipeline::format::ListInput;
 use crate::pipeline::options::Results;
 use crate::pipeline::run::Run;
 use crate::pipeline::summary::{Figures, TotalsJson};
+use crate::pipeline::wire::Id;
 
 /// Bytes one pair takes in JSON, about: sizes the output buffer once.
 const PAIR_JSON_BYTES: usize = 112;
@@ -249,11 +250,10 @@ impl Serialize for DisagreementsJson<'_> {
         let mut seq = serializer.serialize_seq(Some(self.found.len()))?;
         for found in self.found {
             let input = self.inputs.get(found.list);
-            let id_of =
-                |index: u32| input.and_then(|i| i.items.get(index as usize)).and_then(|item| item.id.as_deref());
+            let id_of = |index: u32| input.and_then(|i| i.items.get(index as usize)).and_then(|item| item.id.as_ref());
             seq.serialize_element(&DisagreementJson {
                 list: found.list,
-                list_id: input.and_then(|i| i.id.as_ref()).map(|id| &*id.0),
+                list_id: input.and_then(|i| i.id.as_ref()),
                 preferred: found.preferred,
                 other: found.other,
                 preferred_id: id_of(found.preferred),
@@ -269,13 +269,13 @@ impl Serialize for DisagreementsJson<'_> {
 struct DisagreementJson<'r> {
     list: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    list_id: Option<&'r str>,
+    list_id: Option<&'r Id<'r>>,
     preferred: u32,
     other: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    preferred_id: Option<&'r str>,
+    preferred_id: Option<&'r Id<'r>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    other_id: Option<&'r str>,
+    other_id: Option<&'r Id<'r>>,
     probability: f64,
 }
 
@@ -337,11 +337,10 @@ mod tests {
                 groups,
             };
             // The data exercise the ids: written exactly when pairs and their ids are asked for.
-            let ids_written = reference
-                .lists
-                .iter()
-                .flat_map(|list| list.pairs.iter().flatten())
-                .any(|pair| pair.preferred_id.is_some_and(|id| id.contains('"')) && pair.other_id.is_some());
+            let ids_written =
+                reference.lists.iter().flat_map(|list| list.pairs.iter().flatten()).any(|pair| {
+                    pair.preferred_id.is_some_and(|id| id.as_str().contains('"')) && pair.other_id.is_some()
+                });
             assert_eq!(ids_written, options.math.include_pairs && options.include_pair_ids);
             assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&reference).unwrap());
         });

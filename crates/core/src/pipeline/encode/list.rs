@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use super::{OutputBlocks, pairs, write_f64, write_json, write_u64};
+use super::{OutputBlocks, pairs, write_f64, write_id, write_json, write_u64};
 use crate::math::{ImpliedPair, ListEvaluation};
 use crate::pipeline::format::{ItemInput, ListInput};
 
@@ -34,7 +34,7 @@ pub(super) fn write_list<W: Write>(w: &mut OutputBlocks<W>, list: &ListJson<'_>)
     }
     if let Some(id) = &list.input.id {
         w.write_all(b"\"id\":")?;
-        write_json(w, &*id.0)?;
+        write_id(w, id)?;
         w.write_all(b",")?;
     }
     w.write_all(b"\"n\":")?;
@@ -79,14 +79,14 @@ fn write_pair_with_ids(w: &mut impl Write, pair: &ImpliedPair, items: &[ItemInpu
     CompactFormatter.write_u32(w, pair.preferred)?;
     w.write_all(b",\"other\":")?;
     CompactFormatter.write_u32(w, pair.other)?;
-    let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_deref());
+    let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_ref());
     if let Some(id) = id_of(pair.preferred) {
         w.write_all(b",\"preferred_id\":")?;
-        write_json(w, id)?;
+        write_id(w, id)?;
     }
     if let Some(id) = id_of(pair.other) {
         w.write_all(b",\"other_id\":")?;
-        write_json(w, id)?;
+        write_id(w, id)?;
     }
     w.write_all(b",\"probability\":")?;
     write_f64(w, pair.probability)?;
@@ -97,18 +97,27 @@ fn write_pair_with_ids(w: &mut impl Write, pair: &ImpliedPair, items: &[ItemInpu
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
     use super::super::reference::{IDS, PairReference, floats};
     use super::*;
+    use crate::pipeline::wire::Id;
     use prefeval_testkit::SplitMix64 as Random;
+
+    /// Every kind of string id, none, and integer ids (the largest and smallest of 64 bits).
+    fn id_of_index(k: usize) -> Option<Id<'static>> {
+        match k % (IDS.len() + 3) {
+            k if k < IDS.len() => IDS[k].map(Id::text),
+            k if k == IDS.len() => Some(Id { text: i64::MIN.to_string().into(), integer: true }),
+            k if k == IDS.len() + 1 => Some(Id { text: u64::MAX.to_string().into(), integer: true }),
+            _ => Some(Id { text: "7".into(), integer: true }),
+        }
+    }
 
     #[test]
     fn pairs_are_the_bytes_serde_json_writes_for_them_with_ids_and_without() {
         let mut random = Random::new(0xB1D5);
         let values = floats(&mut random, 20_000);
         let items: Vec<ItemInput<'_>> =
-            (0..40).map(|k| ItemInput { id: IDS[k % IDS.len()].map(Cow::Borrowed), reward: 0.0, rank: None }).collect();
+            (0..40).map(|k| ItemInput { id: id_of_index(k), reward: 0.0, rank: None }).collect();
         let pairs: Vec<ImpliedPair> = (0..values.len())
             .map(|index| {
                 // Indices inside the items, and past them (no id to echo).
@@ -124,7 +133,7 @@ mod tests {
                 }
             })
             .collect();
-        let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_deref());
+        let id_of = |index: u32| items.get(index as usize).and_then(|item| item.id.as_ref());
         let reference = |pair: &ImpliedPair, with_ids: bool| {
             serde_json::to_string(&PairReference {
                 preferred: pair.preferred,

@@ -18,6 +18,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
+use crate::pipeline::wire::Id;
+
 mod batch;
 mod blocks;
 mod lines;
@@ -43,6 +45,11 @@ fn write_f64(w: &mut impl Write, value: f64) -> io::Result<()> {
 }
 
 /// Any other value (strings, with their escapes; small nested objects) through serde_json.
+/// An id as the client wrote it: an integer's digits bare, a string as JSON.
+fn write_id(w: &mut impl Write, id: &Id<'_>) -> io::Result<()> {
+    if id.integer { w.write_all(id.text.as_bytes()) } else { write_json(w, &*id.text) }
+}
+
 fn write_json(w: &mut impl Write, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
     serde_json::to_writer(w, value).map_err(io::Error::from)
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::limits::Limits;
 use crate::math::ListEvaluation;
 use crate::pipeline::format::ListInput;
+use crate::pipeline::wire::Id;
 use crate::pipeline::{Options, Sequential, evaluate, validate};
 use prefeval_testkit::SplitMix64 as Random;
 
@@ -62,9 +63,9 @@ pub(super) struct PairReference<'a> {
     pub(super) preferred: u32,
     pub(super) other: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) preferred_id: Option<&'a str>,
+    pub(super) preferred_id: Option<&'a Id<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) other_id: Option<&'a str>,
+    pub(super) other_id: Option<&'a Id<'a>>,
     pub(super) probability: f64,
     pub(super) log_probability: f64,
 }
@@ -89,7 +90,7 @@ pub(super) struct ListReference<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) line: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) id: Option<&'a str>,
+    pub(super) id: Option<&'a Id<'a>>,
     pub(super) n: usize,
     pub(super) pairs_count: u64,
     pub(super) loss: f64,
@@ -107,7 +108,7 @@ impl<'a> ListReference<'a> {
     pub(super) fn new(line: Option<u64>, input: &'a ListInput<'a>, e: &'a ListEvaluation, pair_ids: bool) -> Self {
         let id_of = |index: u32| {
             let item = input.items.get(index as usize).filter(|_| pair_ids);
-            item.and_then(|item| item.id.as_deref())
+            item.and_then(|item| item.id.as_ref())
         };
         let pairs = e.pairs.as_ref().map(|pairs| {
             pairs
@@ -124,7 +125,7 @@ impl<'a> ListReference<'a> {
         });
         ListReference {
             line,
-            id: input.id.as_ref().map(|id| &*id.0),
+            id: input.id.as_ref(),
             n: e.n,
             pairs_count: e.pairs_count,
             loss: e.loss,
@@ -199,7 +200,7 @@ pub(super) fn for_each_random_batch(mut check: impl FnMut(&validate::Batch<'_>, 
     ];
     for options in option_sets.iter().cycle().take(20) {
         let body = random_batch(&mut random, options.clone());
-        let batch = validate::batch(&body, &limits, Options::default(), &Default::default()).unwrap();
+        let batch = validate::batch(&body, &limits, &Options::default(), &Default::default()).unwrap();
         let evaluations: Vec<ListEvaluation> =
             evaluate(&batch.ranked, &batch.options.math, &Sequential).into_iter().map(Result::unwrap).collect();
         check(&batch, &evaluations);
