@@ -457,7 +457,8 @@ mod tests {
     /// Whenever the fast path answers, serde answers the same; the fast path takes the common
     /// shapes.
     fn agrees(body: &str) -> bool {
-        let fast = request(body.as_bytes(), &Options::default(), &OptionSettings::default()).map(|(request, _)| request);
+        let fast =
+            request(body.as_bytes(), &Options::default(), &OptionSettings::default()).map(|(request, _)| request);
         let slow = serde_request(body.as_bytes());
         if let Some(fast) = &fast {
             assert_eq!(Some(format!("{fast:?}")), slow.as_ref().map(|s| format!("{s:?}")), "{body}");

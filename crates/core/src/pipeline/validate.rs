@@ -108,7 +108,8 @@ fn decode_batch<'a>(
     }
     let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
     // Options that cannot be resolved are the error to report: they decide how lists read.
-    let options = probe.map(|Object(probe)| resolve_batch_options(probe.options.as_ref().map(|o| &o.0), defaults, overrides));
+    let options =
+        probe.map(|Object(probe)| resolve_batch_options(probe.options.as_ref().map(|o| &o.0), defaults, overrides));
     match options {
         Some(Ok(options)) if options.naming.renames() => {
             let request = parse_seed(body, RequestSeed(&options))?;
