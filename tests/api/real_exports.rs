@@ -181,8 +181,8 @@ async fn the_stream_takes_both_options_in_its_query_string() {
         lines
             .into_iter()
             .map(|mut line| {
-                if let Some(summary) = line.get_mut("summary").and_then(Value::as_object_mut) {
-                    summary.remove("input");
+                if let Some(run) = line.pointer_mut("/summary/run").and_then(Value::as_object_mut) {
+                    run.remove("input");
                 }
                 line
             })

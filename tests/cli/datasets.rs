@@ -297,7 +297,7 @@ pub(crate) fn input_of(bytes: &[u8]) -> Value {
 }
 
 /// Two outputs are the same bytes; otherwise the first line that differs.
-fn assert_same_bytes(what: &str, expected: &[u8], got: &[u8]) {
+pub(crate) fn assert_same_bytes(what: &str, expected: &[u8], got: &[u8]) {
     if expected == got {
         return;
     }

@@ -14,6 +14,7 @@ mod compressed_input;
 mod datasets;
 mod eval_output;
 mod eval_runs;
+mod exports;
 mod layout;
 mod merge_checks;
 mod real_exports;

@@ -20,12 +20,12 @@ fn lines(rows: &[Value]) -> Vec<u8> {
     rows.iter().flat_map(|row| format!("{row}\n").into_bytes()).collect()
 }
 
-/// Every output line but the summary's `input` (the fingerprint of the bytes read, which differ).
+/// Every output line but the summary's `run.input` (the fingerprint of the bytes read, which differ).
 fn without_input(output: &[u8]) -> Vec<Value> {
     let mut lines = ndjson_values(output);
     for line in &mut lines {
-        if let Some(summary) = line.get_mut("summary").and_then(Value::as_object_mut) {
-            summary.remove("input");
+        if let Some(run) = line.pointer_mut("/summary/run").and_then(Value::as_object_mut) {
+            run.remove("input");
         }
     }
     lines
