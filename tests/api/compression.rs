@@ -18,17 +18,7 @@ use prefeval::pipeline::fingerprint::FingerprintHasher;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::helpers::{Answer, Raw, SplitMix64, TestApp};
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
-}
-
-fn zstd(data: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(data, 3).unwrap()
-}
+use crate::helpers::{Answer, Raw, SplitMix64, TestApp, gzip, zstd};
 
 fn encode(encoding: &str, data: &[u8]) -> Vec<u8> {
     match encoding.to_ascii_lowercase().as_str() {

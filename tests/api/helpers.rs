@@ -719,3 +719,17 @@ pub const WORKED_EXAMPLE: &str = r#"{
 
 /// Its batch loss, from the golden vectors.
 pub const WORKED_EXAMPLE_LOSS: f64 = 0.13787392174453775;
+
+// ----- compressed bodies -----------------------------------------------------------------------
+
+/// `data` as gzip (one member, the default level).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// `data` as one zstd frame (level 3).
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(data, 3).unwrap()
+}

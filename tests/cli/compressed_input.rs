@@ -2,22 +2,10 @@
 //! or stdin: the same output as the plain input, its fingerprint of the bytes as read, the same
 //! bytes as the stream given them with `Content-Encoding`; corrupt input is one clear error.
 
-use std::io::Write;
-
 use serde_json::{Value, json};
 
 use crate::datasets::{Scratch, input_of, native_dataset, ndjson, prefeval, stderr};
-use crate::helpers::{BinaryServer, Framing, Raw};
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
-}
-
-fn zstd(data: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(data, 3).unwrap()
-}
+use crate::helpers::{BinaryServer, Framing, Raw, gzip, zstd};
 
 /// The output with its summary's `run.input` taken out, and that `input`.
 fn split_input(output: &[u8]) -> (Vec<Value>, Value) {
