@@ -56,24 +56,33 @@ pub struct RequestBody {
     decoder: Option<Decoder>,
     /// Received bytes the decoder has not consumed yet.
     pending: Bytes,
-    received: FingerprintHasher,
+    /// The hash of the bytes as received, for the doors that write it (the stream's `run.input`).
+    received: Option<FingerprintHasher>,
+    received_bytes: u64,
     ended: bool,
 }
 
 impl RequestBody {
+    /// The body, not hashed: a batch's answer names no input.
     pub fn new(inner: Body, coding: ContentCoding) -> Result<RequestBody, Error> {
         let decoder = Decoder::new(coding, SERVER_WINDOW_LOG_MAX)?;
-        Ok(RequestBody { inner, decoder, pending: Bytes::new(), received: FingerprintHasher::new(), ended: false })
+        Ok(RequestBody { inner, decoder, pending: Bytes::new(), received: None, received_bytes: 0, ended: false })
     }
 
-    /// The byte count and hash of every byte received so far, before decoding.
-    pub fn fingerprint(&self) -> Fingerprint {
-        self.received.finish()
+    /// The body, hashed as received for its `fingerprint`.
+    pub fn fingerprinted(inner: Body, coding: ContentCoding) -> Result<RequestBody, Error> {
+        Ok(RequestBody { received: Some(FingerprintHasher::new()), ..RequestBody::new(inner, coding)? })
+    }
+
+    /// The byte count and hash of every byte received so far, before decoding; `None` unless
+    /// the body is `fingerprinted`.
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        self.received.as_ref().map(FingerprintHasher::finish)
     }
 
     /// Bytes received so far, before decoding.
     pub fn received_bytes(&self) -> u64 {
-        self.received.finish().bytes
+        self.received_bytes
     }
 
     /// Decodes up to about `FRAME_BYTES` from what is pending.
@@ -129,7 +138,10 @@ impl HttpBody for RequestBody {
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
                 }
             };
-            this.received.update(&data);
+            this.received_bytes += data.len() as u64;
+            if let Some(hasher) = this.received.as_mut() {
+                hasher.update(&data);
+            }
             if this.decoder.is_none() {
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }

@@ -69,7 +69,7 @@ pub async fn evaluate_stream(
     let reading = state.memory.reserve(target).map_err(|refusal| over_budget(&state, refusal))?;
     // Wait for the first bytes before answering: a client that sent `Expect: 100-continue` (curl,
     // for bodies over 1 MiB) gets its `100 Continue` only while no answer has started.
-    let mut body = RequestBody::new(request.into_body(), coding)?;
+    let mut body = RequestBody::fingerprinted(request.into_body(), coding)?;
     let read_timeout = Duration::from_secs(state.request_timeout_secs);
     let first = tokio::time::timeout(read_timeout, std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)))
         .await
@@ -208,7 +208,10 @@ impl Stream {
         };
         let last = match self.pump(first, &mut body, &mut progress).await {
             Ok(()) => {
-                let run = Run::new(&self.options, self.model.as_deref()).with_input(body.fingerprint());
+                let mut run = Run::new(&self.options, self.model.as_deref());
+                if let Some(input) = body.fingerprint() {
+                    run = run.with_input(input);
+                }
                 summary_line(&Summary::new(&progress.totals, progress.lines_failed, run))
             }
             Err(Stopped::ClientGone) => return,

@@ -114,7 +114,7 @@ enum Key {
 
 /// The field a format's own name names at `level`, among those this path reads (`ranking` and
 /// `rewards` are serde's).
-#[inline]
+#[inline(always)]
 fn own_key(name: &[u8], level: Level) -> Option<Key> {
     Some(match (level, name) {
         (_, b"id") => Key::Id,
@@ -132,7 +132,7 @@ fn own_key(name: &[u8], level: Level) -> Option<Key> {
 /// A key as the options read it, or `None` to give up (unknown keys refused go to serde, which
 /// names them). Native naming takes the keys of every format this path reads, as serde's
 /// decoding of the union does.
-#[inline]
+#[inline(always)]
 fn key_of(key: &[u8], level: Level, options: &Options) -> Option<Key> {
     let naming = &options.naming;
     if !naming.renames() {
@@ -295,6 +295,7 @@ impl<'a> Parser<'a> {
 
     /// A string id, or an integer id written plainly within i64/u64, its digits borrowed as
     /// serde writes them (JSON has no leading zeros; `-0`, a float to serde, goes to serde).
+    #[inline(always)]
     fn id(&mut self) -> Option<Id<'a>> {
         if self.peek()? == b'"' {
             let raw = self.raw_string()?;
