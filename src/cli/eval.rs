@@ -97,6 +97,7 @@ struct Report {
 struct Done {
     report: Report,
     summary: Summary,
+    /// The input's bytes once decoded.
     bytes: u64,
 }
 
@@ -156,7 +157,8 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Done, String>
     output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
     output.finish(interrupt)?;
     progress.finish();
-    Ok(Done { report, summary, bytes: fingerprint.bytes })
+    // The rate a person reads is of the data, decoded: that of a compressed file would vary with its ratio.
+    Ok(Done { report, summary, bytes: input.decoded_bytes() })
 }
 
 /// NDJSON: chunks of lines as the stream endpoint cuts them, a few per core at a time.

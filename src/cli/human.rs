@@ -9,7 +9,7 @@ use crate::pipeline::summary::Summary;
 
 pub const MAX_COLUMNS: usize = 80;
 
-/// The summary of a run that read `bytes` in `elapsed`, ending with a newline.
+/// The summary of a run that read `bytes` (decoded) in `elapsed`, ending with a newline.
 pub fn human_summary(summary: &Summary, bytes: u64, elapsed: Duration) -> String {
     let figures = &summary.figures;
     let mut parts = vec![format!("{} lists, {} pairs", grouped(figures.lists), grouped(figures.pairs))];

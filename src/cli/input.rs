@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserializer as _;
@@ -34,6 +35,20 @@ impl<R: Read> Read for Fingerprinted<R> {
     }
 }
 
+/// A reader that counts the bytes it hands on: the decoded size of a compressed input.
+struct Counted<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.bytes.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
 /// The input, buffered, with its size when known (a file) and its identity when it is a regular
 /// file (a device such as `/dev/null` may be both input and output).
 pub struct Input {
@@ -43,6 +58,7 @@ pub struct Input {
     pub size: Option<u64>,
     pub file: Option<FileId>,
     received: Arc<Mutex<FingerprintHasher>>,
+    decoded: Arc<AtomicU64>,
 }
 
 impl Input {
@@ -75,13 +91,20 @@ impl Input {
                 (Box::new(Decompressing::spawn(raw, coding, name)?), None)
             }
         };
-        Ok(Input { reader: BufReader::with_capacity(READ_BYTES, reader), size, file, received })
+        let decoded = Arc::new(AtomicU64::new(0));
+        let reader: Box<dyn Read + Send> = Box::new(Counted { inner: reader, bytes: Arc::clone(&decoded) });
+        Ok(Input { reader: BufReader::with_capacity(READ_BYTES, reader), size, file, received, decoded })
     }
 
     /// The fingerprint of every byte read so far, as read (compressed or not): of the whole input
     /// once it has been read to its end.
     pub fn fingerprint(&self) -> Fingerprint {
         self.received.lock().unwrap_or_else(PoisonError::into_inner).finish()
+    }
+
+    /// The bytes read so far once decoded: the input's own size when it is not compressed.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
     }
 }
 
