@@ -291,6 +291,97 @@ SERVER_PID=""
 [ "$rc" = 0 ] || { cat "$WORK/sidecar.log" >&2; fail "sidecar configuration: exit status $rc after SIGTERM"; }
 ok "loopback API up, /metrics, /healthz and /readyz on the admin listener (also by prefeval healthcheck), exit 0 on SIGTERM"
 
+section "smoke test of the sharded evaluation (deploy/jobs): the Jobs' own scripts, locally"
+# The shard Job's and the merge Job's scripts, exactly as the manifests hold them, run with the
+# ConfigMap's settings and the containers' env, against this binary and a temporary folder as
+# /data: 3 shards of a generated dataset (one bad line, so a shard exits 1 and must still count),
+# each index in turn, then the merge, whose summary must equal `prefeval eval` of the whole
+# dataset (every figure but `run`). Then the refusals: a missing and a stale shard output.
+JOBS_SH=sh
+command -v busybox >/dev/null && JOBS_SH="busybox sh" # the shell the pods run (init container's busybox)
+JOBS="$WORK/jobs"
+mkdir -p "$JOBS/data/shards"
+BINARY="$BINARY" python3 - deploy/jobs "$JOBS" <<'PY'
+import os, random, shlex, sys, yaml
+folder, out = sys.argv[1:3]
+config = yaml.safe_load(open(os.path.join(folder, "configmap.yaml")))["data"]
+for name, container in (("eval-shards.yaml", "eval"), ("merge.yaml", "merge")):
+    job = yaml.safe_load(open(os.path.join(folder, name)))
+    c = next(c for c in job["spec"]["template"]["spec"]["containers"] if c["name"] == container)
+    assert c["command"][1:] == ["sh", "-c"] and len(c["args"]) == 1, f"{name}: expected sh -c SCRIPT"
+    open(os.path.join(out, f"{container}.sh"), "w").write(c["args"][0])
+    env = dict(config)
+    env.update({e["name"]: e["value"] for e in c.get("env", []) if "value" in e})
+    env.update({"DATA": os.path.join(out, "data"), "PREFEVAL_BIN": os.environ["BINARY"], "WORKERS": "1"})
+    open(os.path.join(out, f"{container}.env"), "w").write(
+        "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
+rng = random.Random(7)
+with open(os.path.join(out, "data.ndjson"), "w") as f:
+    for i in range(300):
+        if i == 123:
+            f.write("not json\n")
+            continue
+        items = [{"id": f"r{j}", "reward": round(rng.gauss(0, 1), 4)} for j in range(rng.randint(2, 6))]
+        f.write('{"id":"p%d","items":%s}\n' % (i, str(items).replace("'", '"').replace(" ", "")))
+PY
+SHARDS=$(sed -n 's/^export SHARDS=//p' "$JOBS/eval.env" | tr -d "'")
+[ "$SHARDS" = 3 ] || fail "the smoke test expects SHARDS=3 in deploy/jobs/configmap.yaml (has $SHARDS)"
+# The README's recipe: whole lines only, 5-digit numbers, gzip.
+(cd "$JOBS/data/shards" && split -n l/3 -d -a 5 --additional-suffix=.ndjson ../../data.ndjson shard- && gzip shard-*.ndjson)
+[ "$(ls "$JOBS/data/shards")" = "$(printf 'shard-%05d.ndjson.gz\n' 0 1 2)" ] || fail "unexpected shard names: $(ls "$JOBS/data/shards")"
+run_job() { # script index
+  (. "$JOBS/$1.env" && export JOB_COMPLETION_INDEX="$2" && timeout 60 $JOBS_SH -c "$(cat "$JOBS/$1.sh")")
+}
+for index in 0 1 2; do
+  run_job eval "$index" 2>>"$JOBS/eval.log" || { cat "$JOBS/eval.log" >&2; fail "shard script, index $index: exit $?"; }
+done
+grep -q "some lines failed" "$JOBS/eval.log" || fail "no shard reported its failed line"
+run_job eval 3 2>/dev/null && fail "the shard script accepted index 3 with SHARDS=3"
+run_job merge "" >"$JOBS/merge.out" 2>"$JOBS/merge.log" || { cat "$JOBS/merge.log" >&2; fail "merge script: exit $?"; }
+rc=0
+(. "$JOBS/eval.env" && timeout 60 "$BINARY" eval -q "$JOBS/data.ndjson" --model "$EVAL_MODEL" --format "$EVAL_FORMAT" \
+  -o "$JOBS/whole.ndjson") || rc=$?
+[ "$rc" = 1 ] || fail "prefeval eval of the whole dataset exited $rc, not 1 (one bad line)"
+python3 - "$JOBS/data/out/merged.ndjson" "$JOBS/merge.out" "$JOBS/whole.ndjson" <<'PY' || fail "merged summary differs from the whole dataset's"
+import json, math, sys
+merged_file, printed, whole_file = sys.argv[1:4]
+merged = json.loads(open(merged_file).read().splitlines()[-1])["summary"]
+assert open(printed).read() == open(merged_file).read(), "the merge's log and merged.ndjson differ"
+whole = json.loads(open(whole_file).read().splitlines()[-1])["summary"]
+assert len(merged["run"]["inputs"]) == 3, merged["run"]
+problems = []
+def same(path, a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k == "run" and not path:
+                continue
+            if k not in a or k not in b:
+                problems.append(f"{path}{k}: only in {'the merge' if k in a else 'the whole'}")
+            else:
+                same(f"{path}{k}.", a[k], b[k])
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            same(f"{path}{i}.", x, y)
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
+            problems.append(f"{path[:-1]}: merged {a}, whole {b}")
+    elif a != b:
+        problems.append(f"{path[:-1]}: merged {a!r}, whole {b!r}")
+same("", merged, whole)
+if problems:
+    print("\n".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"merged 3 shards: {merged['lists']} lists, {merged['pairs']} pairs, lines_failed {merged['lines_failed']}, "
+      f"loss {merged['loss']:.6f}, accuracy {merged['accuracy']:.6f}: the figures of the whole dataset")
+PY
+mv "$JOBS/data/out/shard-00001.out.ndjson" "$JOBS/missing.ndjson"
+run_job merge "" >/dev/null 2>&1 && fail "the merge script merged with a shard output missing"
+mv "$JOBS/missing.ndjson" "$JOBS/data/out/shard-00001.out.ndjson"
+touch -d '1 hour ago' "$JOBS/data/out/shard-00002.out.ndjson"
+run_job merge "" >/dev/null 2>&1 && fail "the merge script merged a shard output older than its shard"
+rm -rf "$JOBS"
+ok "deploy/jobs scripts ($JOBS_SH): 3 shards (one exits 1 and counts), merged summary = eval of the whole; missing and stale outputs refused"
+
 # ---------------------------------------------------------------------------------------------
 section "Kubernetes: kubernetes-validate --strict (built-in kinds)"
 core=()
