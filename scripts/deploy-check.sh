@@ -7,6 +7,8 @@
 #                     the running binary (and every label they match on exists)
 #   Kubernetes        kubernetes-validate --strict on the built-in kinds, kubectl kustomize (when
 #                     kubectl is installed), and cross-references between the manifests
+#   deploy/jobs       the same for the sharded Jobs, and their shard and merge scripts run locally
+#                     on 3 shards: the merged summary must equal the whole dataset's
 #   docker compose    docker-compose config -q, and every file it mounts exists
 #   Prometheus        promtool check config (both configs), check rules, test rules
 #   Grafana           dashboard structure, every query parsed by promtool, provisioning files
@@ -404,6 +406,91 @@ kubernetes-validate --strict deploy/sidecar/*.yaml || fail "deploy/sidecar manif
 # Native sidecars (init containers with restartPolicy: Always) are on by default from 1.29.
 kubernetes-validate --strict --quiet -k 1.29.0 deploy/sidecar/*.yaml || fail "deploy/sidecar invalid for Kubernetes 1.29"
 ok "deploy/sidecar manifests valid (Kubernetes 1.37 and 1.29 schemas)"
+
+jobs=()
+for file in deploy/jobs/*.yaml; do [ "$(basename "$file")" = kustomization.yaml ] || jobs+=("$file"); done
+kubernetes-validate --strict "${jobs[@]}" >"$WORK/kv-jobs.txt" 2>&1 || { cat "$WORK/kv-jobs.txt" >&2; fail "deploy/jobs manifests invalid"; }
+if grep -q WARN "$WORK/kv-jobs.txt"; then cat "$WORK/kv-jobs.txt" >&2; fail "kubernetes-validate warned about deploy/jobs"; fi
+# backoffLimitPerIndex and podFailurePolicy's FailIndex are on by default from 1.29.
+kubernetes-validate --strict --quiet -k 1.29.0 "${jobs[@]}" || fail "deploy/jobs invalid for Kubernetes 1.29"
+ok "${#jobs[@]} deploy/jobs manifests valid (Kubernetes 1.37 and 1.29 schemas)"
+if command -v kubectl >/dev/null; then
+  kubectl kustomize deploy/jobs >"$WORK/jobs-rendered.yaml" || fail "kubectl kustomize deploy/jobs failed"
+  kubernetes-validate --strict "$WORK/jobs-rendered.yaml" >"$WORK/kv-jobs-rendered.txt" 2>&1 ||
+    { cat "$WORK/kv-jobs-rendered.txt" >&2; fail "rendered deploy/jobs invalid"; }
+  JOBS_RENDERED="$WORK/jobs-rendered.yaml"
+else
+  echo "SKIP: kubectl not installed; deploy/jobs not rendered"
+  JOBS_RENDERED=""
+fi
+python3 - deploy/jobs "$JOBS_RENDERED" <<'PY' || fail "deploy/jobs manifests disagree"
+import os, sys, yaml
+folder, rendered = sys.argv[1], sys.argv[2]
+kustomization = yaml.safe_load(open(os.path.join(folder, "kustomization.yaml")))
+present = {f for f in os.listdir(folder) if f.endswith(".yaml") and f != "kustomization.yaml"}
+problems = []
+def check(ok, message):
+    if not ok:
+        problems.append(message)
+check(set(kustomization["resources"]) == present, f"kustomization.yaml resources differ from the files {sorted(present)}")
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d] if rendered else \
+    [d for f in sorted(present) for d in yaml.safe_load_all(open(os.path.join(folder, f))) if d]
+by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+cm = by[("ConfigMap", "prefeval-jobs")]["data"]
+pvc = by[("PersistentVolumeClaim", "prefeval-data")]
+check("ReadWriteMany" in pvc["spec"]["accessModes"], "the claim should be ReadWriteMany: shard pods run on several nodes")
+shards, merge = by[("Job", "prefeval-eval-shards")], by[("Job", "prefeval-merge")]
+spec = shards["spec"]
+check(spec.get("completionMode") == "Indexed", "the shard Job must be Indexed")
+check(str(spec.get("completions")) == cm["SHARDS"], f"completions {spec.get('completions')} != SHARDS {cm['SHARDS']}")
+check(0 < spec.get("parallelism", 0) <= spec.get("completions", 0), "parallelism between 1 and completions")
+check(spec.get("maxFailedIndexes") == 0 and spec.get("backoffLimitPerIndex", 0) >= 1, "backoffLimitPerIndex >= 1, maxFailedIndexes 0")
+for job in (shards, merge):
+    name = job["metadata"]["name"]
+    pod = job["spec"]["template"]["spec"]
+    check(pod.get("restartPolicy") == "Never", f"{name}: restartPolicy Never")
+    check(job["spec"].get("ttlSecondsAfterFinished", 0) > 0, f"{name}: ttlSecondsAfterFinished")
+    check(pod.get("automountServiceAccountToken") is False, f"{name}: automountServiceAccountToken false")
+    psc = pod.get("securityContext", {})
+    check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 65532 and psc.get("fsGroup") == 65532,
+          f"{name}: pod runs as 65532 with fsGroup 65532")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    check(volumes.get("data", {}).get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"],
+          f"{name}: the data volume is not the claim {pvc['metadata']['name']}")
+    names = {c["name"] for c in pod["containers"]}
+    for rule in job["spec"].get("podFailurePolicy", {}).get("rules", []):
+        ref = rule.get("onExitCodes", {}).get("containerName")
+        check(ref is None or ref in names, f"{name}: podFailurePolicy names container {ref}")
+    tools = [c for c in pod.get("initContainers", []) if c["name"] == "tools"]
+    check(len(tools) == 1 and tools[0]["command"][-1] == "/tools/busybox", f"{name}: an init container copies busybox to /tools")
+    for c in pod["containers"] + pod.get("initContainers", []):
+        sc = c.get("securityContext", {})
+        check(sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
+              and sc.get("capabilities", {}).get("drop") == ["ALL"], f"{name}/{c['name']}: security context")
+        res = c.get("resources", {})
+        check(all(k in res.get(t, {}) for t in ("requests", "limits") for k in ("cpu", "memory")), f"{name}/{c['name']}: resources")
+        for m in c.get("volumeMounts", []):
+            check(m["name"] in volumes, f"{name}/{c['name']}: mounts undefined volume {m['name']}")
+    for c in pod["containers"]:
+        check(c["command"][0] == "/tools/busybox", f"{name}/{c['name']}: runs the script under /tools/busybox sh")
+        check(c["image"] != tools[0]["image"] if tools else True, f"{name}/{c['name']}: should run the prefeval image")
+        env = {e["name"]: e for e in c.get("env", [])}
+        check(env.get("PREFEVAL_BIN", {}).get("value") == "/prefeval", f"{name}/{c['name']}: PREFEVAL_BIN=/prefeval (the image's binary)")
+        mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+        check(mounts.get(env.get("DATA", {}).get("value")) == "data", f"{name}/{c['name']}: DATA is not the data volume's mount")
+        check(any(s.get("configMapRef", {}).get("name") == "prefeval-jobs" for s in c.get("envFrom", [])), f"{name}/{c['name']}: envFrom prefeval-jobs")
+        ref = env.get("WORKERS", {}).get("valueFrom", {}).get("resourceFieldRef")
+        if ref:
+            check(ref.get("containerName") == c["name"], f"{name}/{c['name']}: WORKERS refers to container {ref.get('containerName')}")
+components = {d["metadata"]["labels"].get("app.kubernetes.io/component") for d in docs}
+check(components == {"data", "eval", "merge"}, f"component labels {components}: the README applies data, eval, merge")
+if problems:
+    print("\n".join(f"problem: {p}" for p in problems), file=sys.stderr)
+    sys.exit(1)
+print(f"{len(docs)} objects{' (rendered)' if rendered else ''}: completions = SHARDS = {cm['SHARDS']}, claim, ConfigMap, "
+      "containers, mounts, security and resources agree")
+PY
+ok "deploy/jobs: kustomize renders, the rendered objects validate, and they reference each other consistently"
 
 section "Kubernetes: kubectl kustomize deploy/kubernetes"
 if command -v kubectl >/dev/null; then
