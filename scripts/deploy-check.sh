@@ -7,6 +7,8 @@
 #                     the running binary (and every label they match on exists)
 #   Kubernetes        kubernetes-validate --strict on the built-in kinds, kubectl kustomize (when
 #                     kubectl is installed), and cross-references between the manifests
+#   deploy/jobs       the same for the sharded Jobs, and their shard and merge scripts run locally
+#                     on 3 shards: the merged summary must equal the whole dataset's
 #   docker compose    docker-compose config -q, and every file it mounts exists
 #   Prometheus        promtool check config (both configs), check rules, test rules
 #   Grafana           dashboard structure, every query parsed by promtool, provisioning files
@@ -291,6 +293,97 @@ SERVER_PID=""
 [ "$rc" = 0 ] || { cat "$WORK/sidecar.log" >&2; fail "sidecar configuration: exit status $rc after SIGTERM"; }
 ok "loopback API up, /metrics, /healthz and /readyz on the admin listener (also by prefeval healthcheck), exit 0 on SIGTERM"
 
+section "smoke test of the sharded evaluation (deploy/jobs): the Jobs' own scripts, locally"
+# The shard Job's and the merge Job's scripts, exactly as the manifests hold them, run with the
+# ConfigMap's settings and the containers' env, against this binary and a temporary folder as
+# /data: 3 shards of a generated dataset (one bad line, so a shard exits 1 and must still count),
+# each index in turn, then the merge, whose summary must equal `prefeval eval` of the whole
+# dataset (every figure but `run`). Then the refusals: a missing and a stale shard output.
+JOBS_SH=sh
+command -v busybox >/dev/null && JOBS_SH="busybox sh" # the shell the pods run (init container's busybox)
+JOBS="$WORK/jobs"
+mkdir -p "$JOBS/data/shards"
+BINARY="$BINARY" python3 - deploy/jobs "$JOBS" <<'PY'
+import os, random, shlex, sys, yaml
+folder, out = sys.argv[1:3]
+config = yaml.safe_load(open(os.path.join(folder, "configmap.yaml")))["data"]
+for name, container in (("eval-shards.yaml", "eval"), ("merge.yaml", "merge")):
+    job = yaml.safe_load(open(os.path.join(folder, name)))
+    c = next(c for c in job["spec"]["template"]["spec"]["containers"] if c["name"] == container)
+    assert c["command"][1:] == ["sh", "-c"] and len(c["args"]) == 1, f"{name}: expected sh -c SCRIPT"
+    open(os.path.join(out, f"{container}.sh"), "w").write(c["args"][0])
+    env = dict(config)
+    env.update({e["name"]: e["value"] for e in c.get("env", []) if "value" in e})
+    env.update({"DATA": os.path.join(out, "data"), "PREFEVAL_BIN": os.environ["BINARY"], "WORKERS": "1"})
+    open(os.path.join(out, f"{container}.env"), "w").write(
+        "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
+rng = random.Random(7)
+with open(os.path.join(out, "data.ndjson"), "w") as f:
+    for i in range(300):
+        if i == 123:
+            f.write("not json\n")
+            continue
+        items = [{"id": f"r{j}", "reward": round(rng.gauss(0, 1), 4)} for j in range(rng.randint(2, 6))]
+        f.write('{"id":"p%d","items":%s}\n' % (i, str(items).replace("'", '"').replace(" ", "")))
+PY
+SHARDS=$(sed -n 's/^export SHARDS=//p' "$JOBS/eval.env" | tr -d "'")
+[ "$SHARDS" = 3 ] || fail "the smoke test expects SHARDS=3 in deploy/jobs/configmap.yaml (has $SHARDS)"
+# The README's recipe: whole lines only, 5-digit numbers, gzip.
+(cd "$JOBS/data/shards" && split -n l/3 -d -a 5 --additional-suffix=.ndjson ../../data.ndjson shard- && gzip shard-*.ndjson)
+[ "$(ls "$JOBS/data/shards")" = "$(printf 'shard-%05d.ndjson.gz\n' 0 1 2)" ] || fail "unexpected shard names: $(ls "$JOBS/data/shards")"
+run_job() { # script index
+  (. "$JOBS/$1.env" && export JOB_COMPLETION_INDEX="$2" && timeout 60 $JOBS_SH -c "$(cat "$JOBS/$1.sh")")
+}
+for index in 0 1 2; do
+  run_job eval "$index" 2>>"$JOBS/eval.log" || { cat "$JOBS/eval.log" >&2; fail "shard script, index $index: exit $?"; }
+done
+grep -q "some lines failed" "$JOBS/eval.log" || fail "no shard reported its failed line"
+run_job eval 3 2>/dev/null && fail "the shard script accepted index 3 with SHARDS=3"
+run_job merge "" >"$JOBS/merge.out" 2>"$JOBS/merge.log" || { cat "$JOBS/merge.log" >&2; fail "merge script: exit $?"; }
+rc=0
+(. "$JOBS/eval.env" && timeout 60 "$BINARY" eval -q "$JOBS/data.ndjson" --model "$EVAL_MODEL" --format "$EVAL_FORMAT" \
+  -o "$JOBS/whole.ndjson") || rc=$?
+[ "$rc" = 1 ] || fail "prefeval eval of the whole dataset exited $rc, not 1 (one bad line)"
+python3 - "$JOBS/data/out/merged.ndjson" "$JOBS/merge.out" "$JOBS/whole.ndjson" <<'PY' || fail "merged summary differs from the whole dataset's"
+import json, math, sys
+merged_file, printed, whole_file = sys.argv[1:4]
+merged = json.loads(open(merged_file).read().splitlines()[-1])["summary"]
+assert open(printed).read() == open(merged_file).read(), "the merge's log and merged.ndjson differ"
+whole = json.loads(open(whole_file).read().splitlines()[-1])["summary"]
+assert len(merged["run"]["inputs"]) == 3, merged["run"]
+problems = []
+def same(path, a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k == "run" and not path:
+                continue
+            if k not in a or k not in b:
+                problems.append(f"{path}{k}: only in {'the merge' if k in a else 'the whole'}")
+            else:
+                same(f"{path}{k}.", a[k], b[k])
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            same(f"{path}{i}.", x, y)
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
+            problems.append(f"{path[:-1]}: merged {a}, whole {b}")
+    elif a != b:
+        problems.append(f"{path[:-1]}: merged {a!r}, whole {b!r}")
+same("", merged, whole)
+if problems:
+    print("\n".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"merged 3 shards: {merged['lists']} lists, {merged['pairs']} pairs, lines_failed {merged['lines_failed']}, "
+      f"loss {merged['loss']:.6f}, accuracy {merged['accuracy']:.6f}: the figures of the whole dataset")
+PY
+mv "$JOBS/data/out/shard-00001.out.ndjson" "$JOBS/missing.ndjson"
+run_job merge "" >/dev/null 2>&1 && fail "the merge script merged with a shard output missing"
+mv "$JOBS/missing.ndjson" "$JOBS/data/out/shard-00001.out.ndjson"
+touch -d '1 hour ago' "$JOBS/data/out/shard-00002.out.ndjson"
+run_job merge "" >/dev/null 2>&1 && fail "the merge script merged a shard output older than its shard"
+rm -rf "$JOBS"
+ok "deploy/jobs scripts ($JOBS_SH): 3 shards (one exits 1 and counts), merged summary = eval of the whole; missing and stale outputs refused"
+
 # ---------------------------------------------------------------------------------------------
 section "Kubernetes: kubernetes-validate --strict (built-in kinds)"
 core=()
@@ -313,6 +406,91 @@ kubernetes-validate --strict deploy/sidecar/*.yaml || fail "deploy/sidecar manif
 # Native sidecars (init containers with restartPolicy: Always) are on by default from 1.29.
 kubernetes-validate --strict --quiet -k 1.29.0 deploy/sidecar/*.yaml || fail "deploy/sidecar invalid for Kubernetes 1.29"
 ok "deploy/sidecar manifests valid (Kubernetes 1.37 and 1.29 schemas)"
+
+jobs=()
+for file in deploy/jobs/*.yaml; do [ "$(basename "$file")" = kustomization.yaml ] || jobs+=("$file"); done
+kubernetes-validate --strict "${jobs[@]}" >"$WORK/kv-jobs.txt" 2>&1 || { cat "$WORK/kv-jobs.txt" >&2; fail "deploy/jobs manifests invalid"; }
+if grep -q WARN "$WORK/kv-jobs.txt"; then cat "$WORK/kv-jobs.txt" >&2; fail "kubernetes-validate warned about deploy/jobs"; fi
+# backoffLimitPerIndex and podFailurePolicy's FailIndex are on by default from 1.29.
+kubernetes-validate --strict --quiet -k 1.29.0 "${jobs[@]}" || fail "deploy/jobs invalid for Kubernetes 1.29"
+ok "${#jobs[@]} deploy/jobs manifests valid (Kubernetes 1.37 and 1.29 schemas)"
+if command -v kubectl >/dev/null; then
+  kubectl kustomize deploy/jobs >"$WORK/jobs-rendered.yaml" || fail "kubectl kustomize deploy/jobs failed"
+  kubernetes-validate --strict "$WORK/jobs-rendered.yaml" >"$WORK/kv-jobs-rendered.txt" 2>&1 ||
+    { cat "$WORK/kv-jobs-rendered.txt" >&2; fail "rendered deploy/jobs invalid"; }
+  JOBS_RENDERED="$WORK/jobs-rendered.yaml"
+else
+  echo "SKIP: kubectl not installed; deploy/jobs not rendered"
+  JOBS_RENDERED=""
+fi
+python3 - deploy/jobs "$JOBS_RENDERED" <<'PY' || fail "deploy/jobs manifests disagree"
+import os, sys, yaml
+folder, rendered = sys.argv[1], sys.argv[2]
+kustomization = yaml.safe_load(open(os.path.join(folder, "kustomization.yaml")))
+present = {f for f in os.listdir(folder) if f.endswith(".yaml") and f != "kustomization.yaml"}
+problems = []
+def check(ok, message):
+    if not ok:
+        problems.append(message)
+check(set(kustomization["resources"]) == present, f"kustomization.yaml resources differ from the files {sorted(present)}")
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d] if rendered else \
+    [d for f in sorted(present) for d in yaml.safe_load_all(open(os.path.join(folder, f))) if d]
+by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+cm = by[("ConfigMap", "prefeval-jobs")]["data"]
+pvc = by[("PersistentVolumeClaim", "prefeval-data")]
+check("ReadWriteMany" in pvc["spec"]["accessModes"], "the claim should be ReadWriteMany: shard pods run on several nodes")
+shards, merge = by[("Job", "prefeval-eval-shards")], by[("Job", "prefeval-merge")]
+spec = shards["spec"]
+check(spec.get("completionMode") == "Indexed", "the shard Job must be Indexed")
+check(str(spec.get("completions")) == cm["SHARDS"], f"completions {spec.get('completions')} != SHARDS {cm['SHARDS']}")
+check(0 < spec.get("parallelism", 0) <= spec.get("completions", 0), "parallelism between 1 and completions")
+check(spec.get("maxFailedIndexes") == 0 and spec.get("backoffLimitPerIndex", 0) >= 1, "backoffLimitPerIndex >= 1, maxFailedIndexes 0")
+for job in (shards, merge):
+    name = job["metadata"]["name"]
+    pod = job["spec"]["template"]["spec"]
+    check(pod.get("restartPolicy") == "Never", f"{name}: restartPolicy Never")
+    check(job["spec"].get("ttlSecondsAfterFinished", 0) > 0, f"{name}: ttlSecondsAfterFinished")
+    check(pod.get("automountServiceAccountToken") is False, f"{name}: automountServiceAccountToken false")
+    psc = pod.get("securityContext", {})
+    check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 65532 and psc.get("fsGroup") == 65532,
+          f"{name}: pod runs as 65532 with fsGroup 65532")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    check(volumes.get("data", {}).get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"],
+          f"{name}: the data volume is not the claim {pvc['metadata']['name']}")
+    names = {c["name"] for c in pod["containers"]}
+    for rule in job["spec"].get("podFailurePolicy", {}).get("rules", []):
+        ref = rule.get("onExitCodes", {}).get("containerName")
+        check(ref is None or ref in names, f"{name}: podFailurePolicy names container {ref}")
+    tools = [c for c in pod.get("initContainers", []) if c["name"] == "tools"]
+    check(len(tools) == 1 and tools[0]["command"][-1] == "/tools/busybox", f"{name}: an init container copies busybox to /tools")
+    for c in pod["containers"] + pod.get("initContainers", []):
+        sc = c.get("securityContext", {})
+        check(sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
+              and sc.get("capabilities", {}).get("drop") == ["ALL"], f"{name}/{c['name']}: security context")
+        res = c.get("resources", {})
+        check(all(k in res.get(t, {}) for t in ("requests", "limits") for k in ("cpu", "memory")), f"{name}/{c['name']}: resources")
+        for m in c.get("volumeMounts", []):
+            check(m["name"] in volumes, f"{name}/{c['name']}: mounts undefined volume {m['name']}")
+    for c in pod["containers"]:
+        check(c["command"][0] == "/tools/busybox", f"{name}/{c['name']}: runs the script under /tools/busybox sh")
+        check(c["image"] != tools[0]["image"] if tools else True, f"{name}/{c['name']}: should run the prefeval image")
+        env = {e["name"]: e for e in c.get("env", [])}
+        check(env.get("PREFEVAL_BIN", {}).get("value") == "/prefeval", f"{name}/{c['name']}: PREFEVAL_BIN=/prefeval (the image's binary)")
+        mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+        check(mounts.get(env.get("DATA", {}).get("value")) == "data", f"{name}/{c['name']}: DATA is not the data volume's mount")
+        check(any(s.get("configMapRef", {}).get("name") == "prefeval-jobs" for s in c.get("envFrom", [])), f"{name}/{c['name']}: envFrom prefeval-jobs")
+        ref = env.get("WORKERS", {}).get("valueFrom", {}).get("resourceFieldRef")
+        if ref:
+            check(ref.get("containerName") == c["name"], f"{name}/{c['name']}: WORKERS refers to container {ref.get('containerName')}")
+components = {d["metadata"]["labels"].get("app.kubernetes.io/component") for d in docs}
+check(components == {"data", "eval", "merge"}, f"component labels {components}: the README applies data, eval, merge")
+if problems:
+    print("\n".join(f"problem: {p}" for p in problems), file=sys.stderr)
+    sys.exit(1)
+print(f"{len(docs)} objects{' (rendered)' if rendered else ''}: completions = SHARDS = {cm['SHARDS']}, claim, ConfigMap, "
+      "containers, mounts, security and resources agree")
+PY
+ok "deploy/jobs: kustomize renders, the rendered objects validate, and they reference each other consistently"
 
 section "Kubernetes: kubectl kustomize deploy/kubernetes"
 if command -v kubectl >/dev/null; then
