@@ -30,8 +30,10 @@ PATHS = ["service", "cli"]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+def local_ray(binary: Path) -> Iterator[None]:
+    # The workers find the binary through $PREFEVAL_BINARY when binary= is not given.
+    runtime_env = {"env_vars": {"PREFEVAL_BINARY": str(binary)}}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, runtime_env=runtime_env)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
@@ -180,9 +182,10 @@ def test_identical_blocks_are_refused_not_dropped(binary: Path) -> None:
     ds = ray.data.from_items([{"chosen_reward": 1.0, "rejected_reward": 0.0}] * 400).repartition(BLOCKS)
     with pytest.raises(DuplicateBlocksError, match="same bytes .* `id` column"):
         evaluate_ray_dataset(ds, format="pairs", binary=str(binary))
-    # With an id per row (which the formats read), every block is distinct.
+    # With an id per row (which the formats read), every block is distinct. (No binary=: the
+    # workers' $PREFEVAL_BINARY.)
     with_ids = [{"id": str(i), "chosen_reward": 1.0, "rejected_reward": 0.0} for i in range(400)]
-    merged = evaluate_ray_dataset(ray.data.from_items(with_ids).repartition(BLOCKS), format="pairs", binary=str(binary))
+    merged = evaluate_ray_dataset(ray.data.from_items(with_ids).repartition(BLOCKS), format="pairs")
     assert merged.lists == 400 and merged.accuracy == 1.0
 
 
