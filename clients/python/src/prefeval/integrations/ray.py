@@ -203,6 +203,11 @@ def evaluate_ray_dataset(
     empty block is skipped. The summaries are merged in the order of their input fingerprints,
     so the result does not depend on which block finished first.
 
+    What fails on a worker (a NaN reward, which JSON cannot carry; the service's refusal of the
+    request; a missing binary) fails the Ray task, and Ray raises it on the driver, wrapped in its
+    task error with the original message. A block is held as NDJSON in the worker's memory while it
+    is evaluated (Ray's blocks are bounded, by default at 128 MiB).
+
     Two blocks with exactly the same bytes (a repetitive dataset cut at the same places) would
     have the same fingerprint, which merge refuses: :class:`DuplicateBlocksError` is raised,
     naming how many blocks repeat. Give each row an ``id`` (the formats read it, and it makes
