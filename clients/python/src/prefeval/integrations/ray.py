@@ -194,8 +194,8 @@ def evaluate_ray_dataset(
       ``False``. ``confidence`` is also the merged intervals'.
     - ``line_errors``: a line that fails is counted in the summary's ``lines_failed`` in any case.
       ``"raise"`` (default, as ``evaluate_dataset``): after every block was evaluated,
-      :class:`BlockLineError` is raised with the first failure (its line is 1-based within its
-      block) and the merged summary (``.summary``). ``"skip"``: only counted. ``"return"``: the
+      :class:`BlockLineError` is raised with the first failure of the first block, in the merge's
+      order, that has one (its line is 1-based within its block) and the merged summary (``.summary``). ``"skip"``: only counted. ``"return"``: the
       summary is returned, and the first failure is in its ``raw["first_error"]`` (or ``None``).
     - ``concurrency``: how many blocks are evaluated at once (``map_batches``'s), by default Ray's.
 
