@@ -25,3 +25,5 @@ pub use logistic::{log_sigmoid, sigmoid};
 pub use margins::{MARGIN_BOUNDS, MarginCounts};
 pub use sum::NeumaierSum;
 pub use totals::Totals;
+#[cfg(test)]
+pub(crate) use totals::evaluation_for_totals;

@@ -143,23 +143,29 @@ impl Totals {
     }
 }
 
+/// A list's evaluation with only what the totals read, for the tests of totals and their checks.
+#[cfg(test)]
+pub(crate) fn evaluation_for_totals(loss: f64, pairs: u64, agreeing_halves: u64, tau: Option<f64>) -> ListEvaluation {
+    ListEvaluation {
+        n: 3,
+        pairs_count: pairs,
+        agreeing_halves,
+        loss,
+        accuracy: 0.0,
+        chance_loss: 0.5,
+        kendall_tau: tau,
+        gradients: None,
+        margins: Default::default(),
+        pairs: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn list(loss: f64, pairs: u64, agreeing_halves: u64) -> ListEvaluation {
-        ListEvaluation {
-            n: 3,
-            pairs_count: pairs,
-            agreeing_halves,
-            loss,
-            accuracy: 0.0,
-            chance_loss: 0.5,
-            kendall_tau: None,
-            gradients: None,
-            margins: Default::default(),
-            pairs: None,
-        }
+        evaluation_for_totals(loss, pairs, agreeing_halves, None)
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! differences, the accuracy difference as a ratio of summed per-list differences, each with its
 //! standard error, interval, two-sided p-value and Holm-adjusted p-value over the family.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::decode::{parse, parse_seed};
+use super::decode::{NamedRead, parse_named, parse_seed};
 use super::format::{ItemInput, ListInput};
 use super::named::CompareSeed;
 use super::options::CompareOptions;
 use super::validate::{check_model, empty_batch, rank, too_many_evaluated_pairs, too_many_lists};
-use super::wire::{CompareRequest, Object, Text, present};
+use super::wire::{CompareRequest, Object, Text};
 use super::{Options, Parallel, Refusal, evaluate};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
@@ -179,31 +179,11 @@ pub fn compare(
     Ok(figures(models, &per_model, &options))
 }
 
-/// A comparison body with its options: read under native names first (the options may follow
-/// the lists), and again named the data's way when the options map fields, or when native names
-/// failed and the options rename.
+/// A comparison body with its options (see `parse_named`).
 fn decode(body: &[u8]) -> Result<(CompareRequest<'_>, Options), Error> {
-    let error = match parse::<CompareRequest<'_>>(body) {
-        Ok(request) => {
-            let options = options_of(request.options.as_ref().map(|o| &o.0))?;
-            if options.naming.fields.is_none() {
-                return Ok((request, options));
-            }
-            return Ok((parse_seed(body, CompareSeed(&options))?, options));
-        }
-        Err(error) => error,
-    };
-    #[derive(Deserialize)]
-    struct OptionsOnly {
-        #[serde(default, deserialize_with = "present")]
-        options: Option<Object<CompareOptions>>,
-    }
-    let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
-    // Options that cannot be resolved are the error to report: they decide how lists read.
-    match probe.map(|Object(probe)| options_of(probe.options.as_ref().map(|o| &o.0))) {
-        Some(Ok(options)) if options.naming.renames() => Ok((parse_seed(body, CompareSeed(&options))?, options)),
-        Some(Err(options_error)) => Err(options_error),
-        _ => Err(error),
+    match parse_named(body, |request: &CompareRequest<'_>| request.options.as_ref().map(|o| &o.0), options_of)? {
+        NamedRead::Read(request, options) => Ok((request, options)),
+        NamedRead::ReadAgain(options) => Ok((parse_seed(body, CompareSeed(&options))?, options)),
     }
 }
 

@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use serde::de::DeserializeSeed;
 
-use super::wire::Object;
+use super::Options;
+use super::wire::{Object, present};
 use crate::error::{Error, ErrorCode};
 
 /// Parses one JSON object (a batch body, or one line of a stream) into `T`. The fast path parses
@@ -109,4 +110,52 @@ fn message_of(error: &serde_json::Error) -> String {
 /// The name between `prefix` and the next backtick.
 fn backticked<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
     message.strip_prefix(prefix)?.split('`').next()
+}
+
+/// What `parse_named` found: the body read, or the options under which to read it again.
+pub enum NamedRead<R> {
+    Read(R, Options),
+    /// The options map fields: the caller reads the body again with its seed for them.
+    ReadAgain(Options),
+}
+
+/// A body whose `options` decide how its lists read (a batch, a comparison): read under the
+/// format's own names first, as options may follow the lists; to be read again under the options'
+/// naming when they map fields, or when the own names failed and the options rename.
+/// `options_of` resolves the body's options (`wire_options` finds them in a read body); options
+/// that cannot be resolved are the error reported, since they decide how the lists read.
+pub fn parse_named<'a, R, O>(
+    body: &'a [u8],
+    wire_options: impl Fn(&R) -> Option<&O>,
+    options_of: impl Fn(Option<&O>) -> Result<Options, Error>,
+) -> Result<NamedRead<R>, Error>
+where
+    R: Deserialize<'a>,
+    O: for<'de> Deserialize<'de>,
+{
+    let error = match parse::<R>(body) {
+        Ok(request) => {
+            let options = options_of(wire_options(&request))?;
+            // Keys the format does not read were refused by name or are other formats' fields,
+            // which `to_input` drops when they are ignored; a mapping changes what every key means.
+            if options.naming.fields.is_none() {
+                return Ok(NamedRead::Read(request, options));
+            }
+            return Ok(NamedRead::ReadAgain(options));
+        }
+        Err(error) => error,
+    };
+    // Lists named the data's way fail under the own names: find the options alone, read again.
+    #[derive(Deserialize)]
+    #[serde(bound = "O: for<'o> Deserialize<'o>")]
+    struct OptionsOnly<O> {
+        #[serde(default, deserialize_with = "present")]
+        options: Option<Object<O>>,
+    }
+    let probe = serde_json::from_slice::<Object<OptionsOnly<O>>>(body).ok();
+    match probe.map(|Object(probe)| options_of(probe.options.as_ref().map(|o| &o.0))) {
+        Some(Ok(options)) if options.naming.renames() => Ok(NamedRead::ReadAgain(options)),
+        Some(Err(options_error)) => Err(options_error),
+        _ => Err(error),
+    }
 }

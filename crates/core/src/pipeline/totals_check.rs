@@ -199,22 +199,8 @@ fn granular(value: f64, per_unit: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::math::{ListEvaluation, Totals};
-
-    fn list(loss: f64, pairs: u64, agreeing_halves: u64, tau: Option<f64>) -> ListEvaluation {
-        ListEvaluation {
-            n: 3,
-            pairs_count: pairs,
-            agreeing_halves,
-            loss,
-            accuracy: 0.0,
-            chance_loss: 0.5,
-            kendall_tau: tau,
-            gradients: None,
-            margins: Default::default(),
-            pairs: None,
-        }
-    }
+    use crate::math::Totals;
+    use crate::math::evaluation_for_totals as list;
 
     fn written() -> TotalsJson {
         let mut totals = Totals::default();

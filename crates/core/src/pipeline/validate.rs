@@ -2,16 +2,14 @@
 //! limits: options, the model label, and each list (below its path prefix). Every refusal names
 //! the field at fault and, for limits, the setting.
 
-use serde::Deserialize;
-
 use super::Options;
-use super::decode::{parse, parse_seed};
+use super::decode::{NamedRead, parse, parse_named, parse_seed};
 use super::fast_decode;
 use super::fields::Naming;
 use super::format::{ListInput, join, to_input};
 use super::named::{ListSeed, RequestSeed};
 use super::options::{BatchOptions, OptionSettings, resolve_batch_options};
-use super::wire::{EvaluateRequest, Object, Text, present};
+use super::wire::{EvaluateRequest, Object, Text};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
 use crate::math::{ListError, RankedList};
@@ -80,43 +78,20 @@ pub fn batch<'a>(
     Ok(Batch { model: request.model, options, inputs, ranked })
 }
 
-/// A batch body with serde: its lists are read under native names first (the options may follow
-/// them); only when the options rename fields are they read again, named the data's way.
+/// A batch body with serde, its options over `defaults` then `overrides` (see `parse_named`).
 fn decode_batch<'a>(
     body: &'a [u8],
     defaults: &Options,
     overrides: &OptionSettings,
 ) -> Result<(EvaluateRequest<'a>, Options), Error> {
-    let error = match parse::<EvaluateRequest<'_>>(body) {
-        Ok(request) => {
-            let options = resolve_batch_options(request.options.as_ref().map(|o| &o.0), defaults, overrides)?;
-            // Keys the format does not read were refused by name or are other formats' fields,
-            // which `to_input` drops when they are ignored; a mapping changes what every key means.
-            if options.naming.fields.is_none() {
-                return Ok((request, options));
-            }
-            let request = parse_seed(body, RequestSeed(&options))?;
-            return Ok((request, options));
-        }
-        Err(error) => error,
-    };
-    // Lists named the data's way fail under native names: find the options alone and read again.
-    #[derive(Deserialize)]
-    struct OptionsOnly {
-        #[serde(default, deserialize_with = "present")]
-        options: Option<Object<BatchOptions>>,
-    }
-    let probe = serde_json::from_slice::<Object<OptionsOnly>>(body).ok();
-    // Options that cannot be resolved are the error to report: they decide how lists read.
-    let options =
-        probe.map(|Object(probe)| resolve_batch_options(probe.options.as_ref().map(|o| &o.0), defaults, overrides));
-    match options {
-        Some(Ok(options)) if options.naming.renames() => {
-            let request = parse_seed(body, RequestSeed(&options))?;
-            Ok((request, options))
-        }
-        Some(Err(options_error)) => Err(options_error),
-        _ => Err(error),
+    let read = parse_named(
+        body,
+        |request: &EvaluateRequest<'_>| request.options.as_ref().map(|o| &o.0),
+        |wire| resolve_batch_options(wire, defaults, overrides),
+    )?;
+    match read {
+        NamedRead::Read(request, options) => Ok((request, options)),
+        NamedRead::ReadAgain(options) => Ok((parse_seed(body, RequestSeed(&options))?, options)),
     }
 }
 
