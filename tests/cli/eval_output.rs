@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::datasets::{Scratch, native_dataset, ndjson, ndjson_values, prefeval, stderr};
+use crate::helpers::gzip;
 
 /// The names in `dir`, sorted.
 fn names_in(dir: &Path) -> Vec<String> {
@@ -152,6 +153,26 @@ fn sigint_and_sigterm_leave_no_output_and_say_so() {
     assert_eq!(message.lines().count(), 1, "one line: {message}");
     assert!(message.contains("interrupted by SIGTERM") && message.contains("nothing written"), "{message}");
     assert_eq!(names_in(&scratch.0), ["big.ndjson"], "no output and no temporary after SIGTERM");
+}
+
+#[test]
+fn sigint_and_sigterm_stop_a_compressed_input_too() {
+    // The input is decoded on a thread of its own: a signal must end the run all the same, whether
+    // that thread is decoding a file or blocked on a stdin left open.
+    let scratch = Scratch::new("signals-compressed");
+    let lines: Vec<String> = native_dataset(62, 500, 12..13).iter().map(Value::to_string).collect();
+    let body = gzip(&ndjson(&lines).repeat(110));
+    let input = scratch.write("big.ndjson.gz", &body);
+
+    let (status, message) = interrupted(&scratch, &input, "INT", None);
+    assert_eq!(status.code(), Some(130), "SIGINT: {status}: {message}");
+    assert!(message.contains("interrupted by SIGINT"), "{message}");
+    assert_eq!(names_in(&scratch.0), ["big.ndjson.gz"], "no output and no temporary after SIGINT");
+
+    let (status, message) = interrupted(&scratch, "-", "TERM", Some(&body[..body.len() / 2]));
+    assert_eq!(status.code(), Some(143), "SIGTERM: {status}: {message}");
+    assert!(message.contains("interrupted by SIGTERM"), "{message}");
+    assert_eq!(names_in(&scratch.0), ["big.ndjson.gz"], "no output and no temporary after SIGTERM");
 }
 
 #[test]
