@@ -7,6 +7,7 @@ mod calibration;
 mod gradient;
 mod kendall;
 mod kernel;
+mod length;
 mod list;
 mod logistic;
 mod margins;
@@ -20,6 +21,7 @@ pub use batch::{
 pub use calibration::{Calibration, CalibrationBin};
 pub use gradient::loss_gradients;
 pub use kendall::kendall_tau_b;
+pub use length::{LengthCounts, LengthFigures};
 pub use list::{ImpliedPair, ListError, RankedList};
 pub use logistic::{log_sigmoid, sigmoid};
 pub use margins::{MARGIN_BOUNDS, MarginCounts};

@@ -142,6 +142,7 @@ pub fn compare(
                     id: item.id.clone(),
                     reward: item.rewards[model].0,
                     rank: item.rank.map(|r| r.0),
+                    length: None,
                 })
                 .collect();
             let input = ListInput::compared(list.id.clone(), items, model);

@@ -146,6 +146,8 @@ pub struct ItemInput<'a> {
     pub reward: f64,
     /// 1 = best; `None` when the list is ranked by array order.
     pub rank: Option<u64>,
+    /// The user's own measure of the item's length (characters, tokens), ≥ 0, for length bias.
+    pub length: Option<f64>,
 }
 
 /// Where an item's fields were written, for error paths.
@@ -162,6 +164,12 @@ enum Shape {
 }
 
 impl<'a> ListInput<'a> {
+    /// Each item's length in submitted order, or `None` when no item has one (no length figures
+    /// are then computed for the list).
+    pub fn lengths(&self) -> Option<Vec<Option<f64>>> {
+        self.items.iter().any(|item| item.length.is_some()).then(|| self.items.iter().map(|item| item.length).collect())
+    }
+
     /// One model's view of a list of `POST /v1/compare`: `items` with that model's rewards.
     pub fn compared(id: Option<Id<'a>>, items: Vec<ItemInput<'a>>, model: usize) -> ListInput<'a> {
         ListInput { id, group: None, items, shape: Shape::Compared { model } }
@@ -277,6 +285,7 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix:
                 id: Some(Id::text(name)),
                 reward: reward.0,
                 rank: None,
+                length: None,
             };
             Ok(ListInput {
                 id,
@@ -341,7 +350,7 @@ fn ranked_items<'a>(
                 }
                 (rank, _) => rank.map(|r| r.0),
             };
-            Ok(ItemInput { id: item.id, reward: reward.0, rank })
+            Ok(ItemInput { id: item.id, reward: reward.0, rank, length: None })
         })
         .collect()
 }
@@ -366,7 +375,7 @@ fn rated_items<'a>(
             return Err(Error::at(ErrorCode::InvalidValue, at(&item_field(k, "rating")), "rating must be finite"));
         }
         ratings.push(rating.0);
-        inputs.push(ItemInput { id: item.id, reward: reward.0, rank: None });
+        inputs.push(ItemInput { id: item.id, reward: reward.0, rank: None, length: None });
     }
     // Rank = 1 + the number of distinct ratings above this one (0.0 and −0.0 are one rating).
     let mut distinct: Vec<f64> = ratings.iter().map(|r| r + 0.0).collect();
@@ -434,7 +443,7 @@ fn ranking_items<'a>(
             // By text: `3` and `"3"` are one item, as `rewards` keys are strings.
             seen.insert(item_id.text.clone(), field);
             positions.push((i, j));
-            items.push(ItemInput { id: Some(item_id), reward, rank: Some(i as u64 + 1) });
+            items.push(ItemInput { id: Some(item_id), reward, rank: Some(i as u64 + 1), length: None });
         }
     }
     if let Some((extra, _)) = rewards.iter().find(|(item_id, _)| !seen.contains_key(item_id.0.as_ref())) {

@@ -16,6 +16,7 @@ pub mod figures;
 pub mod fingerprint;
 pub mod format;
 pub mod json;
+pub mod length_json;
 pub mod named;
 pub mod ndjson;
 pub mod options;

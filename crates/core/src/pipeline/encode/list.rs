@@ -117,7 +117,7 @@ mod tests {
         let mut random = Random::new(0xB1D5);
         let values = floats(&mut random, 20_000);
         let items: Vec<ItemInput<'_>> =
-            (0..40).map(|k| ItemInput { id: id_of_index(k), reward: 0.0, rank: None }).collect();
+            (0..40).map(|k| ItemInput { id: id_of_index(k), reward: 0.0, rank: None, length: None }).collect();
         let pairs: Vec<ImpliedPair> = (0..values.len())
             .map(|index| {
                 // Indices inside the items, and past them (no id to echo).
