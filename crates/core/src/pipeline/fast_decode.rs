@@ -1,9 +1,10 @@
 //! A fast path for the common shape of input: native lists of items with `id`, `reward`, `rank`
-//! or `rating`, strings without escapes, numbers written plainly. It fills the same wire types
-//! as serde would, or gives up (`None`) at the first thing it does not handle — another format,
-//! an escape, a duplicate or unknown field, anything invalid — and the caller parses the input
-//! again with serde, which then gives the answer or the precise error. So it never decides
-//! whether input is valid; it only spares valid input serde's per-field dispatch.
+//! or `rating`, and `length`; `pairs` lists with their lengths; strings without escapes, numbers
+//! written plainly. It fills the same wire types as serde would, or gives up (`None`) at the
+//! first thing it does not handle — another format, an escape, a duplicate or unknown field,
+//! anything invalid — and the caller parses the input again with serde, which then gives the
+//! answer or the precise error. So it never decides whether input is valid; it only spares valid
+//! input serde's per-field dispatch.
 //!
 //! Numbers go through Rust's correctly rounded decimal parser; serde_json's (`float_roundtrip`)
 //! is correctly rounded too, so both give the same double.
@@ -108,12 +109,15 @@ enum Key {
     Reward,
     Rank,
     Rating,
+    Length,
+    ChosenLength,
+    RejectedLength,
     /// A key the options ignore.
     Skip,
 }
 
-/// The field a format's own name names at `level`, among those this path reads (`ranking` and
-/// `rewards` are serde's).
+/// The field a format's own name names at `level`, among those this path reads (`ranking`,
+/// `rewards` and `lengths` are serde's).
 #[inline(always)]
 fn own_key(name: &[u8], level: Level) -> Option<Key> {
     Some(match (level, name) {
@@ -125,6 +129,9 @@ fn own_key(name: &[u8], level: Level) -> Option<Key> {
         (Level::Item, b"reward") => Key::Reward,
         (Level::Item, b"rank") => Key::Rank,
         (Level::Item, b"rating") => Key::Rating,
+        (Level::Item, b"length") => Key::Length,
+        (Level::List, b"chosen_length") => Key::ChosenLength,
+        (Level::List, b"rejected_length") => Key::RejectedLength,
         _ => return None,
     })
 }
@@ -396,6 +403,8 @@ impl<'a> Parser<'a> {
                 }
                 Key::ChosenReward if list.chosen_reward.is_none() => list.chosen_reward = Some(p.number()?),
                 Key::RejectedReward if list.rejected_reward.is_none() => list.rejected_reward = Some(p.number()?),
+                Key::ChosenLength if list.chosen_length.is_none() => list.chosen_length = Some(p.number()?),
+                Key::RejectedLength if list.rejected_length.is_none() => list.rejected_length = Some(p.number()?),
                 Key::Skip => p.skip_value(0)?,
                 // An item's field in a list, a field given twice: serde's.
                 _ => return None,
@@ -406,13 +415,14 @@ impl<'a> Parser<'a> {
     }
 
     fn item(&mut self, options: &Options) -> Option<WireItem<'a>> {
-        let mut item = WireItem { id: None, reward: None, rank: None, rating: None };
+        let mut item = WireItem { id: None, reward: None, rank: None, rating: None, length: None };
         self.object(|p, key| {
             match key_of(key, Level::Item, options)? {
                 Key::Id if item.id.is_none() => item.id = Some(p.id()?),
                 Key::Reward if item.reward.is_none() => item.reward = Some(p.number()?),
                 Key::Rank if item.rank.is_none() => item.rank = Some(p.rank()?),
                 Key::Rating if item.rating.is_none() => item.rating = Some(p.number()?),
+                Key::Length if item.length.is_none() => item.length = Some(p.number()?),
                 Key::Skip => p.skip_value(0)?,
                 _ => return None,
             }
@@ -489,6 +499,28 @@ mod tests {
             r#"{"lists":[{"items":[{"reward":-0.0},{"reward":4.9e-324},{"reward":1.7976931348623157e308}]}]}"#
         ));
         assert!(agrees(r#"{"lists":[{"id":"Ünïcödé ✓","items":[]}]}"#));
+    }
+
+    #[test]
+    fn lengths_take_the_fast_path_and_equal_serde() {
+        assert!(agrees(
+            r#"{"lists":[{"items":[{"reward":1,"length":12},{"length":-0,"reward":0.5,"rank":2},{"reward":0,"length":2.5e3}]}]}"#
+        ));
+        assert!(agrees(
+            r#"{"lists":[{"chosen_reward":1,"rejected_reward":0,"chosen_length":3.5,"rejected_length":0}]}"#
+        ));
+        assert!(agrees(r#"{"lists":[{"rejected_length":7,"chosen_reward":1,"rejected_reward":0}]}"#));
+        // Negative lengths are read (to_input refuses them by name); what serde refuses goes to it.
+        assert!(agrees(r#"{"lists":[{"items":[{"reward":1,"length":-3}]}]}"#));
+        for body in [
+            r#"{"lists":[{"items":[{"reward":1,"length":"3"}]}]}"#,
+            r#"{"lists":[{"items":[{"reward":1,"length":null}]}]}"#,
+            r#"{"lists":[{"items":[{"reward":1,"length":1,"length":2}]}]}"#,
+            r#"{"lists":[{"chosen_reward":1,"rejected_reward":0,"chosen_length":1e400}]}"#,
+        ] {
+            assert!(!agrees(body), "{body}");
+        }
+        assert!(!agrees(r#"{"lists":[{"ranking":["a"],"rewards":{"a":1},"lengths":{"a":1}}]}"#));
     }
 
     #[test]
@@ -594,6 +626,11 @@ mod tests {
         // Integer ids, native items renamed, options last.
         let body = r#"{"lists":[{"qid":3,"rs":[{"id":-1,"s":1,"x":"\""},{"id":18446744073709551615,"s":0}]}],
             "options":{"fields":{"id":"qid","items":"rs","reward":"s"},"unknown_fields":"ignore"}}"#;
+        assert!(agrees_renamed(body));
+        let body = r#"{"options":{"fields":{"length":"n_tokens"}},"lists":[{"items":[{"reward":1,"n_tokens":4},{"reward":0}]}]}"#;
+        assert!(agrees_renamed(body));
+        let body = r#"{"options":{"format":"pairs","fields":{"chosen_length":"a","rejected_length":"b"}},
+            "lists":[{"chosen_reward":1,"rejected_reward":0,"a":10,"b":0.5}]}"#;
         assert!(agrees_renamed(body));
         // What serde refuses when it steps over a value, the fast path leaves to serde.
         for bad in [r#""\x""#, r#""\u12G4""#, "\"tab\there\"", r#""open"#] {

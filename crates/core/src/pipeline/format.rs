@@ -51,10 +51,10 @@ impl Format {
     /// The list fields this format reads, for error messages.
     fn fields(self) -> &'static str {
         match self {
-            Format::Native | Format::RanksZeroBased => "`id`, `items` (items: `id`, `reward`, `rank`)",
-            Format::Pairs => "`id`, `chosen_reward`, `rejected_reward`",
-            Format::Ranking => "`id`, `ranking`, `rewards`",
-            Format::Ratings => "`id`, `items` (items: `id`, `rating`, `reward`)",
+            Format::Native | Format::RanksZeroBased => "`id`, `items` (items: `id`, `reward`, `rank`, `length`)",
+            Format::Pairs => "`id`, `chosen_reward`, `rejected_reward`, `chosen_length`, `rejected_length`",
+            Format::Ranking => "`id`, `ranking`, `rewards`, `lengths`",
+            Format::Ratings => "`id`, `items` (items: `id`, `rating`, `reward`, `length`)",
         }
     }
 }
@@ -88,10 +88,14 @@ impl Schema {
     /// The list-level fields, then the item-level ones (`id` is both).
     pub fn fields(self) -> &'static [&'static str] {
         match self {
-            Schema::Format(Format::Native | Format::RanksZeroBased) => &["id", "group", "items", "reward", "rank"],
-            Schema::Format(Format::Ratings) => &["id", "group", "items", "reward", "rating"],
-            Schema::Format(Format::Pairs) => &["id", "group", "chosen_reward", "rejected_reward"],
-            Schema::Format(Format::Ranking) => &["id", "group", "ranking", "rewards"],
+            Schema::Format(Format::Native | Format::RanksZeroBased) => {
+                &["id", "group", "items", "reward", "rank", "length"]
+            }
+            Schema::Format(Format::Ratings) => &["id", "group", "items", "reward", "rating", "length"],
+            Schema::Format(Format::Pairs) => {
+                &["id", "group", "chosen_reward", "rejected_reward", "chosen_length", "rejected_length"]
+            }
+            Schema::Format(Format::Ranking) => &["id", "group", "ranking", "rewards", "lengths"],
             Schema::Compare => &["id", "items", "rewards", "rank"],
         }
     }
@@ -118,10 +122,12 @@ impl Schema {
         use Format::*;
         match (self, level) {
             (Schema::Format(Native | RanksZeroBased | Ratings), Level::List) => &["id", "group", "items"],
-            (Schema::Format(Native | RanksZeroBased), Level::Item) => &["id", "reward", "rank"],
-            (Schema::Format(Ratings), Level::Item) => &["id", "reward", "rating"],
-            (Schema::Format(Pairs), Level::List) => &["id", "group", "chosen_reward", "rejected_reward"],
-            (Schema::Format(Ranking), Level::List) => &["id", "group", "ranking", "rewards"],
+            (Schema::Format(Native | RanksZeroBased), Level::Item) => &["id", "reward", "rank", "length"],
+            (Schema::Format(Ratings), Level::Item) => &["id", "reward", "rating", "length"],
+            (Schema::Format(Pairs), Level::List) => {
+                &["id", "group", "chosen_reward", "rejected_reward", "chosen_length", "rejected_length"]
+            }
+            (Schema::Format(Ranking), Level::List) => &["id", "group", "ranking", "rewards", "lengths"],
             (Schema::Format(Pairs | Ranking), Level::Item) => &[],
             (Schema::Compare, Level::List) => &["id", "items"],
             (Schema::Compare, Level::Item) => &["id", "rewards", "rank"],
@@ -245,7 +251,18 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix:
         )
     };
     let missing = |field: &str| Error::at(ErrorCode::MissingField, at(field), format!("missing field `{field}`"));
-    let WireList { id, group, items, chosen_reward, rejected_reward, ranking, rewards } = wire;
+    let WireList {
+        id,
+        group,
+        items,
+        chosen_reward,
+        rejected_reward,
+        ranking,
+        rewards,
+        chosen_length,
+        rejected_length,
+        lengths,
+    } = wire;
     match format {
         Format::Native | Format::Ratings | Format::RanksZeroBased => {
             let extra = [
@@ -253,6 +270,9 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix:
                 ("rejected_reward", rejected_reward.is_some()),
                 ("ranking", ranking.is_some()),
                 ("rewards", rewards.is_some()),
+                ("chosen_length", chosen_length.is_some()),
+                ("rejected_length", rejected_length.is_some()),
+                ("lengths", lengths.is_some()),
             ];
             // Other formats' fields, decoded under native names: refused unless unknown fields
             // are ignored.
@@ -271,7 +291,12 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix:
             Ok(ListInput { id, group, items, shape: Shape::Items { rank_field } })
         }
         Format::Pairs => {
-            let extra = [("items", items.is_some()), ("ranking", ranking.is_some()), ("rewards", rewards.is_some())];
+            let extra = [
+                ("items", items.is_some()),
+                ("ranking", ranking.is_some()),
+                ("rewards", rewards.is_some()),
+                ("lengths", lengths.is_some()),
+            ];
             // Other formats' fields, decoded under native names: refused unless unknown fields
             // are ignored.
             if let Some((field, _)) = extra.iter().find(|(_, present)| *present)
@@ -281,16 +306,21 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix:
             }
             let chosen = chosen_reward.ok_or_else(|| missing(n("chosen_reward")))?;
             let rejected = rejected_reward.ok_or_else(|| missing(n("rejected_reward")))?;
-            let item = |name: &'static str, reward: Number| ItemInput {
+            let length = |value: Option<Number>, field: &'static str| {
+                value.map(|value| length_of(value, || at(n(field)))).transpose()
+            };
+            let chosen_length = length(chosen_length, "chosen_length")?;
+            let rejected_length = length(rejected_length, "rejected_length")?;
+            let item = |name: &'static str, reward: Number, length: Option<f64>| ItemInput {
                 id: Some(Id::text(name)),
                 reward: reward.0,
                 rank: None,
-                length: None,
+                length,
             };
             Ok(ListInput {
                 id,
                 group,
-                items: vec![item("chosen", chosen), item("rejected", rejected)],
+                items: vec![item("chosen", chosen, chosen_length), item("rejected", rejected, rejected_length)],
                 shape: Shape::Pair,
             })
         }
@@ -299,6 +329,8 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix:
                 ("items", items.is_some()),
                 ("chosen_reward", chosen_reward.is_some()),
                 ("rejected_reward", rejected_reward.is_some()),
+                ("chosen_length", chosen_length.is_some()),
+                ("rejected_length", rejected_length.is_some()),
             ];
             // Other formats' fields, decoded under native names: refused unless unknown fields
             // are ignored.
@@ -310,6 +342,9 @@ pub fn to_input<'a>(wire: WireList<'a>, format: Format, naming: &Naming, prefix:
             let ranking = ranking.ok_or_else(|| missing(n("ranking")))?;
             let rewards = rewards.ok_or_else(|| missing(n("rewards")))?;
             let mut input = ranking_items(id, ranking, rewards.0, &at, [n("ranking"), n("rewards")])?;
+            if let Some(lengths) = lengths {
+                add_ranking_lengths(&mut input.items, lengths.0, &at, n("lengths"))?;
+            }
             input.group = group;
             Ok(input)
         }
@@ -350,7 +385,8 @@ fn ranked_items<'a>(
                 }
                 (rank, _) => rank.map(|r| r.0),
             };
-            Ok(ItemInput { id: item.id, reward: reward.0, rank, length: None })
+            let length = item.length.map(|value| length_of(value, || at(&item_field(k, "length")))).transpose()?;
+            Ok(ItemInput { id: item.id, reward: reward.0, rank, length })
         })
         .collect()
 }
@@ -374,8 +410,9 @@ fn rated_items<'a>(
         if !rating.0.is_finite() {
             return Err(Error::at(ErrorCode::InvalidValue, at(&item_field(k, "rating")), "rating must be finite"));
         }
+        let length = item.length.map(|value| length_of(value, || at(&item_field(k, "length")))).transpose()?;
         ratings.push(rating.0);
-        inputs.push(ItemInput { id: item.id, reward: reward.0, rank: None, length: None });
+        inputs.push(ItemInput { id: item.id, reward: reward.0, rank: None, length });
     }
     // Rank = 1 + the number of distinct ratings above this one (0.0 and −0.0 are one rating).
     let mut distinct: Vec<f64> = ratings.iter().map(|r| r + 0.0).collect();
@@ -454,4 +491,45 @@ fn ranking_items<'a>(
         ));
     }
     Ok(ListInput { id, group: None, items, shape: Shape::Ranking { positions } })
+}
+
+/// A length as given: a finite number ≥ 0 (`-0` is 0), else an error at `path()`.
+fn length_of(value: Number, path: impl FnOnce() -> String) -> Result<f64, Error> {
+    if value.0.is_finite() && value.0 >= 0.0 {
+        // −0.0 + 0.0 is +0.0: one zero, whatever the data wrote.
+        return Ok(value.0 + 0.0);
+    }
+    Err(Error::at(ErrorCode::InvalidValue, path(), format!("length must be a finite number ≥ 0, not {}", value.0)))
+}
+
+/// The `lengths` of a `ranking` list onto its items (by id, as `rewards`): an id not in `ranking`,
+/// or given twice, is an error at `lengths.<id>`; an item without a length has none.
+fn add_ranking_lengths(
+    items: &mut [ItemInput<'_>],
+    lengths: Vec<(Text<'_>, Number)>,
+    at: &dyn Fn(&str) -> String,
+    lengths_name: &str,
+) -> Result<(), Error> {
+    let index: HashMap<&str, usize> =
+        items.iter().enumerate().filter_map(|(k, item)| Some((item.id.as_ref()?.as_str(), k))).collect();
+    let mut given = vec![false; items.len()];
+    let mut found = Vec::with_capacity(lengths.len());
+    for (item_id, value) in &lengths {
+        let field = || at(&format!("{lengths_name}.{}", item_id.0));
+        let Some(&k) = index.get(item_id.0.as_ref()) else {
+            return Err(Error::at(
+                ErrorCode::InvalidValue,
+                field(),
+                format!("`{}` has a length but is not in `ranking`", item_id.0),
+            ));
+        };
+        if std::mem::replace(&mut given[k], true) {
+            return Err(Error::at(ErrorCode::InvalidValue, field(), format!("`{}` has two lengths", item_id.0)));
+        }
+        found.push((k, length_of(*value, field)?));
+    }
+    for (k, length) in found {
+        items[k].length = Some(length);
+    }
+    Ok(())
 }

@@ -104,6 +104,9 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
                 "chosen_reward" => once(&mut list.chosen_reward, options, own, |m| m.next_value(), &mut map)?,
                 "rejected_reward" => once(&mut list.rejected_reward, options, own, |m| m.next_value(), &mut map)?,
                 "ranking" => once(&mut list.ranking, options, own, |m| m.next_value(), &mut map)?,
+                "chosen_length" => once(&mut list.chosen_length, options, own, |m| m.next_value(), &mut map)?,
+                "rejected_length" => once(&mut list.rejected_length, options, own, |m| m.next_value(), &mut map)?,
+                "lengths" => once(&mut list.lengths, options, own, |m| m.next_value(), &mut map)?,
                 _ => once(&mut list.rewards, options, own, |m| m.next_value(), &mut map)?,
             }
         }
@@ -151,7 +154,7 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let options = self.0;
-        let mut item = WireItem { id: None, reward: None, rank: None, rating: None };
+        let mut item = WireItem { id: None, reward: None, rank: None, rating: None, length: None };
         while let Some(key) = map.next_key_seed(KeySeed { options, level: Level::Item })? {
             match key {
                 None => {
@@ -160,6 +163,7 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
                 Some(own @ "id") => once(&mut item.id, options, own, |m| m.next_value(), &mut map)?,
                 Some(own @ "reward") => once(&mut item.reward, options, own, |m| m.next_value(), &mut map)?,
                 Some(own @ "rank") => once(&mut item.rank, options, own, |m| m.next_value(), &mut map)?,
+                Some(own @ "length") => once(&mut item.length, options, own, |m| m.next_value(), &mut map)?,
                 Some(own) => once(&mut item.rating, options, own, |m| m.next_value(), &mut map)?,
             }
         }

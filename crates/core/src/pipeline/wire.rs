@@ -73,6 +73,12 @@ pub struct WireList<'a> {
     pub ranking: Option<Vec<RankingEntry<'a>>>,
     #[serde(default, borrow, deserialize_with = "present")]
     pub rewards: Option<RewardMap<'a>>,
+    #[serde(default, deserialize_with = "present")]
+    pub chosen_length: Option<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pub rejected_length: Option<Number>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub lengths: Option<LengthMap<'a>>,
 }
 
 /// One item in any format that has `items`.
@@ -87,6 +93,8 @@ pub struct WireItem<'a> {
     pub rank: Option<Rank>,
     #[serde(default, deserialize_with = "present")]
     pub rating: Option<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pub length: Option<Number>,
 }
 
 /// A position of a `ranking`: one id, or an array of tied ids.
@@ -140,20 +148,33 @@ pub struct RewardMap<'a>(pub Vec<(Text<'a>, Number)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for RewardMap<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MapVisitor;
-        impl<'de> Visitor<'de> for MapVisitor {
-            type Value = RewardMap<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of item id to reward")
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut rewards = Vec::new();
-                while let Some((id, reward)) = map.next_entry::<Text<'de>, Number>()? {
-                    rewards.push((id, reward));
-                }
-                Ok(RewardMap(rewards))
-            }
+        deserializer.deserialize_map(IdMapVisitor("an object of item id to reward")).map(RewardMap)
+    }
+}
+
+/// `lengths` of the `ranking` format: item id → length, in the order written.
+#[derive(Debug, Default)]
+pub struct LengthMap<'a>(pub Vec<(Text<'a>, Number)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LengthMap<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(IdMapVisitor("an object of item id to length")).map(LengthMap)
+    }
+}
+
+/// An object of item id → number, its entries in the order written; `.0` is what it must be.
+struct IdMapVisitor(&'static str);
+
+impl<'de> Visitor<'de> for IdMapVisitor {
+    type Value = Vec<(Text<'de>, Number)>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.0)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry::<Text<'de>, Number>()? {
+            entries.push(entry);
         }
-        deserializer.deserialize_map(MapVisitor)
+        Ok(entries)
     }
 }
