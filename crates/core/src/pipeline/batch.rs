@@ -7,7 +7,7 @@ use super::Parallel;
 use super::encode::BatchExtras;
 use super::figures::{self, Disagreement};
 use super::validate::Batch;
-use crate::math::{Calibration, ListEvaluation, ListLossOverflow, Totals};
+use crate::math::{Calibration, LengthCounts, ListEvaluation, ListLossOverflow, Totals};
 
 /// Every list of a batch evaluated, in order, with the totals of those that were.
 pub struct Evaluated {
@@ -43,10 +43,13 @@ pub struct CrossListFigures {
     pub calibration: Option<Calibration>,
     pub disagreements: Option<Vec<Disagreement>>,
     pub groups: Option<Vec<(String, Totals)>>,
+    /// Length bias over the lists' implied pairs; no pairs when no item has a length.
+    pub length: LengthCounts,
 }
 
 impl CrossListFigures {
-    /// The figures `batch.options` asks for (groups whenever a list has one).
+    /// The figures `batch.options` asks for (groups whenever a list has one, length bias whenever
+    /// items have lengths).
     pub fn of(batch: &Batch<'_>, evaluations: &[ListEvaluation]) -> Self {
         let options = &batch.options;
         CrossListFigures {
@@ -57,6 +60,9 @@ impl CrossListFigures {
                 .top_disagreements
                 .map(|k| figures::disagreements(&batch.ranked, options.math.beta, k)),
             groups: figures::groups(&batch.inputs, evaluations),
+            // Every list here was evaluated (a batch with an overflowed loss has no answer), so
+            // the pairs counted are those of the totals.
+            length: figures::length(&batch.inputs, &batch.ranked, options.math.beta),
         }
     }
 
@@ -66,6 +72,7 @@ impl CrossListFigures {
             calibration: self.calibration.as_ref(),
             disagreements: self.disagreements.as_deref(),
             groups: self.groups.as_deref(),
+            length: Some(&self.length),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! The batch figures that look across lists (opt-in on `POST /v1/evaluate`): calibration of the
-//! pair probabilities, the pairs the model contests most (a reviewer's queue), and per-group
-//! figures.
+//! pair probabilities, the pairs the model contests most (a reviewer's queue), per-group figures,
+//! and length bias (whenever items carry lengths).
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
 use super::format::ListInput;
-use crate::math::{Calibration, ListEvaluation, RankedList, Totals, sigmoid};
+use crate::math::{Calibration, LengthCounts, ListEvaluation, RankedList, Totals, sigmoid};
 
 /// Every implied pair of the batch into `bins` calibration bins.
 pub fn calibration(ranked: &[RankedList], beta: f64, bins: usize) -> Calibration {
@@ -15,6 +15,18 @@ pub fn calibration(ranked: &[RankedList], beta: f64, bins: usize) -> Calibration
         list.for_each_margin(beta, |_, _, margin| calibration.add(margin));
     }
     calibration
+}
+
+/// The length-bias counts of the lists whose items carry lengths (the others cost one look at
+/// their items): every implied pair whose two items both have one.
+pub fn length(inputs: &[ListInput<'_>], ranked: &[RankedList], beta: f64) -> LengthCounts {
+    let mut counts = LengthCounts::default();
+    for (input, list) in inputs.iter().zip(ranked) {
+        if let Some(lengths) = input.lengths() {
+            counts.add_list(list, &lengths, beta);
+        }
+    }
+    counts
 }
 
 /// An implied pair the model finds unlikely: indices into the batch's lists and their items.

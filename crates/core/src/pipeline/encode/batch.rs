@@ -1,6 +1,7 @@
 //! The answer of `POST /v1/evaluate`: its fields in the contract's order (`loss`, `normalization`,
 //! `summary`, `lists`, then `calibration`, `disagreements` and `groups` when asked for), the
-//! batch's own objects (summary with its macro accuracy, groups, calibration bins, disagreements),
+//! batch's own objects (summary with its macro accuracy and length bias, groups, calibration bins,
+//! disagreements),
 //! and the estimate that sizes its buffer.
 //!
 //! It must not write a list or its pairs itself (`list.rs` does, for the batch and the stream
@@ -14,10 +15,11 @@ use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 
 use super::list::{ListJson, write_list};
 use super::{OutputBlocks, write_f64, write_json};
-use crate::math::{Calibration, ListEvaluation, RankedList, Totals};
+use crate::math::{Calibration, LengthCounts, ListEvaluation, RankedList, Totals};
 use crate::pipeline::Options;
 use crate::pipeline::figures::Disagreement;
 use crate::pipeline::format::ListInput;
+use crate::pipeline::length_json::{LengthJson, LengthTotalsJson};
 use crate::pipeline::options::Results;
 use crate::pipeline::run::Run;
 use crate::pipeline::summary::{Figures, TotalsJson};
@@ -127,10 +129,16 @@ fn summary_and_groups<'r, 'a>(
         let accuracies: Vec<f64> = groups.iter().filter_map(|g| g.figures.accuracy).collect();
         (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64)
     });
+    let length = extras.length.and_then(LengthJson::of);
     let summary = BatchSummary {
         figures: Figures::new(totals, options.confidence),
         macro_accuracy,
-        totals: TotalsJson::from(totals),
+        totals: BatchTotals {
+            totals: TotalsJson::from(totals),
+            // The counts beside the figures they give, so that the figures can be recomputed.
+            length: extras.length.filter(|counts| counts.pairs > 0).map(LengthTotalsJson::from),
+        },
+        length,
         run,
     };
     (summary, groups)
@@ -142,6 +150,8 @@ pub struct BatchExtras<'r> {
     pub calibration: Option<&'r Calibration>,
     pub disagreements: Option<&'r [Disagreement]>,
     pub groups: Option<&'r [(String, Totals)]>,
+    /// Length bias: written when one of its pairs had both lengths.
+    pub length: Option<&'r LengthCounts>,
 }
 
 #[derive(Serialize)]
@@ -150,8 +160,19 @@ struct BatchSummary<'a> {
     figures: Figures,
     #[serde(skip_serializing_if = "Option::is_none")]
     macro_accuracy: Option<f64>,
-    totals: TotalsJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    length: Option<LengthJson>,
+    totals: BatchTotals,
     run: &'a Run,
+}
+
+/// A batch's `totals`: the evaluate totals, and `length`'s pair counts when `length` is written.
+#[derive(Serialize)]
+struct BatchTotals {
+    #[serde(flatten)]
+    totals: TotalsJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    length: Option<LengthTotalsJson>,
 }
 
 struct GroupJson<'r> {
@@ -312,10 +333,13 @@ mod tests {
             let disagreements =
                 options.top_disagreements.map(|k| figures::disagreements(&batch.ranked, options.math.beta, k));
             let groups = figures::groups(&batch.inputs, evaluations);
+            let length = figures::length(&batch.inputs, &batch.ranked, options.math.beta);
+            assert!(length.pairs > 0, "the data exercise length bias");
             let extras = BatchExtras {
                 calibration: calibration.as_ref(),
                 disagreements: disagreements.as_deref(),
                 groups: groups.as_deref(),
+                length: Some(&length),
             };
 
             let run = Run::new(options, Some("rm \"q\""));

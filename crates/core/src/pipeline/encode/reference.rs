@@ -139,7 +139,7 @@ impl<'a> ListReference<'a> {
 }
 
 /// A batch body of random lists: ids with escapes or none, ranks with ties or array order,
-/// equal rewards, groups.
+/// equal rewards, groups, lengths (with ties, on some items of some lists).
 fn random_batch(random: &mut Random, options: serde_json::Value) -> Vec<u8> {
     let lists: Vec<serde_json::Value> = (0..40)
         .map(|index| {
@@ -156,6 +156,9 @@ fn random_batch(random: &mut Random, options: serde_json::Value) -> Vec<u8> {
                     }
                     if ranked {
                         item["rank"] = serde_json::json!(1 + random.below(3));
+                    }
+                    if index % 5 == 2 && k != 1 {
+                        item["length"] = serde_json::json!((k % 3) * 10);
                     }
                     item
                 })
