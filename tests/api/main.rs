@@ -15,6 +15,7 @@ mod golden;
 mod hardening;
 mod hostile;
 mod http_errors;
+mod length;
 mod metrics;
 mod properties;
 mod readme;
