@@ -321,7 +321,12 @@ impl<K: StreamKind> Stream<K> {
     }
 
     /// Reads the body, keeps up to `workers + 1` chunks in flight, and sends their output in order.
-    async fn pump(&self, first: Option<Bytes>, body: &mut RequestBody, progress: &mut Progress<K>) -> Result<(), Stopped> {
+    async fn pump(
+        &self,
+        first: Option<Bytes>,
+        body: &mut RequestBody,
+        progress: &mut Progress<K>,
+    ) -> Result<(), Stopped> {
         let max_in_flight = self.state.pool.workers() + 1;
         let mut ready = Vec::new();
         let mut next_data = first;
