@@ -2,7 +2,7 @@
 //! summary of their two models (`pipeline::diff`), printed as one line.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -48,6 +48,6 @@ fn compare_outputs(args: &DiffArgs) -> Result<Vec<u8>, String> {
     Ok(compare_summary_line(&summary))
 }
 
-fn input<'b>(path: &PathBuf, bytes: &'b [u8]) -> DiffInput<'b> {
+fn input<'b>(path: &Path, bytes: &'b [u8]) -> DiffInput<'b> {
     DiffInput { name: path.display().to_string(), lines: bytes.split(|&b| b == b'\n').collect() }
 }
