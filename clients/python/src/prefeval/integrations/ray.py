@@ -235,6 +235,8 @@ def evaluate_ray_dataset(
     summaries = [summary for summary, _ in blocks]
     _refuse_duplicates(summaries)
     merged = merge(summaries, confidence=DEFAULT_CONFIDENCE if confidence is None else confidence)
+    if not isinstance(merged, StreamSummary):  # blocks of an evaluation are never comparisons
+        raise TypeError("the blocks' summaries are comparisons, not evaluations")
     errors = [json.loads(error) for _, error in blocks if error is not None]
     if errors and line_errors == "raise":
         raise BlockLineError(LineError.from_dict(errors[0]), merged, len(errors))
