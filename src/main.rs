@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         }
         Action::Eval(args) => return cli::eval::run(&args),
         Action::Merge(args) => return cli::merge::run(&args),
+        Action::Compare(args) => return cli::compare::run(&args),
+        Action::Diff(args) => return cli::diff::run(&args),
     };
     if let Err(error) = telemetry::init(&config.log_level, config.log_format) {
         eprintln!("prefeval: {error}");

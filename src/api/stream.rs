@@ -21,11 +21,13 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use super::body::{over_budget, reserved_bytes};
 use super::error::{Error, ErrorCode, HttpError};
 use super::request_body::{BodyError, RequestBody, content_coding};
+use crate::limits::Limits;
 use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
 use crate::pipeline::Options;
 use crate::pipeline::decompress::ContentCoding;
 use crate::pipeline::encode::write_stream_error;
+use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk, refuse_chunk,
 };
@@ -34,7 +36,7 @@ use crate::pipeline::run::Run;
 use crate::pipeline::summary::{Summary, summary_line};
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
-use crate::runtime::metrics::{EvaluationCounts, REJECT_MEMORY_BUDGET, REJECT_QUEUE_FULL};
+use crate::runtime::metrics::{EvaluationCounts, Metrics, REJECT_MEMORY_BUDGET, REJECT_QUEUE_FULL};
 use crate::runtime::pool::{JobFailure, PendingJob, WorkerScope};
 use crate::server::state::AppState;
 
@@ -56,16 +58,122 @@ pub async fn evaluate_stream(
 ) -> Result<Response, HttpError> {
     check_content_type(&request)?;
     let coding = content_coding(request.headers())?;
-    let query = query.map_err(|rejection| {
+    let query = query_pairs(query)?;
+    let (options, model) = stream_options(&query)?;
+    let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
+    start(state, request, coding, EvaluateLines { options, model }, target).await
+}
+
+/// The query string's parameters in order, or the error that it could not be read.
+pub(super) fn query_pairs(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, Error> {
+    query.map(|Query(pairs)| pairs).map_err(|rejection| {
         Error::new(ErrorCode::InvalidValue, format!("the query string could not be read: {rejection}"))
-    })?;
-    let (options, model) = stream_options(&query.0)?;
+    })
+}
+
+/// What a stream evaluates each chunk into and how its summary accumulates. The stream itself
+/// (reading, chunking, the pool, the memory budget, re-submission, ordered output, stalls) is the
+/// same for every kind: the evaluate stream (`EvaluateLines`) and the compare stream
+/// (`compare_stream::CompareLines`).
+pub(super) trait StreamKind: Send + Sync + 'static {
+    /// One chunk's answer: its output lines and what the summary takes from it.
+    type Outcome: Send + 'static;
+    /// What the summary accumulates, chunk by chunk, in input order.
+    type Summary: Send;
+
+    /// The summary of no lines.
+    fn start_summary(&self) -> Self::Summary;
+
+    /// Evaluates a chunk on a worker, as `ndjson::evaluate_chunk` does: `held` is what was reserved
+    /// for this attempt; the answer comes with the reservation of its bytes.
+    fn evaluate(
+        &self,
+        chunk: &Chunk,
+        limits: &Limits,
+        scope: &WorkerScope<'_>,
+        held: Reservation,
+    ) -> Result<(Self::Outcome, Reservation), OverBudget>;
+
+    /// The answer of a chunk given up as a whole: `error` for each of its lines.
+    fn refuse(&self, chunk: &Chunk, error: &Error) -> Self::Outcome;
+
+    /// Adds a chunk's outcome (in input order, once) to the summary and the metrics; its output.
+    fn deliver(&self, outcome: Self::Outcome, summary: &mut Self::Summary, metrics: &Metrics) -> Vec<u8>;
+
+    /// The last line, of every line delivered and the fingerprint of the body as received.
+    fn summary_line(&self, summary: Self::Summary, input: Option<Fingerprint>) -> Vec<u8>;
+}
+
+/// The evaluate stream's chunks: lists of one model, summed into `Totals`.
+struct EvaluateLines {
+    options: Options,
+    model: Option<String>,
+}
+
+/// The evaluate stream's summary so far.
+struct EvaluateSummary {
+    totals: Totals,
+    lines_failed: u64,
+}
+
+impl StreamKind for EvaluateLines {
+    type Outcome = ChunkOutcome;
+    type Summary = EvaluateSummary;
+
+    fn start_summary(&self) -> EvaluateSummary {
+        EvaluateSummary { totals: Totals::default(), lines_failed: 0 }
+    }
+
+    fn evaluate(
+        &self,
+        chunk: &Chunk,
+        limits: &Limits,
+        scope: &WorkerScope<'_>,
+        held: Reservation,
+    ) -> Result<(ChunkOutcome, Reservation), OverBudget> {
+        evaluate_chunk(chunk, &self.options, limits, scope, held)
+    }
+
+    fn refuse(&self, chunk: &Chunk, error: &Error) -> ChunkOutcome {
+        refuse_chunk(chunk, error)
+    }
+
+    fn deliver(&self, outcome: ChunkOutcome, summary: &mut EvaluateSummary, metrics: &Metrics) -> Vec<u8> {
+        metrics.observe_evaluation(EvaluationCounts {
+            model: self.model.as_deref(),
+            totals: &outcome.totals,
+            list_losses: &mut outcome.list_losses.iter().copied(),
+        });
+        outcome.evaluations.iter().for_each(|evaluation| summary.totals.add(evaluation));
+        summary.lines_failed += outcome.lines_failed;
+        outcome.output
+    }
+
+    fn summary_line(&self, summary: EvaluateSummary, input: Option<Fingerprint>) -> Vec<u8> {
+        let mut run = Run::new(&self.options, self.model.as_deref());
+        if let Some(input) = input {
+            run = run.with_input(input);
+        }
+        summary_line(&Summary::new(&summary.totals, summary.lines_failed, run))
+    }
+}
+
+/// Starts a stream of `kind` once its options are read: refused at once when no chunk could start
+/// now or the budget has no room for one chunk of `target` bytes; else the answer is the stream.
+pub(super) async fn start<K: StreamKind>(
+    state: AppState,
+    request: Request,
+    coding: ContentCoding,
+    kind: K,
+    target: usize,
+) -> Result<Response, HttpError> {
     // Refuse at once, before reading a byte, when no chunk could start now.
     if !state.pool.has_room() {
         state.metrics.reject(REJECT_QUEUE_FULL);
         return Err(Error::queue_full(state.pool.retry_after_secs()).into());
     }
-    let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
     let reading = state.memory.reserve(target).map_err(|refusal| over_budget(&state, refusal))?;
     // Wait for the first bytes before answering: a client that sent `Expect: 100-continue` (curl,
     // for bodies over 1 MiB) gets its `100 Continue` only while no answer has started.
@@ -87,14 +195,14 @@ pub async fn evaluate_stream(
         None => None,
     };
     let (sender, receiver) = mpsc::channel(OUTPUT_BUFFERED);
-    let stream = Stream { state, coding, options, model, target, sender };
+    let stream = Stream { state, coding, kind: Arc::new(kind), target, sender };
     tokio::spawn(stream.run(first, body, reading));
     let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))];
     Ok((content_type, Body::new(OutputBody { receiver })).into_response())
 }
 
 /// NDJSON media types: `application/x-ndjson` and its common aliases.
-fn check_content_type(request: &Request) -> Result<(), Error> {
+pub(super) fn check_content_type(request: &Request) -> Result<(), Error> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let essence = content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     match essence.as_deref() {
@@ -136,40 +244,39 @@ fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>
 }
 
 /// One stream in progress: what its chunks need, and where its output goes.
-struct Stream {
+struct Stream<K: StreamKind> {
     state: AppState,
     coding: ContentCoding,
-    options: Options,
-    model: Option<String>,
+    kind: Arc<K>,
     target: usize,
     sender: mpsc::Sender<Bytes>,
 }
 
 /// A chunk's evaluation on the pool: its outcome and the reservation of its answer, or the
 /// refusal of the budget.
-type ChunkJob = PendingJob<Result<(ChunkOutcome, Reservation), OverBudget>>;
+type ChunkJob<O> = PendingJob<Result<(O, Reservation), OverBudget>>;
 
 /// A chunk submitted to the pool, with the input bytes it holds and, for the chunk that ends a
 /// long line, the long-line turn (given back once its answer is out).
-struct InFlight {
+struct InFlight<O> {
     chunk: Arc<Chunk>,
     /// None once its result was given back for the chunk ahead of it (see `deliver`): it is
     /// submitted again when its turn comes.
-    job: Option<ChunkJob>,
+    job: Option<ChunkJob<O>>,
     input: Reservation,
     _turn: Option<(OwnedSemaphorePermit, tokio::time::Instant)>,
 }
 
 /// What a stream holds while it runs.
-struct Progress {
+struct Progress<K: StreamKind> {
     builder: ChunkBuilder,
     /// What the builder holds (whole lines not yet cut into a chunk, and the line not complete).
     reading: Reservation,
-    in_flight: VecDeque<InFlight>,
+    in_flight: VecDeque<InFlight<K::Outcome>>,
     /// Held while the builder holds a line longer than a chunk, and since when.
     turn: Option<(OwnedSemaphorePermit, tokio::time::Instant)>,
-    totals: Totals,
-    lines_failed: u64,
+    /// The summary so far, of the chunks delivered.
+    summary: K::Summary,
     /// Set once the budget refused one of its chunks: the stream then runs its chunks one at a
     /// time, so they never take memory from each other (nor from other streams) out of turn.
     one_at_a_time: bool,
@@ -195,25 +302,18 @@ enum BodyEnd {
     Refused(Error),
 }
 
-impl Stream {
+impl<K: StreamKind> Stream<K> {
     async fn run(self, first: Option<Bytes>, mut body: RequestBody, reading: Reservation) {
-        let mut progress = Progress {
+        let mut progress = Progress::<K> {
             builder: ChunkBuilder::new(self.target, self.state.limits.max_line_bytes),
             reading,
             in_flight: VecDeque::new(),
             turn: None,
-            totals: Totals::default(),
-            lines_failed: 0,
+            summary: self.kind.start_summary(),
             one_at_a_time: false,
         };
         let last = match self.pump(first, &mut body, &mut progress).await {
-            Ok(()) => {
-                let mut run = Run::new(&self.options, self.model.as_deref());
-                if let Some(input) = body.fingerprint() {
-                    run = run.with_input(input);
-                }
-                summary_line(&Summary::new(&progress.totals, progress.lines_failed, run))
-            }
+            Ok(()) => self.kind.summary_line(progress.summary, body.fingerprint()),
             Err(Stopped::ClientGone) => return,
             Err(Stopped::Failed(error)) => stream_error_line(&error),
         };
@@ -221,7 +321,12 @@ impl Stream {
     }
 
     /// Reads the body, keeps up to `workers + 1` chunks in flight, and sends their output in order.
-    async fn pump(&self, first: Option<Bytes>, body: &mut RequestBody, progress: &mut Progress) -> Result<(), Stopped> {
+    async fn pump(
+        &self,
+        first: Option<Bytes>,
+        body: &mut RequestBody,
+        progress: &mut Progress<K>,
+    ) -> Result<(), Stopped> {
         let max_in_flight = self.state.pool.workers() + 1;
         let mut ready = Vec::new();
         let mut next_data = first;
@@ -296,7 +401,7 @@ impl Stream {
     /// longer than a chunk first takes the long-line turn; and a line still refused when the wait
     /// is over is given up with a `memory_budget` error line. The whole lines already held are
     /// bounded by the chunk size and always kept.
-    async fn hold_read(&self, progress: &mut Progress, ready: &[Chunk]) -> Result<(), Stopped> {
+    async fn hold_read(&self, progress: &mut Progress<K>, ready: &[Chunk]) -> Result<(), Stopped> {
         let limit = self.state.memory.limit();
         let wait = Duration::from_secs(self.state.request_timeout_secs);
         let deadline = tokio::time::Instant::now() + wait;
@@ -353,7 +458,7 @@ impl Stream {
     /// Submits the chunks cut so far, each with its input bytes taken from the read reservation.
     async fn submit_ready(
         &self,
-        progress: &mut Progress,
+        progress: &mut Progress<K>,
         ready: &mut Vec<Chunk>,
         max_in_flight: usize,
     ) -> Result<(), Stopped> {
@@ -406,11 +511,10 @@ impl Stream {
         }
     }
 
-    /// Submits a chunk to the pool, waiting while its queue is full.
     /// Submits a chunk to the pool with what is `held` for it, waiting while the queue is full.
-    async fn submit(&self, chunk: &Arc<Chunk>, held: Reservation) -> Result<ChunkJob, Stopped> {
-        let (chunk, options, limits) = (Arc::clone(chunk), self.options.clone(), self.state.limits);
-        let mut job = move |scope: &WorkerScope<'_>| evaluate_chunk(&chunk, &options, &limits, scope, held);
+    async fn submit(&self, chunk: &Arc<Chunk>, held: Reservation) -> Result<ChunkJob<K::Outcome>, Stopped> {
+        let (chunk, kind, limits) = (Arc::clone(chunk), Arc::clone(&self.kind), self.state.limits);
+        let mut job = move |scope: &WorkerScope<'_>| kind.evaluate(&chunk, &limits, scope, held);
         loop {
             // A refused job comes back with its reservation, for the next attempt.
             match self.state.pool.submit_or_return(job) {
@@ -426,7 +530,7 @@ impl Stream {
     /// evaluated twice in a loop); after the wait its lines answer `memory_budget` errors. The
     /// chunks behind it give their results back first: their answers could not leave before its
     /// own, and the memory they hold may be what it waits for.
-    async fn deliver(&self, progress: &mut Progress) -> Result<(), Stopped> {
+    async fn deliver(&self, progress: &mut Progress<K>) -> Result<(), Stopped> {
         let Some(InFlight { chunk, job, input, _turn: turn }) = progress.in_flight.pop_front() else {
             return Ok(());
         };
@@ -451,7 +555,7 @@ impl Stream {
                 // place, with its own answer (a line that alone never fits answers its error).
                 Err(OverBudget::NeverFits { .. }) => {
                     let (mut input, mut turn) = (Some(input), turn);
-                    let mut split: VecDeque<InFlight> = (chunk.single_lines().into_iter())
+                    let mut split: VecDeque<InFlight<K::Outcome>> = (chunk.single_lines().into_iter())
                         .map(|line| InFlight {
                             chunk: Arc::new(line),
                             job: None,
@@ -474,7 +578,7 @@ impl Stream {
             }
             let Some(held) = self.reserve_when_free(needed, deadline).await? else {
                 self.state.metrics.reject(REJECT_MEMORY_BUDGET);
-                let refused = refuse_chunk(&chunk, &Error::line_budget_busy(wait.as_secs()));
+                let refused = self.kind.refuse(&chunk, &Error::line_budget_busy(wait.as_secs()));
                 break (refused, self.state.memory.empty());
             };
             job = self.submit(&chunk, held).await?;
@@ -482,14 +586,8 @@ impl Stream {
         // The input and the long-line turn are free once the answer is made.
         drop((input, turn));
         // Counted once, when its answer is sent: a result given back and made again counts once.
-        self.state.metrics.observe_evaluation(EvaluationCounts {
-            model: self.model.as_deref(),
-            totals: &outcome.totals,
-            list_losses: &mut outcome.list_losses.iter().copied(),
-        });
-        outcome.evaluations.iter().for_each(|evaluation| progress.totals.add(evaluation));
-        progress.lines_failed += outcome.lines_failed;
-        self.sender.send(reserved_bytes(outcome.output, answer)).await.map_err(|_| Stopped::ClientGone)
+        let output = self.kind.deliver(outcome, &mut progress.summary, &self.state.metrics);
+        self.sender.send(reserved_bytes(output, answer)).await.map_err(|_| Stopped::ClientGone)
     }
 }
 

@@ -1,6 +1,9 @@
 //! `prefeval merge`: the summaries of result files (shards of one dataset, evaluated on different
 //! replicas or runs) into the summary of the whole. Totals are merged, never averages of averages,
-//! so the loss, accuracy and counts equal those of evaluating the concatenated input.
+//! so the loss, accuracy and counts equal those of evaluating the concatenated input. Summaries of
+//! comparisons (`prefeval compare`, the compare stream, `prefeval diff`) merge the same way: their
+//! per-model totals and paired sums add up, and the p-values and Holm's adjustment are computed
+//! from the merged sums. The two kinds do not mix.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,14 +16,18 @@ use clap::Args;
 use super::options::parse_confidence;
 use super::output::FileId;
 use crate::math::Totals;
+use crate::pipeline::compare_totals::{
+    CompareSummary, CompareTotals, compare_summary_line, is_compare_summary, read_compare_summary,
+};
 use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::read_summary::read_summary_line;
 use crate::pipeline::run::{MIXED_FORMATS, Run, VERSION};
-use crate::pipeline::summary::{Summary, SummaryInput, summary_line};
+use crate::pipeline::summary::{Summary, summary_line};
 
 #[derive(Clone, Debug, Args)]
 pub struct MergeArgs {
-    /// Result files whose last line is a summary (`{"summary": {...}}`).
+    /// Result files whose last line is a summary (`{"summary": {...}}`): all of evaluations, or
+    /// all of comparisons of the same models.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Confidence of the merged summary's intervals, strictly between 0 and 1.
@@ -28,14 +35,15 @@ pub struct MergeArgs {
     pub confidence: f64,
 }
 
-/// A summary line is short; this much of a file's end holds it.
-const TAIL_BYTES: u64 = 64 * 1024;
+/// A summary line is short (a comparison of 16 models, about 150 KB, the longest); this much of a
+/// file's end holds it.
+const TAIL_BYTES: u64 = 1024 * 1024;
 
 pub fn run(args: &MergeArgs) -> ExitCode {
     match merge(&args.files, args.confidence) {
-        Ok(summary) => {
+        Ok(line) => {
             let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(&summary_line(&summary)).and_then(|()| stdout.flush()) {
+            match stdout.write_all(&line).and_then(|()| stdout.flush()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("prefeval merge: cannot write the summary: {error}");
@@ -50,24 +58,15 @@ pub fn run(args: &MergeArgs) -> ExitCode {
     }
 }
 
-/// The summary of the whole: every file's totals checked (`read_summary_line`) and added with
-/// checked arithmetic. Refused: a file given twice; summaries whose `run.normalization`, `run.beta`
-/// or `run.model` differ from the first file's (their losses and accuracies are of other
-/// evaluations); an input summarised twice (the same fingerprint in two `run.input`/`run.inputs`).
-/// The merged `run` records what was merged: the common normalization, β and model, the common
-/// format or `mixed` (the format changes no figure), this merge's confidence (every interval is
-/// recomputed from the totals at it), and `inputs`, every input's fingerprint in file order.
-fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String> {
-    let mut totals = Totals::default();
-    let mut lines_failed = 0u64;
-    let mut first: Option<(Run, &Path)> = None;
-    let mut formats_differ = false;
+/// The summary line of the whole, of evaluations or of comparisons as the files are: a file
+/// given twice, and files of both kinds, are refused.
+fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Vec<u8>, String> {
     let mut files_seen: HashMap<FileId, &Path> = HashMap::new();
-    let mut inputs_seen: HashMap<Fingerprint, &Path> = HashMap::new();
-    let mut inputs = Vec::new();
+    let mut lines = Vec::with_capacity(files.len());
+    let mut first_kind: Option<(bool, &Path)> = None;
     for file in files {
         let file = file.as_ref();
-        let (summary, id) = last_summary(file)?;
+        let (line, id) = last_line(file)?;
         if let Some(first) = files_seen.insert(id, file) {
             return Err(format!(
                 "{} and {} are the same file: its totals would be counted twice",
@@ -75,16 +74,42 @@ fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String>
                 file.display()
             ));
         }
-        let run = &summary.run;
-        match &first {
-            Some((first, first_file)) => {
-                check_same_run(first, first_file, run, file)?;
-                formats_differ |= first.format != run.format;
+        // A line that is no summary at all is named by the reading below.
+        let compared = is_compare_summary(&line).unwrap_or(false);
+        match first_kind {
+            Some((kind, first)) if kind != compared => {
+                let name = |compared: bool| if compared { "a comparison" } else { "an evaluation" };
+                return Err(format!(
+                    "{} holds the summary of {} and {} that of {}: the two kinds do not merge",
+                    file.display(),
+                    name(compared),
+                    first.display(),
+                    name(kind)
+                ));
             }
-            None => first = Some((run.clone(), file)),
+            Some(_) => {}
+            None => first_kind = Some((compared, file)),
         }
+        lines.push((file, line));
+    }
+    match first_kind {
+        Some((true, _)) => merge_comparisons(&lines, confidence).map(|summary| compare_summary_line(&summary)),
+        _ => merge_evaluations(&lines, confidence).map(|summary| summary_line(&summary)),
+    }
+}
+
+/// The inputs of the files merged so far, each once.
+#[derive(Default)]
+struct Inputs<'p> {
+    seen: HashMap<Fingerprint, &'p Path>,
+    all: Vec<Fingerprint>,
+}
+
+impl<'p> Inputs<'p> {
+    /// Adds `run`'s inputs (of `file`), refusing one met before.
+    fn add(&mut self, run: &Run, file: &'p Path) -> Result<(), String> {
         for &input in run.fingerprints() {
-            if let Some(first) = inputs_seen.insert(input, file) {
+            if let Some(first) = self.seen.insert(input, file) {
                 return Err(format!(
                     "{} and {} summarise the same input (summary.run.input: {} bytes, xxh3 {:016x}): it would \
                      be counted twice",
@@ -94,8 +119,50 @@ fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String>
                     input.xxh3
                 ));
             }
-            inputs.push(input);
+            self.all.push(input);
         }
+        Ok(())
+    }
+}
+
+/// The merged run: the first's normalization, β and model(s), the common format or `mixed`, this
+/// merge's confidence and every input.
+fn merged_run(first: Run, formats_differ: bool, confidence: f64, inputs: Vec<Fingerprint>) -> Run {
+    Run {
+        prefeval: VERSION.to_string(),
+        format: if formats_differ { MIXED_FORMATS.to_string() } else { first.format.clone() },
+        confidence,
+        input: None,
+        inputs: Some(inputs),
+        ..first
+    }
+}
+
+/// The summary of the whole: every file's totals checked (`read_summary_line`) and added with
+/// checked arithmetic. Refused: summaries whose `run.normalization`, `run.beta`
+/// or `run.model` differ from the first file's (their losses and accuracies are of other
+/// evaluations); an input summarised twice (the same fingerprint in two `run.input`/`run.inputs`).
+/// The merged `run` records what was merged: the common normalization, β and model, the common
+/// format or `mixed` (the format changes no figure), this merge's confidence (every interval is
+/// recomputed from the totals at it), and `inputs`, every input's fingerprint in file order.
+fn merge_evaluations(lines: &[(&Path, Vec<u8>)], confidence: f64) -> Result<Summary, String> {
+    let mut totals = Totals::default();
+    let mut lines_failed = 0u64;
+    let mut first: Option<(Run, &Path)> = None;
+    let mut formats_differ = false;
+    let mut inputs = Inputs::default();
+    for (file, line) in lines {
+        let file = *file;
+        let summary = read_summary_line(line).map_err(|error| not_a_summary(file, &error))?;
+        let run = &summary.run;
+        match &first {
+            Some((first, first_file)) => {
+                check_same_run(first, first_file, run, file)?;
+                formats_differ |= first.format != run.format;
+            }
+            None => first = Some((run.clone(), file)),
+        }
+        inputs.add(run, file)?;
         let overflow = |field: &str| {
             format!(
                 "{}: adding its {field} overflows the merged total; the summaries cannot be of one dataset",
@@ -111,15 +178,71 @@ fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String>
             lines_failed.checked_add(summary.lines_failed).ok_or_else(|| overflow("summary.lines_failed"))?;
     }
     let (first, _) = first.ok_or("no file to merge")?;
-    let run = Run {
-        prefeval: VERSION.to_string(),
-        format: if formats_differ { MIXED_FORMATS.to_string() } else { first.format },
-        confidence,
-        input: None,
-        inputs: Some(inputs),
-        ..first
-    };
-    Ok(Summary::new(&totals, lines_failed, run))
+    Ok(Summary::new(&totals, lines_failed, merged_run(first, formats_differ, confidence, inputs.all)))
+}
+
+/// As `merge_evaluations`, for summaries of comparisons: the same models in the same order
+/// (`run.models`), normalization and β; per-model totals and paired sums added with checked
+/// arithmetic; the figures, p-values and Holm's adjustment computed from the merged sums.
+fn merge_comparisons(lines: &[(&Path, Vec<u8>)], confidence: f64) -> Result<CompareSummary, String> {
+    let mut totals: Option<CompareTotals> = None;
+    let mut lines_failed = 0u64;
+    let mut first: Option<(Run, &Path)> = None;
+    let mut formats_differ = false;
+    let mut inputs = Inputs::default();
+    for (file, line) in lines {
+        let file = *file;
+        let (summary, shard) = read_compare_summary(line).map_err(|error| not_a_summary(file, &error))?;
+        let run = &summary.run;
+        match &first {
+            Some((first, first_file)) => {
+                check_same_run(first, first_file, run, file)?;
+                if run.models != first.models {
+                    let names = |run: &Run| run.models.as_deref().unwrap_or_default().join(",");
+                    return Err(format!(
+                        "{}: summary.run.models {} differs from {}'s {}: comparisons merge only of the same models in \
+                         the same order",
+                        file.display(),
+                        names(run),
+                        first_file.display(),
+                        names(first)
+                    ));
+                }
+                formats_differ |= first.format != run.format;
+            }
+            None => first = Some((run.clone(), file)),
+        }
+        inputs.add(run, file)?;
+        let overflow = |field: &str| {
+            format!(
+                "{}: adding its {field} overflows the merged total; the summaries cannot be of one dataset",
+                file.display()
+            )
+        };
+        match &mut totals {
+            Some(totals) => {
+                totals.checked_merge(&shard).map_err(|field| overflow(&format!("summary.totals.{field}")))?
+            }
+            None => totals = Some(shard),
+        }
+        lines_failed =
+            lines_failed.checked_add(summary.lines_failed).ok_or_else(|| overflow("summary.lines_failed"))?;
+    }
+    let ((first, _), totals) = first.zip(totals).ok_or("no file to merge")?;
+    Ok(CompareSummary::new(&totals, lines_failed, merged_run(first, formats_differ, confidence, inputs.all)))
+}
+
+/// A summary that did not read back, named by file and field.
+fn not_a_summary(path: &Path, error: &prefeval_core::error::Error) -> String {
+    match error.path.as_deref() {
+        None | Some("summary") => format!(
+            "the last line of {} is not a summary ({}); did its run finish? A stream cut short ends with an \
+             error line instead",
+            path.display(),
+            error.message
+        ),
+        Some(field) => format!("{}: {field}: {}", path.display(), error.message),
+    }
 }
 
 /// Refuses `run` (of `file`) unless its normalization, β and model are those of `first`.
@@ -147,8 +270,8 @@ fn check_same_run(first: &Run, first_file: &Path, run: &Run, file: &Path) -> Res
     Ok(())
 }
 
-/// The summary on the last non-empty line of `path`, checked, and the file's identity.
-fn last_summary(path: &Path) -> Result<(SummaryInput, FileId), String> {
+/// The last non-empty line of `path`, and the file's identity.
+fn last_line(path: &Path) -> Result<(Vec<u8>, FileId), String> {
     let mut file = File::open(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
     let metadata = file.metadata().map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     let size = metadata.len();
@@ -161,14 +284,5 @@ fn last_summary(path: &Path) -> Result<(SummaryInput, FileId), String> {
         .rev()
         .find(|line| !line.iter().all(u8::is_ascii_whitespace))
         .ok_or_else(|| format!("{} is empty", path.display()))?;
-    let summary = read_summary_line(last).map_err(|error| match error.path.as_deref() {
-        None | Some("summary") => format!(
-            "the last line of {} is not a summary ({}); did its run finish? A stream cut short ends with an \
-             error line instead",
-            path.display(),
-            error.message
-        ),
-        Some(field) => format!("{}: {field}: {}", path.display(), error.message),
-    })?;
-    Ok((summary, FileId::of(&metadata)))
+    Ok((last.to_vec(), FileId::of(&metadata)))
 }

@@ -1,7 +1,9 @@
-//! The command line: `prefeval [serve]` (the service), `eval`, `merge` and `healthcheck`, one file
+//! The command line: `prefeval [serve]` (the service), `eval`, `compare`, `diff`, `merge` and `healthcheck`, one file
 //! per subcommand with its arguments beside it; the service's settings are `crate::config`.
 
+pub mod compare;
 pub mod decompressing;
+pub mod diff;
 pub mod eval;
 pub mod healthcheck;
 mod human;
@@ -15,6 +17,8 @@ mod progress;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use compare::CompareArgs;
+use diff::DiffArgs;
 use eval::EvalArgs;
 use healthcheck::HealthcheckArgs;
 use merge::MergeArgs;
@@ -44,9 +48,17 @@ pub enum Command {
     /// was evaluated, 1 when any line failed, 2 for usage or I/O errors, 130 or 143 after SIGINT
     /// or SIGTERM (an output file is then not written).
     Eval(EvalArgs),
-    /// Print the summary of several result files (of `prefeval eval` or the stream endpoint) as
-    /// the summary of the whole: their totals merge exactly (shards over replicas). Summaries that
-    /// no evaluation could write, and the same input twice, are refused (exit status 2).
+    /// Compare reward models over an NDJSON file of lists in `/v1/compare`'s shape, offline:
+    /// prints what `POST /v1/compare/stream` would answer for it. Exit status as `eval`'s.
+    Compare(CompareArgs),
+    /// Compare two `prefeval eval` outputs of the same lists (each model's rewards evaluated on
+    /// its own), paired by list `id`: prints the compare summary of the two models. Outputs that
+    /// are not of the same lists are refused (exit status 2).
+    Diff(DiffArgs),
+    /// Print the summary of several result files (of `prefeval eval` or the stream endpoint, or
+    /// all of `prefeval compare` or the compare stream) as the summary of the whole: their totals
+    /// merge exactly (shards over replicas). Summaries that no evaluation could write, the two
+    /// kinds mixed, and the same input twice, are refused (exit status 2).
     Merge(MergeArgs),
 }
 
@@ -56,6 +68,8 @@ pub enum Action {
     Serve(Config),
     Healthcheck(HealthcheckArgs),
     Eval(EvalArgs),
+    Compare(CompareArgs),
+    Diff(DiffArgs),
     Merge(MergeArgs),
 }
 
@@ -65,6 +79,8 @@ impl Cli {
             Some(Command::Serve(config)) => Action::Serve(config),
             Some(Command::Healthcheck(args)) => Action::Healthcheck(args),
             Some(Command::Eval(args)) => Action::Eval(args),
+            Some(Command::Compare(args)) => Action::Compare(args),
+            Some(Command::Diff(args)) => Action::Diff(args),
             Some(Command::Merge(args)) => Action::Merge(args),
             None => Action::Serve(self.serve),
         }

@@ -36,9 +36,48 @@ fn arg_of(def: &'static OptionDef) -> Arg {
     }
 }
 
+/// The option flags of `prefeval compare`: the compare stream's query parameters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompareFlags(pub OptionSettings);
+
+fn augment(cmd: Command, door: Door) -> Command {
+    OptionDef::of(door).fold(cmd, |cmd, def| cmd.arg(arg_of(def)))
+}
+
+fn settings_of(matches: &ArgMatches, door: Door) -> OptionSettings {
+    let mut settings = OptionSettings::default();
+    for def in OptionDef::of(door) {
+        if let Some(value) = matches.get_one::<Value>(def.name) {
+            settings.push(def, value.clone());
+        }
+    }
+    settings
+}
+
+impl Args for CompareFlags {
+    fn augment_args(cmd: Command) -> Command {
+        augment(cmd, Door::CompareStream)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for CompareFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(CompareFlags(settings_of(matches, Door::CompareStream)))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
 impl Args for OptionFlags {
     fn augment_args(cmd: Command) -> Command {
-        OptionDef::of(Door::Stream).fold(cmd, |cmd, def| cmd.arg(arg_of(def)))
+        augment(cmd, Door::Stream)
     }
 
     fn augment_args_for_update(cmd: Command) -> Command {
@@ -48,13 +87,7 @@ impl Args for OptionFlags {
 
 impl FromArgMatches for OptionFlags {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let mut settings = OptionSettings::default();
-        for def in OptionDef::of(Door::Stream) {
-            if let Some(value) = matches.get_one::<Value>(def.name) {
-                settings.push(def, value.clone());
-            }
-        }
-        Ok(OptionFlags(settings))
+        Ok(OptionFlags(settings_of(matches, Door::Stream)))
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {

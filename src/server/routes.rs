@@ -21,7 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
-use crate::api::{Error, ErrorCode, HttpError, compare, evaluate, stream};
+use crate::api::{Error, ErrorCode, HttpError, compare, compare_stream, evaluate, stream};
 use crate::runtime::metrics::GaugeReadings;
 use crate::server::auth::require_token;
 use crate::server::docs;
@@ -41,6 +41,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/v1/evaluate", post(evaluate::evaluate))
         .route("/v1/evaluate/stream", post(stream::evaluate_stream))
         .route("/v1/compare", post(compare::compare_models))
+        .route("/v1/compare/stream", post(compare_stream::compare_stream))
         .route_layer(middleware::from_fn_with_state(state.api_tokens.clone(), require_token));
     let mut router = Router::new()
         .merge(v1)

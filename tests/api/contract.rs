@@ -20,10 +20,11 @@ const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/core/src/err
 
 /// Every route of `src/server/routes.rs` (`app` and `metrics_app`), as (method, path). Checked against
 /// the source itself and against the spec below.
-const ROUTES: [(&str, &str); 11] = [
+const ROUTES: [(&str, &str); 12] = [
     ("POST", "/v1/evaluate"),
     ("POST", "/v1/evaluate/stream"),
     ("POST", "/v1/compare"),
+    ("POST", "/v1/compare/stream"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -49,6 +50,7 @@ const VALID: &str = r#"{"lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]
 const VALID_LINE: &str = "{\"items\": [{\"reward\": 1.0}, {\"reward\": 0.0}]}\n";
 
 /// `VALID`'s list scored by two models, for `/v1/compare`.
+const VALID_COMPARE_LINE: &str = "{\"items\": [{\"rewards\": [1.0, 0.0]}, {\"rewards\": [0.0, 1.0]}]}\n";
 const VALID_COMPARE: &str =
     r#"{"models": ["a", "b"], "lists": [{"items": [{"rewards": [1.0, 0.2]}, {"rewards": [0.0, 0.5]}]}]}"#;
 
@@ -280,11 +282,13 @@ fn valid_post(path: &str) -> Request<Body> {
     let (content_type, body) = match path {
         "/v1/evaluate/stream" => ("application/x-ndjson", VALID_LINE),
         "/v1/compare" => ("application/json", VALID_COMPARE),
+        "/v1/compare/stream" => ("application/x-ndjson", VALID_COMPARE_LINE),
         _ => ("application/json", VALID),
     };
+    let uri = if path == "/v1/compare/stream" { format!("{path}?models=a,b") } else { path.to_string() };
     Request::builder()
         .method(Method::POST)
-        .uri(path)
+        .uri(uri)
         .header(header::CONTENT_TYPE, content_type)
         .body(Body::from(body))
         .expect("request builds")
@@ -443,6 +447,8 @@ fn each_operation_documents_its_statuses() {
         ["200", "400", "401", "405", "408", "413", "414", "415", "422", "431", "500", "503"].map(String::from).into();
     assert_eq!(statuses("post", "/v1/evaluate"), evaluate);
     assert_eq!(statuses("post", "/v1/compare"), evaluate, "/v1/compare answers as /v1/evaluate does");
+    let stream = statuses("post", "/v1/evaluate/stream");
+    assert_eq!(statuses("post", "/v1/compare/stream"), stream, "the compare stream answers as the evaluate stream");
     for (method, path) in ROUTES.iter().filter(|(method, _)| *method == "GET") {
         let documented = statuses(&method.to_ascii_lowercase(), path);
         // 400, 414 and 431: a request head the HTTP layer cannot read, answered on every path.
@@ -2204,7 +2210,13 @@ async fn the_compare_schema_and_the_server_agree() {
         (json!({"models": ["a", "b"], "model": "a", "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", "b"], "options": null, "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", "b"], "options": {"include_pairs": false}, "lists": [{"items": items()}]}), false, 422),
-        (json!({"models": ["a", "b"], "options": {"format": "native"}, "lists": [{"items": items()}]}), false, 422),
+        (json!({"models": ["a", "b"], "options": {"format": "native"}, "lists": [{"items": items()}]}), true, 200),
+        (json!({"models": ["a", "b"], "options": {"format": "ranking"}, "lists": [{"items": items()}]}), false, 422),
+        (
+            json!({"models": ["a", "b"], "options": {"format": "pairs"}, "lists": [{"chosen_rewards": [1, 0], "rejected_rewards": [0, 1]}]}),
+            true,
+            200,
+        ),
         (json!({"models": ["a", "b"], "options": {"confidence": 0}, "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", "b"], "options": {"confidence": 1}, "lists": [{"items": items()}]}), false, 422),
         (json!({"models": ["a", "b"], "options": {"beta": 0}, "lists": [{"items": items()}]}), false, 422),
@@ -2498,4 +2510,12 @@ fn every_door_documents_exactly_the_option_tables_options() {
         .collect();
     query.sort();
     assert_eq!(query, table(Door::Stream), "POST /v1/evaluate/stream query parameters (besides model)");
+    let parameters = spec().at(&format!("/paths/{}/post/parameters", escape("/v1/compare/stream")));
+    let mut query: Vec<String> = (parameters.as_array().expect("a parameter list").iter())
+        .filter(|parameter| parameter["in"] == "query")
+        .map(|parameter| parameter["name"].as_str().expect("a name").to_string())
+        .filter(|name| name != "models")
+        .collect();
+    query.sort();
+    assert_eq!(query, table(Door::CompareStream), "POST /v1/compare/stream query parameters (besides models)");
 }

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod compare_readme;
+mod compare_stream;
 mod compression;
 mod contract;
 mod determinism;

@@ -411,3 +411,71 @@ def test_nothing_to_merge_a_bad_confidence_and_an_error_line_are_refused(
     assert "did its run finish?" in refusal(binary, [stopped])
     error = refused([stopped])
     assert error.path == "summary" and error.indices == (0,) and "did its run finish?" in str(error)
+
+
+# ------------------------------------------------------------------------------------------------
+# comparisons
+
+
+def compare_shard(rng: random.Random, lists: int, models: int, offset: int) -> str:
+    """NDJSON lists in ``/v1/compare``'s shape: 2 to 6 items with one reward per model (on a grid, so
+    that models tie), ranked by array order or by ranks with ties, one in three with lengths."""
+    lines = []
+    for index in range(lists):
+        n = rng.randint(2, 6)
+        items: List[Dict[str, Any]] = [
+            {"id": f"r{k}", "rewards": [rng.randint(-20, 20) / 8.0 for _ in range(models)]} for k in range(n)
+        ]
+        if rng.random() < 0.5:
+            for item in items:
+                item["rank"] = rng.randint(1, 3)
+            items[0]["rank"], items[1]["rank"] = 1, 2
+        if rng.random() < 0.33:
+            for item in items:
+                item["length"] = rng.randint(0, 5) * 10
+        lines.append(json.dumps({"id": f"p{offset + index}", "items": items}))
+    return "\n".join(lines) + "\n"
+
+
+def compare_output(binary: Path, directory: Path, name: str, text: str, *options: Any) -> Path:
+    source = directory / f"{name}.ndjson"
+    source.write_text(text)
+    result = directory / f"{name}.out"
+    completed = run(binary, "compare", source, "-q", *options, check=False)
+    assert completed.returncode == 0, completed.stderr
+    result.write_text(completed.stdout)
+    return result
+
+
+def test_merge_of_comparisons_equals_the_binary_byte_for_byte(binary: Path, tmp_path: Path) -> None:
+    rng = random.Random(0xC0)
+    for models, options in [("rm-a,rm-b,rm-c", ()), ("x,y", ("--normalization", "sum", "--beta", "0.5"))]:
+        count = models.count(",") + 1
+        shards = [
+            compare_output(binary, tmp_path, f"{count}-{k}", compare_shard(rng, size, count, 1000 * k), "--models", models, *options)
+            for k, size in enumerate([40, 75, 3])
+        ]
+        for chosen, extra in [(shards, ()), (shards[:2], ("--confidence", "0.8"))]:
+            expected = cli_merge_line(binary, chosen, *extra)
+            confidence = float(extra[1]) if extra else 0.95
+            merged = prefeval.merge(chosen, confidence=confidence)
+            assert rust_json({"summary": merged.raw}) == expected
+        # A merged summary merges again, as the command's does.
+        again = tmp_path / f"{count}-again.out"
+        again.write_text(cli_merge_line(binary, shards[:2]) + "\n")
+        assert rust_json({"summary": prefeval.merge([again, shards[2]]).raw}) == cli_merge_line(binary, [again, shards[2]])
+
+
+def test_merge_refuses_to_mix_comparisons_and_evaluations(binary: Path, tmp_path: Path) -> None:
+    rng = random.Random(0xC1)
+    compared = compare_output(binary, tmp_path, "c", compare_shard(rng, 10, 2, 0), "--models", "a,b")
+    other_order = compare_output(binary, tmp_path, "d", compare_shard(rng, 10, 2, 100), "--models", "b,a")
+    evaluated = eval_shard(binary, tmp_path, "e", shard(rng, 10))
+    with pytest.raises(MergeError) as refused:
+        prefeval.merge([compared, evaluated])
+    assert refused.value.indices == (0, 1) and "do not merge" in str(refused.value)
+    assert run(binary, "merge", compared, evaluated, check=False).returncode == 2
+    with pytest.raises(MergeError) as refused:
+        prefeval.merge([compared, other_order])
+    assert refused.value.path == "summary.run.models"
+    assert run(binary, "merge", compared, other_order, check=False).returncode == 2

@@ -212,3 +212,59 @@ def test_importing_without_ray_names_the_extra() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'prefeval[ray]'" in done.stdout
+
+
+def compare_rows(lists: int, models: int, seed: int = 13) -> List[Dict[str, Any]]:
+    """Lists in /v1/compare's shape: 2 to 5 items, one reward per model, ranked by array order."""
+    rng = random.Random(seed)
+    return [
+        {"id": f"c{index}", "items": [{"rewards": [rng.gauss(0.0, 1.5) for _ in range(models)]} for _ in range(rng.randint(2, 5))]}
+        for index in range(lists)
+    ]
+
+
+def single_compare(binary: Path, table: Any, *flags: str) -> Dict[str, Any]:
+    """One ``prefeval compare -`` of the whole table: its summary object."""
+    body = ndjson(table.combine_chunks().to_batches()[0])
+    done = subprocess.run(
+        [str(binary), "compare", "-", "--quiet", "--results=errors", *flags], input=body, capture_output=True, check=False
+    )
+    assert done.returncode in (0, 1), done.stderr
+    summary: Dict[str, Any] = json.loads(done.stdout.splitlines()[-1])["summary"]
+    return summary
+
+
+def assert_close_values(mine: Any, theirs: Any, at: str) -> None:
+    """Equal, numbers within 1e-12 relative (the blocks' sums are added in another order)."""
+    if isinstance(theirs, dict):
+        assert set(mine) == set(theirs), at
+        for key in theirs:
+            assert_close_values(mine[key], theirs[key], f"{at}.{key}")
+    elif isinstance(theirs, list):
+        assert len(mine) == len(theirs), at
+        for k, (a, b) in enumerate(zip(mine, theirs)):
+            assert_close_values(a, b, f"{at}[{k}]")
+    elif isinstance(theirs, float):
+        assert math.isclose(mine, theirs, rel_tol=1e-12, abs_tol=1e-300), (at, mine, theirs)
+    else:
+        assert mine == theirs, at
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_blocks_of_a_comparison_merge_to_one_comparison_of_the_whole(path: str, url: str, binary: Path) -> None:
+    from prefeval.integrations.ray import compare_ray_dataset
+
+    table = pa.Table.from_pylist(compare_rows(2400, 3))
+    ds = ray.data.from_arrow(table).repartition(BLOCKS)
+    models = ["rm-a", "rm-b", "rm-c"]
+    options: Dict[str, Any] = {"normalization": "comparisons", "beta": 0.5}
+    if path == "service":
+        merged = compare_ray_dataset(ds, models, url, **options)
+    else:
+        merged = compare_ray_dataset(ds, models, binary=str(binary), **options)
+    whole = single_compare(binary, table, "--models=rm-a,rm-b,rm-c", "--normalization=comparisons", "--beta=0.5")
+    assert merged.lists == 2400 and merged.lines_failed == 0
+    assert len(merged.raw["run"]["inputs"]) == BLOCKS
+    for field in ("normalization", "confidence", "lists", "pairs", "models", "comparisons"):
+        assert_close_values(merged.raw[field], whole[field], field)
+    assert merged.raw["run"]["models"] == models

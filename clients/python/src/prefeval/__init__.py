@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._helpers import list_from_ranking, lists_from_pairs
 from ._merge import MergeError, merge
+from ._merge_compare import ComparisonSummary
 from ._models import (
     Calibration,
     CalibrationBin,
@@ -77,6 +78,7 @@ __all__ = [
     "LineError",
     "LineFailedError",
     "MergeError",
+    "ComparisonSummary",
     "ListResult",
     "ModelFigures",
     "NotFoundError",

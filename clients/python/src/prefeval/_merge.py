@@ -22,6 +22,7 @@ import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from ._errors import PrefevalError
+from ._merge_compare import ComparisonSummary, comparison_json, length_json, model_pairs, read_comparisons, read_lengths
 from ._models import StreamSummary
 from ._stats import (
     NeumaierSum,
@@ -67,8 +68,16 @@ class MergeError(PrefevalError, ValueError):
         self.indices = indices
 
 
-def merge(summaries: Iterable[SummaryArg], *, confidence: float = DEFAULT_CONFIDENCE) -> StreamSummary:
+def merge(
+    summaries: Iterable[SummaryArg], *, confidence: float = DEFAULT_CONFIDENCE
+) -> Union[StreamSummary, ComparisonSummary]:
     """The summary of the whole from the summaries of its shards, as ``prefeval merge`` writes it.
+
+    Summaries of comparisons (``prefeval compare``, ``/v1/compare/stream``, ``prefeval diff``: their
+    summary has ``comparisons``) merge into a :class:`ComparisonSummary` (its ``raw`` is the line's
+    summary object), every model's totals and every pair of models' sums added, the p-values and
+    Holm's adjustment computed from the merged sums; the two kinds do not mix (:class:`MergeError`),
+    and comparisons must be of the same ``run.models`` in the same order.
 
     Each summary may be a :class:`StreamSummary` (``stream.summary``), its JSON object (with or
     without the ``{"summary": ...}`` wrapper), a summary line (``str``/``bytes``), or the path of a
@@ -84,16 +93,10 @@ def merge(summaries: Iterable[SummaryArg], *, confidence: float = DEFAULT_CONFID
     """
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be strictly between 0 and 1, not {confidence!r}")
-    totals = _Totals()
-    lines_failed = 0
-    first: Optional[Tuple[Dict[str, Any], int]] = None
-    formats_differ = False
+    objects: List[Dict[str, Any]] = []
     files_seen: Dict[Tuple[int, int], int] = {}
-    inputs_seen: Dict[_Fingerprint, int] = {}
-    inputs: List[_Fingerprint] = []
     for index, argument in enumerate(summaries):
         summary, file_id = _summary_object(argument, index)
-        shard = _read(summary, index)
         if file_id is not None:
             if file_id in files_seen:
                 where = files_seen[file_id]
@@ -103,23 +106,31 @@ def merge(summaries: Iterable[SummaryArg], *, confidence: float = DEFAULT_CONFID
                     indices=(where, index),
                 )
             files_seen[file_id] = index
+        if objects and ("comparisons" in summary) != ("comparisons" in objects[0]):
+            kind = {True: "a comparison", False: "an evaluation"}
+            raise MergeError(
+                f"summary {index} is the summary of {kind['comparisons' in summary]} and summary 0 that of "
+                f"{kind['comparisons' in objects[0]]}: the two kinds do not merge",
+                path="summary",
+                indices=(0, index),
+            )
+        objects.append(summary)
+    if objects and "comparisons" in objects[0]:
+        return _merge_comparisons(objects, float(confidence))
+    totals = _Totals()
+    lines_failed = 0
+    first: Optional[Tuple[Dict[str, Any], int]] = None
+    formats_differ = False
+    inputs = _Inputs()
+    for index, summary in enumerate(objects):
+        shard = _read(summary, index)
         run = shard["run"]
         if first is None:
             first = (run, index)
         else:
             _check_same_run(first[0], first[1], run, index)
             formats_differ |= first[0]["format"] != run["format"]
-        for fingerprint in run["fingerprints"]:
-            if fingerprint in inputs_seen:
-                where = inputs_seen[fingerprint]
-                raise MergeError(
-                    f"summaries {where} and {index} summarise the same input (summary.run.input: "
-                    f"{fingerprint[0]} bytes, xxh3 {fingerprint[1]}): it would be counted twice",
-                    path="summary.run.input",
-                    indices=(where, index) if where != index else (index,),
-                )
-            inputs_seen[fingerprint] = index
-            inputs.append(fingerprint)
+        inputs.add(run, index)
         totals.checked_merge(_Totals.from_json(shard["totals"]), index)
         lines_failed += shard["lines_failed"]
         if lines_failed > U64_MAX:
@@ -134,11 +145,141 @@ def merge(summaries: Iterable[SummaryArg], *, confidence: float = DEFAULT_CONFID
     run_json["beta"] = common["beta"]
     run_json["format"] = MIXED_FORMATS if formats_differ else common["format"]
     run_json["confidence"] = float(confidence)
-    run_json["inputs"] = [{"bytes": size, "xxh3": digest} for size, digest in inputs]
+    run_json["inputs"] = inputs.json()
     data = _summary_json(common["normalization"], totals, lines_failed, float(confidence))
     data["run"] = run_json
     merged: StreamSummary = StreamSummary.from_dict(data)
     return merged
+
+
+class _Inputs:
+    """The inputs of the summaries merged so far, each once."""
+
+    def __init__(self) -> None:
+        self.seen: Dict[_Fingerprint, int] = {}
+        self.all: List[_Fingerprint] = []
+
+    def add(self, run: Mapping[str, Any], index: int) -> None:
+        for fingerprint in run["fingerprints"]:
+            if fingerprint in self.seen:
+                where = self.seen[fingerprint]
+                raise MergeError(
+                    f"summaries {where} and {index} summarise the same input (summary.run.input: "
+                    f"{fingerprint[0]} bytes, xxh3 {fingerprint[1]}): it would be counted twice",
+                    path="summary.run.input",
+                    indices=(where, index) if where != index else (index,),
+                )
+            self.seen[fingerprint] = index
+            self.all.append(fingerprint)
+
+    def json(self) -> List[Dict[str, Any]]:
+        return [{"bytes": size, "xxh3": digest} for size, digest in self.all]
+
+
+def _merge_comparisons(objects: List[Dict[str, Any]], confidence: float) -> ComparisonSummary:
+    """``prefeval merge`` of comparison summaries: the same models in the same order, normalization
+    and β; every model's totals and every pair's sums added; the figures from the merged sums."""
+    first: Optional[Tuple[Dict[str, Any], int]] = None
+    formats_differ = False
+    inputs = _Inputs()
+    lines_failed = 0
+    model_totals: List[_Totals] = []
+    lengths: List[List[int]] = []
+    paired: List[Any] = []
+    for index, summary in enumerate(objects):
+
+        def fail(field: str, message: str) -> MergeError:
+            return MergeError(f"summary {index}: {field}: {message}", path=field, indices=(index,))
+
+        normalization = _string(summary, "normalization", "summary", fail)
+        shard_failed = _count(summary, "lines_failed", "summary", fail)
+        run = _run(summary.get("run"), fail)
+        models = run["models"]
+        if models is None:
+            raise fail("summary.run.models", "missing field `models`")
+        if normalization != run["normalization"]:
+            raise fail("summary.normalization", f"`{normalization}` differs from summary.run.normalization")
+        totals_json = summary.get("totals")
+        if not isinstance(totals_json, Mapping) or not isinstance(totals_json.get("models"), list):
+            raise fail("summary.totals.models", "missing, or not a list")
+        if len(totals_json["models"]) != len(models):
+            raise fail("summary.totals.models", f"{len(totals_json['models'])} model totals for {len(models)} models")
+        shard_totals = []
+        for j, model_json in enumerate(totals_json["models"]):
+            prefix = f"summary.totals.models[{j}]"
+            if not isinstance(model_json, Mapping):
+                raise fail(prefix, "not an object")
+            totals = _read_totals(model_json, prefix, fail)
+            violation = check_totals(totals)
+            if violation is not None:
+                field, message = violation
+                raise fail(f"{prefix}.{field[len('totals.'):]}", message)
+            shard_totals.append(_Totals.from_json(totals))
+        shard_lengths = [counts or [0, 0, 0, 0, 0] for counts in read_lengths(summary, len(models), fail)]
+        shard_paired = read_comparisons(summary, models, fail)
+        for r, sums in enumerate(shard_paired):
+            if sums.lists != shard_totals[0].lists or int(sums.p) != shard_totals[0].pairs:
+                raise fail(f"summary.totals.comparisons[{r}].lists", "its lists and pairs are not those of the models' totals")
+        if first is None:
+            first = (run, index)
+            model_totals, lengths, paired = shard_totals, shard_lengths, shard_paired
+        else:
+            _check_same_run(first[0], first[1], run, index)
+            if run["models"] != first[0]["models"]:
+                raise MergeError(
+                    f"summary {index}: summary.run.models {','.join(run['models'])} differs from summary "
+                    f"{first[1]}'s {','.join(first[0]['models'])}: comparisons merge only of the same models in the same order",
+                    path="summary.run.models",
+                    indices=(first[1], index),
+                )
+            formats_differ |= first[0]["format"] != run["format"]
+            for j, other in enumerate(shard_totals):
+                model_totals[j].checked_merge(other, index)
+            for j, counts in enumerate(shard_lengths):
+                merged = [mine + theirs for mine, theirs in zip(lengths[j], counts)]
+                if any(count > U64_MAX for count in merged):
+                    raise _overflow(f"summary.totals.models[{j}].length", index)
+                lengths[j] = merged
+            for r, sums in enumerate(paired):
+                overflowed = sums.merge(shard_paired[r])
+                if overflowed is not None:
+                    raise _overflow(f"summary.totals.comparisons[{r}].{overflowed}", index)
+        inputs.add(run, index)
+        lines_failed += shard_failed
+        if lines_failed > U64_MAX:
+            raise _overflow("summary.lines_failed", index)
+    if first is None:
+        raise MergeError("no summary to merge", path=None, indices=())
+    common = first[0]
+    models = common["models"]
+    data = comparison_json(common["normalization"], confidence, models, model_totals, lengths, paired)
+    data["lines_failed"] = lines_failed
+    any_length = any(counts[0] > 0 for counts in lengths)
+    totals_models = []
+    for model, counts in zip(model_totals, lengths):
+        entry = model.to_json()
+        if any_length:
+            entry["length"] = length_json(counts)
+        totals_models.append(entry)
+    data["totals"] = {
+        "models": totals_models,
+        "comparisons": [sums.to_json(models[a], models[b]) for sums, (a, b) in zip(paired, model_pairs(len(models)))],
+    }
+    run_json: Dict[str, Any] = {"prefeval": __version__, "models": list(models)}
+    run_json["normalization"] = common["normalization"]
+    run_json["beta"] = common["beta"]
+    run_json["format"] = MIXED_FORMATS if formats_differ else common["format"]
+    run_json["confidence"] = confidence
+    run_json["inputs"] = inputs.json()
+    data["run"] = run_json
+    return ComparisonSummary(
+        normalization=data["normalization"],
+        confidence=confidence,
+        lists=data["lists"],
+        pairs=data["pairs"],
+        lines_failed=lines_failed,
+        raw=data,
+    )
 
 
 def _check_same_run(first: Mapping[str, Any], where: int, run: Mapping[str, Any], index: int) -> None:
@@ -205,7 +346,7 @@ def _last_line(path: "os.PathLike[str]", index: int) -> Tuple[bytes, Tuple[int, 
     with open(path, "rb") as handle:
         status = os.fstat(handle.fileno())
         handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - 64 * 1024))
+        handle.seek(max(0, handle.tell() - 1024 * 1024))
         tail = handle.read()
     for line in reversed(tail.split(b"\n")):
         if line.strip():
@@ -225,17 +366,7 @@ def _read(summary: Mapping[str, Any], index: int) -> Dict[str, Any]:
     totals_json = summary.get("totals")
     if not isinstance(totals_json, Mapping):
         raise fail("summary.totals", "missing, or not an object")
-    totals: Dict[str, Any] = {}
-    for name in ("lists", "pairs"):
-        totals[name] = _count(totals_json, name, "summary.totals", fail)
-    totals["agreeing"] = _number(totals_json, "agreeing", "summary.totals", fail, required=True)
-    for name in ("loss_sum", "loss_sum_scaled", "loss_sum_squares"):
-        totals[name] = _number(totals_json, name, "summary.totals", fail, required=False)
-    for name in ("chance_loss_sum", "kendall_tau_sum"):
-        totals[name] = _number(totals_json, name, "summary.totals", fail, required=True)
-    totals["kendall_tau_lists"] = _count(totals_json, "kendall_tau_lists", "summary.totals", fail)
-    for name in ("agreeing_squares", "agreeing_pairs", "pairs_squares"):
-        totals[name] = _number(totals_json, name, "summary.totals", fail, required=True)
+    totals = _read_totals(totals_json, "summary.totals", fail)
     run = _run(summary.get("run"), fail)
     if normalization != run["normalization"]:
         raise fail(
@@ -248,6 +379,22 @@ def _read(summary: Mapping[str, Any], index: int) -> Dict[str, Any]:
         field, message = violation
         raise fail(f"summary.{field}", message)
     return {"lines_failed": lines_failed, "totals": totals, "run": run}
+
+
+def _read_totals(totals_json: Mapping[str, Any], prefix: str, fail: Any) -> Dict[str, Any]:
+    """An evaluation's totals (at ``prefix``), typed."""
+    totals: Dict[str, Any] = {}
+    for name in ("lists", "pairs"):
+        totals[name] = _count(totals_json, name, prefix, fail)
+    totals["agreeing"] = _number(totals_json, "agreeing", prefix, fail, required=True)
+    for name in ("loss_sum", "loss_sum_scaled", "loss_sum_squares"):
+        totals[name] = _number(totals_json, name, prefix, fail, required=False)
+    for name in ("chance_loss_sum", "kendall_tau_sum"):
+        totals[name] = _number(totals_json, name, prefix, fail, required=True)
+    totals["kendall_tau_lists"] = _count(totals_json, "kendall_tau_lists", prefix, fail)
+    for name in ("agreeing_squares", "agreeing_pairs", "pairs_squares"):
+        totals[name] = _number(totals_json, name, prefix, fail, required=True)
+    return totals
 
 
 def _run(run: Any, fail: Any) -> Dict[str, Any]:
@@ -266,6 +413,10 @@ def _run(run: Any, fail: Any) -> Dict[str, Any]:
     if model is not None and not isinstance(model, str):
         raise fail(f"{prefix}.model", f"expected a string, got {model!r}")
     read["model"] = model
+    models = run.get("models")
+    if models is not None and (not isinstance(models, list) or not all(isinstance(name, str) for name in models)):
+        raise fail(f"{prefix}.models", f"expected a list of model names, got {models!r}")
+    read["models"] = models
     read["normalization"] = _string(run, "normalization", prefix, fail)
     read["beta"] = _number(run, "beta", prefix, fail, required=True)
     read["format"] = _string(run, "format", prefix, fail)

@@ -189,3 +189,72 @@ _F = [
     1.42151175831644588870e-7,
     2.04426310338993978564e-15,
 ]
+
+
+# erfc as the service computes it (W. J. Cody's rational approximations, coefficients from the
+# constant term up), so that p-values recomputed here are the service's to the last bit.
+_CODY_A = [3.20937758913846947e03, 3.77485237685302021e02, 1.13864154151050156e02, 3.16112374387056560e00, 1.85777706184603153e-1]
+_CODY_B = [2.84423683343917062e03, 1.28261652607737228e03, 2.44024637934444173e02, 2.36012909523441209e01, 1.0]
+_CODY_C = [
+    1.23033935479799725e03, 2.05107837782607147e03, 1.71204761263407058e03, 8.81952221241769090e02,
+    2.98635138197400131e02, 6.61191906371416295e01, 8.88314979438837594e00, 5.64188496988670089e-1,
+    2.15311535474403846e-8,
+]
+_CODY_D = [
+    1.23033935480374942e03, 3.43936767414372164e03, 4.36261909014324716e03, 3.29079923573345963e03,
+    1.62138957456669019e03, 5.37181101862009858e02, 1.17693950891312499e02, 1.57449261107098347e01, 1.0,
+]
+_CODY_P = [6.58749161529837803e-4, 1.60837851487422766e-2, 1.25781726111229246e-1, 3.60344899949804439e-1, 3.05326634961232344e-1, 1.63153871373020978e-2]
+_CODY_Q = [2.33520497626869185e-3, 6.05183413124413191e-2, 5.27905102951428412e-1, 1.87295284992346047e00, 2.56852019228982242e00, 1.0]
+_FRAC_1_SQRT_PI = 5.6418958354775628695e-1
+_CODY_X_BIG = 26.543
+
+
+def _horner(coefficients: List[float], x: float) -> float:
+    total = 0.0
+    for c in reversed(coefficients):
+        total = total * x + c
+    return total
+
+
+def _exp_minus_square(y: float) -> float:
+    s = math.trunc(y * 16.0) / 16.0
+    rest = (y - s) * (y + s)
+    return math.exp(-s * s) * math.exp(-rest)
+
+
+def erfc(x: float) -> float:
+    if math.isnan(x):
+        return math.nan
+    y = abs(x)
+    if y <= 0.46875:
+        y_squared = y * y
+        return 1.0 - x * _horner(_CODY_A, y_squared) / _horner(_CODY_B, y_squared)
+    if y <= 4.0:
+        upper = _horner(_CODY_C, y) / _horner(_CODY_D, y) * _exp_minus_square(y)
+    elif y < _CODY_X_BIG:
+        z = 1.0 / (y * y)
+        correction = z * _horner(_CODY_P, z) / _horner(_CODY_Q, z)
+        upper = (_FRAC_1_SQRT_PI - correction) / y * _exp_minus_square(y)
+    else:
+        upper = 0.0
+    return 2.0 - upper if x < 0.0 else upper
+
+
+def p_value(estimate: float, standard_error: float) -> float:
+    """Two-sided p-value of "the true value is 0"; with SE = 0, 1 for a zero estimate, else 0."""
+    if standard_error == 0.0:
+        return 1.0 if estimate == 0.0 else 0.0
+    return erfc(abs(estimate / standard_error) / math.sqrt(2.0))
+
+
+def holm_adjust(p_values: List[float]) -> List[float]:
+    """Holm's step-down adjustment over one family, in the input order (ties sorted stably)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for step, i in enumerate(order):
+        running = fmax(running, fmin((m - step) * p_values[i], 1.0))
+        adjusted[i] = running
+    return adjusted

@@ -11,6 +11,7 @@ mod length;
 mod list;
 mod logistic;
 mod margins;
+mod paired;
 mod sum;
 mod totals;
 
@@ -25,6 +26,7 @@ pub use length::{LengthCounts, LengthFigures};
 pub use list::{ImpliedPair, ListError, RankedList};
 pub use logistic::{log_sigmoid, sigmoid};
 pub use margins::{MARGIN_BOUNDS, MarginCounts};
+pub use paired::PairedSums;
 pub use sum::NeumaierSum;
 pub use totals::Totals;
 #[cfg(test)]

@@ -77,11 +77,13 @@ impl<'de> Deserialize<'de> for Format {
     }
 }
 
-/// The shape lists are read in: an input format, or the list of `POST /v1/compare`.
+/// The shape lists are read in: an input format, or the list of a comparison (`POST /v1/compare`
+/// and its stream) in format `native` (`Compare`) or `pairs` (`ComparePairs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schema {
     Format(Format),
     Compare,
+    ComparePairs,
 }
 
 impl Schema {
@@ -96,7 +98,8 @@ impl Schema {
                 &["id", "group", "chosen_reward", "rejected_reward", "chosen_length", "rejected_length"]
             }
             Schema::Format(Format::Ranking) => &["id", "group", "ranking", "rewards", "lengths"],
-            Schema::Compare => &["id", "items", "rewards", "rank"],
+            Schema::Compare => &["id", "items", "rewards", "rank", "length"],
+            Schema::ComparePairs => &["id", "chosen_rewards", "rejected_rewards", "chosen_length", "rejected_length"],
         }
     }
 
@@ -105,6 +108,7 @@ impl Schema {
         match self {
             Schema::Format(format) => format!("format `{}`", format.name()),
             Schema::Compare => "a comparison's lists".to_string(),
+            Schema::ComparePairs => "a comparison's lists in format `pairs`".to_string(),
         }
     }
 }
@@ -130,7 +134,11 @@ impl Schema {
             (Schema::Format(Ranking), Level::List) => &["id", "group", "ranking", "rewards", "lengths"],
             (Schema::Format(Pairs | Ranking), Level::Item) => &[],
             (Schema::Compare, Level::List) => &["id", "items"],
-            (Schema::Compare, Level::Item) => &["id", "rewards", "rank"],
+            (Schema::Compare, Level::Item) => &["id", "rewards", "rank", "length"],
+            (Schema::ComparePairs, Level::List) => {
+                &["id", "chosen_rewards", "rejected_rewards", "chosen_length", "rejected_length"]
+            }
+            (Schema::ComparePairs, Level::Item) => &[],
         }
     }
 }
@@ -167,6 +175,8 @@ enum Shape {
     Ranking { positions: Vec<(usize, Option<usize>)> },
     /// `items[k].rewards[model]` of `POST /v1/compare`, and the rank in `items[k].rank`.
     Compared { model: usize },
+    /// `chosen_rewards[model]`, `rejected_rewards[model]` of a comparison in format `pairs`.
+    ComparedPair { model: usize },
 }
 
 impl<'a> ListInput<'a> {
@@ -181,12 +191,17 @@ impl<'a> ListInput<'a> {
         ListInput { id, group: None, items, shape: Shape::Compared { model } }
     }
 
+    /// One model's view of a comparison's list in format `pairs`: chosen, then rejected.
+    pub fn compared_pair(id: Option<Id<'a>>, items: Vec<ItemInput<'a>>, model: usize) -> ListInput<'a> {
+        ListInput { id, group: None, items, shape: Shape::ComparedPair { model } }
+    }
+
     /// The field holding the items (`items`, `ranking`), or the list itself for `pairs`, as the
     /// data names it (so are all the fields below: `naming` is the options').
     pub fn items_field<'n>(&self, naming: &'n Naming) -> &'n str {
         match self.shape {
             Shape::Items { .. } | Shape::Compared { .. } => naming.data_name("items"),
-            Shape::Pair => "",
+            Shape::Pair | Shape::ComparedPair { .. } => "",
             Shape::Ranking { .. } => naming.data_name("ranking"),
         }
     }
@@ -197,6 +212,9 @@ impl<'a> ListInput<'a> {
             Shape::Items { .. } => format!("{}[{item}].{}", n("items"), n("reward")),
             Shape::Compared { model } => format!("{}[{item}].{}[{model}]", n("items"), n("rewards")),
             Shape::Pair => n(if item == 0 { "chosen_reward" } else { "rejected_reward" }).to_string(),
+            Shape::ComparedPair { model } => {
+                format!("{}[{model}]", n(if item == 0 { "chosen_rewards" } else { "rejected_rewards" }))
+            }
             Shape::Ranking { .. } => {
                 let id = self.items.get(item).and_then(|i| i.id.as_ref()).map_or("", Id::as_str);
                 format!("{}.{id}", n("rewards"))
@@ -209,7 +227,7 @@ impl<'a> ListInput<'a> {
         match &self.shape {
             Shape::Items { rank_field } => format!("{}[{item}].{}", n("items"), n(rank_field)),
             Shape::Compared { .. } => format!("{}[{item}].{}", n("items"), n("rank")),
-            Shape::Pair => String::new(),
+            Shape::Pair | Shape::ComparedPair { .. } => String::new(),
             Shape::Ranking { positions } => match positions.get(item) {
                 Some((i, Some(j))) => format!("{}[{i}][{j}]", n("ranking")),
                 Some((i, None)) => format!("{}[{i}]", n("ranking")),

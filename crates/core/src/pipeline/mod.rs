@@ -7,8 +7,11 @@
 
 pub mod batch;
 pub mod compare;
+pub mod compare_lines;
+pub mod compare_totals;
 pub mod decode;
 pub mod decompress;
+pub mod diff;
 pub mod encode;
 pub mod fast_decode;
 pub mod fields;

@@ -44,7 +44,7 @@ impl Visitor<'_> for KeySeed<'_> {
         let names: Vec<String> = fields.iter().map(|field| format!("`{}`", naming.data_name(field))).collect();
         let what = match schema {
             Schema::Format(format) => format!("format `{}`", format.name()),
-            Schema::Compare => "a comparison".to_string(),
+            Schema::Compare | Schema::ComparePairs => "a comparison".to_string(),
         };
         Err(E::custom(format_args!(
             "unknown field `{key}` for {what}; it reads {} (set unknown_fields to `ignore` to skip other keys)",
@@ -299,7 +299,9 @@ impl<'de> Visitor<'de> for CompareListsSeed<'_> {
     }
 }
 
-struct CompareListSeed<'o>(&'o Options);
+/// One list of a comparison (a line of the compare stream), read in `options`' naming.
+#[derive(Clone, Copy)]
+pub struct CompareListSeed<'o>(pub &'o Options);
 
 impl<'de> DeserializeSeed<'de> for CompareListSeed<'_> {
     type Value = CompareList<'de>;
@@ -315,20 +317,32 @@ impl<'de> Visitor<'de> for CompareListSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let options = self.0;
-        let (mut id, mut items) = (None, None);
+        let mut list = CompareList::default();
         while let Some(key) = map.next_key_seed(KeySeed { options, level: Level::List })? {
             match key {
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                Some(own @ "id") => once(&mut id, options, own, |m| m.next_value(), &mut map)?,
+                Some(own @ "id") => once(&mut list.id, options, own, |m| m.next_value(), &mut map)?,
+                Some(own @ "chosen_rewards") => {
+                    once(&mut list.chosen_rewards, options, own, |m| m.next_value(), &mut map)?
+                }
+                Some(own @ "rejected_rewards") => {
+                    once(&mut list.rejected_rewards, options, own, |m| m.next_value(), &mut map)?
+                }
+                Some(own @ "chosen_length") => {
+                    once(&mut list.chosen_length, options, own, |m| m.next_value(), &mut map)?
+                }
+                Some(own @ "rejected_length") => {
+                    once(&mut list.rejected_length, options, own, |m| m.next_value(), &mut map)?
+                }
                 Some(own) => {
-                    once(&mut items, options, own, |m| m.next_value_seed(CompareItemsSeed(options)), &mut map)?
+                    once(&mut list.items, options, own, |m| m.next_value_seed(CompareItemsSeed(options)), &mut map)?
                 }
             }
         }
-        let items = items.ok_or_else(|| missing(options, "items"))?;
-        Ok(CompareList { id, items })
+        // Which fields the format needs is checked when the list is converted.
+        Ok(list)
     }
 }
 
@@ -377,7 +391,7 @@ impl<'de> Visitor<'de> for CompareItemSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let options = self.0;
-        let (mut id, mut rewards, mut rank) = (None, None, None);
+        let (mut id, mut rewards, mut rank, mut length) = (None, None, None, None);
         while let Some(key) = map.next_key_seed(KeySeed { options, level: Level::Item })? {
             match key {
                 None => {
@@ -385,10 +399,11 @@ impl<'de> Visitor<'de> for CompareItemSeed<'_> {
                 }
                 Some(own @ "id") => once(&mut id, options, own, |m| m.next_value(), &mut map)?,
                 Some(own @ "rewards") => once(&mut rewards, options, own, |m| m.next_value(), &mut map)?,
+                Some(own @ "length") => once(&mut length, options, own, |m| m.next_value(), &mut map)?,
                 Some(own) => once(&mut rank, options, own, |m| m.next_value(), &mut map)?,
             }
         }
         let rewards = rewards.ok_or_else(|| missing(options, "rewards"))?;
-        Ok(CompareItem { id, rewards, rank })
+        Ok(CompareItem { id, rewards, rank, length })
     }
 }

@@ -104,7 +104,11 @@ impl Options {
 
     /// The shape lists are read in.
     pub fn schema(&self) -> Schema {
-        if self.comparison { Schema::Compare } else { Schema::Format(self.format) }
+        match (self.comparison, self.format) {
+            (false, format) => Schema::Format(format),
+            (true, Format::Pairs) => Schema::ComparePairs,
+            (true, _) => Schema::Compare,
+        }
     }
 }
 
@@ -151,6 +155,8 @@ pub enum Door {
     Stream,
     /// `options` of `POST /v1/compare`.
     Compare,
+    /// The query string of `POST /v1/compare/stream` and the flags of `prefeval compare`.
+    CompareStream,
 }
 
 /// The kind of value an option takes, which decides how its text and its JSON are read.
@@ -211,10 +217,11 @@ pub struct OptionDef {
     set: fn(&mut Options, Value, &str) -> Result<(), Error>,
 }
 
-const ALL_DOORS: &[Door] = &[Door::Batch, Door::Stream, Door::Compare];
+const ALL_DOORS: &[Door] = &[Door::Batch, Door::Stream, Door::Compare, Door::CompareStream];
 const EVALUATE_DOORS: &[Door] = &[Door::Batch, Door::Stream];
 const BATCH_ONLY: &[Door] = &[Door::Batch];
-const STREAM_ONLY: &[Door] = &[Door::Stream];
+/// The streams and their command-line doors, evaluate and compare.
+const STREAMS: &[Door] = &[Door::Stream, Door::CompareStream];
 
 /// Every option, in the order error messages list them.
 pub static OPTIONS: &[OptionDef] = &[
@@ -262,10 +269,22 @@ pub static OPTIONS: &[OptionDef] = &[
         name: "format",
         kind: Kind::Format,
         expected: FORMAT_NAMES,
-        doc: "Input format: native (default), pairs, ranking, ratings or ranks_zero_based.",
-        doors: EVALUATE_DOORS,
-        set: |options, value, _| {
+        doc: "Input format: native (default), pairs, ranking, ratings or ranks_zero_based (a comparison: native \
+              or pairs).",
+        doors: ALL_DOORS,
+        set: |options, value, path| {
             if let Value::Format(format) = value {
+                if options.comparison && !matches!(format, Format::Native | Format::Pairs) {
+                    return Err(Error::at(
+                        ErrorCode::InvalidValue,
+                        path,
+                        format!(
+                            "format `{}` has no comparison form; a comparison reads `native` (items with \
+                             `rewards`) or `pairs` (`chosen_rewards`, `rejected_rewards`)",
+                            format.name()
+                        ),
+                    ));
+                }
                 options.format = format;
             }
             Ok(())
@@ -343,7 +362,7 @@ pub static OPTIONS: &[OptionDef] = &[
         expected: Results::EXPECTED,
         doc: "Which result lines to write: `all` (default), or `errors` (error lines and the summary \
               only, for clients that send the whole body before reading the answer).",
-        doors: STREAM_ONLY,
+        doors: STREAMS,
         set: |options, value, _| {
             if let Value::Results(results) = value {
                 options.results = results;
@@ -482,10 +501,13 @@ fn names(door: Door) -> &'static [&'static str] {
         LazyLock::new(|| OptionDef::of(Door::Compare).map(|d| d.name).collect());
     static STREAM: LazyLock<Vec<&'static str>> =
         LazyLock::new(|| OptionDef::of(Door::Stream).map(|d| d.name).collect());
+    static COMPARE_STREAM: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| OptionDef::of(Door::CompareStream).map(|d| d.name).collect());
     match door {
         Door::Batch => &BATCH,
         Door::Compare => &COMPARE,
         Door::Stream => &STREAM,
+        Door::CompareStream => &COMPARE_STREAM,
     }
 }
 
@@ -498,7 +520,9 @@ pub fn decode_options<'de, D: Deserializer<'de>>(deserializer: D, door: Door) ->
         type Value = OptionSettings;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str(match self.0 {
-                Door::Compare => "an object with `normalization`, `beta` and/or `confidence`",
+                Door::Compare | Door::CompareStream => {
+                    "an object with `normalization`, `beta`, `confidence`, `format`, `fields` and/or `unknown_fields`"
+                }
                 _ => "an object of options (`normalization`, `include_pairs`, `beta`, `format`, ...)",
             })
         }
@@ -620,7 +644,7 @@ mod tests {
         for (i, def) in OPTIONS.iter().enumerate() {
             assert!(OPTIONS[..i].iter().all(|other| other.name != def.name), "{} twice", def.name);
         }
-        for door in [Door::Batch, Door::Stream, Door::Compare] {
+        for door in [Door::Batch, Door::Stream, Door::Compare, Door::CompareStream] {
             assert!(OptionDef::of(door).count() >= 3);
         }
     }

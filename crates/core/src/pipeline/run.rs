@@ -26,6 +26,9 @@ pub struct Run {
     /// The model label, when the request or the command named one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The models of a comparison, in order (a comparison has no `model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
     pub normalization: String,
     pub beta: f64,
     /// An input format's name, or `mixed` (a merge of several).
@@ -45,6 +48,7 @@ impl Run {
         Run {
             prefeval: VERSION.to_string(),
             model: model.map(str::to_string),
+            models: None,
             normalization: options.math.normalization.name().to_string(),
             beta: options.math.beta,
             format: options.format.name().to_string(),
@@ -52,6 +56,11 @@ impl Run {
             input: None,
             inputs: None,
         }
+    }
+
+    /// The run of a comparison of `models` with `options`.
+    pub fn compared(options: &Options, models: &[String]) -> Run {
+        Run { models: Some(models.to_vec()), ..Run::new(options, None) }
     }
 
     /// The run over the input with this fingerprint.

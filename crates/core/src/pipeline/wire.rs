@@ -36,13 +36,25 @@ pub struct CompareRequest<'a> {
     pub lists: Vec<Object<CompareList<'a>>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A list of a comparison in either of its formats: `native` (`items`, each with `rewards`) or
+/// `pairs` (`chosen_rewards`, `rejected_rewards`, and optionally `chosen_length`,
+/// `rejected_length`). Which fields a format allows is checked when the list is converted
+/// (`compare_lines::model_lists`).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a list object with an `items` array")]
 pub struct CompareList<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     pub id: Option<Id<'a>>,
-    #[serde(borrow)]
-    pub items: Vec<Object<CompareItem<'a>>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub items: Option<Vec<Object<CompareItem<'a>>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub chosen_rewards: Option<Vec<Number>>,
+    #[serde(default, deserialize_with = "present")]
+    pub rejected_rewards: Option<Vec<Number>>,
+    #[serde(default, deserialize_with = "present")]
+    pub chosen_length: Option<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pub rejected_length: Option<Number>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +65,8 @@ pub struct CompareItem<'a> {
     pub rewards: Vec<Number>,
     #[serde(default, deserialize_with = "present")]
     pub rank: Option<Rank>,
+    #[serde(default, deserialize_with = "present")]
+    pub length: Option<Number>,
 }
 
 /// One list in any format: the union of the fields of every format (see `Format`).

@@ -9,6 +9,10 @@ merged on the driver.
     summary = evaluate_ray_dataset(ds, format="pairs")            # `prefeval eval` on each worker
     print(summary.loss, summary.accuracy, summary.accuracy_ci, summary.lines_failed)
 
+    # Reward models compared on the same lists (rows in /v1/compare's shape, `rewards` per item):
+    compared = compare_ray_dataset(ds, ["rm-a", "rm-b"])          # `prefeval compare` on each worker
+    print(compared.comparisons[0]["loss_difference"], compared.comparisons[0]["loss_p_value"])
+
 Each block goes through ``ds.map_batches(..., batch_format="pyarrow")``: its rows are written as
 NDJSON by the client's Arrow writer (rewards bit-exact) and evaluated with ``results=errors``,
 either through the service's ``POST /v1/evaluate/stream`` (with a ``url``) or by
@@ -16,6 +20,11 @@ either through the service's ``POST /v1/evaluate/stream`` (with a ``url``) or by
 its summary line and its first error line. The driver merges the summaries with
 :func:`prefeval.merge`, exactly as ``prefeval merge`` would, and returns the merged
 :class:`prefeval.StreamSummary`.
+
+:func:`compare_ray_dataset` does the same for comparisons: each block through
+``POST /v1/compare/stream`` or ``prefeval compare -``, the blocks' compare summaries merged by
+:func:`prefeval.merge` into a :class:`prefeval.ComparisonSummary` (the p-values and Holm's
+adjustment from the merged sums).
 
 Requires Ray (``pip install 'prefeval[ray]'``); ``import prefeval`` never imports it.
 """
@@ -26,7 +35,9 @@ import json
 import os
 import shutil
 import subprocess
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 try:  # Only now, and only this module: `import prefeval` never imports Ray.
     import ray.data  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
@@ -40,10 +51,11 @@ import pyarrow as pa
 from .._client import Client, _options, stream_query
 from .._dataset import columns_read, ndjson_blocks
 from .._merge import DEFAULT_CONFIDENCE, MergeError, merge
+from .._merge_compare import ComparisonSummary
 from .._models import LineError, StreamSummary
 from .._stream import LineFailedError
 
-__all__ = ["evaluate_ray_dataset", "BlockLineError", "DuplicateBlocksError"]
+__all__ = ["evaluate_ray_dataset", "compare_ray_dataset", "BlockLineError", "DuplicateBlocksError"]
 
 #: The columns of the one-row table a block's evaluation returns.
 SUMMARY_COLUMN = "prefeval_summary"
@@ -59,7 +71,7 @@ class BlockLineError(LineFailedError):
     ``summary`` is the merged summary of the whole dataset (every block was evaluated), whose
     ``lines_failed`` counts every line that failed."""
 
-    def __init__(self, item: LineError, summary: StreamSummary, blocks_failed: int) -> None:
+    def __init__(self, item: LineError, summary: Union[StreamSummary, ComparisonSummary], blocks_failed: int) -> None:
         super().__init__(item, None)
         others = f" (lines failed in {blocks_failed} blocks, {summary.lines_failed} in all)"
         self.message = f"a line of a block failed: line {item.line} of its block: {item.message}{others}"
@@ -114,6 +126,56 @@ def _eval_cli(binary: str, body: bytes, options: Mapping[str, Any]) -> Tuple[str
     summary = lines[-1].decode("utf-8")
     first_error = lines[0].decode("utf-8") if len(lines) > 1 else None
     return summary, first_error
+
+
+def _compare_cli(binary: str, body: bytes, models: Sequence[str], options: Mapping[str, Any]) -> Tuple[str, Optional[str]]:
+    """``prefeval compare - --results errors`` over ``body``: (the summary line, the first error line)."""
+    command = [binary, "compare", "-", "--quiet", f"--models={','.join(models)}", *_flags(options)]
+    done = subprocess.run(command, input=body, capture_output=True, check=False)
+    lines = [line for line in done.stdout.split(b"\n") if line.strip()]
+    if done.returncode not in (0, 1) or not lines:
+        stderr = done.stderr.decode("utf-8", "replace").strip()
+        raise RuntimeError(f"`{' '.join(command)}` exited with status {done.returncode}: {stderr}")
+    return lines[-1].decode("utf-8"), lines[0].decode("utf-8") if len(lines) > 1 else None
+
+
+def _compare_service(
+    url: str, token: Optional[str], body: bytes, models: Sequence[str], options: Mapping[str, Any]
+) -> Tuple[str, Optional[str]]:
+    """The block through ``POST /v1/compare/stream`` with ``results=errors`` (whose answer is a few
+    lines, so the whole body may be sent before reading)."""
+    query = urllib.parse.urlencode([("models", ",".join(models)), *stream_query(options)])
+    headers = {"Content-Type": "application/x-ndjson"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"{url.rstrip('/')}/v1/compare/stream?{query}", data=body, headers=headers)
+    with urllib.request.urlopen(request) as answer:  # noqa: S310 - the caller's service URL
+        lines = [line for line in answer.read().split(b"\n") if line.strip()]
+    last = json.loads(lines[-1]) if lines else {}
+    if "summary" not in last:
+        raise RuntimeError(f"the compare stream of a block stopped without its summary: {last}")
+    return lines[-1].decode("utf-8"), lines[0].decode("utf-8") if len(lines) > 1 else None
+
+
+class _CompareBlock:
+    """``map_batches``'s function for comparisons: a block in, one row out."""
+
+    def __init__(
+        self, url: Optional[str], token: Optional[str], binary: Optional[str], models: List[str], options: Dict[str, Any]
+    ) -> None:
+        self.url, self.token, self.binary, self.models, self.options = url, token, binary, models, options
+        fields = options.get("fields")
+        self.project = columns_read(fields) if options.get("unknown_fields") == "ignore" else None
+
+    def __call__(self, table: "pa.Table") -> "pa.Table":
+        if table.num_rows == 0:
+            return _rows([], [], [])
+        body = _block_ndjson(table, self.project)
+        if self.url is not None:
+            summary, first_error = _compare_service(self.url, self.token, body, self.models, self.options)
+        else:
+            summary, first_error = _compare_cli(_resolve_binary(self.binary), body, self.models, self.options)
+        return _rows([summary], [first_error], [table.num_rows])
 
 
 def _eval_service(
@@ -227,11 +289,66 @@ def evaluate_ray_dataset(
     if concurrency is not None:
         map_options["concurrency"] = concurrency
     rows = ds.map_batches(evaluate, **map_options).take_all()
+    merged = _merge_blocks(rows, opts.get("confidence"), line_errors)
+    if not isinstance(merged, StreamSummary):  # blocks of an evaluation are never comparisons
+        raise TypeError("the blocks' summaries are comparisons, not evaluations")
+    return merged
+
+
+def compare_ray_dataset(
+    ds: Any,
+    models: Sequence[str],
+    url: Optional[str] = None,
+    *,
+    format: Optional[str] = None,
+    fields: Optional[Mapping[str, str]] = None,
+    unknown_fields: Optional[str] = None,
+    token: Optional[str] = None,
+    binary: Optional[str] = None,
+    line_errors: str = "raise",
+    concurrency: Optional[int] = None,
+    **options: Any,
+) -> ComparisonSummary:
+    """Compares ``models`` over every row of the Ray Dataset ``ds`` (one list per row in
+    ``/v1/compare``'s shape: ``items`` with ``rewards``, one per model in the order of ``models``;
+    with ``format="pairs"``, ``chosen_rewards`` and ``rejected_rewards``), block by block on the
+    workers, and returns the merged comparison, as :func:`prefeval.merge` returns it: the figures
+    ``prefeval compare`` gives for the whole dataset (to the rounding of the sums' order).
+
+    Each block goes to ``url``'s ``POST /v1/compare/stream`` (``token`` its bearer token), or, without
+    ``url``, through ``prefeval compare -`` on the worker (``binary``, else ``$PREFEVAL_BINARY``, else
+    ``prefeval`` on ``PATH``), with ``results=errors``. The other options (``normalization``,
+    ``beta``, ``confidence``) are the stream's query parameters; ``line_errors``, ``concurrency``,
+    empty and duplicate blocks are as in :func:`evaluate_ray_dataset`.
+    """
+    if line_errors not in _LINE_ERRORS:
+        raise ValueError(f"line_errors must be one of {_LINE_ERRORS}, not {line_errors!r}")
+    if "results" in options:
+        raise TypeError("compare_ray_dataset sets results itself; do not pass it")
+    names = [str(model) for model in models]
+    opts = _options(format=format, fields=fields, unknown_fields=unknown_fields, **options)
+    opts["results"] = "errors"
+    stream_query(opts)
+    compare = _CompareBlock(url, token, binary, names, opts)
+    map_options: Dict[str, Any] = {"batch_format": "pyarrow", "batch_size": None, "zero_copy_batch": True}
+    if concurrency is not None:
+        map_options["concurrency"] = concurrency
+    rows = ds.map_batches(compare, **map_options).take_all()
+    merged = _merge_blocks(rows, opts.get("confidence"), line_errors)
+    if not isinstance(merged, ComparisonSummary):
+        raise TypeError("the blocks' summaries are evaluations, not comparisons")
+    return merged
+
+
+def _merge_blocks(
+    rows: List[Mapping[str, Any]], confidence: Optional[float], line_errors: str
+) -> Union[StreamSummary, ComparisonSummary]:
+    """The blocks' summaries merged in the order of their fingerprints, with the line errors'
+    handling of ``line_errors``."""
     blocks = sorted(
         ((row[SUMMARY_COLUMN], row[ERROR_COLUMN]) for row in rows),
         key=lambda block: _fingerprint_key(block[0]),
     )
-    confidence = options.get("confidence")
     summaries = [summary for summary, _ in blocks]
     _refuse_duplicates(summaries)
     merged = merge(summaries, confidence=DEFAULT_CONFIDENCE if confidence is None else confidence)
@@ -241,7 +358,12 @@ def evaluate_ray_dataset(
     if line_errors == "return":
         raw = dict(merged.raw)
         raw["first_error"] = errors[0] if errors else None
-        merged = StreamSummary.from_dict(raw)
+        if isinstance(merged, ComparisonSummary):
+            return ComparisonSummary(
+                merged.normalization, merged.confidence, merged.lists, merged.pairs, merged.lines_failed, raw=raw
+            )
+        with_error: StreamSummary = StreamSummary.from_dict(raw)
+        return with_error
     return merged
 
 
