@@ -21,9 +21,9 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use super::body::{over_budget, reserved_bytes};
 use super::error::{Error, ErrorCode, HttpError};
 use super::request_body::{BodyError, RequestBody, content_coding};
-use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
 use crate::pipeline::Options;
+use crate::pipeline::dataset::{Dataset, GroupGate};
 use crate::pipeline::decompress::ContentCoding;
 use crate::pipeline::encode::write_stream_error;
 use crate::pipeline::ndjson::{
@@ -31,7 +31,7 @@ use crate::pipeline::ndjson::{
 };
 use crate::pipeline::options::{Door, OptionDef, OptionSettings};
 use crate::pipeline::run::Run;
-use crate::pipeline::summary::{Summary, summary_line};
+use crate::pipeline::summary::summary_line;
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
 use crate::runtime::metrics::{EvaluationCounts, REJECT_MEMORY_BUDGET, REJECT_QUEUE_FULL};
@@ -168,7 +168,9 @@ struct Progress {
     in_flight: VecDeque<InFlight>,
     /// Held while the builder holds a line longer than a chunk, and since when.
     turn: Option<(OwnedSemaphorePermit, tokio::time::Instant)>,
-    totals: Totals,
+    dataset: Dataset,
+    /// Once the run holds as many groups as it may: the gate every later chunk is evaluated behind.
+    full_gate: Option<Arc<GroupGate>>,
     lines_failed: u64,
     /// Set once the budget refused one of its chunks: the stream then runs its chunks one at a
     /// time, so they never take memory from each other (nor from other streams) out of turn.
@@ -202,7 +204,8 @@ impl Stream {
             reading,
             in_flight: VecDeque::new(),
             turn: None,
-            totals: Totals::default(),
+            dataset: Dataset::new(&self.options),
+            full_gate: None,
             lines_failed: 0,
             one_at_a_time: false,
         };
@@ -212,7 +215,7 @@ impl Stream {
                 if let Some(input) = body.fingerprint() {
                     run = run.with_input(input);
                 }
-                summary_line(&Summary::new(&progress.totals, progress.lines_failed, run))
+                summary_line(&progress.dataset.summary(progress.lines_failed, run))
             }
             Err(Stopped::ClientGone) => return,
             Err(Stopped::Failed(error)) => stream_error_line(&error),
@@ -362,8 +365,11 @@ impl Stream {
             let input = progress.reading.split(chunk.bytes.capacity());
             let turn = if index + 1 == count { progress.turn.take() } else { None };
             let chunk = Arc::new(chunk);
-            let job =
-                if progress.one_at_a_time { None } else { Some(self.submit(&chunk, self.state.memory.empty()).await?) };
+            let job = if progress.one_at_a_time {
+                None
+            } else {
+                Some(self.submit(&chunk, self.state.memory.empty(), progress.full_gate.clone()).await?)
+            };
             progress.in_flight.push_back(InFlight { chunk, job, input, _turn: turn });
             while progress.in_flight.len() >= max_in_flight {
                 self.deliver(progress).await?;
@@ -406,11 +412,17 @@ impl Stream {
         }
     }
 
-    /// Submits a chunk to the pool, waiting while its queue is full.
-    /// Submits a chunk to the pool with what is `held` for it, waiting while the queue is full.
-    async fn submit(&self, chunk: &Arc<Chunk>, held: Reservation) -> Result<ChunkJob, Stopped> {
+    /// Submits a chunk to the pool with what is `held` for it, behind `gate` when the run is near
+    /// its limit of groups, waiting while the queue is full.
+    async fn submit(
+        &self,
+        chunk: &Arc<Chunk>,
+        held: Reservation,
+        gate: Option<Arc<GroupGate>>,
+    ) -> Result<ChunkJob, Stopped> {
         let (chunk, options, limits) = (Arc::clone(chunk), self.options.clone(), self.state.limits);
-        let mut job = move |scope: &WorkerScope<'_>| evaluate_chunk(&chunk, &options, &limits, scope, held);
+        let mut job =
+            move |scope: &WorkerScope<'_>| evaluate_chunk(&chunk, &options, &limits, gate.as_deref(), scope, held);
         loop {
             // A refused job comes back with its reservation, for the next attempt.
             match self.state.pool.submit_or_return(job) {
@@ -430,9 +442,10 @@ impl Stream {
         let Some(InFlight { chunk, job, input, _turn: turn }) = progress.in_flight.pop_front() else {
             return Ok(());
         };
+        let mut gate = progress.full_gate.clone();
         let mut job = match job {
             Some(job) => job,
-            None => self.submit(&chunk, self.state.memory.empty()).await?,
+            None => self.submit(&chunk, self.state.memory.empty(), gate.clone()).await?,
         };
         let wait = Duration::from_secs(self.state.request_timeout_secs);
         let deadline = tokio::time::Instant::now() + wait;
@@ -445,6 +458,14 @@ impl Stream {
             })?;
             self.state.metrics.observe_timings(&timings);
             let needed = match evaluated {
+                // Its lines bring more new groups than the run has room for (known only now, in
+                // input order): it is evaluated again behind a gate, and the lines past the limit
+                // answer `too_many_groups`.
+                Ok((outcome, _)) if progress.dataset.overflows(&outcome.figures) => {
+                    gate = Some(progress.dataset.gate());
+                    job = self.submit(&chunk, self.state.memory.empty(), gate.clone()).await?;
+                    continue;
+                }
                 Ok(done) => break done,
                 Err(OverBudget::Exhausted { needed }) => needed,
                 // Its lines together can never fit: each goes on as a chunk of its own, in its
@@ -477,7 +498,7 @@ impl Stream {
                 let refused = refuse_chunk(&chunk, &Error::line_budget_busy(wait.as_secs()));
                 break (refused, self.state.memory.empty());
             };
-            job = self.submit(&chunk, held).await?;
+            job = self.submit(&chunk, held, gate.clone()).await?;
         };
         // The input and the long-line turn are free once the answer is made.
         drop((input, turn));
@@ -487,7 +508,10 @@ impl Stream {
             totals: &outcome.totals,
             list_losses: &mut outcome.list_losses.iter().copied(),
         });
-        outcome.evaluations.iter().for_each(|evaluation| progress.totals.add(evaluation));
+        progress.dataset.add_chunk(&outcome.evaluations, &outcome.figures);
+        if progress.full_gate.is_none() && progress.dataset.is_full() {
+            progress.full_gate = Some(progress.dataset.gate());
+        }
         progress.lines_failed += outcome.lines_failed;
         self.sender.send(reserved_bytes(outcome.output, answer)).await.map_err(|_| Stopped::ClientGone)
     }

@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::options::parse_confidence;
 use super::output::FileId;
-use crate::math::Totals;
+use crate::pipeline::dataset::Dataset;
 use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::read_summary::read_summary_line;
 use crate::pipeline::run::{MIXED_FORMATS, Run, VERSION};
@@ -58,7 +58,7 @@ pub fn run(args: &MergeArgs) -> ExitCode {
 /// format or `mixed` (the format changes no figure), this merge's confidence (every interval is
 /// recomputed from the totals at it), and `inputs`, every input's fingerprint in file order.
 fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String> {
-    let mut totals = Totals::default();
+    let mut dataset: Option<Dataset> = None;
     let mut lines_failed = 0u64;
     let mut first: Option<(Run, &Path)> = None;
     let mut formats_differ = false;
@@ -83,6 +83,7 @@ fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String>
             }
             None => first = Some((run.clone(), file)),
         }
+        let first_input = inputs.len();
         for &input in run.fingerprints() {
             if let Some(first) = inputs_seen.insert(input, file) {
                 return Err(format!(
@@ -102,15 +103,15 @@ fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String>
                 file.display()
             )
         };
-        totals.checked_merge(&Totals::from(&summary.totals)).map_err(|field| {
-            // The one count kept in other units than its JSON field.
-            let field = if field == "agreeing_halves" { "agreeing" } else { field };
-            overflow(&format!("summary.totals.{field}"))
-        })?;
+        let dataset = dataset.get_or_insert_with(|| Dataset::for_merge(run));
+        dataset
+            .merge_summary(&summary, first_input)
+            .map_err(|(field, why)| format!("{}: {field}: {why}", file.display()))?;
         lines_failed =
             lines_failed.checked_add(summary.lines_failed).ok_or_else(|| overflow("summary.lines_failed"))?;
     }
     let (first, _) = first.ok_or("no file to merge")?;
+    let dataset = dataset.unwrap_or_default();
     let run = Run {
         prefeval: VERSION.to_string(),
         format: if formats_differ { MIXED_FORMATS.to_string() } else { first.format },
@@ -119,7 +120,7 @@ fn merge(files: &[impl AsRef<Path>], confidence: f64) -> Result<Summary, String>
         inputs: Some(inputs),
         ..first
     };
-    Ok(Summary::new(&totals, lines_failed, run))
+    Ok(dataset.summary(lines_failed, run))
 }
 
 /// Refuses `run` (of `file`) unless its normalization, β and model are those of `first`.
@@ -138,6 +139,15 @@ fn check_same_run(first: &Run, first_file: &Path, run: &Run, file: &Path) -> Res
     if run.beta != first.beta {
         let why = "losses and accuracies at different β are of different models";
         return differ("beta", run.beta.to_string(), first.beta.to_string(), why);
+    }
+    let option = |value: Option<usize>| value.map_or("(none)".to_string(), |value| value.to_string());
+    if run.calibration_bins != first.calibration_bins {
+        let why = "calibration bins of different widths do not add (evaluate every shard with the same K)";
+        return differ("calibration_bins", option(run.calibration_bins), option(first.calibration_bins), why);
+    }
+    if run.top_disagreements != first.top_disagreements {
+        let why = "the k least probable pairs of the whole are those of the shards only for the same k";
+        return differ("top_disagreements", option(run.top_disagreements), option(first.top_disagreements), why);
     }
     if run.model != first.model {
         let name = |model: &Option<String>| model.as_ref().map_or("(none)".to_string(), |model| format!("`{model}`"));

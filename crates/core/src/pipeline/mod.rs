@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod compare;
+pub mod dataset;
 pub mod decode;
 pub mod decompress;
 pub mod encode;

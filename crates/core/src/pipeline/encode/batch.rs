@@ -16,7 +16,7 @@ use super::list::{ListJson, write_list};
 use super::{OutputBlocks, write_f64, write_json};
 use crate::math::{Calibration, ListEvaluation, RankedList, Totals};
 use crate::pipeline::Options;
-use crate::pipeline::figures::Disagreement;
+use crate::pipeline::figures::{Disagreement, macro_accuracy};
 use crate::pipeline::format::ListInput;
 use crate::pipeline::options::Results;
 use crate::pipeline::run::Run;
@@ -123,10 +123,7 @@ fn summary_and_groups<'r, 'a>(
     let groups = extras.groups.map(|groups| {
         groups.iter().map(|(group, totals)| GroupJson { group, figures: GroupFigures::new(totals) }).collect::<Vec<_>>()
     });
-    let macro_accuracy = groups.as_ref().and_then(|groups| {
-        let accuracies: Vec<f64> = groups.iter().filter_map(|g| g.figures.accuracy).collect();
-        (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64)
-    });
+    let macro_accuracy = extras.groups.and_then(|groups| macro_accuracy(groups.iter().map(|(_, totals)| totals)));
     let summary = BatchSummary {
         figures: Figures::new(totals, options.confidence),
         macro_accuracy,
@@ -200,8 +197,9 @@ impl Serialize for GroupJson<'_> {
     }
 }
 
-#[derive(Serialize)]
-struct CalibrationJson {
+/// `calibration` of a batch answer and of a summary: ECE, Brier and every bin.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CalibrationJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     ece: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,7 +207,7 @@ struct CalibrationJson {
     bins: Vec<CalibrationBinJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 struct CalibrationBinJson {
     lower: f64,
     upper: f64,
