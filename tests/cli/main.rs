@@ -11,6 +11,7 @@
 mod helpers;
 
 mod compressed_input;
+mod dataset_figures;
 mod datasets;
 mod eval_output;
 mod eval_runs;

@@ -102,7 +102,7 @@ impl ChunkFigures {
 
 /// The groups a chunk may use once a run is near its limit: those the run knows, and room for
 /// `room` new ones (in line order).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct GroupGate {
     known: HashSet<String>,
     room: usize,
@@ -340,5 +340,147 @@ impl Dataset {
             summary.totals.length = Some(LengthTotalsJson::from(&self.length));
         }
         summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prefeval_testkit::SplitMix64;
+
+    use super::*;
+    use crate::limits::Limits;
+    use crate::memory::MemoryBudget;
+    use crate::pipeline::ndjson::{Chunk, evaluate_chunk};
+    use crate::pipeline::read_summary::read_summary_line;
+    use crate::pipeline::summary::summary_line;
+    use crate::pipeline::{Sequential, evaluate};
+
+    const LIMITS: Limits = Limits {
+        max_line_bytes: 1 << 20,
+        max_items_per_list: 1000,
+        max_lists: 100_000,
+        max_pairs: 1 << 30,
+        max_evaluated_pairs: 1 << 30,
+    };
+
+    /// NDJSON lines with groups, ids, tied ranks and random rewards (one line invalid).
+    fn lines(seed: u64, count: usize) -> Vec<String> {
+        let mut rng = SplitMix64::new(seed);
+        (0..count)
+            .map(|index| {
+                if index == 7 {
+                    return r#"{"items":[{"reward":1.0}]}"#.to_string();
+                }
+                let n = 2 + rng.below(6);
+                let items: Vec<String> = (0..n)
+                    .map(|k| {
+                        format!(
+                            r#"{{"id":"i{k}","reward":{},"rank":{}}}"#,
+                            (rng.unit() * 2.0 - 1.0) * [0.01, 1.0, 40.0][rng.below(3) as usize],
+                            1 + k / 2
+                        )
+                    })
+                    .collect();
+                format!(r#"{{"id":"p{index}","group":"g{}","items":[{}]}}"#, rng.below(9), items.join(","))
+            })
+            .collect()
+    }
+
+    fn options() -> Options {
+        let mut options = Options::for_datasets();
+        options.calibration_bins = Some(6);
+        options.top_disagreements = Some(9);
+        options
+    }
+
+    /// The summary line of `lines` cut into chunks of `size` lines.
+    fn summary_in_chunks(lines: &[String], size: usize) -> Vec<u8> {
+        let options = options();
+        let mut dataset = Dataset::new(&options);
+        for (index, part) in lines.chunks(size).enumerate() {
+            let bytes = part.iter().flat_map(|line| format!("{line}\n").into_bytes()).collect();
+            let chunk = Chunk { first_line: (index * size) as u64 + 1, bytes, skipped: Vec::new() };
+            let budget = MemoryBudget::new(usize::MAX);
+            let (outcome, _) = evaluate_chunk(&chunk, &options, &LIMITS, None, &Sequential, budget.empty()).unwrap();
+            dataset.add_chunk(&outcome.evaluations, &outcome.figures);
+        }
+        summary_line(&dataset.summary(1, Run::new(&options, None)))
+    }
+
+    #[test]
+    fn a_summary_is_the_same_to_the_last_bit_however_its_lines_were_chunked() {
+        let lines = lines(3, 600);
+        let whole = summary_in_chunks(&lines, lines.len());
+        for size in [1, 2, 7, 50] {
+            assert_eq!(summary_in_chunks(&lines, size), whole, "chunks of {size} lines");
+        }
+        let text = String::from_utf8(whole).unwrap();
+        for key in ["\"groups\"", "\"macro_accuracy\"", "\"calibration\"", "\"disagreements\"", "\"sum_squared_error\""]
+        {
+            assert!(text.contains(key), "{key} in {text}");
+        }
+    }
+
+    /// A dataset of lists whose items carry lengths (as a format that reads them would give).
+    fn with_lengths(seed: u64, count: usize) -> (Dataset, LengthCounts) {
+        let mut rng = SplitMix64::new(seed);
+        let options = Options::for_datasets();
+        let mut ranked = Vec::new();
+        let mut figures = ChunkFigures::default();
+        for _ in 0..count {
+            let n = 2 + rng.below(5) as usize;
+            let rewards: Vec<f64> = (0..n).map(|_| (rng.below(5) as f64) / 2.0).collect();
+            let list = RankedList::new(rewards, None).unwrap();
+            let lengths: Vec<Option<f64>> =
+                (0..n).map(|_| (rng.below(4) > 0).then(|| rng.below(6) as f64 * 10.0)).collect();
+            figures.length.add_list(&list, &lengths, options.math.beta);
+            ranked.push(list);
+        }
+        let evaluations: Vec<ListEvaluation> =
+            evaluate(&ranked, &options.math, &Sequential).into_iter().map(Result::unwrap).collect();
+        let mut dataset = Dataset::new(&options);
+        dataset.add_chunk(&evaluations, &figures);
+        (dataset, figures.length)
+    }
+
+    #[test]
+    fn length_counts_merge_exactly_through_summaries_read_back() {
+        let options = Options::for_datasets();
+        let (whole, counts) = with_lengths(11, 40);
+        assert!(counts.pairs > 0);
+        let run = |bytes: u64| {
+            Run::new(&options, None).with_input(crate::pipeline::fingerprint::Fingerprint { bytes, xxh3: bytes })
+        };
+        let whole_summary = whole.summary(0, run(1));
+        assert_eq!(whole_summary.length, LengthJson::of(&counts));
+        assert_eq!(whole_summary.totals.length, Some(LengthTotalsJson::from(&counts)));
+        // Two shards read back from their summary lines, merged: the counts of both.
+        let (a, a_counts) = with_lengths(11, 17);
+        let (b, b_counts) = with_lengths(12, 23);
+        let mut merged = Dataset::for_merge(&run(1));
+        for (index, shard) in [a, b].iter().enumerate() {
+            let line = summary_line(&shard.summary(0, run(index as u64 + 1)));
+            let read = read_summary_line(line.strip_suffix(b"\n").unwrap()).unwrap();
+            merged.merge_summary(&read, index).unwrap();
+        }
+        let mut expected = a_counts;
+        expected.merge(&b_counts);
+        assert_eq!(merged.summary(0, run(9)).totals.length, Some(LengthTotalsJson::from(&expected)));
+        // Without a pair of two lengths, no length at all.
+        let plain = Dataset::new(&options).summary(0, run(1));
+        assert_eq!((plain.length, plain.totals.length), (None, None));
+    }
+
+    #[test]
+    fn a_gate_admits_known_groups_and_as_many_new_ones_as_it_has_room_for() {
+        let mut dataset = Dataset::default();
+        dataset.group_slot("a");
+        let gate = GroupGate { room: 1, ..(*dataset.gate()).clone() };
+        let mut added = HashSet::new();
+        assert!(gate.admits("a", &mut added));
+        assert!(gate.admits("b", &mut added));
+        assert!(gate.admits("b", &mut added), "a group the chunk added is known from then on");
+        assert!(!gate.admits("c", &mut added));
+        assert!(gate.admits("a", &mut added));
     }
 }
