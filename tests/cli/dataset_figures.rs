@@ -437,3 +437,45 @@ fn a_run_keeps_10000_groups_and_each_line_that_would_add_one_more_answers_too_ma
     assert_eq!(from_batch.status.code(), Some(1), "{}", stderr(&from_batch));
     check_group_limit(&from_batch.stdout, &refused);
 }
+
+#[test]
+fn merge_adds_the_length_counts_of_its_shards_and_computes_the_figures_from_the_sums() {
+    // Items carry no length through the input formats yet: the shards' counts are written into
+    // their summaries here, as a run over lists with lengths writes them.
+    let scratch = Scratch::new("dataset-merge-length");
+    let lists = grouped_lists(41, 30);
+    let counts = [[9u64, 4, 7, 3, 2], [0, 0, 0, 0, 0], [10, 5, 9, 4, 1]]; // pairs, longer, agreeing½, shorter, agreeing½
+    let mut shards = Vec::new();
+    for (s, [pairs, longer, agreeing_longer, shorter, agreeing_shorter]) in counts.iter().enumerate() {
+        let (path, bytes) = eval_to(&scratch, &format!("length{s}"), &lists[s * 10..s * 10 + 10], &[]);
+        let mut summary = summary_of(&bytes);
+        if *pairs > 0 {
+            summary["totals"]["length"] = json!({"pairs": pairs, "pairs_preferred_longer": longer,
+                "agreeing_preferred_longer": *agreeing_longer as f64 / 2.0, "pairs_preferred_shorter": shorter,
+                "agreeing_preferred_shorter": *agreeing_shorter as f64 / 2.0});
+        }
+        std::fs::write(&path, format!("{}\n", json!({"summary": summary}))).unwrap();
+        shards.push(path);
+    }
+    let merged = prefeval(&[&["merge"], &shards.iter().map(String::as_str).collect::<Vec<_>>()[..]].concat(), None);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let merged = summary_of(&merged.stdout);
+    let (pairs, longer, agreeing_longer, shorter, agreeing_shorter) = (19.0, 9.0, 16.0 / 2.0, 7.0, 3.0 / 2.0);
+    assert_eq!(
+        merged["totals"]["length"],
+        json!({"pairs": 19, "pairs_preferred_longer": 9, "agreeing_preferred_longer": agreeing_longer,
+            "pairs_preferred_shorter": 7, "agreeing_preferred_shorter": agreeing_shorter})
+    );
+    let length = &merged["length"];
+    assert_eq!(length["pairs"], 19);
+    assert_eq!(length["baseline_accuracy"].as_f64(), Some((longer + (pairs - longer - shorter) / 2.0) / pairs));
+    assert_eq!(length["accuracy_preferred_longer"].as_f64(), Some(agreeing_longer / longer));
+    assert_eq!(length["accuracy_preferred_shorter"].as_f64(), Some(agreeing_shorter / shorter));
+    let follows = agreeing_longer + (shorter - agreeing_shorter);
+    assert_eq!(length["reward_follows_length"].as_f64(), Some(follows / (longer + shorter)));
+    // Counts a run cannot have are refused.
+    let mut broken = summary_of(&std::fs::read(&shards[0]).unwrap());
+    broken["totals"]["length"]["pairs_preferred_longer"] = json!(100);
+    let broken = scratch.write("broken.out", format!("{}\n", json!({"summary": broken})).as_bytes());
+    refused(&[&broken], "broken.out", "summary.totals.length.pairs_preferred_longer");
+}
