@@ -83,6 +83,7 @@ struct CompareProgress {
 impl StreamKind for CompareLines {
     type Outcome = CompareOutcome;
     type Summary = CompareProgress;
+    type Gate = ();
 
     fn start_summary(&self) -> CompareProgress {
         CompareProgress { totals: CompareTotals::new(self.models.len()), lines_failed: 0 }
@@ -92,6 +93,7 @@ impl StreamKind for CompareLines {
         &self,
         chunk: &Chunk,
         limits: &Limits,
+        _gate: Option<&()>,
         scope: &WorkerScope<'_>,
         held: Reservation,
     ) -> Result<(CompareOutcome, Reservation), OverBudget> {

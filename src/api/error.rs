@@ -21,9 +21,8 @@ impl ErrorStatus for ErrorCode {
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidType | InvalidValue | MissingField | UnknownField | NumberOutOfRange | EmptyBatch | TooFewItems
-            | TooManyItems | TooManyLists | TooManyPairs | MixedRanking | NoPreferences | NonFiniteResult => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            | TooManyItems | TooManyLists | TooManyPairs | TooManyGroups | MixedRanking | NoPreferences
+            | NonFiniteResult => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthorized => StatusCode::UNAUTHORIZED,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             QueueFull | MemoryBudget => StatusCode::SERVICE_UNAVAILABLE,

@@ -22,9 +22,9 @@ use super::body::{over_budget, reserved_bytes};
 use super::error::{Error, ErrorCode, HttpError};
 use super::request_body::{BodyError, RequestBody, content_coding};
 use crate::limits::Limits;
-use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
 use crate::pipeline::Options;
+use crate::pipeline::dataset::{Dataset, GroupGate};
 use crate::pipeline::decompress::ContentCoding;
 use crate::pipeline::encode::write_stream_error;
 use crate::pipeline::fingerprint::Fingerprint;
@@ -33,7 +33,7 @@ use crate::pipeline::ndjson::{
 };
 use crate::pipeline::options::{Door, OptionDef, OptionSettings};
 use crate::pipeline::run::Run;
-use crate::pipeline::summary::{Summary, summary_line};
+use crate::pipeline::summary::summary_line;
 use crate::pipeline::validate::check_model;
 use crate::pipeline::wire::Text;
 use crate::runtime::metrics::{EvaluationCounts, Metrics, REJECT_MEMORY_BUDGET, REJECT_QUEUE_FULL};
@@ -82,6 +82,9 @@ pub(super) trait StreamKind: Send + Sync + 'static {
     type Outcome: Send + 'static;
     /// What the summary accumulates, chunk by chunk, in input order.
     type Summary: Send;
+    /// What a chunk may be evaluated behind, decided by the chunks delivered before it (the
+    /// evaluate stream's limit of groups); `()` for a kind that needs none.
+    type Gate: Clone + Send + Sync + 'static;
 
     /// The summary of no lines.
     fn start_summary(&self) -> Self::Summary;
@@ -92,9 +95,21 @@ pub(super) trait StreamKind: Send + Sync + 'static {
         &self,
         chunk: &Chunk,
         limits: &Limits,
+        gate: Option<&Self::Gate>,
         scope: &WorkerScope<'_>,
         held: Reservation,
     ) -> Result<(Self::Outcome, Reservation), OverBudget>;
+
+    /// The gate a chunk submitted now is evaluated behind, after what `summary` holds.
+    fn gate(&self, _summary: &Self::Summary) -> Option<Self::Gate> {
+        None
+    }
+
+    /// The gate to evaluate a chunk again behind when its outcome cannot be delivered as it is
+    /// (known only in input order: its lines bring more groups than the run has room for).
+    fn again(&self, _outcome: &Self::Outcome, _summary: &Self::Summary) -> Option<Self::Gate> {
+        None
+    }
 
     /// The answer of a chunk given up as a whole: `error` for each of its lines.
     fn refuse(&self, chunk: &Chunk, error: &Error) -> Self::Outcome;
@@ -106,7 +121,7 @@ pub(super) trait StreamKind: Send + Sync + 'static {
     fn summary_line(&self, summary: Self::Summary, input: Option<Fingerprint>) -> Vec<u8>;
 }
 
-/// The evaluate stream's chunks: lists of one model, summed into `Totals`.
+/// The evaluate stream's chunks: lists of one model, summed into a `Dataset`.
 struct EvaluateLines {
     options: Options,
     model: Option<String>,
@@ -114,26 +129,38 @@ struct EvaluateLines {
 
 /// The evaluate stream's summary so far.
 struct EvaluateSummary {
-    totals: Totals,
+    dataset: Dataset,
+    /// Once the run holds as many groups as it may: the gate every later chunk is evaluated behind.
+    full_gate: Option<Arc<GroupGate>>,
     lines_failed: u64,
 }
 
 impl StreamKind for EvaluateLines {
     type Outcome = ChunkOutcome;
     type Summary = EvaluateSummary;
+    type Gate = Arc<GroupGate>;
 
     fn start_summary(&self) -> EvaluateSummary {
-        EvaluateSummary { totals: Totals::default(), lines_failed: 0 }
+        EvaluateSummary { dataset: Dataset::new(&self.options), full_gate: None, lines_failed: 0 }
     }
 
     fn evaluate(
         &self,
         chunk: &Chunk,
         limits: &Limits,
+        gate: Option<&Arc<GroupGate>>,
         scope: &WorkerScope<'_>,
         held: Reservation,
     ) -> Result<(ChunkOutcome, Reservation), OverBudget> {
-        evaluate_chunk(chunk, &self.options, limits, scope, held)
+        evaluate_chunk(chunk, &self.options, limits, gate.map(|gate| &**gate), scope, held)
+    }
+
+    fn gate(&self, summary: &EvaluateSummary) -> Option<Arc<GroupGate>> {
+        summary.full_gate.clone()
+    }
+
+    fn again(&self, outcome: &ChunkOutcome, summary: &EvaluateSummary) -> Option<Arc<GroupGate>> {
+        summary.dataset.overflows(&outcome.figures).then(|| summary.dataset.gate())
     }
 
     fn refuse(&self, chunk: &Chunk, error: &Error) -> ChunkOutcome {
@@ -146,7 +173,10 @@ impl StreamKind for EvaluateLines {
             totals: &outcome.totals,
             list_losses: &mut outcome.list_losses.iter().copied(),
         });
-        outcome.evaluations.iter().for_each(|evaluation| summary.totals.add(evaluation));
+        summary.dataset.add_chunk(&outcome.evaluations, &outcome.figures);
+        if summary.full_gate.is_none() && summary.dataset.is_full() {
+            summary.full_gate = Some(summary.dataset.gate());
+        }
         summary.lines_failed += outcome.lines_failed;
         outcome.output
     }
@@ -156,7 +186,7 @@ impl StreamKind for EvaluateLines {
         if let Some(input) = input {
             run = run.with_input(input);
         }
-        summary_line(&Summary::new(&summary.totals, summary.lines_failed, run))
+        summary_line(&summary.dataset.summary(summary.lines_failed, run))
     }
 }
 
@@ -467,8 +497,11 @@ impl<K: StreamKind> Stream<K> {
             let input = progress.reading.split(chunk.bytes.capacity());
             let turn = if index + 1 == count { progress.turn.take() } else { None };
             let chunk = Arc::new(chunk);
-            let job =
-                if progress.one_at_a_time { None } else { Some(self.submit(&chunk, self.state.memory.empty()).await?) };
+            let job = if progress.one_at_a_time {
+                None
+            } else {
+                Some(self.submit(&chunk, self.state.memory.empty(), self.kind.gate(&progress.summary)).await?)
+            };
             progress.in_flight.push_back(InFlight { chunk, job, input, _turn: turn });
             while progress.in_flight.len() >= max_in_flight {
                 self.deliver(progress).await?;
@@ -511,10 +544,16 @@ impl<K: StreamKind> Stream<K> {
         }
     }
 
-    /// Submits a chunk to the pool with what is `held` for it, waiting while the queue is full.
-    async fn submit(&self, chunk: &Arc<Chunk>, held: Reservation) -> Result<ChunkJob<K::Outcome>, Stopped> {
+    /// Submits a chunk to the pool with what is `held` for it, behind `gate` when there is one,
+    /// waiting while the queue is full.
+    async fn submit(
+        &self,
+        chunk: &Arc<Chunk>,
+        held: Reservation,
+        gate: Option<K::Gate>,
+    ) -> Result<ChunkJob<K::Outcome>, Stopped> {
         let (chunk, kind, limits) = (Arc::clone(chunk), Arc::clone(&self.kind), self.state.limits);
-        let mut job = move |scope: &WorkerScope<'_>| kind.evaluate(&chunk, &limits, scope, held);
+        let mut job = move |scope: &WorkerScope<'_>| kind.evaluate(&chunk, &limits, gate.as_ref(), scope, held);
         loop {
             // A refused job comes back with its reservation, for the next attempt.
             match self.state.pool.submit_or_return(job) {
@@ -534,9 +573,10 @@ impl<K: StreamKind> Stream<K> {
         let Some(InFlight { chunk, job, input, _turn: turn }) = progress.in_flight.pop_front() else {
             return Ok(());
         };
+        let mut gate = self.kind.gate(&progress.summary);
         let mut job = match job {
             Some(job) => job,
-            None => self.submit(&chunk, self.state.memory.empty()).await?,
+            None => self.submit(&chunk, self.state.memory.empty(), gate.clone()).await?,
         };
         let wait = Duration::from_secs(self.state.request_timeout_secs);
         let deadline = tokio::time::Instant::now() + wait;
@@ -548,6 +588,15 @@ impl<K: StreamKind> Stream<K> {
                 Stopped::Failed(Error::internal())
             })?;
             self.state.metrics.observe_timings(&timings);
+            // Its lines bring more new groups than the run has room for (known only now, in input
+            // order): it is evaluated again behind a gate, and the lines past the limit answer
+            // `too_many_groups`.
+            let again = evaluated.as_ref().ok().and_then(|(outcome, _)| self.kind.again(outcome, &progress.summary));
+            if again.is_some() {
+                gate = again;
+                job = self.submit(&chunk, self.state.memory.empty(), gate.clone()).await?;
+                continue;
+            }
             let needed = match evaluated {
                 Ok(done) => break done,
                 Err(OverBudget::Exhausted { needed }) => needed,
@@ -581,7 +630,7 @@ impl<K: StreamKind> Stream<K> {
                 let refused = self.kind.refuse(&chunk, &Error::line_budget_busy(wait.as_secs()));
                 break (refused, self.state.memory.empty());
             };
-            job = self.submit(&chunk, held).await?;
+            job = self.submit(&chunk, held, gate.clone()).await?;
         };
         // The input and the long-line turn are free once the answer is made.
         drop((input, turn));

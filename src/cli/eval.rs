@@ -19,8 +19,13 @@ use super::output::Output;
 use super::progress::Progress;
 use crate::config::Config;
 use crate::limits::Limits;
-use crate::math::Totals;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::math::ListEvaluation;
 use crate::memory::{MemoryBudget, OverBudget};
+use crate::pipeline::dataset::{ChunkFigures, Dataset, GroupGate, MAX_GROUPS, too_many_groups};
 use crate::pipeline::encode::{ListJson, OutputBlocks, write_error_line, write_list_line};
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, evaluate_chunk, loss_overflow, strip_bom,
@@ -133,13 +138,13 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Done, String>
         ),
     })?;
     progress.advance(head.bytes.len() as u64, 0);
-    let (report, totals, run) = if head.batch {
+    let (report, dataset, run) = if head.batch {
         evaluate_batch(strip_bom(&head.bytes), args, &limits, &threads, &mut output)?
     } else {
         let options = args.options.0.resolve(Options::for_datasets(), "").map_err(|error| error.message)?;
         let memory_limit =
             args.memory_limit_bytes.map_or(usize::MAX, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX));
-        let (report, totals) = evaluate_lines(
+        let (report, dataset) = evaluate_lines(
             head.bytes,
             &mut input.reader,
             &options,
@@ -149,11 +154,11 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Done, String>
             &mut output,
             &progress,
         )?;
-        (report, totals, Run::new(&options, args.model.as_deref()))
+        (report, dataset, Run::new(&options, args.model.as_deref()))
     };
     // Every byte of the input has been read: the fingerprint is the whole input's.
     let fingerprint = input.fingerprint();
-    let summary = Summary::new(&totals, report.lines_failed, run.with_input(fingerprint));
+    let summary = dataset.summary(report.lines_failed, run.with_input(fingerprint));
     output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
     output.finish(interrupt)?;
     progress.finish();
@@ -172,13 +177,13 @@ fn evaluate_lines(
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
     progress: &Progress,
-) -> Result<(Report, Totals), String> {
+) -> Result<(Report, Dataset), String> {
     let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
     let mut builder = ChunkBuilder::new(target, limits.max_line_bytes);
     let mut chunks = Vec::new();
     builder.push(&first_line, &mut chunks);
     let batch_size = 2 * threads.current_num_threads();
-    let mut totals = Totals::default();
+    let mut run = RunFigures { dataset: Dataset::new(options), full_gate: None };
     let mut report = Report::default();
     let mut block = vec![0u8; READ_BYTES];
     loop {
@@ -191,15 +196,22 @@ fn evaluate_lines(
         builder.push(&block[..read], &mut chunks);
         if chunks.len() >= batch_size {
             let lines =
-                write_chunks(&mut chunks, options, limits, threads, memory_limit, output, &mut totals, &mut report)?;
+                write_chunks(&mut chunks, options, limits, threads, memory_limit, output, &mut run, &mut report)?;
             progress.advance(0, lines);
         }
         progress.advance(read as u64, 0);
     }
     chunks.extend(builder.finish());
-    let lines = write_chunks(&mut chunks, options, limits, threads, memory_limit, output, &mut totals, &mut report)?;
+    let lines = write_chunks(&mut chunks, options, limits, threads, memory_limit, output, &mut run, &mut report)?;
     progress.advance(0, lines);
-    Ok((report, totals))
+    Ok((report, run.dataset))
+}
+
+/// What a run adds its chunks to: its figures, and once it holds as many groups as it may, the
+/// gate every later chunk is evaluated behind.
+struct RunFigures {
+    dataset: Dataset,
+    full_gate: Option<Arc<GroupGate>>,
 }
 
 /// Evaluates `chunks` in parallel and writes their output in order; returns the lines done.
@@ -211,38 +223,55 @@ fn write_chunks(
     threads: &rayon::ThreadPool,
     memory_limit: usize,
     output: &mut dyn Write,
-    totals: &mut Totals,
+    run: &mut RunFigures,
     report: &mut Report,
 ) -> Result<u64, String> {
     // Each chunk has the whole budget to itself: what it decides is whether a line can ever fit,
     // never whether others hold the memory now.
-    let evaluate =
-        |chunk: &Chunk| evaluate_chunk(chunk, options, limits, threads, MemoryBudget::new(memory_limit).empty());
-    let outcomes: Vec<_> = threads.install(|| {
-        chunks
-            .par_iter()
-            .map(|chunk| match evaluate(chunk) {
-                // Lines that together can never fit: each on its own, as the stream does.
-                Err(OverBudget::NeverFits { .. }) => chunk.single_lines().iter().map(evaluate).collect(),
-                evaluated => vec![evaluated],
-            })
-            .collect()
-    });
+    let evaluate = |chunk: &Chunk, gate: Option<&GroupGate>| {
+        evaluate_chunk(chunk, options, limits, gate, threads, MemoryBudget::new(memory_limit).empty())
+    };
+    // Each piece with the lines it answers: the chunk itself (`None`), or one of its lines when
+    // its lines together can never fit and are evaluated each on its own, as the stream does.
+    let pieces = |chunk: &Chunk, gate: Option<&GroupGate>| match evaluate(chunk, gate) {
+        Err(OverBudget::NeverFits { .. }) => {
+            chunk.single_lines().into_iter().map(|line| (evaluate(&line, gate), Some(line))).collect()
+        }
+        evaluated => vec![(evaluated, None)],
+    };
+    let gate = run.full_gate.clone();
+    let outcomes: Vec<Vec<_>> =
+        threads.install(|| chunks.par_iter().map(|chunk| pieces(chunk, gate.as_deref())).collect());
     let lines: u64 = chunks.iter().map(Chunk::lines).sum();
-    chunks.clear();
-    for outcome in outcomes.into_iter().flatten() {
-        // Lines that never fit are error lines; a chunk whose fitting lines together outgrow the
-        // budget (their answers all held at once) is the one refusal left.
-        let (outcome, _) = outcome.map_err(|_| {
-            format!("a chunk of lines needs more than the memory budget of {memory_limit} bytes together; raise --memory-limit-bytes")
-        })?;
-        output.write_all(&outcome.output).map_err(|error| format!("cannot write the results: {error}"))?;
-        outcome.evaluations.iter().for_each(|evaluation| totals.add(evaluation));
-        report.lines_failed += outcome.lines_failed;
-        if let Some(line) = outcome.first_failed_line {
-            report.first_failed_line.get_or_insert(line);
+    for (chunk, chunk_pieces) in chunks.iter().zip(outcomes) {
+        for (outcome, line) in chunk_pieces {
+            // Lines that never fit are error lines; a chunk whose fitting lines together outgrow the
+            // budget (their answers all held at once) is the one refusal left.
+            let refused = |_| {
+                format!(
+                    "a chunk of lines needs more than the memory budget of {memory_limit} bytes together; raise --memory-limit-bytes"
+                )
+            };
+            let (mut outcome, _) = outcome.map_err(refused)?;
+            if run.dataset.overflows(&outcome.figures) {
+                // More new groups than the run has room for: evaluated again behind a gate, so the
+                // lines past the limit answer `too_many_groups`.
+                let gate = run.dataset.gate();
+                let piece = line.as_ref().unwrap_or(chunk);
+                (outcome, _) = threads.install(|| evaluate(piece, Some(&gate))).map_err(refused)?;
+            }
+            output.write_all(&outcome.output).map_err(|error| format!("cannot write the results: {error}"))?;
+            run.dataset.add_chunk(&outcome.evaluations, &outcome.figures);
+            if run.full_gate.is_none() && run.dataset.is_full() {
+                run.full_gate = Some(run.dataset.gate());
+            }
+            report.lines_failed += outcome.lines_failed;
+            if let Some(line) = outcome.first_failed_line {
+                report.first_failed_line.get_or_insert(line);
+            }
         }
     }
+    chunks.clear();
     report.lines += lines;
     Ok(lines)
 }
@@ -257,7 +286,7 @@ fn evaluate_batch(
     limits: &Limits,
     threads: &rayon::ThreadPool,
     output: &mut dyn Write,
-) -> Result<(Report, Totals, Run), String> {
+) -> Result<(Report, Dataset, Run), String> {
     let batch = validate::batch(body, limits, &Options::for_datasets(), &args.options.0).map_err(|error| {
         let path = error.path.as_deref().map(|path| format!(" at {path}")).unwrap_or_default();
         format!(
@@ -266,41 +295,58 @@ fn evaluate_batch(
             error.message
         )
     })?;
-    // Figures across lists belong to POST /v1/evaluate's answer, which this command does not
-    // write: refuse rather than ignore what the file asks for.
-    let options = &batch.options;
-    let asked = [
-        ("options.calibration_bins", options.calibration_bins.is_some()),
-        ("options.top_disagreements", options.top_disagreements.is_some()),
-        ("lists[].group", batch.inputs.iter().any(|input| input.group.is_some())),
-    ];
-    if let Some((field, _)) = asked.iter().find(|(_, asked)| *asked) {
-        return Err(format!(
-            "{field} asks for figures of POST /v1/evaluate's answer, which `prefeval eval` does not write; \
-             send the batch to the service, or leave it out"
-        ));
-    }
     let evaluated = pipeline::batch::run(&batch, threads);
     let mut report = Report { lines: evaluated.lists.len() as u64, ..Report::default() };
-    let mut out = OutputBlocks::new(Vec::new());
-    for (index, (input, evaluation)) in batch.inputs.iter().zip(&evaluated.lists).enumerate() {
-        let line = index as u64 + 1;
-        let written = match evaluation {
-            Ok(_) if batch.options.results == Results::Errors => Ok(()),
-            Ok(evaluation) => {
-                let pair_ids = batch.options.include_pair_ids;
-                write_list_line(&mut out, &ListJson { line: Some(line), input, evaluation, pair_ids })
+    // Each list as a stream line: its number is its position from 1; a list whose group would be
+    // one more than a run keeps answers `too_many_groups`, as on the stream.
+    let group_field = batch.options.naming.data_name("group");
+    let mut groups: HashSet<&str> = HashSet::new();
+    let slots: Vec<(u64, Result<usize, Error>)> = (batch.inputs.iter().enumerate())
+        .map(|(index, input)| {
+            let line = index as u64 + 1;
+            match &input.group {
+                Some(group) if !groups.contains(&*group.0) && groups.len() >= MAX_GROUPS => {
+                    (line, Err(too_many_groups(group_field)))
+                }
+                Some(group) => {
+                    groups.insert(&group.0);
+                    (line, Ok(index))
+                }
+                None => (line, Ok(index)),
             }
-            Err(_) => {
-                report.failed(line);
-                write_error_line(&mut out, line, &loss_overflow())
+        })
+        .collect();
+    let mut out = OutputBlocks::new(Vec::new());
+    let mut added = Vec::new();
+    for (line, slot) in &slots {
+        let written = match slot.as_ref().map(|&index| (index, &evaluated.lists[index])) {
+            Ok((index, Ok(evaluation))) => {
+                added.push(ListEvaluation { pairs: None, gradients: None, ..evaluation.clone() });
+                match batch.options.results {
+                    Results::Errors => Ok(()),
+                    Results::All => {
+                        let (input, pair_ids) = (&batch.inputs[index], batch.options.include_pair_ids);
+                        write_list_line(&mut out, &ListJson { line: Some(*line), input, evaluation, pair_ids })
+                    }
+                }
+            }
+            Ok((_, Err(_))) => {
+                report.failed(*line);
+                write_error_line(&mut out, *line, &loss_overflow())
+            }
+            Err(error) => {
+                report.failed(*line);
+                write_error_line(&mut out, *line, error)
             }
         };
         written.map_err(|error| format!("cannot encode the results: {error}"))?;
     }
+    let mut dataset = Dataset::new(&batch.options);
+    let figures = ChunkFigures::of(&slots, &batch.inputs, &batch.ranked, &evaluated.lists, &batch.options);
+    dataset.add_chunk(&added, &figures);
     let model = args.model.as_deref().or(batch.model.as_ref().map(|model| &*model.0));
     let run = Run::new(&batch.options, model);
     let out = out.finish().map_err(|error| format!("cannot encode the results: {error}"))?;
     output.write_all(&out).map_err(|error| format!("cannot write the results: {error}"))?;
-    Ok((report, evaluated.totals, run))
+    Ok((report, dataset, run))
 }

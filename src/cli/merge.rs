@@ -15,10 +15,10 @@ use clap::Args;
 
 use super::options::parse_confidence;
 use super::output::FileId;
-use crate::math::Totals;
 use crate::pipeline::compare_totals::{
     CompareSummary, CompareTotals, compare_summary_line, is_compare_summary, read_compare_summary,
 };
+use crate::pipeline::dataset::Dataset;
 use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::read_summary::read_summary_line;
 use crate::pipeline::run::{MIXED_FORMATS, Run, VERSION};
@@ -35,9 +35,10 @@ pub struct MergeArgs {
     pub confidence: f64,
 }
 
-/// A summary line is short (a comparison of 16 models, about 150 KB, the longest); this much of a
-/// file's end holds it.
+/// How much of a file's end is read at first for its summary line, and the longest summary line
+/// read (10,000 groups with their totals and 1,000 disagreements with long ids fit well inside).
 const TAIL_BYTES: u64 = 1024 * 1024;
+const MAX_SUMMARY_BYTES: u64 = 64 * 1024 * 1024;
 
 pub fn run(args: &MergeArgs) -> ExitCode {
     match merge(&args.files, args.confidence) {
@@ -146,7 +147,7 @@ fn merged_run(first: Run, formats_differ: bool, confidence: f64, inputs: Vec<Fin
 /// format or `mixed` (the format changes no figure), this merge's confidence (every interval is
 /// recomputed from the totals at it), and `inputs`, every input's fingerprint in file order.
 fn merge_evaluations(lines: &[(&Path, Vec<u8>)], confidence: f64) -> Result<Summary, String> {
-    let mut totals = Totals::default();
+    let mut dataset: Option<Dataset> = None;
     let mut lines_failed = 0u64;
     let mut first: Option<(Run, &Path)> = None;
     let mut formats_differ = false;
@@ -162,6 +163,8 @@ fn merge_evaluations(lines: &[(&Path, Vec<u8>)], confidence: f64) -> Result<Summ
             }
             None => first = Some((run.clone(), file)),
         }
+        // Where this file's inputs start among the merged ones: its disagreements' `input` moves by it.
+        let first_input = inputs.all.len();
         inputs.add(run, file)?;
         let overflow = |field: &str| {
             format!(
@@ -169,16 +172,16 @@ fn merge_evaluations(lines: &[(&Path, Vec<u8>)], confidence: f64) -> Result<Summ
                 file.display()
             )
         };
-        totals.checked_merge(&Totals::from(&summary.totals)).map_err(|field| {
-            // The one count kept in other units than its JSON field.
-            let field = if field == "agreeing_halves" { "agreeing" } else { field };
-            overflow(&format!("summary.totals.{field}"))
-        })?;
+        let dataset = dataset.get_or_insert_with(|| Dataset::for_merge(run));
+        dataset
+            .merge_summary(&summary, first_input)
+            .map_err(|(field, why)| format!("{}: {field}: {why}", file.display()))?;
         lines_failed =
             lines_failed.checked_add(summary.lines_failed).ok_or_else(|| overflow("summary.lines_failed"))?;
     }
     let (first, _) = first.ok_or("no file to merge")?;
-    Ok(Summary::new(&totals, lines_failed, merged_run(first, formats_differ, confidence, inputs.all)))
+    let dataset = dataset.unwrap_or_default();
+    Ok(dataset.summary(lines_failed, merged_run(first, formats_differ, confidence, inputs.all)))
 }
 
 /// As `merge_evaluations`, for summaries of comparisons: the same models in the same order
@@ -262,6 +265,15 @@ fn check_same_run(first: &Run, first_file: &Path, run: &Run, file: &Path) -> Res
         let why = "losses and accuracies at different β are of different models";
         return differ("beta", run.beta.to_string(), first.beta.to_string(), why);
     }
+    let option = |value: Option<usize>| value.map_or("(none)".to_string(), |value| value.to_string());
+    if run.calibration_bins != first.calibration_bins {
+        let why = "calibration bins of different widths do not add (evaluate every shard with the same K)";
+        return differ("calibration_bins", option(run.calibration_bins), option(first.calibration_bins), why);
+    }
+    if run.top_disagreements != first.top_disagreements {
+        let why = "the k least probable pairs of the whole are those of the shards only for the same k";
+        return differ("top_disagreements", option(run.top_disagreements), option(first.top_disagreements), why);
+    }
     if run.model != first.model {
         let name = |model: &Option<String>| model.as_ref().map_or("(none)".to_string(), |model| format!("`{model}`"));
         let why = "figures of different models do not merge (name the same model, or none, in every run)";
@@ -272,17 +284,36 @@ fn check_same_run(first: &Run, first_file: &Path, run: &Run, file: &Path) -> Res
 
 /// The last non-empty line of `path`, and the file's identity.
 fn last_line(path: &Path) -> Result<(Vec<u8>, FileId), String> {
+    let cannot_read = |error: std::io::Error| format!("cannot read {}: {error}", path.display());
     let mut file = File::open(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
-    let metadata = file.metadata().map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let metadata = file.metadata().map_err(cannot_read)?;
     let size = metadata.len();
-    file.seek(SeekFrom::Start(size.saturating_sub(TAIL_BYTES)))
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let last = tail
-        .split(|&b| b == b'\n')
-        .rev()
-        .find(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .ok_or_else(|| format!("{} is empty", path.display()))?;
-    Ok((last.to_vec(), FileId::of(&metadata)))
+    // Read a tail; if the last line starts before it, read a tail twice as long, up to the cap.
+    let mut window = TAIL_BYTES;
+    loop {
+        let start = size.saturating_sub(window);
+        file.seek(SeekFrom::Start(start)).map_err(cannot_read)?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail).map_err(cannot_read)?;
+        let content = tail.iter().rposition(|b| !b.is_ascii_whitespace());
+        let Some(end) = content else {
+            if start == 0 {
+                return Err(format!("{} is empty", path.display()));
+            }
+            window = window.saturating_mul(2);
+            continue;
+        };
+        match tail[..end].iter().rposition(|&b| b == b'\n') {
+            Some(newline) => return Ok((tail[newline + 1..=end].to_vec(), FileId::of(&metadata))),
+            None if start == 0 => return Ok((tail[..=end].to_vec(), FileId::of(&metadata))),
+            None if window >= MAX_SUMMARY_BYTES => {
+                return Err(format!(
+                    "the last line of {} is longer than {} MiB: no summary is that long",
+                    path.display(),
+                    MAX_SUMMARY_BYTES >> 20
+                ));
+            }
+            None => window = window.saturating_mul(2),
+        }
+    }
 }

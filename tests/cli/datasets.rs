@@ -18,13 +18,13 @@ const FORMATS: [&str; 5] = ["native", "pairs", "ranking", "ratings", "ranks_zero
 // The server.
 
 /// The binary with two workers, and the requests these tests send it.
-type Server = BinaryServer;
+pub(crate) type Server = BinaryServer;
 
-fn start() -> Server {
+pub(crate) fn start() -> Server {
     BinaryServer::start(&["--workers", "2"])
 }
 
-trait Doors {
+pub(crate) trait Doors {
     fn stream(&self, query: &str, body: &[u8]) -> Answer;
     fn post_stream(&self, query: &str, body: &[u8], framing: Framing<'_>) -> Answer;
     fn batch(&self, request: &Value) -> (u16, Value);
@@ -59,7 +59,7 @@ impl Doors for BinaryServer {
 // HTTP/1.1 over a plain socket.
 
 /// NDJSON: the result lines and the summary.
-fn results_and_summary(answer: &Answer) -> (Vec<Value>, Value) {
+pub(crate) fn results_and_summary(answer: &Answer) -> (Vec<Value>, Value) {
     let mut lines = ndjson_values(&answer.body);
     let last = lines.pop().expect("at least the summary line");
     let summary = last.get("summary").unwrap_or_else(|| panic!("the last line is no summary: {last}")).clone();
@@ -855,21 +855,6 @@ fn a_byte_order_mark_at_the_start_is_skipped_by_eval_and_the_stream() {
     let (results, summary) = results_and_summary(&streamed);
     assert_eq!(summary["lines_failed"], 0, "{}", streamed.text());
     assert_eq!(results[0]["id"], lists[0]["id"]);
-}
-
-#[test]
-fn eval_of_a_batch_file_refuses_the_figures_only_the_service_answers() {
-    let scratch = Scratch::new("batch-extras");
-    let list = json!({"group": "chat", "items": [{"reward": 1.0}, {"reward": 0.0}]});
-    let grouped = scratch.write("grouped.json", json!({"lists": [list]}).to_string().as_bytes());
-    let output = prefeval(&["eval", &grouped], None);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("lists[].group"), "{}", stderr(&output));
-    let binned = json!({"options": {"calibration_bins": 4}, "lists": [{"items": [{"reward": 1.0}, {"reward": 0.0}]}]});
-    let binned = scratch.write("binned.json", binned.to_string().as_bytes());
-    let output = prefeval(&["eval", &binned], None);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("options.calibration_bins"), "{}", stderr(&output));
 }
 
 /// A chunked stream request whose body the test writes piece by piece.

@@ -12,6 +12,7 @@ mod helpers;
 
 mod compare_runs;
 mod compressed_input;
+mod dataset_figures;
 mod datasets;
 mod eval_output;
 mod eval_runs;

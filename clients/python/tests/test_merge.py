@@ -479,3 +479,121 @@ def test_merge_refuses_to_mix_comparisons_and_evaluations(binary: Path, tmp_path
         prefeval.merge([compared, other_order])
     assert refused.value.path == "summary.run.models"
     assert run(binary, "merge", compared, other_order, check=False).returncode == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# The dataset-scale figures: groups, calibration, the least probable pairs, length.
+
+
+def grouped_shard(rng: random.Random, lists: int, first: int) -> str:
+    """Lists with groups (some without), ids of both kinds, and rewards on a grid of ½, so that many
+    pairs share a probability across shards."""
+    lines = []
+    for index in range(first, first + lists):
+        n = rng.randint(2, 6)
+        items = [{"id": f"i{k}", "reward": rng.randint(-3, 3) / 2, "rank": rng.randint(1, n)} for k in range(n)]
+        if all(item["rank"] == items[0]["rank"] for item in items):
+            items[0]["rank"] += 1
+        list_ = {"id": index if index % 3 == 0 else f"l{index}", "items": items}
+        if rng.random() < 0.85:
+            list_["group"] = rng.choice(["math", "code", "chat", "safety é"])
+        lines.append(json.dumps(list_))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def dataset_outputs(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Dict[str, List[Path]]:
+    directory = tmp_path_factory.mktemp("merge-dataset")
+    rng = random.Random(20261204)
+    flags = ("--calibration-bins", "6", "--top-disagreements", "12", "--beta", "0.7")
+    out: Dict[str, List[Path]] = {"figures": [], "k": [], "bins": []}
+    first = 0
+    for number, size in enumerate([30, 1, 75, 12]):
+        text = grouped_shard(rng, size, first)
+        first += size
+        out["figures"].append(eval_shard(binary, directory, f"figures-{number}", text, *flags))
+    text = grouped_shard(rng, 20, 0)
+    out["k"] = [eval_shard(binary, directory, "k5", text, "--top-disagreements", "5", "--beta", "0.7")]
+    out["bins"] = [eval_shard(binary, directory, "bins4", text, "--calibration-bins", "4", "--beta", "0.7")]
+    out["plain"] = [eval_shard(binary, directory, "plain", text, "--beta", "0.7")]
+    return out
+
+
+def test_groups_calibration_and_disagreements_merge_as_the_binary_merges_them(
+    binary: Path, dataset_outputs: Dict[str, List[Path]], tmp_path: Path
+) -> None:
+    files = dataset_outputs["figures"]
+    for chosen in (files, files[::-1], files[1:3], files[2:]):
+        expected = cli_merge_line(binary, chosen)
+        merged = prefeval.merge(chosen)
+        assert line(merged) == expected
+    merged = prefeval.merge(files)
+    assert merged.groups is not None and merged.macro_accuracy is not None
+    assert merged.calibration is not None and merged.totals is not None and merged.totals.calibration is not None
+    assert merged.disagreements is not None and len(merged.disagreements) == 12
+    assert {d.input for d in merged.disagreements} <= {0, 1, 2, 3}
+    assert merged.run is not None and merged.run.calibration_bins == 6 and merged.run.top_disagreements == 12
+    # A merge of a merge: its disagreements' inputs index the flattened inputs.
+    first_two = write_line(tmp_path / "first-two.out", prefeval.merge(files[:2]))
+    assert line(prefeval.merge([first_two, *files[2:]])) == cli_merge_line(binary, [first_two, *files[2:]])
+
+
+def test_length_counts_merge_as_the_binary_merges_them(binary: Path, outputs: Dict[str, List[Path]], tmp_path: Path) -> None:
+    edited = []
+    for number, path in enumerate(outputs["sum"][1:4]):
+        summary = _summary(path)
+        pairs = summary["totals"]["pairs"]
+        longer, shorter = pairs // 3, pairs // 4
+        summary["totals"]["length"] = {
+            "pairs": pairs - number,
+            "pairs_preferred_longer": longer,
+            "agreeing_preferred_longer": longer - 0.5,
+            "pairs_preferred_shorter": shorter,
+            "agreeing_preferred_shorter": shorter / 2,
+        }
+        edited.append(_write(summary, tmp_path / f"length-{number}.out"))
+    # With and without length counts: the ones without count no pair.
+    for chosen in (edited, [outputs["sum"][0], *edited]):
+        expected = cli_merge_line(binary, chosen)
+        merged = prefeval.merge(chosen)
+        assert line(merged) == expected
+        assert merged.length is not None and merged.totals is not None and merged.totals.length is not None
+
+
+@pytest.mark.parametrize(
+    "pick, field",
+    [
+        (lambda o: [o["figures"][0], o["bins"][0]], "summary.run.calibration_bins"),
+        (lambda o: [o["k"][0], o["figures"][0]], "summary.run.calibration_bins"),
+        (lambda o: [o["plain"][0], o["k"][0]], "summary.run.top_disagreements"),
+        (lambda o: [o["k"][0], o["plain"][0]], "summary.run.top_disagreements"),
+    ],
+)
+def test_other_k_or_bins_and_summaries_without_them_are_refused_as_the_binary_refuses_them(
+    binary: Path, dataset_outputs: Dict[str, List[Path]], pick: Any, field: str
+) -> None:
+    files = pick(dataset_outputs)
+    assert f"{field} " in refusal(binary, files)
+    error = refused(files)
+    assert error.path == field and error.indices == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda s: s["totals"]["calibration"][0].update(count=s["totals"]["calibration"][0]["count"] + 1),
+         "summary.totals.calibration"),
+        (lambda s: s["totals"]["calibration"][1].update(sum_observed=0.25), "summary.totals.calibration[1].sum_observed"),
+        (lambda s: s["disagreements"].reverse(), "summary.disagreements[1].probability"),
+        (lambda s: s["groups"][0]["totals"].update(agreeing=1e9), "summary.groups[0].totals.agreeing"),
+    ],
+)  # fmt: skip
+def test_broken_dataset_figures_are_refused_naming_the_field_as_the_binary_does(
+    binary: Path, dataset_outputs: Dict[str, List[Path]], tmp_path: Path, change: Any, field: str
+) -> None:
+    summary = _summary(dataset_outputs["figures"][0])
+    change(summary)
+    edited = _write(summary, tmp_path / "edited.out")
+    # The first check broken names its field (a bin's count, say, or the sums it no longer fits).
+    path = refused([edited]).path
+    assert path is not None and path.startswith(field) and f"{path}:" in refusal(binary, [edited])

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     TooManyItems,
     TooManyLists,
     TooManyPairs,
+    /// A line whose `group` would be one more than a run's limit of distinct groups.
+    TooManyGroups,
     MixedRanking,
     NoPreferences,
     NonFiniteResult,
@@ -44,7 +46,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 29] = {
+    pub const ALL: [ErrorCode; 30] = {
         use ErrorCode::*;
         [
             MalformedJson,
@@ -62,6 +64,7 @@ impl ErrorCode {
             TooManyItems,
             TooManyLists,
             TooManyPairs,
+            TooManyGroups,
             MixedRanking,
             NoPreferences,
             NonFiniteResult,

@@ -12,6 +12,12 @@ Then, summary by summary in order, as the command does file by file: a path give
 ``run.normalization``, ``run.beta`` (exactly) and ``run.model`` must be the first summary's; an
 input fingerprint seen before (in ``run.input`` or ``run.inputs``) is refused; counts must not
 overflow. Every refusal is a :class:`MergeError` naming the field and the summaries (by index).
+
+The dataset-scale figures merge as the command merges them: ``groups`` by name in order of first
+appearance (each group's ``totals`` added), the calibration bins' sums (``totals.calibration``; the
+summaries must have the same ``run.calibration_bins``), the k least probable pairs of the union
+(the same ``run.top_disagreements``; each named by its ``input`` in the merged ``run.inputs``, ties
+by input, then line, then pair), and the length counts (``totals.length``).
 """
 
 from __future__ import annotations
@@ -53,6 +59,11 @@ SummaryArg = Union[StreamSummary, Mapping[str, Any], str, bytes, "os.PathLike[st
 #: The float fields of the totals, in the order they are written.
 _SUM_FIELDS = ("chance_loss_sum", "kendall_tau_sum", "agreeing_squares", "agreeing_pairs", "pairs_squares")
 _COUNT_FIELDS = ("lists", "pairs", "kendall_tau_lists")
+
+#: Distinct groups a run (or a merge) keeps figures for.
+MAX_GROUPS = 10_000
+MAX_CALIBRATION_BINS = 100
+MAX_TOP_DISAGREEMENTS = 1000
 
 #: An input's fingerprint: (bytes, xxh3 as 16 lowercase hex digits).
 _Fingerprint = Tuple[int, str]
@@ -117,7 +128,7 @@ def merge(
         objects.append(summary)
     if objects and "comparisons" in objects[0]:
         return _merge_comparisons(objects, float(confidence))
-    totals = _Totals()
+    dataset: Optional[_Dataset] = None
     lines_failed = 0
     first: Optional[Tuple[Dict[str, Any], int]] = None
     formats_differ = False
@@ -130,12 +141,15 @@ def merge(
         else:
             _check_same_run(first[0], first[1], run, index)
             formats_differ |= first[0]["format"] != run["format"]
+        first_input = len(inputs.all)
         inputs.add(run, index)
-        totals.checked_merge(_Totals.from_json(shard["totals"]), index)
+        if dataset is None:
+            dataset = _Dataset(run)
+        dataset.merge_summary(shard, first_input, index)
         lines_failed += shard["lines_failed"]
         if lines_failed > U64_MAX:
             raise _overflow("summary.lines_failed", index)
-    if first is None:
+    if first is None or dataset is None:
         raise MergeError("no summary to merge", path=None, indices=())
     common = first[0]
     run_json: Dict[str, Any] = {"prefeval": __version__}
@@ -145,8 +159,12 @@ def merge(
     run_json["beta"] = common["beta"]
     run_json["format"] = MIXED_FORMATS if formats_differ else common["format"]
     run_json["confidence"] = float(confidence)
+    if common["calibration_bins"] is not None:
+        run_json["calibration_bins"] = common["calibration_bins"]
+    if common["top_disagreements"] is not None:
+        run_json["top_disagreements"] = common["top_disagreements"]
     run_json["inputs"] = inputs.json()
-    data = _summary_json(common["normalization"], totals, lines_failed, float(confidence))
+    data = dataset.summary_json(common["normalization"], lines_failed, float(confidence))
     data["run"] = run_json
     merged: StreamSummary = StreamSummary.from_dict(data)
     return merged
@@ -299,6 +317,16 @@ def _check_same_run(first: Mapping[str, Any], where: int, run: Mapping[str, Any]
     if run["beta"] != first["beta"]:
         why = "losses and accuracies at different β are of different models"
         raise differ("beta", repr(run["beta"]), repr(first["beta"]), why)
+
+    def option(value: Optional[int]) -> str:
+        return "(none)" if value is None else str(value)
+
+    if run["calibration_bins"] != first["calibration_bins"]:
+        why = "calibration bins of different widths do not add (evaluate every shard with the same K)"
+        raise differ("calibration_bins", option(run["calibration_bins"]), option(first["calibration_bins"]), why)
+    if run["top_disagreements"] != first["top_disagreements"]:
+        why = "the k least probable pairs of the whole are those of the shards only for the same k"
+        raise differ("top_disagreements", option(run["top_disagreements"]), option(first["top_disagreements"]), why)
     if run["model"] != first["model"]:
 
         def name(model: Optional[str]) -> str:
@@ -364,9 +392,8 @@ def _read(summary: Mapping[str, Any], index: int) -> Dict[str, Any]:
     normalization = _string(summary, "normalization", "summary", fail)
     lines_failed = _count(summary, "lines_failed", "summary", fail)
     totals_json = summary.get("totals")
-    if not isinstance(totals_json, Mapping):
-        raise fail("summary.totals", "missing, or not an object")
     totals = _read_totals(totals_json, "summary.totals", fail)
+    assert isinstance(totals_json, Mapping)
     run = _run(summary.get("run"), fail)
     if normalization != run["normalization"]:
         raise fail(
@@ -378,23 +405,203 @@ def _read(summary: Mapping[str, Any], index: int) -> Dict[str, Any]:
     if violation is not None:
         field, message = violation
         raise fail(f"summary.{field}", message)
-    return {"lines_failed": lines_failed, "totals": totals, "run": run}
+    groups = _read_groups(summary, totals, fail)
+    calibration = _read_calibration(totals_json, totals, run, fail)
+    disagreements = _read_disagreements(summary, run, fail)
+    length = _read_length(totals_json, totals, fail)
+    return {
+        "lines_failed": lines_failed,
+        "totals": totals,
+        "run": run,
+        "groups": groups,
+        "calibration": calibration,
+        "disagreements": disagreements,
+        "length": length,
+    }
 
 
-def _read_totals(totals_json: Mapping[str, Any], prefix: str, fail: Any) -> Dict[str, Any]:
-    """An evaluation's totals (at ``prefix``), typed."""
+def _read_totals(data: Any, parent: str, fail: Any) -> Dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise fail(parent, "missing, or not an object")
     totals: Dict[str, Any] = {}
     for name in ("lists", "pairs"):
-        totals[name] = _count(totals_json, name, prefix, fail)
-    totals["agreeing"] = _number(totals_json, "agreeing", prefix, fail, required=True)
+        totals[name] = _count(data, name, parent, fail)
+    totals["agreeing"] = _number(data, "agreeing", parent, fail, required=True)
     for name in ("loss_sum", "loss_sum_scaled", "loss_sum_squares"):
-        totals[name] = _number(totals_json, name, prefix, fail, required=False)
+        totals[name] = _number(data, name, parent, fail, required=False)
     for name in ("chance_loss_sum", "kendall_tau_sum"):
-        totals[name] = _number(totals_json, name, prefix, fail, required=True)
-    totals["kendall_tau_lists"] = _count(totals_json, "kendall_tau_lists", prefix, fail)
+        totals[name] = _number(data, name, parent, fail, required=True)
+    totals["kendall_tau_lists"] = _count(data, "kendall_tau_lists", parent, fail)
     for name in ("agreeing_squares", "agreeing_pairs", "pairs_squares"):
-        totals[name] = _number(totals_json, name, prefix, fail, required=True)
+        totals[name] = _number(data, name, parent, fail, required=True)
     return totals
+
+
+def _read_groups(summary: Mapping[str, Any], totals: Mapping[str, Any], fail: Any) -> List[Tuple[str, Dict[str, Any]]]:
+    """``summary.groups``: at most ``MAX_GROUPS`` distinct names, each with totals an evaluation can
+    write, together no more lists than the whole."""
+    groups = summary.get("groups")
+    if groups is None:
+        return []
+    if not isinstance(groups, list):
+        raise fail("summary.groups", "expected a list")
+    if len(groups) > MAX_GROUPS:
+        raise fail("summary.groups", f"{len(groups)} groups; a run has at most {MAX_GROUPS}")
+    read: List[Tuple[str, Dict[str, Any]]] = []
+    names = set()
+    lists = 0
+    for index, group in enumerate(groups):
+        at = f"summary.groups[{index}]"
+        if not isinstance(group, Mapping):
+            raise fail(at, "expected an object")
+        name = _string(group, "group", at, fail)
+        if name in names:
+            raise fail(f"{at}.group", f"`{name}` is listed twice")
+        names.add(name)
+        group_totals = _read_totals(group.get("totals"), f"{at}.totals", fail)
+        violation = check_totals(group_totals)
+        if violation is not None:
+            field, message = violation
+            raise fail(f"{at}.{field}", message)
+        lists += group_totals["lists"]
+        read.append((name, group_totals))
+    if lists > totals["lists"]:
+        raise fail("summary.groups", f"the groups hold {lists} lists of {totals['lists']}")
+    return read
+
+
+def _read_calibration(
+    totals_json: Mapping[str, Any], totals: Mapping[str, Any], run: Mapping[str, Any], fail: Any
+) -> Optional[List[Tuple[int, float, int, float]]]:
+    """``totals.calibration``: ``run.calibration_bins`` bins (both or neither), each (count, Σq,
+    Σy in halves, Σ(q − y)²) with sums its count can have, together every pair."""
+    bins = totals_json.get("calibration")
+    k = run["calibration_bins"]
+    field = "summary.totals.calibration"
+    if bins is None and k is None:
+        return None
+    if not isinstance(bins, list) or k is None or len(bins) != k:
+        count = len(bins) if isinstance(bins, list) else 0
+        raise fail(field, f"has {count} bins where summary.run.calibration_bins is {'absent' if k is None else k}")
+    read = []
+    pairs = 0
+    for index, item in enumerate(bins):
+        at = f"{field}[{index}]"
+        if not isinstance(item, Mapping):
+            raise fail(at, "expected an object")
+        count = _count(item, "count", at, fail)
+        predicted = _required_number(item, "sum_predicted", at, fail)
+        observed = _required_number(item, "sum_observed", at, fail)
+        squared = _required_number(item, "sum_squared_error", at, fail)
+        slack = 1e-9 * float(count) + 1e-300
+        if not (0.5 * count - slack <= predicted <= count + slack):
+            raise fail(f"{at}.sum_predicted", f"{predicted} is no sum of {count} values in [1/2, 1]")
+        if not (math.modf(observed * 2.0)[0] == 0.0 and 0.0 <= observed <= count):
+            raise fail(f"{at}.sum_observed", f"{observed} is no count of halves of {count} pairs")
+        if not (0.0 <= squared <= count + slack):
+            raise fail(f"{at}.sum_squared_error", f"{squared} is no sum of {count} values in [0, 1]")
+        pairs += count
+        if pairs > U64_MAX:
+            raise fail(f"{at}.count", "the counts overflow")
+        read.append((count, predicted, _round_half_away(observed * 2.0), squared))
+    if pairs != totals["pairs"]:
+        raise fail(field, f"the bins count {pairs} pairs where the totals have {totals['pairs']}")
+    return read
+
+
+def _disagreement_key(entry: Mapping[str, Any]) -> Tuple[float, int, int, int, int]:
+    return (entry["probability"], entry.get("input") or 0, entry["line"], entry["preferred"], entry["other"])
+
+
+def _read_disagreements(summary: Mapping[str, Any], run: Mapping[str, Any], fail: Any) -> Optional[List[Dict[str, Any]]]:
+    """``summary.disagreements``: at most ``run.top_disagreements`` pairs (both or neither), least
+    probable first, each a probability of a line of one of the summary's inputs."""
+    found = summary.get("disagreements")
+    k = run["top_disagreements"]
+    if found is None and k is None:
+        return None
+    if found is None or k is None or not isinstance(found, list):
+        raise fail(
+            "summary.disagreements",
+            f"present or absent where summary.run.top_disagreements is {'absent' if k is None else k}",
+        )
+    if len(found) > k:
+        raise fail("summary.disagreements", f"{len(found)} pairs where k is {k}")
+    inputs = len(run["fingerprints"])
+    read: List[Dict[str, Any]] = []
+    for index, entry in enumerate(found):
+        at = f"summary.disagreements[{index}]"
+        if not isinstance(entry, Mapping):
+            raise fail(at, "expected an object")
+        known = {"input", "line", "list_id", "preferred", "other", "preferred_id", "other_id", "probability"}
+        for key in entry:
+            if key not in known:
+                raise fail(f"{at}.{key}", "unknown field")
+        pair: Dict[str, Any] = {}
+        if "input" in entry:
+            pair["input"] = _count(entry, "input", at, fail)
+        pair["line"] = _count(entry, "line", at, fail)
+        for name in ("list_id", "preferred", "other", "preferred_id", "other_id"):
+            if name in ("preferred", "other"):
+                pair[name] = _count(entry, name, at, fail)
+            elif entry.get(name) is not None:
+                value = entry[name]
+                if isinstance(value, bool) or not isinstance(value, (str, int)):
+                    raise fail(f"{at}.{name}", f"expected a string or an integer id, got {value!r}")
+                pair[name] = value
+        probability = _required_number(entry, "probability", at, fail)
+        pair["probability"] = probability
+        if not 0.0 <= probability <= 1.0:
+            raise fail(f"{at}.probability", f"{probability} is no probability")
+        if pair["line"] == 0:
+            raise fail(f"{at}.line", "lines are numbered from 1")
+        if pair.get("input") is not None and pair["input"] >= inputs:
+            raise fail(f"{at}.input", f"the run has {inputs} inputs")
+        if read and _disagreement_key(read[-1]) > _disagreement_key(pair):
+            raise fail(f"{at}.probability", "the pairs are not least probable first")
+        read.append(pair)
+    return read
+
+
+_LENGTH_FIELDS = (
+    "pairs",
+    "pairs_preferred_longer",
+    "agreeing_preferred_longer",
+    "pairs_preferred_shorter",
+    "agreeing_preferred_shorter",
+)
+
+
+def _read_length(totals_json: Mapping[str, Any], totals: Mapping[str, Any], fail: Any) -> Optional["_Length"]:
+    """``totals.length``: counts of pairs, consistent, no more pairs than the whole's."""
+    data = totals_json.get("length")
+    if data is None:
+        return None
+    field = "summary.totals.length"
+    if not isinstance(data, Mapping):
+        raise fail(field, "expected an object")
+    for key in data:
+        if key not in _LENGTH_FIELDS:
+            raise fail(f"{field}.{key}", "unknown field")
+    length = _Length()
+    length.pairs = _count(data, "pairs", field, fail)
+    length.longer = _count(data, "pairs_preferred_longer", field, fail)
+    length.shorter = _count(data, "pairs_preferred_shorter", field, fail)
+
+    def halves(name: str) -> int:
+        doubled = _required_number(data, name, field, fail) * 2.0
+        if not (math.isfinite(doubled) and doubled >= 0.0 and math.modf(doubled)[0] == 0.0 and doubled <= 2.0**53):
+            raise fail(f"{field}.{name}", "is no count of pairs")
+        return int(doubled)
+
+    length.agreeing_longer = halves("agreeing_preferred_longer")
+    length.agreeing_shorter = halves("agreeing_preferred_shorter")
+    broken = length.inconsistency()
+    if broken is not None:
+        raise fail(f"{field}.{broken}", "is no count of pairs")
+    if length.pairs > totals["pairs"]:
+        raise fail(f"{field}.pairs", f"{length.pairs} pairs with lengths of {totals['pairs']} pairs")
+    return length
 
 
 def _run(run: Any, fail: Any) -> Dict[str, Any]:
@@ -421,6 +628,13 @@ def _run(run: Any, fail: Any) -> Dict[str, Any]:
     read["beta"] = _number(run, "beta", prefix, fail, required=True)
     read["format"] = _string(run, "format", prefix, fail)
     read["confidence"] = _number(run, "confidence", prefix, fail, required=True)
+    for name, most in (("calibration_bins", MAX_CALIBRATION_BINS), ("top_disagreements", MAX_TOP_DISAGREEMENTS)):
+        read[name] = None
+        if run.get(name) is not None:
+            value = _count(run, name, prefix, fail)
+            if not 1 <= value <= most:
+                raise fail(f"{prefix}.{name}", f"must be from 1 to {most}")
+            read[name] = value
     single = run.get("input")
     several = run.get("inputs")
     fingerprints: List[_Fingerprint] = []
@@ -472,6 +686,12 @@ def _number(data: Mapping[str, Any], name: str, parent: str, fail: Any, *, requi
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(f"{parent}.{name}", f"expected a number, got {value!r}")
     return float(value)
+
+
+def _required_number(data: Mapping[str, Any], name: str, parent: str, fail: Any) -> float:
+    value = _number(data, name, parent, fail, required=True)
+    assert value is not None  # required: never absent
+    return value
 
 
 def _fingerprint(value: Any, field: str, fail: Any) -> _Fingerprint:
@@ -729,6 +949,224 @@ class _Totals:
         for name in ("agreeing_squares", "agreeing_pairs", "pairs_squares"):
             out[name] = self.sums[name].value()
         return out
+
+
+class _Length:
+    """The service's ``LengthCounts``: pair counts, agreements in halves."""
+
+    def __init__(self) -> None:
+        self.pairs = 0
+        self.longer = 0
+        self.agreeing_longer = 0
+        self.shorter = 0
+        self.agreeing_shorter = 0
+
+    def inconsistency(self) -> Optional[str]:
+        if self.longer + self.shorter > self.pairs:
+            return "pairs_preferred_longer"
+        if self.agreeing_longer > 2 * self.longer:
+            return "agreeing_preferred_longer"
+        if self.agreeing_shorter > 2 * self.shorter:
+            return "agreeing_preferred_shorter"
+        return None
+
+    def checked_merge(self, other: "_Length", index: int) -> None:
+        names = {
+            "pairs": "pairs",
+            "longer": "pairs_preferred_longer",
+            "agreeing_longer": "agreeing_preferred_longer",
+            "shorter": "pairs_preferred_shorter",
+            "agreeing_shorter": "agreeing_preferred_shorter",
+        }
+        merged = {name: getattr(self, name) + getattr(other, name) for name in names}
+        for name, value in merged.items():
+            if value > U64_MAX:
+                raise _overflow(f"summary.totals.length.{names[name]}", index)
+        for name, value in merged.items():
+            setattr(self, name, value)
+
+    def figures(self) -> Optional[Dict[str, Any]]:
+        """``length`` of a summary, its fields in the service's order; ``None`` without pairs."""
+        if self.pairs == 0:
+            return None
+
+        def ratio(halves: int, pairs: int) -> Optional[float]:
+            return float(halves) / float(2 * pairs) if pairs > 0 else None
+
+        equal = self.pairs - self.longer - self.shorter
+        follows = self.agreeing_longer + (2 * self.shorter - self.agreeing_shorter)
+        fields = [
+            ("pairs", self.pairs),
+            ("baseline_accuracy", float(2 * self.longer + equal) / float(2 * self.pairs)),
+            ("reward_follows_length", ratio(follows, self.longer + self.shorter)),
+            ("accuracy_preferred_longer", ratio(self.agreeing_longer, self.longer)),
+            ("pairs_preferred_longer", self.longer),
+            ("accuracy_preferred_shorter", ratio(self.agreeing_shorter, self.shorter)),
+            ("pairs_preferred_shorter", self.shorter),
+        ]
+        return {name: value for name, value in fields if value is not None}
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "pairs": self.pairs,
+            "pairs_preferred_longer": self.longer,
+            "agreeing_preferred_longer": float(self.agreeing_longer) / 2.0,
+            "pairs_preferred_shorter": self.shorter,
+            "agreeing_preferred_shorter": float(self.agreeing_shorter) / 2.0,
+        }
+
+
+class _Bin:
+    __slots__ = ("count", "predicted", "observed_halves", "squared_error")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.predicted = NeumaierSum()
+        self.observed_halves = 0
+        self.squared_error = NeumaierSum()
+
+
+class _Dataset:
+    """The service's ``Dataset`` of a merge: the totals, the groups in order of first appearance,
+    the calibration bins, the k least probable pairs and the length counts."""
+
+    def __init__(self, run: Mapping[str, Any]) -> None:
+        self.totals = _Totals()
+        self.groups: Dict[str, _Totals] = {}
+        bins = run["calibration_bins"]
+        self.bins: Optional[List[_Bin]] = [_Bin() for _ in range(bins)] if bins is not None else None
+        self.top = run["top_disagreements"]
+        self.disagreements: List[Dict[str, Any]] = []
+        self.length = _Length()
+
+    def merge_summary(self, shard: Mapping[str, Any], first_input: int, index: int) -> None:
+        self.totals.checked_merge(_Totals.from_json(shard["totals"]), index)
+        for position, (name, totals) in enumerate(shard["groups"]):
+            if name not in self.groups:
+                if len(self.groups) >= MAX_GROUPS:
+                    raise MergeError(
+                        f"summary {index}: summary.groups[{position}]: the merged summaries have more than "
+                        f"{MAX_GROUPS} distinct groups together",
+                        path=f"summary.groups[{position}]",
+                        indices=(index,),
+                    )
+                self.groups[name] = _Totals()
+            self.groups[name].checked_merge(_Totals.from_json(totals), index)
+        if self.bins is not None and shard["calibration"]:
+            for mine, (count, predicted, halves, squared) in zip(self.bins, shard["calibration"]):
+                mine.count += count
+                mine.predicted.merge(NeumaierSum(predicted))
+                mine.observed_halves += halves
+                mine.squared_error.merge(NeumaierSum(squared))
+            if any(b.count > U64_MAX or b.observed_halves > U64_MAX for b in self.bins):
+                raise _overflow("summary.totals.calibration", index)
+        if shard["length"] is not None:
+            self.length.checked_merge(shard["length"], index)
+        if self.top is not None and shard["disagreements"]:
+            for entry in shard["disagreements"]:
+                shifted = dict(entry)
+                shifted["input"] = first_input + (entry.get("input") or 0)
+                self.disagreements.append(shifted)
+            # Python's sort is stable, as the service's: equal keys keep their order.
+            self.disagreements.sort(key=_disagreement_key)
+            del self.disagreements[self.top :]
+
+    def summary_json(self, normalization: str, lines_failed: int, confidence: float) -> Dict[str, Any]:
+        """The summary object, its fields in the order the service writes them."""
+        data = _summary_json(normalization, self.totals, lines_failed, confidence)
+        out: Dict[str, Any] = {}
+        for name, value in data.items():
+            if name == "lines_failed":
+                if self.groups:
+                    out["macro_accuracy"] = _macro_accuracy([t.accuracy() for t in self.groups.values()])
+                out[name] = value
+                if self.groups:
+                    out["groups"] = [_group_json(group, totals) for group, totals in self.groups.items()]
+                if self.bins is not None:
+                    out["calibration"] = _calibration_json(self.bins)
+                if self.top is not None:
+                    out["disagreements"] = [_disagreement_json(entry) for entry in self.disagreements]
+                length = self.length.figures()
+                if length is not None:
+                    out["length"] = length
+            elif name == "totals":
+                if self.bins is not None:
+                    value["calibration"] = [
+                        {
+                            "count": b.count,
+                            "sum_predicted": b.predicted.value(),
+                            "sum_observed": float(b.observed_halves) / 2.0,
+                            "sum_squared_error": b.squared_error.value(),
+                        }
+                        for b in self.bins
+                    ]
+                if self.length.pairs > 0:
+                    value["length"] = self.length.to_json()
+                out[name] = value
+            else:
+                out[name] = value
+        return {key: value for key, value in out.items() if value is not None}
+
+
+def _macro_accuracy(accuracies: List[Optional[float]]) -> Optional[float]:
+    """The mean of the groups' accuracies, added left to right as the service adds them (not with
+    ``sum``, which compensates since Python 3.12)."""
+    present = [accuracy for accuracy in accuracies if accuracy is not None]
+    if not present:
+        return None
+    total = 0.0
+    for accuracy in present:
+        total += accuracy
+    return total / float(len(present))
+
+
+def _group_json(group: str, totals: _Totals) -> Dict[str, Any]:
+    fields = [
+        ("group", group),
+        ("lists", totals.lists),
+        ("pairs", totals.pairs),
+        ("loss", totals.loss()),
+        ("accuracy", totals.accuracy()),
+        ("chance_loss", totals.chance_loss()),
+        ("totals", totals.to_json()),
+    ]
+    return {name: value for name, value in fields if value is not None}
+
+
+def _calibration_json(bins: List[_Bin]) -> Dict[str, Any]:
+    """``calibration`` from the bins' sums, as the service's ``Calibration`` computes it."""
+    k = len(bins)
+    pairs = sum(b.count for b in bins)
+    out: Dict[str, Any] = {}
+    if pairs > 0:
+        ece = NeumaierSum()
+        for b in bins:
+            if b.count > 0:
+                mean_predicted = b.predicted.value() / float(b.count)
+                observed = float(b.observed_halves) / (2.0 * float(b.count))
+                ece.add(float(b.count) / float(pairs) * abs(mean_predicted - observed))
+        squared = NeumaierSum()
+        for b in bins:
+            squared.merge(b.squared_error)
+        out["ece"] = ece.value()
+        out["brier"] = squared.value() / float(pairs)
+    out["bins"] = []
+    for j, b in enumerate(bins):
+        entry: Dict[str, Any] = {
+            "lower": 0.5 + float(j) / float(2 * k),
+            "upper": 0.5 + float(j + 1) / float(2 * k),
+            "count": b.count,
+        }
+        if b.count > 0:
+            entry["mean_predicted"] = b.predicted.value() / float(b.count)
+            entry["observed"] = float(b.observed_halves) / (2.0 * float(b.count))
+        out["bins"].append(entry)
+    return out
+
+
+def _disagreement_json(entry: Mapping[str, Any]) -> Dict[str, Any]:
+    order = ("input", "line", "list_id", "preferred", "other", "preferred_id", "other_id", "probability")
+    return {name: entry[name] for name in order if entry.get(name) is not None}
 
 
 def _summary_json(normalization: str, totals: _Totals, lines_failed: int, confidence: float) -> Dict[str, Any]:

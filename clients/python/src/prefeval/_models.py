@@ -280,6 +280,48 @@ class Totals(_Decoded):
     agreeing_squares: Optional[float] = None
     agreeing_pairs: Optional[float] = None
     pairs_squares: Optional[float] = None
+    #: In a summary line with calibration: each bin's count, Σq, Σy and Σ(q − y)², in bin order.
+    calibration: Optional[List["CalibrationBinTotals"]] = None
+    #: In a summary line with length figures: their pair counts.
+    length: Optional["LengthTotals"] = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class CalibrationBinTotals(_Decoded):
+    """The sums of one calibration bin (``totals.calibration``): they add up across shards."""
+
+    count: int
+    sum_predicted: float
+    sum_observed: float
+    sum_squared_error: float
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class LengthTotals(_Decoded):
+    """The pair counts of the length figures (``totals.length``): they add up across shards."""
+
+    pairs: int
+    pairs_preferred_longer: int
+    agreeing_preferred_longer: float
+    pairs_preferred_shorter: int
+    agreeing_preferred_shorter: float
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class LengthFigures(_Decoded):
+    """``length`` of a summary: length bias over the pairs whose two items have a length. A ratio
+    is ``None`` when it has no pair."""
+
+    pairs: int
+    baseline_accuracy: float
+    pairs_preferred_longer: int
+    pairs_preferred_shorter: int
+    reward_follows_length: Optional[float] = None
+    accuracy_preferred_longer: Optional[float] = None
+    accuracy_preferred_shorter: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -307,6 +349,9 @@ class RunInfo(_Decoded):
     format: str
     confidence: float
     model: Optional[str] = None
+    #: K of the calibration figures and k of the least probable pairs, when asked for.
+    calibration_bins: Optional[int] = None
+    top_disagreements: Optional[int] = None
     input: Optional[InputFingerprint] = None
     inputs: Optional[List[InputFingerprint]] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
@@ -349,6 +394,15 @@ class StreamSummary(_Decoded):
     loss_ci: Optional[Interval] = None
     accuracy_se: Optional[float] = None
     accuracy_ci: Optional[Interval] = None
+    #: With groups in the data: the mean of the groups' accuracies, and each group's figures.
+    macro_accuracy: Optional[float] = None
+    groups: Optional[List["SummaryGroup"]] = None
+    #: With ``calibration_bins``: the calibration of every pair evaluated.
+    calibration: Optional["Calibration"] = None
+    #: With ``top_disagreements``: the k least probable pairs, each named by its line.
+    disagreements: Optional[List["SummaryDisagreement"]] = None
+    #: When pairs have the lengths of both items: length bias.
+    length: Optional[LengthFigures] = None
     totals: Optional[Totals] = None
     # How the summary was made, not what it found: left out of ``==``, so that summaries of the
     # same lists sent in different bytes compare equal.
@@ -371,11 +425,12 @@ class CalibrationBin(_Decoded):
 
 @dataclass(frozen=True)
 class Calibration(_Decoded):
-    """``calibration`` (``calibration_bins=K``): ECE, Brier score and the bins on [½, 1]."""
+    """``calibration`` (``calibration_bins=K``): ECE, Brier score and the bins on [½, 1]. ``ece``
+    and ``brier`` are ``None`` only in a summary of no pairs."""
 
-    ece: float
-    brier: float
     bins: List[CalibrationBin]
+    ece: Optional[float] = None
+    brier: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -390,6 +445,36 @@ class Disagreement(_Decoded):
     list_id: Optional[str] = None
     preferred_id: Optional[str] = None
     other_id: Optional[str] = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SummaryDisagreement(_Decoded):
+    """One of a summary line's least probable pairs: named by its ``line`` and, in a merged
+    summary, by its ``input`` (an index into ``run.inputs``)."""
+
+    line: int
+    preferred: int
+    other: int
+    probability: float
+    input: Optional[int] = None
+    list_id: Optional[str] = None
+    preferred_id: Optional[str] = None
+    other_id: Optional[str] = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SummaryGroup(_Decoded):
+    """One group of a summary line: its figures and its own totals."""
+
+    group: str
+    lists: int
+    pairs: int
+    totals: Totals
+    loss: Optional[float] = None
+    accuracy: Optional[float] = None
+    chance_loss: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 

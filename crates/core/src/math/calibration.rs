@@ -2,7 +2,9 @@
 //! does a pair the model calls at 80 % go the human's way 80 % of the time? Every implied pair is
 //! oriented so that the model's predicted winner comes first (q = σ(|d|) ≥ ½) and scored against
 //! the human (y = 1 agrees, 0 disagrees, ½ on a reward tie). The accumulator keeps only counts and
-//! compensated sums, so chunks and shards merge exactly into the figures of the whole.
+//! compensated sums per bin, so chunks and shards merge into the figures of the whole. Every door
+//! adds a dataset list by list (`Calibration::of_list`, then `merge_list` in input order), as
+//! `Totals` are added, so the sums are the same to the last bit however the lists were chunked.
 
 use super::logistic::sigmoid;
 use super::sum::NeumaierSum;
@@ -11,7 +13,6 @@ use super::sum::NeumaierSum;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Calibration {
     bins: Vec<BinSums>,
-    squared_error: NeumaierSum,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -20,6 +21,33 @@ struct BinSums {
     predicted: NeumaierSum,
     /// Σ y in halves (a reward tie scores one half), so the count stays an exact integer.
     observed_halves: u64,
+    /// Σ (q − y)² of the bin's pairs: the Brier score's numerator, per bin so that it merges.
+    squared_error: NeumaierSum,
+}
+
+impl BinSums {
+    fn merge(&mut self, other: &BinSums) {
+        self.count += other.count;
+        self.predicted.merge(&other.predicted);
+        self.observed_halves += other.observed_halves;
+        self.squared_error.merge(&other.squared_error);
+    }
+}
+
+/// One list's pairs, binned: only the bins they fall in, in bin order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListCalibration {
+    bins: Vec<(usize, BinSums)>,
+}
+
+/// One bin's sums as a summary carries them (`totals.calibration`), to merge shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BinTotals {
+    pub count: u64,
+    pub sum_predicted: f64,
+    /// Σ y in halves.
+    pub observed_halves: u64,
+    pub sum_squared_error: f64,
 }
 
 /// One bin as reported: [lower, upper), the last one closed at 1. The means are `None` for an
@@ -40,7 +68,85 @@ impl Calibration {
     /// When `bins` is 0.
     pub fn new(bins: usize) -> Self {
         assert!(bins > 0, "calibration needs at least one bin");
-        Calibration { bins: vec![BinSums::default(); bins], squared_error: NeumaierSum::default() }
+        Calibration { bins: vec![BinSums::default(); bins] }
+    }
+
+    /// The number of bins (K).
+    pub fn bin_count(&self) -> usize {
+        self.bins.len()
+    }
+
+    /// The pairs of one list, binned into `bins` bins, for `merge_list`.
+    ///
+    /// # Panics
+    /// When `bins` is 0.
+    pub fn of_list(list: &super::RankedList, beta: f64, bins: usize) -> ListCalibration {
+        let mut dense = Calibration::new(bins);
+        list.for_each_margin(beta, |_, _, margin| dense.add(margin));
+        ListCalibration { bins: dense.bins.into_iter().enumerate().filter(|(_, bin)| bin.count > 0).collect() }
+    }
+
+    /// Folds in one list's pairs (`of_list` with the same number of bins).
+    pub fn merge_list(&mut self, list: &ListCalibration) {
+        for (index, sums) in &list.bins {
+            if let Some(bin) = self.bins.get_mut(*index) {
+                bin.merge(sums);
+            }
+        }
+    }
+
+    /// Every bin's sums, in bin order.
+    pub fn totals(&self) -> Vec<BinTotals> {
+        self.bins
+            .iter()
+            .map(|bin| BinTotals {
+                count: bin.count,
+                sum_predicted: bin.predicted.value(),
+                observed_halves: bin.observed_halves,
+                sum_squared_error: bin.squared_error.value(),
+            })
+            .collect()
+    }
+
+    /// The accumulator whose bins hold these sums (read back from a summary).
+    ///
+    /// # Panics
+    /// When `bins` is empty.
+    pub fn from_totals(bins: &[BinTotals]) -> Calibration {
+        assert!(!bins.is_empty(), "calibration needs at least one bin");
+        let sum_of = |value: f64| {
+            let mut sum = NeumaierSum::default();
+            sum.add(value);
+            sum
+        };
+        Calibration {
+            bins: bins
+                .iter()
+                .map(|bin| BinSums {
+                    count: bin.count,
+                    predicted: sum_of(bin.sum_predicted),
+                    observed_halves: bin.observed_halves,
+                    squared_error: sum_of(bin.sum_squared_error),
+                })
+                .collect(),
+        }
+    }
+
+    /// `merge`, unless the bins differ in number (`"bins"`) or a count would overflow u64
+    /// (`"count"`): then `self` is unchanged.
+    pub fn checked_merge(&mut self, other: &Calibration) -> Result<(), &'static str> {
+        if self.bins.len() != other.bins.len() {
+            return Err("bins");
+        }
+        let fits = self.bins.iter().zip(&other.bins).all(|(mine, theirs)| {
+            mine.count.checked_add(theirs.count).is_some()
+                && mine.observed_halves.checked_add(theirs.observed_halves).is_some()
+        });
+        if !fits || self.pairs().checked_add(other.pairs()).is_none() {
+            return Err("count");
+        }
+        self.merge(other);
+        Ok(())
     }
 
     /// Adds one implied pair by its margin d = β·(r_preferred − r_other); d must not be NaN.
@@ -61,7 +167,7 @@ impl Calibration {
         bin.predicted.add(predicted);
         bin.observed_halves += u64::from(observed_halves);
         let error = predicted - f64::from(observed_halves) / 2.0;
-        self.squared_error.add(error * error);
+        bin.squared_error.add(error * error);
     }
 
     /// Folds in the pairs of another accumulator with the same number of bins.
@@ -71,11 +177,8 @@ impl Calibration {
     pub fn merge(&mut self, other: &Calibration) {
         assert_eq!(self.bins.len(), other.bins.len(), "calibrations with different bins do not merge");
         for (mine, theirs) in self.bins.iter_mut().zip(&other.bins) {
-            mine.count += theirs.count;
-            mine.predicted.merge(&theirs.predicted);
-            mine.observed_halves += theirs.observed_halves;
+            mine.merge(theirs);
         }
-        self.squared_error.merge(&other.squared_error);
     }
 
     /// The number of pairs added (P).
@@ -86,7 +189,12 @@ impl Calibration {
     /// The Brier score: mean (q − y)² over the pairs; `None` without pairs.
     pub fn brier(&self) -> Option<f64> {
         let pairs = self.pairs();
-        (pairs > 0).then(|| self.squared_error.value() / pairs as f64)
+        if pairs == 0 {
+            return None;
+        }
+        let mut squared_error = NeumaierSum::default();
+        self.bins.iter().for_each(|bin| squared_error.merge(&bin.squared_error));
+        Some(squared_error.value() / pairs as f64)
     }
 
     /// The expected calibration error Σ_bins (count/P)·|mean q − mean y|; `None` without pairs.

@@ -19,7 +19,7 @@ pub use batch::{
     ListEvaluation, ListLossOverflow, MathOptions, Normalization, UNIT_PAIRS, UnitResult, WorkUnit, assemble, plan,
     run_unit,
 };
-pub use calibration::{Calibration, CalibrationBin};
+pub use calibration::{BinTotals, Calibration, CalibrationBin, ListCalibration};
 pub use gradient::loss_gradients;
 pub use kendall::kendall_tau_b;
 pub use length::{LengthCounts, LengthFigures};

@@ -83,16 +83,8 @@ impl CompareTotals {
 /// pair of models.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompareTotalsJson {
-    pub models: Vec<ModelTotalsJson>,
+    pub models: Vec<TotalsJson>,
     pub comparisons: Vec<ComparisonTotalsJson>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelTotalsJson {
-    #[serde(flatten)]
-    pub totals: TotalsJson,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub length: Option<LengthTotalsJson>,
 }
 
 /// The sums of one pair of models (differences a − b): Σd, Σd² of the per-list loss differences,
@@ -129,9 +121,9 @@ impl CompareTotalsJson {
     pub fn of(totals: &CompareTotals, models: &[String]) -> CompareTotalsJson {
         let any_length = totals.lengths.iter().any(|counts| counts.pairs > 0);
         let model_totals = (totals.models.iter().zip(&totals.lengths))
-            .map(|(model, lengths)| ModelTotalsJson {
-                totals: TotalsJson::from(model),
+            .map(|(model, lengths)| TotalsJson {
                 length: any_length.then(|| LengthTotalsJson::from(lengths)),
+                ..TotalsJson::from(model)
             })
             .collect();
         let finite = |sum: &NeumaierSum| Some(sum.value()).filter(|v| v.is_finite());
@@ -187,11 +179,11 @@ impl CompareTotalsJson {
         }
         let mut totals = CompareTotals::new(models.len());
         for (j, model) in self.models.iter().enumerate() {
-            totals_check::check(&model.totals).map_err(|violation| {
+            totals_check::check(model).map_err(|violation| {
                 let field = violation.field.strip_prefix("totals.").unwrap_or(&violation.field);
                 invalid(format!("models[{j}].{field}"), violation.message)
             })?;
-            totals.models[j] = Totals::from(&model.totals);
+            totals.models[j] = Totals::from(model);
             if let Some(length) = &model.length {
                 totals.lengths[j] = length
                     .counts()

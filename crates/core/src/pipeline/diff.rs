@@ -104,6 +104,8 @@ pub fn diff(a: &DiffInput<'_>, b: &DiffInput<'_>, confidence: f64) -> Result<Com
         confidence,
         input: None,
         inputs: Some(inputs),
+        calibration_bins: None,
+        top_disagreements: None,
     };
     Ok(CompareSummary::new(&totals, 0, run))
 }

@@ -8,11 +8,12 @@ use std::collections::{BinaryHeap, HashMap};
 use super::format::ListInput;
 use crate::math::{Calibration, LengthCounts, ListEvaluation, RankedList, Totals, sigmoid};
 
-/// Every implied pair of the batch into `bins` calibration bins.
+/// Every implied pair of the batch into `bins` calibration bins, list by list as every door adds
+/// them (so the batch's sums are the stream's to the last bit).
 pub fn calibration(ranked: &[RankedList], beta: f64, bins: usize) -> Calibration {
     let mut calibration = Calibration::new(bins);
     for list in ranked {
-        list.for_each_margin(beta, |_, _, margin| calibration.add(margin));
+        calibration.merge_list(&Calibration::of_list(list, beta, bins));
     }
     calibration
 }
@@ -70,8 +71,18 @@ impl Ord for Ranked {
 
 /// The `k` implied pairs of the batch with the lowest probability, lowest first: O(P log k).
 pub fn disagreements(ranked: &[RankedList], beta: f64, k: usize) -> Vec<Disagreement> {
+    least_probable(ranked.iter().enumerate(), beta, k)
+}
+
+/// The `k` least probable implied pairs of `lists`, each named by its key (a batch's list index, a
+/// chunk's line), keys in increasing order: lowest probability first, ties by key then pair.
+pub fn least_probable<'r>(
+    lists: impl Iterator<Item = (usize, &'r RankedList)>,
+    beta: f64,
+    k: usize,
+) -> Vec<Disagreement> {
     let mut kept: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
-    for (list, ranked_list) in ranked.iter().enumerate() {
+    for (list, ranked_list) in lists {
         ranked_list.for_each_margin(beta, |preferred, other, margin| {
             let candidate = Disagreement { list, preferred, other, probability: sigmoid(margin) };
             let fits = kept.len() < k || kept.peek().is_some_and(|worst| candidate.order(&worst.0) == Ordering::Less);
@@ -86,6 +97,13 @@ pub fn disagreements(ranked: &[RankedList], beta: f64, k: usize) -> Vec<Disagree
     let mut found: Vec<Disagreement> = kept.into_iter().map(|entry| entry.0).collect();
     found.sort_by(Disagreement::order);
     found
+}
+
+/// The mean over groups of their accuracy (groups without pairs have none and are left out);
+/// `None` when no group has one.
+pub fn macro_accuracy<'t>(groups: impl Iterator<Item = &'t Totals>) -> Option<f64> {
+    let accuracies: Vec<f64> = groups.filter_map(Totals::accuracy).collect();
+    (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64)
 }
 
 /// Totals per `group`, in order of first appearance; `None` when no list has a group.

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod compare;
 pub mod compare_lines;
 pub mod compare_totals;
+pub mod dataset;
 pub mod decode;
 pub mod decompress;
 pub mod diff;

@@ -9,6 +9,9 @@ use super::options::Results;
 use super::{Options, Parallel, evaluate, evaluation_bytes, validate};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
+use std::collections::HashSet;
+
+use super::dataset::{ChunkFigures, GroupGate, too_many_groups};
 use crate::math::{ListEvaluation, RankedList, Totals};
 use crate::memory::{BudgetedBuffer, DECODED_BYTES_PER_OBJECT, MemoryBudget, OverBudget, Reservation, decoded_bound};
 
@@ -250,6 +253,9 @@ pub struct ChunkOutcome {
     /// Each evaluated list's figures (without pairs or gradients), in order: a stream's summary
     /// adds them one by one, so it is the same to the last bit however its lines were chunked.
     pub evaluations: Vec<ListEvaluation>,
+    /// What the run's figures beyond its totals take from the chunk (groups, calibration,
+    /// disagreements, length), for `dataset::Dataset::add_chunk`.
+    pub figures: ChunkFigures,
 }
 
 /// Evaluates every line of `chunk`: one output line per non-blank input line, in order. Memory for
@@ -260,16 +266,18 @@ pub struct ChunkOutcome {
 /// others for now, nothing is kept (`Exhausted`: try again once `needed` bytes are free). A
 /// one-line chunk that can never fit answers its error line; a longer one is refused
 /// (`NeverFits`) for the caller to evaluate line by line (`Chunk::single_lines`), each line its
-/// own answer. The answer comes with the reservation of its bytes.
+/// own answer. The answer comes with the reservation of its bytes. With a `gate` (a run near its
+/// limit of groups), a line whose group the gate does not admit answers `too_many_groups`.
 pub fn evaluate_chunk(
     chunk: &Chunk,
     options: &Options,
     limits: &Limits,
+    gate: Option<&GroupGate>,
     parallel: &impl Parallel,
     held: Reservation,
 ) -> Result<(ChunkOutcome, Reservation), OverBudget> {
     let budget = held.budget();
-    match evaluate_lines(chunk, options, limits, parallel, held) {
+    match evaluate_lines(chunk, options, limits, gate, parallel, held) {
         Err(OverBudget::NeverFits { limit, .. }) if chunk.lines() <= 1 => Ok(never_fits(chunk, limit, &budget)),
         evaluated => evaluated,
     }
@@ -308,6 +316,7 @@ fn evaluate_lines(
     chunk: &Chunk,
     options: &Options,
     limits: &Limits,
+    gate: Option<&GroupGate>,
     parallel: &impl Parallel,
     mut work: Reservation,
 ) -> Result<(ChunkOutcome, Reservation), OverBudget> {
@@ -325,6 +334,7 @@ fn evaluate_lines(
     // Per line: its number, and the index of its list in `ranked` or its error.
     let mut slots: Vec<(u64, Result<usize, Error>)> = Vec::new();
     let mut skipped = chunk.skipped.iter().peekable();
+    let mut gate_added = HashSet::new();
     let body = chunk.bytes.strip_suffix(b"\n").unwrap_or(&chunk.bytes);
     for (offset, raw) in body.split(|&b| b == b'\n').enumerate() {
         let line = chunk.first_line + offset as u64;
@@ -337,6 +347,9 @@ fn evaluate_lines(
             continue;
         }
         match validate::line(raw, options, limits) {
+            Ok((input, _)) if gate.is_some_and(|gate| !admitted(gate, &input, &mut gate_added)) => {
+                slots.push((line, Err(too_many_groups(options.naming.data_name("group")))));
+            }
             Ok((input, list)) => {
                 slots.push((line, Ok(ranked.len())));
                 inputs.push(input);
@@ -395,11 +408,17 @@ fn evaluate_lines(
         return Err(out.refusal().unwrap_or(OverBudget::Exhausted { needed: 0 }));
     }
     outcome.output = out.into_bytes();
+    outcome.figures = ChunkFigures::of(&slots, &inputs, &ranked, &evaluations, options);
     drop((evaluations, ranked, slots));
     drop(inputs);
     // From here only the answer's own bytes are held.
     work.shrink_to(outcome.output.capacity());
     Ok((outcome, work))
+}
+
+/// Whether `gate` admits the list's group (a list without one always is).
+fn admitted(gate: &GroupGate, input: &ListInput<'_>, added: &mut HashSet<String>) -> bool {
+    input.group.as_ref().is_none_or(|group| gate.admits(&group.0, added))
 }
 
 fn line_too_long(max_line: usize) -> Error {

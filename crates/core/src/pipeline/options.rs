@@ -24,9 +24,9 @@ pub struct Options {
     pub format: Format,
     /// Of the intervals: 0 < c < 1.
     pub confidence: f64,
-    /// K equal-width bins of the calibration figures (batch only); none unless asked for.
+    /// K equal-width bins of the calibration figures; none unless asked for.
     pub calibration_bins: Option<usize>,
-    /// The k least probable implied pairs of the batch (batch only); none unless asked for.
+    /// The k least probable implied pairs of the batch or run; none unless asked for.
     pub top_disagreements: Option<usize>,
     /// Each returned pair also echoes its items' ids (`preferred_id`, `other_id`); off by default,
     /// as the indices already name the items and the ids nearly double an answer with pairs. No
@@ -219,7 +219,6 @@ pub struct OptionDef {
 
 const ALL_DOORS: &[Door] = &[Door::Batch, Door::Stream, Door::Compare, Door::CompareStream];
 const EVALUATE_DOORS: &[Door] = &[Door::Batch, Door::Stream];
-const BATCH_ONLY: &[Door] = &[Door::Batch];
 /// The streams and their command-line doors, evaluate and compare.
 const STREAMS: &[Door] = &[Door::Stream, Door::CompareStream];
 
@@ -321,7 +320,7 @@ pub static OPTIONS: &[OptionDef] = &[
         kind: Kind::Count(MAX_CALIBRATION_BINS),
         expected: "an integer from 1 to 100",
         doc: "Calibration figures (ECE, Brier) over this many equal-width bins of [1/2, 1].",
-        doors: BATCH_ONLY,
+        doors: EVALUATE_DOORS,
         set: |options, value, path| {
             if let Value::Count(bins) = value {
                 options.calibration_bins = Some(check_count(bins, MAX_CALIBRATION_BINS, path)?);
@@ -334,7 +333,7 @@ pub static OPTIONS: &[OptionDef] = &[
         kind: Kind::Count(MAX_TOP_DISAGREEMENTS),
         expected: "an integer from 1 to 1000",
         doc: "The k implied pairs with the lowest probability, lowest first.",
-        doors: BATCH_ONLY,
+        doors: EVALUATE_DOORS,
         set: |options, value, path| {
             if let Value::Count(k) = value {
                 options.top_disagreements = Some(check_count(k, MAX_TOP_DISAGREEMENTS, path)?);

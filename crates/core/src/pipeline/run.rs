@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Options;
 use super::fingerprint::Fingerprint;
 use super::format::Format;
+use super::options::{MAX_CALIBRATION_BINS, MAX_TOP_DISAGREEMENTS};
 use crate::error::{Error, ErrorCode};
 use crate::math::Normalization;
 
@@ -34,6 +35,12 @@ pub struct Run {
     /// An input format's name, or `mixed` (a merge of several).
     pub format: String,
     pub confidence: f64,
+    /// K of the calibration figures, when asked for: summaries of other K do not merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_bins: Option<usize>,
+    /// k of the least probable pairs, when asked for: summaries of other k do not merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_disagreements: Option<usize>,
     /// The byte count and xxh3-64 of the input as read (stream and CLI only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Fingerprint>,
@@ -53,6 +60,8 @@ impl Run {
             beta: options.math.beta,
             format: options.format.name().to_string(),
             confidence: options.confidence,
+            calibration_bins: options.calibration_bins,
+            top_disagreements: options.top_disagreements,
             input: None,
             inputs: None,
         }
@@ -87,6 +96,12 @@ impl Run {
         }
         if !(self.confidence > 0.0 && self.confidence < 1.0) {
             return invalid("confidence", format!("must be strictly between 0 and 1, got {}", self.confidence));
+        }
+        if self.calibration_bins.is_some_and(|bins| !(1..=MAX_CALIBRATION_BINS as usize).contains(&bins)) {
+            return invalid("calibration_bins", format!("must be from 1 to {MAX_CALIBRATION_BINS}"));
+        }
+        if self.top_disagreements.is_some_and(|k| !(1..=MAX_TOP_DISAGREEMENTS as usize).contains(&k)) {
+            return invalid("top_disagreements", format!("must be from 1 to {MAX_TOP_DISAGREEMENTS}"));
         }
         if Format::from_name(&self.format).is_none() && self.format != MIXED_FORMATS {
             return invalid("format", format!("unknown format `{}`", self.format));

@@ -7,8 +7,13 @@
 //!
 //! It must not know the lists or how they are written (`encode` does), nor any HTTP.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
+pub use super::encode::CalibrationJson;
+use super::json::Id;
+use super::length_json::{LengthJson, LengthTotalsJson};
 use super::run::Run;
 use crate::math::{NeumaierSum, Totals};
 use crate::stats::{accuracy_interval, interval};
@@ -78,6 +83,23 @@ pub struct TotalsJson {
     pub agreeing_squares: f64,
     pub agreeing_pairs: f64,
     pub pairs_squares: f64,
+    /// Per calibration bin, the sums its figures are ratios of (when calibration was asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Vec<CalibrationBinTotalsJson>>,
+    /// The pair counts of the length figures (when a pair had both lengths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<LengthTotalsJson>,
+}
+
+/// One calibration bin of `totals.calibration`: its count, Σq, Σy and Σ(q − y)².
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationBinTotalsJson {
+    pub count: u64,
+    pub sum_predicted: f64,
+    /// Σ y: pairs the human decided the model's way, a reward tie counting one half.
+    pub sum_observed: f64,
+    pub sum_squared_error: f64,
 }
 
 const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
@@ -99,6 +121,8 @@ impl From<&Totals> for TotalsJson {
             agreeing_squares: totals.agreeing_squares.value(),
             agreeing_pairs: totals.agreeing_pairs.value(),
             pairs_squares: totals.pairs_squares.value(),
+            calibration: None,
+            length: None,
         }
     }
 }
@@ -139,22 +163,108 @@ pub struct Summary {
     pub normalization: String,
     #[serde(flatten)]
     pub figures: Figures,
+    /// The mean of the groups' accuracies, when lists have groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_accuracy: Option<f64>,
     pub lines_failed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupSummaryJson>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disagreements: Option<Vec<DisagreementJson>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<LengthJson>,
     pub totals: TotalsJson,
     /// What the figures were computed from; its normalization and confidence are the figures'.
     pub run: Run,
 }
 
 impl Summary {
+    /// The summary of `totals` alone (no groups, calibration, disagreements or length; a
+    /// `dataset::Dataset` adds those).
     pub fn new(totals: &Totals, lines_failed: u64, run: Run) -> Summary {
         Summary {
             loss: totals.loss(),
             normalization: run.normalization.clone(),
             figures: Figures::new(totals, run.confidence),
+            macro_accuracy: None,
             lines_failed,
+            groups: None,
+            calibration: None,
+            disagreements: None,
+            length: None,
             totals: TotalsJson::from(totals),
             run,
         }
+    }
+}
+
+/// One group of a summary: the batch's group figures, and the group's totals so shards merge
+/// per group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupSummaryJson {
+    pub group: String,
+    pub lists: u64,
+    pub pairs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chance_loss: Option<f64>,
+    pub totals: TotalsJson,
+}
+
+impl GroupSummaryJson {
+    pub fn new(group: &str, totals: &Totals) -> GroupSummaryJson {
+        GroupSummaryJson {
+            group: group.to_string(),
+            lists: totals.lists,
+            pairs: totals.pairs,
+            loss: totals.loss(),
+            accuracy: totals.accuracy(),
+            chance_loss: totals.chance_loss(),
+            totals: TotalsJson::from(totals),
+        }
+    }
+}
+
+/// One of a summary's least probable pairs: the batch's disagreement with the `line` of its list
+/// instead of the list's index, and in a merged summary the `input` it came from (an index into
+/// `run.inputs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisagreementJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<usize>,
+    pub line: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_id: Option<OwnedId>,
+    pub preferred: u32,
+    pub other: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_id: Option<OwnedId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_id: Option<OwnedId>,
+    pub probability: f64,
+}
+
+/// An id kept past the body it was read from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct OwnedId(pub Id<'static>);
+
+impl OwnedId {
+    pub fn of(id: &Id<'_>) -> OwnedId {
+        OwnedId(Id { text: Cow::Owned(id.text.to_string()), integer: id.integer })
+    }
+}
+
+impl<'de> Deserialize<'de> for OwnedId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = Id::deserialize(deserializer)?;
+        Ok(OwnedId::of(&id))
     }
 }
 
@@ -168,8 +278,19 @@ pub struct SummaryLine {
 pub struct SummaryInput {
     pub normalization: String,
     pub lines_failed: u64,
+    #[serde(default)]
+    pub groups: Option<Vec<GroupInput>>,
+    #[serde(default)]
+    pub disagreements: Option<Vec<DisagreementJson>>,
     pub totals: TotalsJson,
     pub run: Run,
+}
+
+/// What `prefeval merge` reads of a group: its name and totals.
+#[derive(Deserialize)]
+pub struct GroupInput {
+    pub group: String,
+    pub totals: TotalsJson,
 }
 
 pub fn summary_line(summary: &Summary) -> Vec<u8> {

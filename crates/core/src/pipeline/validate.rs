@@ -104,17 +104,6 @@ pub fn line<'a>(json: &'a [u8], options: &Options, limits: &Limits) -> Result<(L
     };
     let naming = &options.naming;
     let input = to_input(wire, options.format, naming, "")?;
-    if input.group.is_some() {
-        // Per-group figures are a batch's (`POST /v1/evaluate`); a stream has no place for them.
-        let group = naming.data_name("group");
-        return Err(Error::at(
-            ErrorCode::UnknownField,
-            group,
-            format!(
-                "`{group}` is read by POST /v1/evaluate only, whose answer has per-group figures; leave it out of a stream"
-            ),
-        ));
-    }
     let ranked = rank(&input, "", options, limits)?;
     if options.math.include_pairs && ranked.pairs() > limits.max_pairs {
         return Err(too_many_returned_pairs("include_pairs", limits));

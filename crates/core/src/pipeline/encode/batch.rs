@@ -17,7 +17,7 @@ use super::list::{ListJson, write_list};
 use super::{OutputBlocks, write_f64, write_json};
 use crate::math::{Calibration, LengthCounts, ListEvaluation, RankedList, Totals};
 use crate::pipeline::Options;
-use crate::pipeline::figures::Disagreement;
+use crate::pipeline::figures::{Disagreement, macro_accuracy};
 use crate::pipeline::format::ListInput;
 use crate::pipeline::length_json::{LengthJson, LengthTotalsJson};
 use crate::pipeline::options::Results;
@@ -125,18 +125,15 @@ fn summary_and_groups<'r, 'a>(
     let groups = extras.groups.map(|groups| {
         groups.iter().map(|(group, totals)| GroupJson { group, figures: GroupFigures::new(totals) }).collect::<Vec<_>>()
     });
-    let macro_accuracy = groups.as_ref().and_then(|groups| {
-        let accuracies: Vec<f64> = groups.iter().filter_map(|g| g.figures.accuracy).collect();
-        (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64)
-    });
+    let macro_accuracy = extras.groups.and_then(|groups| macro_accuracy(groups.iter().map(|(_, totals)| totals)));
     let length = extras.length.and_then(LengthJson::of);
     let summary = BatchSummary {
         figures: Figures::new(totals, options.confidence),
         macro_accuracy,
-        totals: BatchTotals {
-            totals: TotalsJson::from(totals),
+        totals: TotalsJson {
             // The counts beside the figures they give, so that the figures can be recomputed.
             length: extras.length.filter(|counts| counts.pairs > 0).map(LengthTotalsJson::from),
+            ..TotalsJson::from(totals)
         },
         length,
         run,
@@ -162,17 +159,8 @@ struct BatchSummary<'a> {
     macro_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     length: Option<LengthJson>,
-    totals: BatchTotals,
-    run: &'a Run,
-}
-
-/// A batch's `totals`: the evaluate totals, and `length`'s pair counts when `length` is written.
-#[derive(Serialize)]
-struct BatchTotals {
-    #[serde(flatten)]
     totals: TotalsJson,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    length: Option<LengthTotalsJson>,
+    run: &'a Run,
 }
 
 struct GroupJson<'r> {
@@ -221,8 +209,9 @@ impl Serialize for GroupJson<'_> {
     }
 }
 
-#[derive(Serialize)]
-struct CalibrationJson {
+/// `calibration` of a batch answer and of a summary: ECE, Brier and every bin.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CalibrationJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     ece: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,7 +219,7 @@ struct CalibrationJson {
     bins: Vec<CalibrationBinJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 struct CalibrationBinJson {
     lower: f64,
     upper: f64,
