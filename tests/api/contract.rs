@@ -71,6 +71,16 @@ fn spec() -> &'static Spec {
     })
 }
 
+/// A key written twice in one mapping is read as the last one, silently: two schemas of one name
+/// would make every reference to the first mean the second.
+#[test]
+fn no_mapping_of_the_spec_has_a_key_twice() {
+    let text = &spec().text;
+    if let Err(error) = serde_norway::from_str::<serde_norway::Value>(text) {
+        panic!("openapi.yaml: {error}");
+    }
+}
+
 /// One segment of a JSON pointer (`~` and `/` escaped).
 fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
