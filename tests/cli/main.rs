@@ -10,6 +10,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod compare_dataset;
 mod compare_runs;
 mod compressed_input;
 mod dataset_figures;

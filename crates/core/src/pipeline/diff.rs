@@ -93,7 +93,14 @@ pub fn diff(a: &DiffInput<'_>, b: &DiffInput<'_>, confidence: f64) -> Result<Com
         }
         totals.add_list(&[evaluation_a.clone(), evaluation_b.clone()]);
     }
-    let inputs: Vec<Fingerprint> = run_a.fingerprints().chain(run_b.fingerprints()).copied().collect();
+    // Each input once: two models' scores often sit in one export, evaluated twice; a merge of
+    // diffs refuses an input met twice.
+    let mut inputs: Vec<Fingerprint> = Vec::new();
+    for &input in run_a.fingerprints().chain(run_b.fingerprints()) {
+        if !inputs.contains(&input) {
+            inputs.push(input);
+        }
+    }
     let run = Run {
         prefeval: VERSION.to_string(),
         model: None,
