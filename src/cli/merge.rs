@@ -126,17 +126,53 @@ impl<'p> Inputs<'p> {
     }
 }
 
-/// The merged run: the first's normalization, β and model(s), the common format or `mixed`, this
-/// merge's confidence and every input.
-fn merged_run(first: Run, formats_differ: bool, confidence: f64, inputs: Vec<Fingerprint>) -> Run {
-    Run {
-        prefeval: VERSION.to_string(),
-        format: if formats_differ { MIXED_FORMATS.to_string() } else { first.format.clone() },
-        confidence,
-        input: None,
-        inputs: Some(inputs),
-        ..first
+/// What a merge checks and records of every file's run, whatever the kind of its summary: the
+/// first run (the others must match it: `check_same_run`), whether formats differ, every input
+/// once, and the failed lines.
+#[derive(Default)]
+struct Runs<'p> {
+    first: Option<(Run, &'p Path)>,
+    formats_differ: bool,
+    inputs: Inputs<'p>,
+    lines_failed: u64,
+}
+
+impl<'p> Runs<'p> {
+    /// Admits the run of `file` and its failed lines; where its inputs start among the merged ones.
+    fn admit(&mut self, run: &Run, lines_failed: u64, file: &'p Path) -> Result<usize, String> {
+        match &self.first {
+            Some((first, first_file)) => {
+                check_same_run(first, first_file, run, file)?;
+                self.formats_differ |= first.format != run.format;
+            }
+            None => self.first = Some((run.clone(), file)),
+        }
+        let first_input = self.inputs.all.len();
+        self.inputs.add(run, file)?;
+        self.lines_failed =
+            self.lines_failed.checked_add(lines_failed).ok_or_else(|| overflow(file, "summary.lines_failed"))?;
+        Ok(first_input)
     }
+
+    /// The merged run: the first's normalization, β and model(s), the common format or `mixed`,
+    /// this merge's confidence and every input; and the failed lines of all.
+    fn merged(self, confidence: f64) -> Result<(Run, u64), String> {
+        let (first, _) = self.first.ok_or("no file to merge")?;
+        let run = Run {
+            prefeval: VERSION.to_string(),
+            format: if self.formats_differ { MIXED_FORMATS.to_string() } else { first.format.clone() },
+            confidence,
+            input: None,
+            inputs: Some(self.inputs.all),
+            ..first
+        };
+        Ok((run, self.lines_failed))
+    }
+}
+
+/// Why adding `file`'s `field` is refused.
+fn overflow(file: &Path, field: &str) -> String {
+    format!("{}: adding its {field} overflows the merged total; the summaries cannot be of one dataset", file.display())
 }
 
 /// The summary of the whole: every file's totals checked (`read_summary_line`) and added with
@@ -148,40 +184,18 @@ fn merged_run(first: Run, formats_differ: bool, confidence: f64, inputs: Vec<Fin
 /// recomputed from the totals at it), and `inputs`, every input's fingerprint in file order.
 fn merge_evaluations(lines: &[(&Path, Vec<u8>)], confidence: f64) -> Result<Summary, String> {
     let mut dataset: Option<Dataset> = None;
-    let mut lines_failed = 0u64;
-    let mut first: Option<(Run, &Path)> = None;
-    let mut formats_differ = false;
-    let mut inputs = Inputs::default();
+    let mut runs = Runs::default();
     for (file, line) in lines {
-        let file = *file;
         let summary = read_summary_line(line).map_err(|error| not_a_summary(file, &error))?;
-        let run = &summary.run;
-        match &first {
-            Some((first, first_file)) => {
-                check_same_run(first, first_file, run, file)?;
-                formats_differ |= first.format != run.format;
-            }
-            None => first = Some((run.clone(), file)),
-        }
         // Where this file's inputs start among the merged ones: its disagreements' `input` moves by it.
-        let first_input = inputs.all.len();
-        inputs.add(run, file)?;
-        let overflow = |field: &str| {
-            format!(
-                "{}: adding its {field} overflows the merged total; the summaries cannot be of one dataset",
-                file.display()
-            )
-        };
-        let dataset = dataset.get_or_insert_with(|| Dataset::for_merge(run));
+        let first_input = runs.admit(&summary.run, summary.lines_failed, file)?;
+        let dataset = dataset.get_or_insert_with(|| Dataset::for_merge(&summary.run));
         dataset
             .merge_summary(&summary, first_input)
             .map_err(|(field, why)| format!("{}: {field}: {why}", file.display()))?;
-        lines_failed =
-            lines_failed.checked_add(summary.lines_failed).ok_or_else(|| overflow("summary.lines_failed"))?;
     }
-    let (first, _) = first.ok_or("no file to merge")?;
-    let dataset = dataset.unwrap_or_default();
-    Ok(dataset.summary(lines_failed, merged_run(first, formats_differ, confidence, inputs.all)))
+    let (run, lines_failed) = runs.merged(confidence)?;
+    Ok(dataset.unwrap_or_default().summary(lines_failed, run))
 }
 
 /// As `merge_evaluations`, for summaries of comparisons: the same models in the same order
@@ -189,50 +203,20 @@ fn merge_evaluations(lines: &[(&Path, Vec<u8>)], confidence: f64) -> Result<Summ
 /// arithmetic; the figures, p-values and Holm's adjustment computed from the merged sums.
 fn merge_comparisons(lines: &[(&Path, Vec<u8>)], confidence: f64) -> Result<CompareSummary, String> {
     let mut totals: Option<CompareTotals> = None;
-    let mut lines_failed = 0u64;
-    let mut first: Option<(Run, &Path)> = None;
-    let mut formats_differ = false;
-    let mut inputs = Inputs::default();
+    let mut runs = Runs::default();
     for (file, line) in lines {
-        let file = *file;
         let (summary, shard) = read_compare_summary(line).map_err(|error| not_a_summary(file, &error))?;
-        let run = &summary.run;
-        match &first {
-            Some((first, first_file)) => {
-                check_same_run(first, first_file, run, file)?;
-                if run.models != first.models {
-                    let names = |run: &Run| run.models.as_deref().unwrap_or_default().join(",");
-                    return Err(format!(
-                        "{}: summary.run.models {} differs from {}'s {}: comparisons merge only of the same models in \
-                         the same order",
-                        file.display(),
-                        names(run),
-                        first_file.display(),
-                        names(first)
-                    ));
-                }
-                formats_differ |= first.format != run.format;
-            }
-            None => first = Some((run.clone(), file)),
-        }
-        inputs.add(run, file)?;
-        let overflow = |field: &str| {
-            format!(
-                "{}: adding its {field} overflows the merged total; the summaries cannot be of one dataset",
-                file.display()
-            )
-        };
+        runs.admit(&summary.run, summary.lines_failed, file)?;
         match &mut totals {
             Some(totals) => {
-                totals.checked_merge(&shard).map_err(|field| overflow(&format!("summary.totals.{field}")))?
+                totals.checked_merge(&shard).map_err(|field| overflow(file, &format!("summary.totals.{field}")))?
             }
             None => totals = Some(shard),
         }
-        lines_failed =
-            lines_failed.checked_add(summary.lines_failed).ok_or_else(|| overflow("summary.lines_failed"))?;
     }
-    let ((first, _), totals) = first.zip(totals).ok_or("no file to merge")?;
-    Ok(CompareSummary::new(&totals, lines_failed, merged_run(first, formats_differ, confidence, inputs.all)))
+    let (run, lines_failed) = runs.merged(confidence)?;
+    let totals = totals.ok_or("no file to merge")?;
+    Ok(CompareSummary::new(&totals, lines_failed, run))
 }
 
 /// A summary that did not read back, named by file and field.
@@ -273,6 +257,11 @@ fn check_same_run(first: &Run, first_file: &Path, run: &Run, file: &Path) -> Res
     if run.top_disagreements != first.top_disagreements {
         let why = "the k least probable pairs of the whole are those of the shards only for the same k";
         return differ("top_disagreements", option(run.top_disagreements), option(first.top_disagreements), why);
+    }
+    if run.models != first.models {
+        let names = |run: &Run| run.models.as_deref().unwrap_or_default().join(",");
+        let why = "comparisons merge only of the same models in the same order";
+        return differ("models", names(run), names(first), why);
     }
     if run.model != first.model {
         let name = |model: &Option<String>| model.as_ref().map_or("(none)".to_string(), |model| format!("`{model}`"));

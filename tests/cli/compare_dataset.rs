@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::datasets::{Scratch, assert_same_bytes, ndjson_values};
 use crate::helpers::{BinaryServer, Framing, Raw};
 
-const MARKER: &str = "<!-- compare-dataset: tests/cli/compare_dataset.rs runs these commands and checks what they write -->";
+const MARKER: &str =
+    "<!-- compare-dataset: tests/cli/compare_dataset.rs runs these commands and checks what they write -->";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
