@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::error::{Error, ErrorCode, HttpError};
 use super::request_body::content_coding;
-use super::stream::{StreamKind, check_content_type, query_pairs, start};
+use super::stream::{StreamKind, check_content_type, query_options, query_pairs, start};
 use crate::limits::Limits;
 use crate::math::Totals;
 use crate::memory::{OverBudget, Reservation};
@@ -20,7 +20,7 @@ use crate::pipeline::compare_lines::{CompareOutcome, compare_chunk, refuse_compa
 use crate::pipeline::compare_totals::{CompareSummary, CompareTotals, compare_summary_line};
 use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::ndjson::{CHUNK_BYTES, Chunk};
-use crate::pipeline::options::{Door, OptionDef, OptionSettings};
+use crate::pipeline::options::Door;
 use crate::pipeline::run::Run;
 use crate::runtime::metrics::{EvaluationCounts, Metrics};
 use crate::runtime::pool::WorkerScope;
@@ -44,28 +44,11 @@ pub async fn compare_stream(
 /// comma-separated list of 2 to 16 distinct labels, and the options of the table's
 /// `Door::CompareStream`, over the defaults of a comparison.
 pub fn compare_stream_options(query: &[(String, String)]) -> Result<(Options, Vec<String>), Error> {
-    let mut settings = OptionSettings::default();
-    let mut models = None;
-    for (index, (key, value)) in query.iter().enumerate() {
-        if query[..index].iter().any(|(earlier, _)| earlier == key) {
-            return Err(Error::at(ErrorCode::InvalidValue, key.as_str(), format!("`{key}` is given twice")));
-        }
-        if key == "models" {
-            models = Some(parse_models(value, "models")?);
-        } else if let Some(def) = OptionDef::find(Door::CompareStream, key) {
-            settings.push(def, def.parse_text(value, key)?);
-        } else {
-            let names: Vec<String> = OptionDef::of(Door::CompareStream).map(|def| format!("`{}`", def.name)).collect();
-            return Err(Error::at(
-                ErrorCode::UnknownField,
-                key.as_str(),
-                format!("unknown query parameter `{key}`; expected `models` or one of {}", names.join(", ")),
-            ));
-        }
-    }
+    let (settings, models) = query_options(query, Door::CompareStream, "models")?;
     let models = models.ok_or_else(|| {
         Error::at(ErrorCode::MissingField, "models", "missing query parameter `models` (e.g. `models=rm-a,rm-b`)")
     })?;
+    let models = parse_models(models, "models")?;
     Ok((settings.resolve(Options::for_comparison(), "")?, models))
 }
 

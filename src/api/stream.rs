@@ -247,30 +247,43 @@ pub(super) fn check_content_type(request: &Request) -> Result<(), Error> {
     }
 }
 
-/// The options of a stream, from its query parameters (each at most once), read by the option
-/// table; `model` is the one parameter that is no evaluation option.
+/// The options of a stream, from its query parameters; `model` is the one parameter that is no
+/// evaluation option.
 fn stream_options(query: &[(String, String)]) -> Result<(Options, Option<String>), Error> {
+    let (settings, model) = query_options(query, Door::Stream, "model")?;
+    if let Some(model) = model {
+        check_model(&Text(model.into()), "model")?;
+    }
+    Ok((settings.resolve(Options::for_datasets(), "")?, model.map(str::to_string)))
+}
+
+/// A stream's query parameters, each at most once: the options `door` takes, read by the option
+/// table, and the value of `other`, the one parameter that is no option (`model`, `models`).
+pub(super) fn query_options<'q>(
+    query: &'q [(String, String)],
+    door: Door,
+    other: &str,
+) -> Result<(OptionSettings, Option<&'q str>), Error> {
     let mut settings = OptionSettings::default();
-    let mut model = None;
+    let mut value_of_other = None;
     for (index, (key, value)) in query.iter().enumerate() {
         if query[..index].iter().any(|(earlier, _)| earlier == key) {
             return Err(Error::at(ErrorCode::InvalidValue, key.as_str(), format!("`{key}` is given twice")));
         }
-        if key == "model" {
-            check_model(&Text(value.as_str().into()), "model")?;
-            model = Some(value.clone());
-        } else if let Some(def) = OptionDef::find(Door::Stream, key) {
+        if key == other {
+            value_of_other = Some(value.as_str());
+        } else if let Some(def) = OptionDef::find(door, key) {
             settings.push(def, def.parse_text(value, key)?);
         } else {
-            let names: Vec<String> = OptionDef::of(Door::Stream).map(|def| format!("`{}`", def.name)).collect();
+            let names: Vec<String> = OptionDef::of(door).map(|def| format!("`{}`", def.name)).collect();
             return Err(Error::at(
                 ErrorCode::UnknownField,
                 key.as_str(),
-                format!("unknown query parameter `{key}`; expected `model` or one of {}", names.join(", ")),
+                format!("unknown query parameter `{key}`; expected `{other}` or one of {}", names.join(", ")),
             ));
         }
     }
-    Ok((settings.resolve(Options::for_datasets(), "")?, model))
+    Ok((settings, value_of_other))
 }
 
 /// One stream in progress: what its chunks need, and where its output goes.
