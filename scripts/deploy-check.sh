@@ -344,7 +344,8 @@ rc=0
 (. "$JOBS/eval.env" && timeout 60 "$BINARY" eval -q "$JOBS/data.ndjson" --model "$EVAL_MODEL" --format "$EVAL_FORMAT" \
   -o "$JOBS/whole.ndjson") || rc=$?
 [ "$rc" = 1 ] || fail "prefeval eval of the whole dataset exited $rc, not 1 (one bad line)"
-python3 - "$JOBS/data/out/merged.ndjson" "$JOBS/merge.out" "$JOBS/whole.ndjson" <<'PY' || fail "merged summary differs from the whole dataset's"
+# The merged summary (merged.ndjson, as the merge Job printed it) against the whole's, every figure but run.
+cat >"$WORK/same-summary.py" <<'PY'
 import json, math, sys
 merged_file, printed, whole_file = sys.argv[1:4]
 merged = json.loads(open(merged_file).read().splitlines()[-1])["summary"]
@@ -373,16 +374,51 @@ same("", merged, whole)
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)
+if "comparisons" in merged:
+    figures = ", ".join(f"{m['model']} accuracy {m['accuracy']:.6f}" for m in merged["models"])
+else:
+    figures = f"loss {merged['loss']:.6f}, accuracy {merged['accuracy']:.6f}"
 print(f"merged 3 shards: {merged['lists']} lists, {merged['pairs']} pairs, lines_failed {merged['lines_failed']}, "
-      f"loss {merged['loss']:.6f}, accuracy {merged['accuracy']:.6f}: the figures of the whole dataset")
+      f"{figures}: the figures of the whole dataset")
 PY
+python3 "$WORK/same-summary.py" "$JOBS/data/out/merged.ndjson" "$JOBS/merge.out" "$JOBS/whole.ndjson" ||
+  fail "merged summary differs from the whole dataset's"
 mv "$JOBS/data/out/shard-00001.out.ndjson" "$JOBS/missing.ndjson"
 run_job merge "" >/dev/null 2>&1 && fail "the merge script merged with a shard output missing"
 mv "$JOBS/missing.ndjson" "$JOBS/data/out/shard-00001.out.ndjson"
 touch -d '1 hour ago' "$JOBS/data/out/shard-00002.out.ndjson"
 run_job merge "" >/dev/null 2>&1 && fail "the merge script merged a shard output older than its shard"
-rm -rf "$JOBS"
 ok "deploy/jobs scripts ($JOBS_SH): 3 shards (one exits 1 and counts), merged summary = eval of the whole; missing and stale outputs refused"
+
+# The same Jobs comparing two models (EVAL_COMMAND=compare): lines in /v1/compare's shape, with lengths.
+rm -rf "$JOBS/data/shards" "$JOBS/data/out" && mkdir -p "$JOBS/data/shards"
+python3 - "$JOBS/compare.ndjson" <<'PY'
+import json, random, sys
+rng = random.Random(11)
+with open(sys.argv[1], "w") as f:
+    for i in range(300):
+        items = [{"id": f"r{j}", "rewards": [round(rng.gauss(0, 1), 4), round(rng.gauss(0, 1), 4)],
+                  "length": rng.randint(5, 400)} for j in range(rng.randint(2, 6))]
+        f.write(json.dumps({"id": f"p{i}", "items": items}, separators=(",", ":")) + "\n")
+PY
+(cd "$JOBS/data/shards" && split -n l/3 -d -a 5 --additional-suffix=.ndjson ../../compare.ndjson shard- && gzip shard-*.ndjson)
+run_compare_job() { # script index
+  (. "$JOBS/$1.env" && export EVAL_COMMAND=compare EVAL_MODELS=rm-a,rm-b JOB_COMPLETION_INDEX="$2" &&
+    timeout 60 $JOBS_SH -c "$(cat "$JOBS/$1.sh")")
+}
+for index in 0 1 2; do
+  run_compare_job eval "$index" 2>>"$JOBS/compare.log" || { cat "$JOBS/compare.log" >&2; fail "shard script (compare), index $index: exit $?"; }
+done
+run_compare_job merge "" >"$JOBS/merge-compare.out" 2>"$JOBS/merge-compare.log" ||
+  { cat "$JOBS/merge-compare.log" >&2; fail "merge script (compare): exit $?"; }
+timeout 60 "$BINARY" compare -q "$JOBS/compare.ndjson" --models rm-a,rm-b -o "$JOBS/whole-compare.ndjson" ||
+  fail "prefeval compare of the whole dataset failed"
+python3 "$WORK/same-summary.py" "$JOBS/data/out/merged.ndjson" "$JOBS/merge-compare.out" "$JOBS/whole-compare.ndjson" ||
+  fail "merged comparison differs from the whole dataset's"
+(. "$JOBS/eval.env" && export EVAL_COMMAND=compare JOB_COMPLETION_INDEX=0 && timeout 60 $JOBS_SH -c "$(cat "$JOBS/eval.sh")") 2>/dev/null &&
+  fail "the shard script compared without EVAL_MODELS"
+rm -rf "$JOBS"
+ok "deploy/jobs scripts with EVAL_COMMAND=compare: 3 shards compared and merged = prefeval compare of the whole; no EVAL_MODELS refused"
 
 # ---------------------------------------------------------------------------------------------
 section "Kubernetes: kubernetes-validate --strict (built-in kinds)"
