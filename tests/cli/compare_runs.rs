@@ -45,15 +45,17 @@ fn compare_lists(seed: u64, lists: usize, models: usize) -> Vec<Value> {
         .collect()
 }
 
-/// Model `j`'s view of compare lists: the evaluate stream's native lists.
+/// Model `j`'s view of compare lists: the evaluate stream's native lists, ranks and lengths kept.
 fn model_lists(lists: &[Value], j: usize) -> Vec<Value> {
     (lists.iter())
         .map(|list| {
             let items: Vec<Value> = (list["items"].as_array().expect("items").iter())
                 .map(|item| {
                     let mut single = json!({"id": item["id"], "reward": item["rewards"][j]});
-                    if let Some(rank) = item.get("rank") {
-                        single["rank"] = rank.clone();
+                    for key in ["rank", "length"] {
+                        if let Some(value) = item.get(key) {
+                            single[key] = value.clone();
+                        }
                     }
                     single
                 })
@@ -298,13 +300,11 @@ fn diff_of_two_eval_outputs_is_v1_compare_of_the_same_lists() {
         let request = json!({"models": ["rm-a", "rm-b"], "options": options, "lists": lists});
         let answer = post(&server, "/v1/compare", "application/json", &serde_json::to_vec(&request).expect("JSON"));
         assert_eq!(answer.status, 200, "{}", answer.text());
-        // The same per-list figures, added in the same order: equal to the last bit.
-        let mut expected = answer.json();
-        // /v1/compare has no length figures here: eval outputs carry no lengths.
-        for model in expected["models"].as_array_mut().expect("models") {
-            model.as_object_mut().expect("a model").remove("length");
-        }
+        // The same per-list figures, added in the same order: equal to the last bit; each model's
+        // length bias from its output's length counts, as /v1/compare counts it.
+        let expected = answer.json();
         assert_eq!(comparison_of(&diffed), expected, "{options}");
+        assert_lengths_by_brute_force("diff", &lists, &diffed);
         assert_eq!(diffed["run"]["models"], json!(["rm-a", "rm-b"]));
         assert_eq!(diffed["run"]["inputs"].as_array().map(Vec::len), Some(2));
     }
@@ -345,4 +345,19 @@ fn diff_refuses_outputs_that_are_not_of_the_same_lists_naming_the_first_offender
 
     let errors_only = eval_output(&scratch, "errors-only", &b_lists, &["--results", "errors"]);
     refused(&["diff", &a, &errors_only], &["errors-only.out", "result lines"]);
+
+    // The lists' lengths are the lists' own: under both models, the same pairs have two lengths
+    // and the same item of each is the longer.
+    // Items 0 and 1 always make a pair (item 0 is first, or ranked 1 and item 1 ranked 2).
+    let both = |list: &&Value| (0..2).all(|k| list["items"][k].get("length").is_some());
+    let lengthy = lists.iter().position(|list| both(&list)).expect("a list whose first two items have lengths");
+    let mut fewer = b_lists.clone();
+    fewer[lengthy]["items"][0].as_object_mut().expect("an item").remove("length");
+    refused(&["diff", &a, &eval_output(&scratch, "fewer", &fewer, &[])], &["fewer.out", "summary.totals.length"]);
+    let mut no_lengths = b_lists.clone();
+    for item in no_lengths.iter_mut().flat_map(|list| list["items"].as_array_mut().expect("items")) {
+        item.as_object_mut().expect("an item").remove("length");
+    }
+    let no_lengths = eval_output(&scratch, "no-lengths", &no_lengths, &[]);
+    refused(&["diff", &a, &no_lengths], &["no-lengths.out", "summary.totals.length", "not carry the same lengths"]);
 }
