@@ -1909,20 +1909,24 @@ async fn a_stream_answers_line_by_line_what_a_batch_answers() {
         let options = &request["options"];
         // The batch's default: pairs returned (the stream's is none).
         let mut query = vec![format!("include_pairs={}", options.get("include_pairs").unwrap_or(&json!(true)))];
-        // Every option a stream takes; calibration and disagreements are the batch's alone.
-        for key in ["normalization", "beta", "format", "confidence", "include_gradients", "include_pair_ids"] {
+        // Every option a stream takes.
+        for key in [
+            "normalization",
+            "beta",
+            "format",
+            "confidence",
+            "include_gradients",
+            "include_pair_ids",
+            "calibration_bins",
+            "top_disagreements",
+        ] {
             if let Some(value) = options.get(key) {
                 query.push(format!("{key}={}", value.as_str().map_or_else(|| value.to_string(), str::to_string)));
             }
         }
         let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
         let lists = request["lists"].as_array().expect("lists");
-        // `group` too is the batch's alone (a stream refuses it); it changes no list's figures.
-        let body_lines = lists.iter().map(|list| {
-            let mut list = list.clone();
-            list.as_object_mut().expect("a list is an object").remove("group");
-            list.to_string()
-        });
+        let body_lines = lists.iter().map(Value::to_string);
         // One blank line first: lines keep their numbers.
         let body: String = std::iter::once(String::new()).chain(body_lines).collect::<Vec<_>>().join("\n");
         let (answer, lines) = stream(&app, &query, body).await;
@@ -1935,12 +1939,7 @@ async fn a_stream_answers_line_by_line_what_a_batch_answers() {
             assert_eq!(line, &expected, "example {name}: line {}", index + 2);
         }
         let summary = &lines[lists.len()]["summary"];
-        let mut batch_summary = batch["summary"].clone();
-        if summary.get("length").is_none() {
-            // The stream's summary does not carry length bias yet: the batch's is left aside.
-            batch_summary.as_object_mut().expect("a summary").remove("length");
-            batch_summary["totals"].as_object_mut().expect("totals").remove("length");
-        }
+        let batch_summary = &batch["summary"];
         let figures = [
             "lists",
             "pairs",
@@ -1951,12 +1950,18 @@ async fn a_stream_answers_line_by_line_what_a_batch_answers() {
             "loss_ci",
             "accuracy_se",
             "accuracy_ci",
+            "macro_accuracy",
             "length",
-            "totals",
         ];
         for key in figures {
             assert_eq!(summary.get(key), batch_summary.get(key), "example {name}: summary.{key}");
         }
+        // The batch writes calibration beside its summary, the stream in it, with the bins' sums
+        // in its totals (for merge).
+        assert_eq!(summary.get("calibration"), batch.get("calibration"), "example {name}: calibration");
+        let mut totals = summary["totals"].clone();
+        totals.as_object_mut().expect("totals").remove("calibration");
+        assert_eq!(&totals, &batch_summary["totals"], "example {name}: summary.totals");
         assert_eq!((&summary["loss"], &summary["normalization"]), (&batch["loss"], &batch["normalization"]));
         assert_eq!(summary["lines_failed"], 0);
     }

@@ -17,6 +17,7 @@ mod hardening;
 mod hostile;
 mod http_errors;
 mod length;
+mod length_data;
 mod metrics;
 mod properties;
 mod readme;

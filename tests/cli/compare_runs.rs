@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::datasets::{Scratch, assert_same_bytes, ndjson, ndjson_values, prefeval, stderr};
 use crate::helpers::{Answer, BinaryServer, Framing, Raw, SplitMix64};
+use crate::length_data::{Item, brute_force, brute_force_totals};
 
 /// `lists` lists for `models` models with ids, 2 to 6 items each, on a grid of rewards (models tie
 /// sometimes), ranked by array order or by ranks with ties, one in three with lengths.
@@ -32,8 +33,11 @@ fn compare_lists(seed: u64, lists: usize, models: usize) -> Vec<Value> {
                 items[1]["rank"] = json!(2);
             }
             if lengths {
+                // Ties of length, and now and then an item without one.
                 for item in &mut items {
-                    item["length"] = json!(rng.below(6) * 10);
+                    if rng.below(5) > 0 {
+                        item["length"] = json!(rng.below(6) * 10);
+                    }
                 }
             }
             json!({"id": format!("p{index}"), "items": items})
@@ -41,15 +45,17 @@ fn compare_lists(seed: u64, lists: usize, models: usize) -> Vec<Value> {
         .collect()
 }
 
-/// Model `j`'s view of compare lists: the evaluate stream's native lists.
+/// Model `j`'s view of compare lists: the evaluate stream's native lists, ranks and lengths kept.
 fn model_lists(lists: &[Value], j: usize) -> Vec<Value> {
     (lists.iter())
         .map(|list| {
             let items: Vec<Value> = (list["items"].as_array().expect("items").iter())
                 .map(|item| {
                     let mut single = json!({"id": item["id"], "reward": item["rewards"][j]});
-                    if let Some(rank) = item.get("rank") {
-                        single["rank"] = rank.clone();
+                    for key in ["rank", "length"] {
+                        if let Some(value) = item.get(key) {
+                            single[key] = value.clone();
+                        }
                     }
                     single
                 })
@@ -57,6 +63,34 @@ fn model_lists(lists: &[Value], j: usize) -> Vec<Value> {
             json!({"id": list["id"], "items": items})
         })
         .collect()
+}
+
+/// Model `j`'s view of compare lists as the brute force of length bias reads them: each item's
+/// rank (its place when the list has no ranks), the model's reward and the length.
+fn length_items(lists: &[Value], j: usize) -> Vec<Vec<Item>> {
+    (lists.iter())
+        .map(|list| {
+            (list["items"].as_array().expect("items").iter().enumerate())
+                .map(|(k, item)| Item {
+                    rank: item.get("rank").map_or(k as u64 + 1, |rank| rank.as_u64().expect("a rank")),
+                    reward: item["rewards"][j].as_f64().expect("a reward"),
+                    length: item.get("length").map(|length| length.as_f64().expect("a length")),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every model's `length` and `totals.models[j].length` of a compare summary against the brute
+/// force over `lists` under that model's rewards: counts and ratios of counts, exactly.
+fn assert_lengths_by_brute_force(what: &str, lists: &[Value], summary: &Value) {
+    let models = summary["models"].as_array().expect("models");
+    for (j, model) in models.iter().enumerate() {
+        let items = length_items(lists, j);
+        let figures = brute_force(&items).expect("the data have pairs with both lengths");
+        assert_eq!(model["length"], figures, "{what}: models[{j}].length");
+        assert_eq!(summary["totals"]["models"][j]["length"], brute_force_totals(&items), "{what}: totals.models[{j}]");
+    }
 }
 
 fn post(server: &BinaryServer, target: &str, content_type: &str, body: &[u8]) -> Answer {
@@ -130,7 +164,8 @@ fn holm(p: &[f64]) -> Vec<f64> {
 fn compare_prints_what_the_compare_stream_answers_byte_for_byte() {
     let server = BinaryServer::start(&["--workers", "2"]);
     let scratch = Scratch::new("compare-bytes");
-    let mut lines: Vec<Value> = compare_lists(0xCB, 600, 3);
+    let lists = compare_lists(0xCB, 600, 3);
+    let mut lines = lists.clone();
     // An error line, a line without an id, a blank line and an empty list among them.
     lines.insert(5, json!({"items": [{"rewards": [1.0, 2.0]}, {"rewards": [0.0, 1.0, 2.0]}]}));
     lines.insert(9, json!({"items": [{"rewards": [1.0, 2.0, 3.0]}, {"rewards": [0.0, 1.0, 2.0]}]}));
@@ -151,6 +186,8 @@ fn compare_prints_what_the_compare_stream_answers_byte_for_byte() {
         assert_eq!(run.status.code(), Some(1), "some lines fail: {}", stderr(&run));
         assert_same_bytes(query, &answer.body, &run.stdout);
         assert_eq!(summary_of(&run.stdout)["lines_failed"], json!(2));
+        // The lines added have no lengths: the length figures are those of `lists`.
+        assert_lengths_by_brute_force(query, &lists, &summary_of(&run.stdout));
     }
     // The pairs format, from stdin.
     let pairs: Vec<Value> = (0..50)
@@ -186,6 +223,13 @@ fn shards_of_a_comparison_merge_into_the_comparison_of_the_whole() {
         summary_of(&run_ok(&[&["merge"], shards.iter().map(String::as_str).collect::<Vec<_>>().as_slice()].concat()));
     // Every figure of the whole: the counts exactly, sums added in another order to rounding.
     assert_near("merged vs whole", &comparison_of(&whole), &comparison_of(&merged), 1e-12);
+    // The length figures are counts and ratios of counts: exactly the whole's, and their definition.
+    assert_lengths_by_brute_force("the whole", &lists, &whole);
+    for j in 0..3 {
+        assert_eq!(merged["models"][j]["length"], whole["models"][j]["length"], "models[{j}].length");
+        let totals = |summary: &Value| summary["totals"]["models"][j]["length"].clone();
+        assert_eq!(totals(&merged), totals(&whole), "totals.models[{j}].length");
+    }
     assert_eq!(merged["totals"]["comparisons"][2]["lists"], json!(900));
     assert_eq!(merged["run"]["models"], json!(["rm-a", "rm-b", "rm-c"]));
     assert_eq!(merged["run"]["inputs"].as_array().map(Vec::len), Some(3));
@@ -256,13 +300,11 @@ fn diff_of_two_eval_outputs_is_v1_compare_of_the_same_lists() {
         let request = json!({"models": ["rm-a", "rm-b"], "options": options, "lists": lists});
         let answer = post(&server, "/v1/compare", "application/json", &serde_json::to_vec(&request).expect("JSON"));
         assert_eq!(answer.status, 200, "{}", answer.text());
-        // The same per-list figures, added in the same order: equal to the last bit.
-        let mut expected = answer.json();
-        // /v1/compare has no length figures here: eval outputs carry no lengths.
-        for model in expected["models"].as_array_mut().expect("models") {
-            model.as_object_mut().expect("a model").remove("length");
-        }
+        // The same per-list figures, added in the same order: equal to the last bit; each model's
+        // length bias from its output's length counts, as /v1/compare counts it.
+        let expected = answer.json();
         assert_eq!(comparison_of(&diffed), expected, "{options}");
+        assert_lengths_by_brute_force("diff", &lists, &diffed);
         assert_eq!(diffed["run"]["models"], json!(["rm-a", "rm-b"]));
         assert_eq!(diffed["run"]["inputs"].as_array().map(Vec::len), Some(2));
     }
@@ -303,4 +345,19 @@ fn diff_refuses_outputs_that_are_not_of_the_same_lists_naming_the_first_offender
 
     let errors_only = eval_output(&scratch, "errors-only", &b_lists, &["--results", "errors"]);
     refused(&["diff", &a, &errors_only], &["errors-only.out", "result lines"]);
+
+    // The lists' lengths are the lists' own: under both models, the same pairs have two lengths
+    // and the same item of each is the longer.
+    // Items 0 and 1 always make a pair (item 0 is first, or ranked 1 and item 1 ranked 2).
+    let both = |list: &&Value| (0..2).all(|k| list["items"][k].get("length").is_some());
+    let lengthy = lists.iter().position(|list| both(&list)).expect("a list whose first two items have lengths");
+    let mut fewer = b_lists.clone();
+    fewer[lengthy]["items"][0].as_object_mut().expect("an item").remove("length");
+    refused(&["diff", &a, &eval_output(&scratch, "fewer", &fewer, &[])], &["fewer.out", "summary.totals.length"]);
+    let mut no_lengths = b_lists.clone();
+    for item in no_lengths.iter_mut().flat_map(|list| list["items"].as_array_mut().expect("items")) {
+        item.as_object_mut().expect("an item").remove("length");
+    }
+    let no_lengths = eval_output(&scratch, "no-lengths", &no_lengths, &[]);
+    refused(&["diff", &a, &no_lengths], &["no-lengths.out", "summary.totals.length", "not carry the same lengths"]);
 }

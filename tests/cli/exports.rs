@@ -19,10 +19,11 @@ struct Export {
     file: &'static str,
     /// How the body is sent to the stream (`Content-Encoding`), `None` for plain.
     encoding: Option<&'static str>,
-    /// The data's names of the list id, the chosen score and the rejected score.
+    /// The data's names of the list id, the chosen score, the rejected score and the group.
     id: Option<&'static str>,
     chosen: &'static str,
     rejected: &'static str,
+    group: Option<&'static str>,
     /// The committed output of `prefeval eval` on `file` with the flags below.
     output: &'static str,
 }
@@ -34,6 +35,7 @@ const EXPORTS: [Export; 3] = [
         id: None,
         chosen: "chosen_score",
         rejected: "rejected_score",
+        group: None,
         output: "hh-rlhf.out.ndjson",
     },
     Export {
@@ -42,6 +44,7 @@ const EXPORTS: [Export; 3] = [
         id: Some("prompt_id"),
         chosen: "score_chosen",
         rejected: "score_rejected",
+        group: None,
         output: "ultrafeedback.out.ndjson",
     },
     Export {
@@ -50,6 +53,7 @@ const EXPORTS: [Export; 3] = [
         id: None,
         chosen: "scores_chosen",
         rejected: "scores_rejected",
+        group: Some("subset"),
         output: "rewardbench.out.ndjson",
     },
 ];
@@ -64,6 +68,9 @@ impl Export {
         let mut fields = format!("chosen_reward:{},rejected_reward:{}", self.chosen, self.rejected);
         if let Some(id) = self.id {
             fields += &format!(",id:{id}");
+        }
+        if let Some(group) = self.group {
+            fields += &format!(",group:{group}");
         }
         fields
     }
@@ -91,16 +98,21 @@ impl Export {
     }
 
     /// Each row stripped to what the native format reads, under its names: the list's id (the
-    /// `id` column as it is, or the mapped one) and two items, the chosen one first.
+    /// `id` column as it is, or the mapped one), its group when mapped, and two items, the chosen
+    /// one first.
     fn stripped(&self) -> Vec<Value> {
         self.rows()
             .iter()
             .map(|row| {
                 let items = json!([{"id": "chosen", "reward": row[self.chosen]}, {"id": "rejected", "reward": row[self.rejected]}]);
-                match row.get(self.id.unwrap_or("id")) {
-                    Some(id) => json!({"id": id, "items": items}),
-                    None => json!({"items": items}),
+                let mut list = json!({"items": items});
+                if let Some(id) = row.get(self.id.unwrap_or("id")) {
+                    list["id"] = id.clone();
                 }
+                if let Some(group) = self.group {
+                    list["group"] = row[group].clone();
+                }
+                list
             })
             .collect()
     }
@@ -164,9 +176,18 @@ fn each_export_gives_the_figures_of_its_pairs_stripped_to_native() {
         let native = prefeval(&["eval", &stripped], None);
         assert_eq!(native.status.code(), Some(0), "{} stripped: {}", export.file, stderr(&native));
         assert_eq!(without_run(&as_it_is.stdout), without_run(&native.stdout), "{}", export.file);
-        // Integer ids come back as the integers they were.
+        // Integer ids come back as the integers they were; a mapped group gives per-group figures.
         if export.file.starts_with("rewardbench") {
-            assert!(without_run(&as_it_is.stdout)[0]["id"].is_u64(), "{}", export.file);
+            let lines = without_run(&as_it_is.stdout);
+            assert!(lines[0]["id"].is_u64(), "{}", export.file);
+            let groups = lines[100]["summary"]["groups"].as_array().expect("groups by subset");
+            let names: Vec<&str> = groups.iter().filter_map(|group| group["group"].as_str()).collect();
+            assert_eq!(
+                names,
+                ["multi-turn", "single-turn"],
+                "{}: the subsets in order of first appearance",
+                export.file
+            );
         }
     }
 }

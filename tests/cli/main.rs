@@ -9,6 +9,8 @@
 
 #[path = "../api/helpers.rs"]
 mod helpers;
+#[path = "../api/length_data.rs"]
+mod length_data;
 
 mod compare_dataset;
 mod compare_runs;
@@ -19,6 +21,7 @@ mod eval_output;
 mod eval_runs;
 mod exports;
 mod layout;
+mod length_doors;
 mod merge_checks;
 mod real_exports;
 mod reliability;

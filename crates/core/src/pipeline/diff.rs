@@ -5,6 +5,12 @@
 //! added in the order of the first output, so the figures are those `POST /v1/compare` gives for
 //! the lists in that order, to the last bit.
 //!
+//! Each model's length bias comes from its output's `totals.length`: an output whose result lines
+//! are exactly the lists compared, none failed, has in its summary the length counts of exactly
+//! those lists under that model's rewards, which are what `/v1/compare` counts for it. Which pairs
+//! have two lengths, and which item is the longer, do not depend on the model: two outputs whose
+//! counts of such pairs differ are not of the same lists and are refused.
+//!
 //! Refused, naming the first offender: an error line (diff compares lists both models evaluated:
 //! skipping one side's failures would silently compare fewer lists than asked), a list without an
 //! `id`, an id given twice, an id in one output and not the other, one id with different pairs
@@ -22,7 +28,7 @@ use super::fingerprint::Fingerprint;
 use super::read_summary::read_summary_line;
 use super::run::{MIXED_FORMATS, Run, VERSION};
 use super::summary::SummaryInput;
-use crate::math::ListEvaluation;
+use crate::math::{LengthCounts, ListEvaluation};
 
 /// One `prefeval eval` output: its name (for messages and, without `run.model`, the model's
 /// label) and its lines.
@@ -93,6 +99,7 @@ pub fn diff(a: &DiffInput<'_>, b: &DiffInput<'_>, confidence: f64) -> Result<Com
         }
         totals.add_list(&[evaluation_a.clone(), evaluation_b.clone()]);
     }
+    totals.lengths = same_length_pairs(&a, &b)?.to_vec();
     // Each input once: two models' scores often sit in one export, evaluated twice; a merge of
     // diffs refuses an input met twice.
     let mut inputs: Vec<Fingerprint> = Vec::new();
@@ -115,6 +122,35 @@ pub fn diff(a: &DiffInput<'_>, b: &DiffInput<'_>, confidence: f64) -> Result<Com
         top_disagreements: None,
     };
     Ok(CompareSummary::new(&totals, 0, run))
+}
+
+/// The length counts of both outputs (zero without `totals.length`), unless their pairs with two
+/// lengths differ: the lists' lengths are the same under both models.
+fn same_length_pairs(a: &Side, b: &Side) -> Result<[LengthCounts; 2], String> {
+    let counts = |side: &Side| match &side.summary.totals.length {
+        None => Ok(LengthCounts::default()),
+        Some(length) => length
+            .counts()
+            .map_err(|field| format!("{}: summary.totals.length.{field} is no count of pairs", side.name)),
+    };
+    let (length_a, length_b) = (counts(a)?, counts(b)?);
+    let pairs = |counts: &LengthCounts| (counts.pairs, counts.preferred_longer, counts.preferred_shorter);
+    if pairs(&length_a) != pairs(&length_b) {
+        let shown = |counts: &LengthCounts| {
+            format!(
+                "{} pairs with two lengths ({} preferred longer, {} preferred shorter)",
+                counts.pairs, counts.preferred_longer, counts.preferred_shorter
+            )
+        };
+        return Err(format!(
+            "{}: summary.totals.length has {} and {} has {}: the lists do not carry the same lengths",
+            b.name,
+            shown(&length_b),
+            a.name,
+            shown(&length_a)
+        ));
+    }
+    Ok([length_a, length_b])
 }
 
 /// The two models' labels: each output's `run.model`, else its name; they must differ.
