@@ -4,46 +4,13 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, SplitMix64, TestApp};
+use crate::compare_data::compare_lists;
+use crate::helpers::{Answer, TestApp};
 
 /// `POST /v1/compare/stream?query` with an NDJSON body.
 async fn compare_stream(app: &TestApp, query: &str, body: &[u8]) -> Answer {
     let path = format!("/v1/compare/stream?{query}");
     app.request(axum::http::Method::POST, &path, &[("content-type", "application/x-ndjson")], body.to_vec()).await
-}
-
-/// `lists` lists for `models` models, native: 2 to 6 items, ranked by array order or (one in two)
-/// by ranks with ties, every item with one reward per model (on a grid, so that models tie
-/// sometimes), and (one list in three) lengths.
-pub(crate) fn compare_lists(seed: u64, lists: usize, models: usize) -> Vec<Value> {
-    let mut rng = SplitMix64::new(seed);
-    (0..lists)
-        .map(|index| {
-            let n = 2 + rng.below(5) as usize;
-            let ranked = rng.below(2) == 0;
-            let lengths = rng.below(3) == 0;
-            let mut items: Vec<Value> = (0..n)
-                .map(|k| {
-                    let rewards: Vec<f64> = (0..models).map(|_| (rng.below(41) as f64 - 20.0) / 8.0).collect();
-                    json!({"id": format!("r{k}"), "rewards": rewards})
-                })
-                .collect();
-            if ranked {
-                let top = 1 + rng.below(3);
-                for item in &mut items {
-                    item["rank"] = json!(1 + rng.below(top));
-                }
-                items[0]["rank"] = json!(1);
-                items[1]["rank"] = json!(2);
-            }
-            if lengths {
-                for item in &mut items {
-                    item["length"] = json!(rng.below(6) * 10);
-                }
-            }
-            json!({"id": format!("p{index}"), "items": items})
-        })
-        .collect()
 }
 
 fn ndjson(lines: &[Value]) -> Vec<u8> {

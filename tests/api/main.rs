@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod compare_data;
 mod compare_readme;
 mod compare_stream;
 mod compression;

@@ -7,6 +7,8 @@
 //! unanswered for 0.7 s); run beside the CPU-heavy api tests (fuzzing, figures) on a small machine
 //! those timings would measure the test load instead of the server. It shares the api harness.
 
+#[path = "../api/compare_data.rs"]
+mod compare_data;
 #[path = "../api/helpers.rs"]
 mod helpers;
 #[path = "../api/length_data.rs"]
