@@ -52,6 +52,13 @@ impl ChunkFigures {
         options: &Options,
     ) -> ChunkFigures {
         let mut figures = ChunkFigures::default();
+        // The common case, nothing asked for and no group or length in the data, costs one look.
+        let asked = options.calibration_bins.is_some() || options.top_disagreements.is_some();
+        let in_data =
+            |input: &ListInput<'_>| input.group.is_some() || input.items.iter().any(|item| item.length.is_some());
+        if !asked && !inputs.iter().any(in_data) {
+            return figures;
+        }
         let beta = options.math.beta;
         // The lists evaluated, with their lines, in order.
         let evaluated: Vec<(u64, usize)> = slots
