@@ -8,7 +8,8 @@
 
 ``Client`` and ``AsyncClient`` have the same methods: ``evaluate`` (``/v1/evaluate``),
 ``evaluate_stream`` and ``evaluate_file`` (``/v1/evaluate/stream``, any size, constant memory) and
-``compare`` (``/v1/compare``), and ``evaluate_dataset`` (data frames, Arrow and Hugging Face
+``compare`` (``/v1/compare``), ``compare_stream`` and ``compare_file`` (``/v1/compare/stream``),
+and ``evaluate_dataset`` (data frames, Arrow and Hugging Face
 datasets through the stream); ``merge`` merges summaries of shards locally. Errors are
 :class:`PrefevalError` and its subclasses.
 """
@@ -38,6 +39,8 @@ from ._models import (
     CalibrationBin,
     CalibrationBinTotals,
     CompareResult,
+    CompareStreamItem,
+    CompareStreamResult,
     Comparison,
     Disagreement,
     EvaluateResult,
@@ -47,6 +50,7 @@ from ._models import (
     LengthFigures,
     LengthTotals,
     LineError,
+    ListModelFigures,
     ListResult,
     ModelFigures,
     Pair,
@@ -59,11 +63,12 @@ from ._models import (
     SummaryGroup,
     Totals,
 )
-from ._stream import AsyncEvaluateStream, EvaluateStream, LineFailedError
+from ._stream import AsyncCompareStream, AsyncEvaluateStream, CompareStream, EvaluateStream, LineFailedError
 from ._version import __version__
 
 __all__ = [
     "AsyncClient",
+    "AsyncCompareStream",
     "AsyncEvaluateStream",
     "AuthenticationError",
     "BadRequestError",
@@ -72,6 +77,9 @@ __all__ = [
     "CalibrationBinTotals",
     "Client",
     "CompareResult",
+    "CompareStream",
+    "CompareStreamItem",
+    "CompareStreamResult",
     "Comparison",
     "Disagreement",
     "EvaluateResult",
@@ -85,6 +93,7 @@ __all__ = [
     "LengthTotals",
     "LineError",
     "LineFailedError",
+    "ListModelFigures",
     "MergeError",
     "ComparisonSummary",
     "ListResult",

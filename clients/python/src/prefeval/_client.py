@@ -37,10 +37,13 @@ from ._errors import (
 from ._dataset import BATCH_ROWS, UNKNOWN_FIELDS, check_readable, columns_read, fields_query, ndjson_blocks
 from ._helpers import encode_json
 from ._http11 import parse_base_url, query_string
-from ._models import CompareResult, EvaluateResult, StreamSummary
+from ._merge_compare import ComparisonSummary
+from ._models import CompareResult, CompareStreamResult, EvaluateResult, StreamSummary
 from ._retry import RetryPolicy
 from ._stream import (
+    AsyncCompareStream,
     AsyncEvaluateStream,
+    CompareStream,
     EvaluateStream,
     StreamRequest,
     aencode_lists,
@@ -91,6 +94,20 @@ def _query_value(value: Any) -> str:
     if isinstance(value, Mapping):  # fields={"chosen_reward": "score_chosen"}
         return fields_query(value)
     return str(value)
+
+
+def _models_query(models: Sequence[str]) -> str:
+    """``models=a,b``: the names, in order, joined by commas (the service checks their number and
+    that they differ). A name with a comma would be read as two, so it is refused here."""
+    if isinstance(models, (str, bytes)):
+        raise TypeError("models must be a sequence of model names, not one string")
+    names = list(models)
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"models[{index}] must be a model name (a string), not {type(name).__name__}")
+        if "," in name:
+            raise ValueError(f"models[{index}] {name!r} has a comma: the stream's `models` separates names by commas")
+    return ",".join(names)
 
 
 #: What a stream answers: every line, or only the error lines (the summary always last).
@@ -203,10 +220,15 @@ class _Base:
         return encode_json(body)
 
     def _stream_request(
-        self, options: Dict[str, Any], request_id: Optional[str], line_errors: str, summary_only: bool = False
+        self,
+        options: Dict[str, Any],
+        request_id: Optional[str],
+        line_errors: str,
+        summary_only: bool = False,
+        endpoint: str = "evaluate",
     ) -> StreamRequest:
         query = stream_query(options)
-        path = f"{self._target.base_path}/v1/evaluate/stream"
+        path = f"{self._target.base_path}/v1/{endpoint}/stream"
         if query:
             path += "?" + query_string(query)
         return StreamRequest(
@@ -221,6 +243,16 @@ class _Base:
             line_errors=line_errors,
             summary_only=summary_only,
         )
+
+    def _compare_stream_request(
+        self, models: Sequence[str], options: Dict[str, Any], request_id: Optional[str], line_errors: str
+    ) -> StreamRequest:
+        request = self._stream_request(
+            {"models": _models_query(models), **options}, request_id, line_errors, endpoint="compare"
+        )
+        request.parse_result = CompareStreamResult.from_dict
+        request.parse_summary = ComparisonSummary.from_dict
+        return request
 
     def _outcome(
         self, response: httpx.Response, parse: Type[_Result]
@@ -404,7 +436,7 @@ class Client:
             include_pair_ids=include_pair_ids, results=results, **options,
         )  # fmt: skip
         request = self._base._stream_request(opts, request_id, line_errors)
-        return open_stream(request, lambda: encode_lists(lists))
+        return open_stream(request, lambda: encode_lists(lists), EvaluateStream)
 
     def evaluate_file(
         self,
@@ -433,7 +465,63 @@ class Client:
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
         request = self._base._stream_request(opts, request_id, line_errors)
-        return open_stream(request, lambda: file_blocks(path))
+        return open_stream(request, lambda: file_blocks(path), EvaluateStream)
+
+    def compare_stream(
+        self,
+        lists: Iterable[Any],
+        models: Sequence[str],
+        *,
+        normalization: Optional[str] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        request_id: Optional[str] = None,
+        line_errors: str = "yield",
+        results: str = "all",
+        **options: Any,
+    ) -> CompareStream:
+        """``POST /v1/compare/stream``: two to sixteen models on any number of lists, in constant
+        memory.
+
+        ``lists`` is any iterable of lists in ``/v1/compare``'s shape (each item's ``"rewards"``, one
+        per model in the order of ``models``; with ``format="pairs"``, ``chosen_rewards`` and
+        ``rejected_rewards``), or of NDJSON lines. Iterate over the returned :class:`CompareStream`
+        for a :class:`CompareStreamResult` per list (every model's ``loss``, ``accuracy`` and
+        ``kendall_tau`` on it), then read ``stream.summary``: a :class:`ComparisonSummary` with
+        ``/v1/compare``'s figures for the lists compared, which :func:`merge` merges with the
+        summaries of other shards. ``line_errors``, ``results`` and the retries are as in
+        :meth:`evaluate_stream`.
+        """
+        opts = _options(
+            normalization=normalization, beta=beta, format=format, confidence=confidence, results=results, **options
+        )
+        request = self._base._compare_stream_request(models, opts, request_id, line_errors)
+        return open_stream(request, lambda: encode_lists(lists), CompareStream)
+
+    def compare_file(
+        self,
+        path: PathArg,
+        models: Sequence[str],
+        *,
+        normalization: Optional[str] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        request_id: Optional[str] = None,
+        line_errors: str = "yield",
+        results: str = "all",
+        **options: Any,
+    ) -> CompareStream:
+        """The comparison stream over an NDJSON file (``.gz`` is decompressed), sent as it is: the
+        result lines' ``line`` numbers are the file's line numbers."""
+        opts = _options(
+            normalization=normalization, beta=beta, format=format, confidence=confidence, results=results, **options
+        )
+        if not os.path.isfile(path):
+            raise FileNotFoundError(path)
+        request = self._base._compare_stream_request(models, opts, request_id, line_errors)
+        return open_stream(request, lambda: file_blocks(path), CompareStream)
 
     def evaluate_dataset(
         self,
@@ -473,7 +561,7 @@ class Client:
         opts = _options(model=model, format=format, fields=fields, unknown_fields=unknown_fields, **options)
         source = _dataset_source(data, fields, unknown_fields, batch_rows)
         request = self._base._stream_request(opts, request_id, _dataset_line_errors(line_errors), summary_only=True)
-        with open_stream(request, source) as stream:
+        with open_stream(request, source, EvaluateStream) as stream:
             for _ in stream:
                 pass
         assert stream.summary is not None  # a stream that ends without its summary raises
@@ -611,7 +699,7 @@ class AsyncClient:
             include_pair_ids=include_pair_ids, results=results, **options,
         )  # fmt: skip
         request = self._base._stream_request(opts, request_id, line_errors)
-        return await aopen_stream(request, lambda: aencode_lists(lists))
+        return await aopen_stream(request, lambda: aencode_lists(lists), AsyncEvaluateStream)
 
     async def evaluate_file(
         self,
@@ -639,7 +727,52 @@ class AsyncClient:
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
         request = self._base._stream_request(opts, request_id, line_errors)
-        return await aopen_stream(request, lambda: file_blocks(path))
+        return await aopen_stream(request, lambda: file_blocks(path), AsyncEvaluateStream)
+
+    async def compare_stream(
+        self,
+        lists: Union[AsyncIterable[Any], Iterable[Any]],
+        models: Sequence[str],
+        *,
+        normalization: Optional[str] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        request_id: Optional[str] = None,
+        line_errors: str = "yield",
+        results: str = "all",
+        **options: Any,
+    ) -> AsyncCompareStream:
+        """As :meth:`Client.compare_stream`: ``stream = await client.compare_stream(lists, models)``,
+        then ``async for item in stream``. ``lists`` may be an async iterable."""
+        opts = _options(
+            normalization=normalization, beta=beta, format=format, confidence=confidence, results=results, **options
+        )
+        request = self._base._compare_stream_request(models, opts, request_id, line_errors)
+        return await aopen_stream(request, lambda: aencode_lists(lists), AsyncCompareStream)
+
+    async def compare_file(
+        self,
+        path: PathArg,
+        models: Sequence[str],
+        *,
+        normalization: Optional[str] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        request_id: Optional[str] = None,
+        line_errors: str = "yield",
+        results: str = "all",
+        **options: Any,
+    ) -> AsyncCompareStream:
+        """As :meth:`Client.compare_file`."""
+        opts = _options(
+            normalization=normalization, beta=beta, format=format, confidence=confidence, results=results, **options
+        )
+        if not os.path.isfile(path):
+            raise FileNotFoundError(path)
+        request = self._base._compare_stream_request(models, opts, request_id, line_errors)
+        return await aopen_stream(request, lambda: file_blocks(path), AsyncCompareStream)
 
     async def evaluate_dataset(
         self,
@@ -661,10 +794,10 @@ class AsyncClient:
         opts = _options(model=model, format=format, fields=fields, unknown_fields=unknown_fields, **options)
         request = self._base._stream_request(opts, request_id, _dataset_line_errors(line_errors), summary_only=True)
         if isinstance(data, AsyncIterable):
-            stream = await aopen_stream(request, lambda: aencode_lists(data))
+            stream = await aopen_stream(request, lambda: aencode_lists(data), AsyncEvaluateStream)
         else:
             blocks = _dataset_source(data, fields, unknown_fields, batch_rows)
-            stream = await aopen_stream(request, lambda: _in_threads(blocks()))
+            stream = await aopen_stream(request, lambda: _in_threads(blocks()), AsyncEvaluateStream)
         async with stream:
             async for _ in stream:
                 pass

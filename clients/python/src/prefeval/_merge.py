@@ -54,7 +54,7 @@ TINY = 1e-300
 EXACT = 4_503_599_627_370_496.0  # 2^52: below it, sums of halves and quarters are exact
 F64_MAX = 1.7976931348623157e308
 
-SummaryArg = Union[StreamSummary, Mapping[str, Any], str, bytes, "os.PathLike[str]"]
+SummaryArg = Union[StreamSummary, ComparisonSummary, Mapping[str, Any], str, bytes, "os.PathLike[str]"]
 
 #: The float fields of the totals, in the order they are written.
 _SUM_FIELDS = ("chance_loss_sum", "kendall_tau_sum", "agreeing_squares", "agreeing_pairs", "pairs_squares")
@@ -90,9 +90,10 @@ def merge(
     Holm's adjustment computed from the merged sums; the two kinds do not mix (:class:`MergeError`),
     and comparisons must be of the same ``run.models`` in the same order.
 
-    Each summary may be a :class:`StreamSummary` (``stream.summary``), its JSON object (with or
-    without the ``{"summary": ...}`` wrapper), a summary line (``str``/``bytes``), or the path of a
-    result file (a ``pathlib.Path``: its last non-empty line). ``confidence`` is that of the merged
+    Each summary may be a :class:`StreamSummary` or :class:`ComparisonSummary` (``stream.summary``,
+    or what this function returned), its JSON object (with or without the ``{"summary": ...}``
+    wrapper), a summary line (``str``/``bytes``), or the path of a result file (a
+    ``pathlib.Path``: its last non-empty line). ``confidence`` is that of the merged
     intervals (the command's ``--confidence``).
 
     The merged ``run`` is the command's: ``prefeval`` is this package's ``__version__`` (the
@@ -343,7 +344,7 @@ def _check_same_run(first: Mapping[str, Any], where: int, run: Mapping[str, Any]
 def _summary_object(summary: SummaryArg, index: int) -> Tuple[Dict[str, Any], Optional[Tuple[int, int]]]:
     """The ``summary`` object of one argument, and the identity of its file when it is a path."""
     file_id: Optional[Tuple[int, int]] = None
-    if isinstance(summary, StreamSummary):
+    if isinstance(summary, (StreamSummary, ComparisonSummary)):
         return dict(summary.raw), None
     if isinstance(summary, os.PathLike):
         summary, file_id = _last_line(summary, index)

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ._errors import ProtocolError
 from ._stats import (
     NeumaierSum,
     accuracy_interval,
@@ -39,6 +40,21 @@ class ComparisonSummary:
     pairs: int
     lines_failed: int
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "ComparisonSummary":
+        """The summary object of a comparison stream's last line, as the service wrote it."""
+        try:
+            return cls(
+                normalization=data["normalization"],
+                confidence=float(data["confidence"]),
+                lists=data["lists"],
+                pairs=data["pairs"],
+                lines_failed=data["lines_failed"],
+                raw=data,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"unexpected comparison summary: {str(data)[:300]}", code="invalid_response") from exc
 
     @property
     def models(self) -> List[Dict[str, Any]]:

@@ -266,6 +266,47 @@ StreamItem = Union[StreamResult, LineError]
 
 
 @dataclass(frozen=True)
+class ListModelFigures(_Decoded):
+    """One model's figures on one list of a comparison stream (``kendall_tau`` is ``None`` where it
+    is undefined, e.g. a list of tied items)."""
+
+    loss: float
+    accuracy: float
+    kendall_tau: Optional[float] = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class CompareStreamResult:
+    """One result line of ``/v1/compare/stream``: ``line``, the 1-based line number of its list in
+    the body, its ``id``, and every model's figures on it in the order of ``models``."""
+
+    line: int
+    id: Optional[str]
+    models: List[ListModelFigures]
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    #: ``True``: this line was compared (a :class:`LineError` has ``ok = False``).
+    ok = True
+
+    @classmethod
+    def from_dict(cls, data: Json, pairs_from: Optional[Tuple[bytes, int]] = None) -> "CompareStreamResult":
+        # ``pairs_from`` is the evaluate stream's (its lines carry pairs); a comparison line has none.
+        try:
+            return cls(
+                line=data["line"],
+                id=data.get("id"),
+                models=[ListModelFigures.from_dict(figures) for figures in data["models"]],
+                raw=data,
+            )
+        except (KeyError, TypeError) as exc:
+            raise ProtocolError(f"unexpected compare stream line: {str(data)[:300]}", code="invalid_response") from exc
+
+
+CompareStreamItem = Union[CompareStreamResult, LineError]
+
+
+@dataclass(frozen=True)
 class Totals(_Decoded):
     """The sufficient statistics of a batch or stream: they add up exactly across shards."""
 

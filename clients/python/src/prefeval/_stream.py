@@ -1,4 +1,4 @@
-"""``POST /v1/evaluate/stream`` over a duplex HTTP/1.1 connection.
+"""``POST /v1/evaluate/stream`` and ``POST /v1/compare/stream`` over a duplex HTTP/1.1 connection.
 
 Why not httpx: httpx (like ``requests`` and ``http.client``) writes the whole request body before
 it reads a byte of the answer. The stream endpoint answers *while* it reads, and it holds only a
@@ -40,12 +40,16 @@ from typing import (
     Callable,
     Deque,
     Dict,
+    Generic,
     Iterable,
     Iterator,
     List,
     Optional,
     Tuple,
+    Type,
+    TypeVar,
     Union,
+    cast,
 )
 
 from ._errors import (
@@ -69,7 +73,8 @@ from ._http11 import (
     chunk,
     request_head,
 )
-from ._models import LineError, StreamItem, StreamResult, StreamSummary
+from ._merge_compare import ComparisonSummary
+from ._models import CompareStreamItem, LineError, StreamItem, StreamResult, StreamSummary
 from ._retry import RetryPolicy
 
 #: Body bytes gathered before they are sent as one chunk. A piece also goes at once when it is the
@@ -85,6 +90,12 @@ LINE_ERROR_MODES = ("yield", "raise", "skip")
 # The pieces of a stream's body, as bytes: lists encoded as NDJSON lines, or blocks of a file.
 ByteSource = Iterable[bytes]
 AsyncByteSource = Union[AsyncIterable[bytes], Iterable[bytes]]
+
+# A stream's items and summary (evaluate: StreamItem, StreamSummary; compare: CompareStreamItem,
+# ComparisonSummary), and the stream class itself where a method returns it.
+_Item = TypeVar("_Item")
+_Summary = TypeVar("_Summary")
+_Self = TypeVar("_Self")
 
 
 class LineFailedError(PrefevalError):
@@ -177,6 +188,8 @@ class StreamRequest:
         expect_timeout: float,
         line_errors: str,
         summary_only: bool = False,
+        parse_result: Callable[..., Any] = StreamResult.from_dict,
+        parse_summary: Callable[[Dict[str, Any]], Any] = StreamSummary.from_dict,
     ) -> None:
         if line_errors not in LINE_ERROR_MODES:
             raise ValueError(f"line_errors must be one of {LINE_ERROR_MODES}, not {line_errors!r}")
@@ -203,6 +216,10 @@ class StreamRequest:
         self.expect_timeout = expect_timeout
         self.line_errors = line_errors
         self.summary_only = summary_only
+        #: What differs between the endpoints' answers: a result line (its decoded object, and
+        #: where its deferred ``pairs`` are, or ``None``) and the summary object, made into items.
+        self.parse_result = parse_result
+        self.parse_summary = parse_summary
 
 
 def _connection_error(exc: BaseException, what: str) -> PrefevalError:
@@ -214,14 +231,14 @@ def _connection_error(exc: BaseException, what: str) -> PrefevalError:
     return error
 
 
-class _Lines:
+class _Lines(Generic[_Item, _Summary]):
     """Turns the events of the answer into stream items; shared by the sync and async streams."""
 
     def __init__(self, request: StreamRequest) -> None:
         self.request = request
         self.splitter = LineSplitter()
-        self.items: Deque[StreamItem] = deque()
-        self.summary: Optional[StreamSummary] = None
+        self.items: Deque[_Item] = deque()
+        self.summary: Optional[_Summary] = None
         self.head: Optional[ResponseHead] = None
         self.error_body = bytearray()
         self.ended = False
@@ -311,7 +328,7 @@ class _Lines:
             for line in lines:
                 self._line(line)
             return
-        build = StreamResult.from_dict
+        build = self.request.parse_result
         append = self.items.append
         for line, data, pairs_from in zip(lines, values, deferred):
             if type(data) is dict and "line" in data and "error" not in data:  # a result: most lines
@@ -338,11 +355,11 @@ class _Lines:
                 if mode == "raise":
                     raise LineFailedError(item, self.request_id)
                 if mode == "yield":
-                    self.items.append(item)
+                    self.items.append(cast(_Item, item))  # both streams' items include LineError
             else:
-                self.items.append(StreamResult.from_dict(data))
+                self.items.append(self.request.parse_result(data))
         elif "summary" in data:
-            self.summary = StreamSummary.from_dict(data["summary"])
+            self.summary = self.request.parse_summary(data["summary"])
         elif "error" in data:
             error = data["error"] if isinstance(data["error"], dict) else {}
             raise StreamStoppedError(
@@ -535,9 +552,10 @@ def _read_error_body(connection: _PlainConnection, parser: ResponseParser, event
             events = parser.feed(data)
 
 
-def open_stream(request: StreamRequest, source: Callable[[], ByteSource]) -> "EvaluateStream":
+def open_stream(request: StreamRequest, source: Callable[[], ByteSource], kind: Type[_Stream]) -> _Stream:
     """Connects, sends the head and waits for the go-ahead; retries a 503 or a failed connection
-    while the body has not started. ``source()`` is called once, when the body starts."""
+    while the body has not started. ``source()`` is called once, when the body starts; the answer
+    is read as a ``kind`` (:class:`EvaluateStream`, :class:`CompareStream`)."""
     attempt = 0
     while True:
         connection: Optional[_PlainConnection] = None
@@ -558,7 +576,7 @@ def open_stream(request: StreamRequest, source: Callable[[], ByteSource]) -> "Ev
             attempt += 1
             continue
         if head is None or head.status == 100 or head.status == 200:
-            return EvaluateStream(connection, parser, events, request, source())
+            return kind(connection, parser, events, request, source())
         body = _read_error_body(connection, parser, events, request.timeout)
         connection.close()
         error = error_from_response(head.status, head.headers, body)
@@ -570,13 +588,13 @@ def open_stream(request: StreamRequest, source: Callable[[], ByteSource]) -> "Ev
         attempt += 1
 
 
-class _AnswerView:
-    """What both streams show of their answer, read from their ``_Lines``."""
+class _AnswerView(Generic[_Summary]):
+    """What every stream shows of its answer, read from its ``_Lines``."""
 
-    _lines: "_Lines"
+    _lines: "_Lines[Any, _Summary]"
 
     @property
-    def summary(self) -> Optional[StreamSummary]:
+    def summary(self) -> Optional[_Summary]:
         """The stream's summary, once the iteration has ended (``None`` before)."""
         return self._lines.summary
 
@@ -591,18 +609,9 @@ class _AnswerView:
         return dict(head.headers) if head is not None else {}
 
 
-class EvaluateStream(_AnswerView, Iterator[StreamItem]):
-    """The answer of ``/v1/evaluate/stream``, read as it arrives.
-
-    Iterate over it for one item per non-blank line of the body, in order: a
-    :class:`~prefeval.StreamResult` for each evaluated list, a :class:`~prefeval.LineError` for each
-    line that failed (unless ``line_errors`` said otherwise). Once the iteration ends, ``summary``
-    holds the stream's :class:`~prefeval.StreamSummary`. Use it as a context manager (or call
-    :meth:`close`) to release the connection when you stop early.
-
-    The iterable of lists is consumed by a writer thread while you iterate, so a generator runs
-    on that thread. An exception it raises ends the stream and is raised here.
-    """
+class _DuplexStream(_AnswerView[_Summary], Iterator[_Item], Generic[_Item, _Summary]):
+    """A stream's answer, read as it arrives while a writer thread sends the body: the machinery
+    of :class:`EvaluateStream` and :class:`CompareStream`, which differ only in their items."""
 
     def __init__(
         self,
@@ -614,7 +623,7 @@ class EvaluateStream(_AnswerView, Iterator[StreamItem]):
     ) -> None:
         self._connection = connection
         self._parser = parser
-        self._lines = _Lines(request)
+        self._lines: _Lines[_Item, _Summary] = _Lines(request)
         self._request = request
         self._pending_events = events
         self._closed = False
@@ -677,10 +686,10 @@ class EvaluateStream(_AnswerView, Iterator[StreamItem]):
 
     # -- reading (the caller's thread) -----------------------------------------------------------
 
-    def __iter__(self) -> "EvaluateStream":
+    def __iter__(self: _Self) -> _Self:
         return self
 
-    def __next__(self) -> StreamItem:
+    def __next__(self) -> _Item:
         lines = self._lines
         while True:
             if lines.items:
@@ -763,7 +772,7 @@ class EvaluateStream(_AnswerView, Iterator[StreamItem]):
             # iterable it stops after the item it is computing.
             self._writer.join(timeout=1.0)
 
-    def __enter__(self) -> "EvaluateStream":
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -775,6 +784,31 @@ class EvaluateStream(_AnswerView, Iterator[StreamItem]):
                 self._release()
         except Exception:
             pass
+
+
+class EvaluateStream(_DuplexStream[StreamItem, StreamSummary]):
+    """The answer of ``/v1/evaluate/stream``, read as it arrives.
+
+    Iterate over it for one item per non-blank line of the body, in order: a
+    :class:`~prefeval.StreamResult` for each evaluated list, a :class:`~prefeval.LineError` for each
+    line that failed (unless ``line_errors`` said otherwise). Once the iteration ends, ``summary``
+    holds the stream's :class:`~prefeval.StreamSummary`. Use it as a context manager (or call
+    :meth:`close`) to release the connection when you stop early.
+
+    The iterable of lists is consumed by a writer thread while you iterate, so a generator runs
+    on that thread. An exception it raises ends the stream and is raised here.
+    """
+
+
+class CompareStream(_DuplexStream[CompareStreamItem, ComparisonSummary]):
+    """The answer of ``/v1/compare/stream``, read as it arrives: as :class:`EvaluateStream`, with a
+    :class:`~prefeval.CompareStreamResult` for each compared list and, once the iteration ends, a
+    :class:`~prefeval.ComparisonSummary` (``/v1/compare``'s figures, with the totals that
+    :func:`~prefeval.merge` adds up across shards) as ``summary``."""
+
+
+_Stream = TypeVar("_Stream", bound=_DuplexStream[Any, Any])
+_AsyncStream = TypeVar("_AsyncStream", bound="_AsyncDuplexStream[Any, Any]")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -876,7 +910,9 @@ async def _aclose_writer(writer: asyncio.StreamWriter, abort: bool = False) -> N
         pass
 
 
-async def aopen_stream(request: StreamRequest, source: Callable[[], AsyncByteSource]) -> "AsyncEvaluateStream":
+async def aopen_stream(
+    request: StreamRequest, source: Callable[[], AsyncByteSource], kind: Type[_AsyncStream]
+) -> _AsyncStream:
     attempt = 0
     while True:
         writer: Optional[asyncio.StreamWriter] = None
@@ -898,7 +934,7 @@ async def aopen_stream(request: StreamRequest, source: Callable[[], AsyncByteSou
             attempt += 1
             continue
         if head is None or head.status == 100 or head.status == 200:
-            return AsyncEvaluateStream(reader, writer, parser, events, request, source())
+            return kind(reader, writer, parser, events, request, source())
         body = await _aread_error_body(reader, parser, events, request.timeout)
         await _aclose_writer(writer)
         error = error_from_response(head.status, head.headers, body)
@@ -910,8 +946,8 @@ async def aopen_stream(request: StreamRequest, source: Callable[[], AsyncByteSou
         attempt += 1
 
 
-class AsyncEvaluateStream(_AnswerView, AsyncIterator[StreamItem]):
-    """The async form of :class:`EvaluateStream`: ``async for item in stream``, then
+class _AsyncDuplexStream(_AnswerView[_Summary], AsyncIterator[_Item], Generic[_Item, _Summary]):
+    """The async form of :class:`_DuplexStream`: ``async for item in stream``, then
     ``stream.summary``; ``async with`` (or ``await stream.aclose()``) releases the connection.
     A writer task consumes the lists (an async iterable, or a plain one, pulled on the event loop)."""
 
@@ -927,7 +963,7 @@ class AsyncEvaluateStream(_AnswerView, AsyncIterator[StreamItem]):
         self._reader = reader
         self._writer = writer
         self._parser = parser
-        self._lines = _Lines(request)
+        self._lines: _Lines[_Item, _Summary] = _Lines(request)
         self._request = request
         self._pending_events = events
         self._closed = False
@@ -993,10 +1029,10 @@ class AsyncEvaluateStream(_AnswerView, AsyncIterator[StreamItem]):
                 except Exception:
                     pass
 
-    def __aiter__(self) -> "AsyncEvaluateStream":
+    def __aiter__(self: _Self) -> _Self:
         return self
 
-    async def __anext__(self) -> StreamItem:
+    async def __anext__(self) -> _Item:
         lines = self._lines
         while True:
             if lines.items:
@@ -1079,8 +1115,18 @@ class AsyncEvaluateStream(_AnswerView, AsyncIterator[StreamItem]):
             self._lines.items.clear()
         await self._release()
 
-    async def __aenter__(self) -> "AsyncEvaluateStream":
+    async def __aenter__(self: _Self) -> _Self:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
+
+
+class AsyncEvaluateStream(_AsyncDuplexStream[StreamItem, StreamSummary]):
+    """The async form of :class:`EvaluateStream`: ``async for item in stream``, then
+    ``stream.summary``; ``async with`` (or ``await stream.aclose()``) releases the connection.
+    A writer task consumes the lists (an async iterable, or a plain one, pulled on the event loop)."""
+
+
+class AsyncCompareStream(_AsyncDuplexStream[CompareStreamItem, ComparisonSummary]):
+    """The async form of :class:`CompareStream`."""
