@@ -7,10 +7,10 @@
 use serde::Serialize;
 
 use super::decode::{parse, parse_seed};
-use super::encode::{OutputBlocks, write_error_line};
+use super::encode::OutputBlocks;
 use super::format::{ItemInput, ListInput, Schema, join};
 use super::named::CompareListSeed;
-use super::ndjson::{Chunk, loss_overflow};
+use super::ndjson::{Chunk, ChunkOutcome, write_failed_line, written_answer};
 use super::options::Results;
 use super::validate::{rank, too_many_evaluated_pairs};
 use super::wire::{CompareList, Id, Number, Object};
@@ -242,26 +242,25 @@ pub fn compare_chunk(
 
 /// The answer of a chunk given up as a whole: `error` for each of its lines that is not blank.
 pub fn refuse_compare_chunk(chunk: &Chunk, error: &Error) -> CompareOutcome {
-    let refused = super::ndjson::refuse_chunk(chunk, error);
-    CompareOutcome {
-        output: refused.output,
-        lines_failed: refused.lines_failed,
-        first_failed_line: refused.first_failed_line,
-        ..CompareOutcome::default()
-    }
+    CompareOutcome::failures_of(super::ndjson::refuse_chunk(chunk, error))
 }
 
+/// The answer to a one-line chunk whose line needs more than the whole budget: its error line.
 fn never_fits(chunk: &Chunk, limit: usize, budget: &MemoryBudget) -> (CompareOutcome, Reservation) {
-    let mut output = Vec::new();
-    // Writing into a Vec cannot fail.
-    let _ = write_error_line(&mut output, chunk.first_line, &Error::line_never_fits_budget(limit));
-    let outcome = CompareOutcome {
-        output,
-        lines_failed: 1,
-        first_failed_line: Some(chunk.first_line),
-        ..CompareOutcome::default()
-    };
-    (outcome, budget.empty())
+    let (failed, reservation) = super::ndjson::never_fits(chunk, limit, budget);
+    (CompareOutcome::failures_of(failed), reservation)
+}
+
+impl CompareOutcome {
+    /// A chunk whose every line failed, as the evaluate chunk writes it: its error lines alone.
+    fn failures_of(failed: ChunkOutcome) -> CompareOutcome {
+        CompareOutcome {
+            output: failed.output,
+            lines_failed: failed.lines_failed,
+            first_failed_line: failed.first_failed_line,
+            ..CompareOutcome::default()
+        }
+    }
 }
 
 fn compare_lines(
@@ -346,17 +345,8 @@ fn compare_lines(
                 }
             }
             failed => {
-                outcome.lines_failed += 1;
-                outcome.first_failed_line.get_or_insert(*line);
-                let overflow;
-                let error = match failed {
-                    Err(error) => error,
-                    Ok(_) => {
-                        overflow = loss_overflow();
-                        &overflow
-                    }
-                };
-                write_error_line(&mut blocks, *line, error)
+                let failures = (&mut outcome.lines_failed, &mut outcome.first_failed_line);
+                write_failed_line(&mut blocks, *line, failed.err(), failures)
             }
         };
         if written.is_err() {
@@ -364,10 +354,7 @@ fn compare_lines(
         }
     }
     let written = written.and_then(|()| blocks.finish().map(drop));
-    if written.is_err() {
-        return Err(out.refusal().unwrap_or(OverBudget::Exhausted { needed: 0 }));
-    }
-    outcome.output = out.into_bytes();
+    outcome.output = written_answer(written, out)?;
     drop((evaluations, ranked, slots, lists));
     // From here only the answer's own bytes are held.
     work.shrink_to(outcome.output.capacity());

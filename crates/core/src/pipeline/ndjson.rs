@@ -302,7 +302,7 @@ pub fn refuse_chunk(chunk: &Chunk, error: &Error) -> ChunkOutcome {
 }
 
 /// The answer to a one-line chunk whose line needs more than the whole budget: its error line.
-fn never_fits(chunk: &Chunk, limit: usize, budget: &MemoryBudget) -> (ChunkOutcome, Reservation) {
+pub(super) fn never_fits(chunk: &Chunk, limit: usize, budget: &MemoryBudget) -> (ChunkOutcome, Reservation) {
     let mut output = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = write_error_line(&mut output, chunk.first_line, &Error::line_never_fits_budget(limit));
@@ -386,17 +386,8 @@ fn evaluate_lines(
                 }
             }
             failed => {
-                outcome.lines_failed += 1;
-                outcome.first_failed_line.get_or_insert(*line);
-                let overflow;
-                let error = match failed {
-                    Err(error) => error,
-                    _ => {
-                        overflow = loss_overflow();
-                        &overflow
-                    }
-                };
-                write_error_line(&mut blocks, *line, error)
+                let failures = (&mut outcome.lines_failed, &mut outcome.first_failed_line);
+                write_failed_line(&mut blocks, *line, failed.err(), failures)
             }
         };
         if written.is_err() {
@@ -404,10 +395,7 @@ fn evaluate_lines(
         }
     }
     let written = written.and_then(|()| blocks.finish().map(drop));
-    if written.is_err() {
-        return Err(out.refusal().unwrap_or(OverBudget::Exhausted { needed: 0 }));
-    }
-    outcome.output = out.into_bytes();
+    outcome.output = written_answer(written, out)?;
     outcome.figures = ChunkFigures::of(&slots, &inputs, &ranked, &evaluations, options);
     drop((evaluations, ranked, slots));
     drop(inputs);
@@ -433,6 +421,31 @@ pub fn loss_overflow() -> Error {
         ErrorCode::NonFiniteResult,
         "the loss of this list overflows a 64-bit float; rescale the rewards or lower beta",
     )
+}
+
+/// Writes the error line of a line that failed, with its own error or, when it has none, the
+/// overflow of its loss, and counts it in `failures` (lines failed, and the first of them).
+pub(super) fn write_failed_line(
+    out: &mut impl std::io::Write,
+    line: u64,
+    error: Option<&Error>,
+    failures: (&mut u64, &mut Option<u64>),
+) -> std::io::Result<()> {
+    *failures.0 += 1;
+    failures.1.get_or_insert(line);
+    match error {
+        Some(error) => write_error_line(out, line, error),
+        None => write_error_line(out, line, &loss_overflow()),
+    }
+}
+
+/// A chunk's answer once its lines are `written` into the budgeted `out`: its bytes, or the
+/// budget's refusal when the answer outgrew its reservation.
+pub(super) fn written_answer(written: std::io::Result<()>, out: BudgetedBuffer<'_>) -> Result<Vec<u8>, OverBudget> {
+    match written {
+        Ok(()) => Ok(out.into_bytes()),
+        Err(_) => Err(out.refusal().unwrap_or(OverBudget::Exhausted { needed: 0 })),
+    }
 }
 
 #[cfg(test)]
