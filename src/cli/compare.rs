@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use clap::Args;
 use rayon::prelude::*;
 
+use super::file_run::{FileRunFlags, Report, exit_status};
 use super::input::{Input, READ_BYTES};
 use super::interrupt::Interrupt;
 use super::options::CompareFlags;
 use super::output::Output;
 use super::progress::Progress;
-use crate::config::Config;
 use crate::limits::Limits;
 use crate::memory::{MemoryBudget, OverBudget};
 use crate::pipeline::Options;
@@ -33,52 +33,18 @@ pub struct CompareArgs {
     /// separated by commas (`rm-a,rm-b`).
     #[arg(long, required = true)]
     pub models: String,
-    /// Write the result lines here instead of stdout (a temporary beside it, renamed onto it once
-    /// the run is done; never the input file itself).
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// Longest line, in bytes (the service's body limit).
-    #[arg(long, env = "PREFEVAL_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
-    pub max_body_bytes: usize,
-    /// The memory budget, in bytes, of one chunk of lines, as the service's [default: unlimited].
-    #[arg(long, env = "PREFEVAL_MEMORY_LIMIT_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
-    pub memory_limit_bytes: Option<u64>,
+    /// Where the results go, the limits, the threads, the progress bar.
+    #[command(flatten)]
+    pub run: FileRunFlags,
     /// The comparison's options, as the compare stream's query parameters.
     #[command(flatten)]
     pub options: CompareFlags,
-    /// Threads comparing chunks of lines [default: number of CPUs].
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub workers: Option<u16>,
-    /// No progress bar on stderr (errors are still reported).
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 /// Exit status as `prefeval eval`'s: 0 every line compared, 1 some line failed, 2 usage or I/O.
 pub fn run(args: &CompareArgs) -> ExitCode {
-    match Interrupt::watch().and_then(|interrupt| compare_file(args, &interrupt)) {
-        Ok(Report { lines_failed: 0, .. }) => ExitCode::SUCCESS,
-        Ok(report) => {
-            eprintln!(
-                "prefeval compare: {} of {} lines failed; the first is line {}",
-                report.lines_failed,
-                report.lines,
-                report.first_failed_line.unwrap_or(0)
-            );
-            ExitCode::from(1)
-        }
-        Err(message) => {
-            eprintln!("prefeval compare: {message}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Report {
-    lines: u64,
-    lines_failed: u64,
-    first_failed_line: Option<u64>,
+    let outcome = Interrupt::watch().and_then(|interrupt| compare_file(args, &interrupt));
+    exit_status("compare", outcome.as_ref().map_err(String::as_str))
 }
 
 /// How a run compares its chunks.
@@ -93,17 +59,12 @@ struct Work<'w> {
 fn compare_file(args: &CompareArgs, interrupt: &Interrupt) -> Result<Report, String> {
     let models = parse_models(&args.models, "--models").map_err(|error| error.message)?;
     let options = args.options.0.resolve(Options::for_comparison(), "").map_err(|error| error.message)?;
-    let limits = Config { max_body_bytes: args.max_body_bytes, ..Config::default() }.limits();
-    let workers = args.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
-    let threads = rayon::ThreadPoolBuilder::new()
-        .num_threads(workers)
-        .thread_name(|i| format!("prefeval-compare-{i}"))
-        .build()
-        .map_err(|error| format!("cannot start {workers} threads: {error}"))?;
-    let memory_limit = args.memory_limit_bytes.map_or(usize::MAX, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX));
+    let limits = args.run.limits();
+    let threads = args.run.threads("compare")?;
+    let memory_limit = args.run.memory_limit();
     let mut input = Input::open(&args.input)?;
-    let mut output = Output::open(args.output.as_deref(), input.file, interrupt)?;
-    let progress = Progress::new(input.size, !args.quiet);
+    let mut output = Output::open(args.run.output.as_deref(), input.file, interrupt)?;
+    let progress = Progress::new(input.size, !args.run.quiet);
     let work = Work { models: models.len(), options: &options, limits: &limits, threads: &threads, memory_limit };
 
     // The chunks the stream cuts (the output does not depend on them: lines are answered one by

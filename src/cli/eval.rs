@@ -11,13 +11,13 @@ use rayon::prelude::*;
 
 use clap::Args;
 
+use super::file_run::{FileRunFlags, Report, exit_status};
 use super::human::human_summary;
 use super::input::{HeadError, Input, READ_BYTES, read_head};
 use super::interrupt::Interrupt;
 use super::options::OptionFlags;
 use super::output::Output;
 use super::progress::Progress;
-use crate::config::Config;
 use crate::limits::Limits;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,17 +41,9 @@ use crate::pipeline::{self, Options};
 pub struct EvalArgs {
     /// NDJSON file, one list per line, or a JSON batch file (`{"lists": [...]}`); `-` reads stdin.
     pub input: PathBuf,
-    /// Write the result lines here instead of stdout: to a temporary file beside it, renamed onto
-    /// it once the run is done (never the input file itself).
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// Longest line, and longest JSON batch file, in bytes (the service's body limit).
-    #[arg(long, env = "PREFEVAL_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
-    pub max_body_bytes: usize,
-    /// The memory budget, in bytes, of one chunk of lines, as the service's: a line that alone needs
-    /// more gets the error line the stream gives it [default: unlimited].
-    #[arg(long, env = "PREFEVAL_MEMORY_LIMIT_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
-    pub memory_limit_bytes: Option<u64>,
+    /// Where the results go, the limits, the threads, the progress bar.
+    #[command(flatten)]
+    pub run: FileRunFlags,
     /// The evaluation options, as the stream's query parameters (they override a batch file's own).
     #[command(flatten)]
     pub options: OptionFlags,
@@ -59,43 +51,15 @@ pub struct EvalArgs {
     /// no metrics).
     #[arg(long)]
     pub model: Option<String>,
-    /// Threads evaluating chunks of lines [default: number of CPUs].
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub workers: Option<u16>,
-    /// No progress bar and no human summary on stderr (errors are still reported).
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 pub fn run(args: &EvalArgs) -> ExitCode {
     let started = Instant::now();
     let outcome = Interrupt::watch().and_then(|interrupt| evaluate_file(args, &interrupt));
-    if let (Ok(done), false) = (&outcome, args.quiet) {
+    if let (Ok(done), false) = (&outcome, args.run.quiet) {
         eprint!("{}", human_summary(&done.summary, done.bytes, started.elapsed()));
     }
-    match outcome.map(|done| done.report) {
-        Ok(report) if report.lines_failed == 0 => ExitCode::SUCCESS,
-        Ok(report) => {
-            eprintln!(
-                "prefeval eval: {} of {} lines failed; the first is line {}",
-                report.lines_failed,
-                report.lines,
-                report.first_failed_line.unwrap_or(0)
-            );
-            ExitCode::from(1)
-        }
-        Err(message) => {
-            eprintln!("prefeval eval: {message}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Report {
-    lines: u64,
-    lines_failed: u64,
-    first_failed_line: Option<u64>,
+    exit_status("eval", outcome.as_ref().map(|done| &done.report).map_err(String::as_str))
 }
 
 /// A run done: how it went, the summary it ended with, the bytes it read.
@@ -106,27 +70,15 @@ struct Done {
     bytes: u64,
 }
 
-impl Report {
-    fn failed(&mut self, line: u64) {
-        self.lines_failed += 1;
-        self.first_failed_line.get_or_insert(line);
-    }
-}
-
 fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Done, String> {
     if let Some(model) = &args.model {
         check_model(&Text(model.as_str().into()), "--model").map_err(|error| error.message)?;
     }
-    let limits = Config { max_body_bytes: args.max_body_bytes, ..Config::default() }.limits();
-    let workers = args.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
-    let threads = rayon::ThreadPoolBuilder::new()
-        .num_threads(workers)
-        .thread_name(|i| format!("prefeval-eval-{i}"))
-        .build()
-        .map_err(|error| format!("cannot start {workers} threads: {error}"))?;
+    let limits = args.run.limits();
+    let threads = args.run.threads("eval")?;
     let mut input = Input::open(&args.input)?;
-    let mut output = Output::open(args.output.as_deref(), input.file, interrupt)?;
-    let progress = Progress::new(input.size, !args.quiet);
+    let mut output = Output::open(args.run.output.as_deref(), input.file, interrupt)?;
+    let progress = Progress::new(input.size, !args.run.quiet);
 
     let read_error = |error: std::io::Error| format!("cannot read {}: {error}", args.input.display());
     let head = read_head(&mut input.reader, limits.max_line_bytes).map_err(|error| match error {
@@ -142,8 +94,7 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Done, String>
         evaluate_batch(strip_bom(&head.bytes), args, &limits, &threads, &mut output)?
     } else {
         let options = args.options.0.resolve(Options::for_datasets(), "").map_err(|error| error.message)?;
-        let memory_limit =
-            args.memory_limit_bytes.map_or(usize::MAX, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX));
+        let memory_limit = args.run.memory_limit();
         let (report, dataset) = evaluate_lines(
             head.bytes,
             &mut input.reader,

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod decompressing;
 pub mod diff;
 pub mod eval;
+pub mod file_run;
 pub mod healthcheck;
 mod human;
 pub mod input;
