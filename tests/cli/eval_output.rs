@@ -112,9 +112,15 @@ fn send(signal: &str, child: &Child) {
 /// `prefeval eval INPUT -o out.ndjson`, stopped by `signal` once its temporary exists; `feed`
 /// writes its stdin (and keeps it open until the end) when the input is `-`.
 fn interrupted(scratch: &Scratch, input: &str, signal: &str, feed: Option<&[u8]>) -> (ExitStatus, String) {
+    interrupted_run(scratch, &["eval", input], signal, feed)
+}
+
+/// `prefeval COMMAND... --workers 1 -o out.ndjson`, stopped as `interrupted` says.
+fn interrupted_run(scratch: &Scratch, command: &[&str], signal: &str, feed: Option<&[u8]>) -> (ExitStatus, String) {
     let target = scratch.path("out.ndjson");
     let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
-        .args(["eval", input, "--workers", "1", "-o", target.to_str().unwrap()])
+        .args(command)
+        .args(["--workers", "1", "-o", target.to_str().unwrap()])
         .stdin(if feed.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -152,6 +158,34 @@ fn sigint_and_sigterm_leave_no_output_and_say_so() {
     assert_eq!(status.code(), Some(143), "SIGTERM: {status}: {message}");
     assert_eq!(message.lines().count(), 1, "one line: {message}");
     assert!(message.contains("interrupted by SIGTERM") && message.contains("nothing written"), "{message}");
+    assert_eq!(names_in(&scratch.0), ["big.ndjson"], "no output and no temporary after SIGTERM");
+}
+
+#[test]
+fn sigint_and_sigterm_stop_a_comparison_and_leave_no_output() {
+    let scratch = Scratch::new("signals-compare");
+    // About 30 MB of lists of 12 items scored by 4 models: seconds of work on any machine.
+    let lines: Vec<String> = (0..500)
+        .map(|i| {
+            let items: Vec<Value> = (0..12)
+                .map(|k| json!({"id": format!("r{k}"), "rewards": [k as f64 * 0.25, (i + k) as f64 % 7.0, -(k as f64), 0.5]}))
+                .collect();
+            json!({"id": format!("p{i}"), "items": items}).to_string()
+        })
+        .collect();
+    let body = ndjson(&lines).repeat(110);
+    let input = scratch.write("big.ndjson", &body);
+    let compare = ["compare", input.as_str(), "--models", "a,b,c,d"];
+
+    let (status, message) = interrupted_run(&scratch, &compare, "INT", None);
+    assert_eq!(status.code(), Some(130), "SIGINT: {status}: {message}");
+    assert!(message.contains("interrupted by SIGINT") && message.contains("out.ndjson"), "{message}");
+    assert_eq!(names_in(&scratch.0), ["big.ndjson"], "no output and no temporary after SIGINT");
+
+    let (status, message) =
+        interrupted_run(&scratch, &["compare", "-", "--models", "a,b,c,d"], "TERM", Some(&body[..1 << 20]));
+    assert_eq!(status.code(), Some(143), "SIGTERM: {status}: {message}");
+    assert!(message.contains("interrupted by SIGTERM"), "{message}");
     assert_eq!(names_in(&scratch.0), ["big.ndjson"], "no output and no temporary after SIGTERM");
 }
 

@@ -138,6 +138,46 @@ fn a_compressed_stream_nobody_reads_is_closed_by_the_write_timeout_and_released(
     assert!(received > 0, "the answer had begun");
 }
 
+/// A compare stream nobody reads: lines of 16 models, whose answers are larger than they are,
+/// sent without end; the answer fills the socket, the stream stops reading, and the write timeout
+/// closes the connection with everything released.
+#[test]
+fn a_compare_stream_nobody_reads_is_closed_by_the_write_timeout_and_released() {
+    let server = BinaryServer::start(&["--memory-limit-bytes", &(64 * MIB).to_string(), "--write-timeout-secs", "3"]);
+    let addr = server.addr;
+    let models: Vec<String> = (0..16).map(|j| format!("m{j}")).collect();
+    let head = format!(
+        "POST /v1/compare/stream?models={} HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n",
+        models.join(",")
+    );
+    let stream = never_reading(addr, head.as_bytes());
+    let mut writer = stream.try_clone().expect("socket clones");
+    let sender = std::thread::spawn(move || {
+        let rewards = |k: usize| (0..16).map(|j| ((j * 7 + k) % 11) as f64 / 4.0).collect::<Vec<_>>();
+        let lines: String = (0..64)
+            .map(|i| {
+                let items =
+                    serde_json::json!([{"id": "a", "rewards": rewards(i)}, {"id": "b", "rewards": rewards(i + 3)}]);
+                format!("{}\n", serde_json::json!({"id": i, "items": items}))
+            })
+            .collect();
+        let chunk = format!("{:x}\r\n{lines}\r\n", lines.len());
+        let mut sent = 0usize;
+        while writer.write_all(chunk.as_bytes()).is_ok() {
+            sent += lines.len();
+        }
+        sent
+    });
+    let timed_out = || metric(addr, "prefeval_write_timeouts_total") == 1.0;
+    assert!(eventually(Duration::from_secs(30), timed_out), "the write timeout closed the connection");
+    assert!(eventually(Duration::from_secs(5), || reserved(addr) == 0), "released with the connection");
+    let sent = sender.join().expect("the sender ends once the connection is closed");
+    assert!(sent > 0, "lines were sent");
+    let received = closed_within(stream, Duration::from_secs(10));
+    assert!(received > 0, "the answer had begun");
+}
+
 // ----- HTTP/2 by hand -------------------------------------------------------------------------
 
 const DATA: u8 = 0x0;
@@ -368,7 +408,7 @@ fn cut_short(addr: SocketAddr, head: &str, body: &[u8]) -> Answer {
 }
 
 #[test]
-fn a_stream_body_cut_short_answers_its_whole_lines_then_body_incomplete() {
+fn a_stream_body_cut_short_answers_its_whole_lines_then_body_incomplete_evaluate_and_compare() {
     let server = BinaryServer::start(&[]);
     let whole = format!("{}{}", line_of(3), line_of(4));
     let partial = &line_of(5)[..20];
@@ -384,6 +424,20 @@ fn a_stream_body_cut_short_answers_its_whole_lines_then_body_incomplete() {
         assert_eq!(lines[2]["error"]["code"], "body_incomplete", "{}", lines[2]);
         assert!(lines.iter().all(|line| line.get("summary").is_none()), "no summary after a broken body");
     }
+    // The compare stream, on the same machinery, the same way.
+    let compared = r#"{"items":[{"rewards":[1,0]},{"rewards":[0,1]}]}"#;
+    let whole = format!("{compared}\n{compared}\n");
+    let head = format!(
+        "POST /v1/compare/stream?models=a,b HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-ndjson\r\n\
+         Content-Length: {}\r\n\r\n",
+        server.addr,
+        whole.len() + 1000
+    );
+    let answer = cut_short(server.addr, &head, format!("{whole}{}", &compared[..20]).as_bytes());
+    let lines = answer.ndjson();
+    assert_eq!(lines.len(), 3, "two results and the error: {lines:?}");
+    assert!(lines[0].get("models").is_some() && lines[1].get("models").is_some(), "{lines:?}");
+    assert_eq!(lines[2]["error"]["code"], "body_incomplete", "{}", lines[2]);
 }
 
 #[test]
