@@ -28,7 +28,8 @@ import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from ._errors import PrefevalError
-from ._merge_compare import ComparisonSummary, comparison_json, length_json, model_pairs, read_comparisons, read_lengths
+from ._length import U64_MAX, LengthCounts
+from ._merge_compare import ComparisonSummary, comparison_json, model_pairs, read_comparisons, read_lengths
 from ._models import StreamSummary
 from ._stats import (
     NeumaierSum,
@@ -48,7 +49,6 @@ DEFAULT_CONFIDENCE = 0.95
 
 TWO_POW_64 = 18_446_744_073_709_551_616.0
 OVERFLOW_SCALE = 1.0 / TWO_POW_64
-U64_MAX = 2**64 - 1
 SLACK = 1e-9
 TINY = 1e-300
 EXACT = 4_503_599_627_370_496.0  # 2^52: below it, sums of halves and quarters are exact
@@ -203,7 +203,7 @@ def _merge_comparisons(objects: List[Dict[str, Any]], confidence: float) -> Comp
     inputs = _Inputs()
     lines_failed = 0
     model_totals: List[_Totals] = []
-    lengths: List[List[int]] = []
+    lengths: List[LengthCounts] = []
     paired: List[Any] = []
     for index, summary in enumerate(objects):
 
@@ -234,7 +234,7 @@ def _merge_comparisons(objects: List[Dict[str, Any]], confidence: float) -> Comp
                 field, message = violation
                 raise fail(f"{prefix}.{field[len('totals.'):]}", message)
             shard_totals.append(_Totals.from_json(totals))
-        shard_lengths = [counts or [0, 0, 0, 0, 0] for counts in read_lengths(summary, len(models), fail)]
+        shard_lengths = [counts or LengthCounts() for counts in read_lengths(summary, len(models), fail)]
         shard_paired = read_comparisons(summary, models, fail)
         for r, sums in enumerate(shard_paired):
             if sums.lists != shard_totals[0].lists or int(sums.p) != shard_totals[0].pairs:
@@ -255,10 +255,9 @@ def _merge_comparisons(objects: List[Dict[str, Any]], confidence: float) -> Comp
             for j, other in enumerate(shard_totals):
                 model_totals[j].checked_merge(other, index)
             for j, counts in enumerate(shard_lengths):
-                merged = [mine + theirs for mine, theirs in zip(lengths[j], counts)]
-                if any(count > U64_MAX for count in merged):
-                    raise _overflow(f"summary.totals.models[{j}].length", index)
-                lengths[j] = merged
+                overflowed = lengths[j].checked_merge(counts)
+                if overflowed is not None:
+                    raise _overflow(f"summary.totals.models[{j}].length.{overflowed}", index)
             for r, sums in enumerate(paired):
                 overflowed = sums.merge(shard_paired[r])
                 if overflowed is not None:
@@ -273,12 +272,12 @@ def _merge_comparisons(objects: List[Dict[str, Any]], confidence: float) -> Comp
     models = common["models"]
     data = comparison_json(common["normalization"], confidence, models, model_totals, lengths, paired)
     data["lines_failed"] = lines_failed
-    any_length = any(counts[0] > 0 for counts in lengths)
+    any_length = any(counts.pairs > 0 for counts in lengths)
     totals_models = []
     for model, counts in zip(model_totals, lengths):
         entry = model.to_json()
         if any_length:
-            entry["length"] = length_json(counts)
+            entry["length"] = counts.to_json()
         totals_models.append(entry)
     data["totals"] = {
         "models": totals_models,
@@ -564,42 +563,13 @@ def _read_disagreements(summary: Mapping[str, Any], run: Mapping[str, Any], fail
     return read
 
 
-_LENGTH_FIELDS = (
-    "pairs",
-    "pairs_preferred_longer",
-    "agreeing_preferred_longer",
-    "pairs_preferred_shorter",
-    "agreeing_preferred_shorter",
-)
-
-
-def _read_length(totals_json: Mapping[str, Any], totals: Mapping[str, Any], fail: Any) -> Optional["_Length"]:
+def _read_length(totals_json: Mapping[str, Any], totals: Mapping[str, Any], fail: Any) -> Optional[LengthCounts]:
     """``totals.length``: counts of pairs, consistent, no more pairs than the whole's."""
     data = totals_json.get("length")
     if data is None:
         return None
     field = "summary.totals.length"
-    if not isinstance(data, Mapping):
-        raise fail(field, "expected an object")
-    for key in data:
-        if key not in _LENGTH_FIELDS:
-            raise fail(f"{field}.{key}", "unknown field")
-    length = _Length()
-    length.pairs = _count(data, "pairs", field, fail)
-    length.longer = _count(data, "pairs_preferred_longer", field, fail)
-    length.shorter = _count(data, "pairs_preferred_shorter", field, fail)
-
-    def halves(name: str) -> int:
-        doubled = _required_number(data, name, field, fail) * 2.0
-        if not (math.isfinite(doubled) and doubled >= 0.0 and math.modf(doubled)[0] == 0.0 and doubled <= 2.0**53):
-            raise fail(f"{field}.{name}", "is no count of pairs")
-        return int(doubled)
-
-    length.agreeing_longer = halves("agreeing_preferred_longer")
-    length.agreeing_shorter = halves("agreeing_preferred_shorter")
-    broken = length.inconsistency()
-    if broken is not None:
-        raise fail(f"{field}.{broken}", "is no count of pairs")
+    length = LengthCounts.read(data, field, fail)
     if length.pairs > totals["pairs"]:
         raise fail(f"{field}.pairs", f"{length.pairs} pairs with lengths of {totals['pairs']} pairs")
     return length
@@ -952,71 +922,6 @@ class _Totals:
         return out
 
 
-class _Length:
-    """The service's ``LengthCounts``: pair counts, agreements in halves."""
-
-    def __init__(self) -> None:
-        self.pairs = 0
-        self.longer = 0
-        self.agreeing_longer = 0
-        self.shorter = 0
-        self.agreeing_shorter = 0
-
-    def inconsistency(self) -> Optional[str]:
-        if self.longer + self.shorter > self.pairs:
-            return "pairs_preferred_longer"
-        if self.agreeing_longer > 2 * self.longer:
-            return "agreeing_preferred_longer"
-        if self.agreeing_shorter > 2 * self.shorter:
-            return "agreeing_preferred_shorter"
-        return None
-
-    def checked_merge(self, other: "_Length", index: int) -> None:
-        names = {
-            "pairs": "pairs",
-            "longer": "pairs_preferred_longer",
-            "agreeing_longer": "agreeing_preferred_longer",
-            "shorter": "pairs_preferred_shorter",
-            "agreeing_shorter": "agreeing_preferred_shorter",
-        }
-        merged = {name: getattr(self, name) + getattr(other, name) for name in names}
-        for name, value in merged.items():
-            if value > U64_MAX:
-                raise _overflow(f"summary.totals.length.{names[name]}", index)
-        for name, value in merged.items():
-            setattr(self, name, value)
-
-    def figures(self) -> Optional[Dict[str, Any]]:
-        """``length`` of a summary, its fields in the service's order; ``None`` without pairs."""
-        if self.pairs == 0:
-            return None
-
-        def ratio(halves: int, pairs: int) -> Optional[float]:
-            return float(halves) / float(2 * pairs) if pairs > 0 else None
-
-        equal = self.pairs - self.longer - self.shorter
-        follows = self.agreeing_longer + (2 * self.shorter - self.agreeing_shorter)
-        fields = [
-            ("pairs", self.pairs),
-            ("baseline_accuracy", float(2 * self.longer + equal) / float(2 * self.pairs)),
-            ("reward_follows_length", ratio(follows, self.longer + self.shorter)),
-            ("accuracy_preferred_longer", ratio(self.agreeing_longer, self.longer)),
-            ("pairs_preferred_longer", self.longer),
-            ("accuracy_preferred_shorter", ratio(self.agreeing_shorter, self.shorter)),
-            ("pairs_preferred_shorter", self.shorter),
-        ]
-        return {name: value for name, value in fields if value is not None}
-
-    def to_json(self) -> Dict[str, Any]:
-        return {
-            "pairs": self.pairs,
-            "pairs_preferred_longer": self.longer,
-            "agreeing_preferred_longer": float(self.agreeing_longer) / 2.0,
-            "pairs_preferred_shorter": self.shorter,
-            "agreeing_preferred_shorter": float(self.agreeing_shorter) / 2.0,
-        }
-
-
 class _Bin:
     __slots__ = ("count", "predicted", "observed_halves", "squared_error")
 
@@ -1038,7 +943,7 @@ class _Dataset:
         self.bins: Optional[List[_Bin]] = [_Bin() for _ in range(bins)] if bins is not None else None
         self.top = run["top_disagreements"]
         self.disagreements: List[Dict[str, Any]] = []
-        self.length = _Length()
+        self.length = LengthCounts()
 
     def merge_summary(self, shard: Mapping[str, Any], first_input: int, index: int) -> None:
         self.totals.checked_merge(_Totals.from_json(shard["totals"]), index)
@@ -1062,7 +967,9 @@ class _Dataset:
             if any(b.count > U64_MAX or b.observed_halves > U64_MAX for b in self.bins):
                 raise _overflow("summary.totals.calibration", index)
         if shard["length"] is not None:
-            self.length.checked_merge(shard["length"], index)
+            overflowed = self.length.checked_merge(shard["length"])
+            if overflowed is not None:
+                raise _overflow(f"summary.totals.length.{overflowed}", index)
         if self.top is not None and shard["disagreements"]:
             for entry in shard["disagreements"]:
                 shifted = dict(entry)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ._errors import ProtocolError
+from ._length import U64_MAX, LengthCounts
 from ._stats import (
     NeumaierSum,
     accuracy_interval,
@@ -23,10 +24,8 @@ from ._stats import (
 
 TWO_POW_64 = 18_446_744_073_709_551_616.0
 OVERFLOW_SCALE = 1.0 / TWO_POW_64
-U64_MAX = 2**64 - 1
 F64_MAX_VALUE = 1.7976931348623157e308
 
-_LENGTH_FIELDS = ("pairs", "pairs_preferred_longer", "agreeing_preferred_longer", "pairs_preferred_shorter", "agreeing_preferred_shorter")
 
 
 @dataclass(frozen=True)
@@ -182,69 +181,14 @@ def read_comparisons(summary: Mapping[str, Any], models: List[str], fail: Any) -
     return read
 
 
-def read_lengths(summary: Mapping[str, Any], models: int, fail: Any) -> List[Optional[List[int]]]:
-    """Each model's length counts [pairs, longer, agreeing longer halves, shorter, agreeing
-    shorter halves], or ``None`` when its totals have no ``length``."""
-    counts: List[Optional[List[int]]] = []
+def read_lengths(summary: Mapping[str, Any], models: int, fail: Any) -> List[Optional[LengthCounts]]:
+    """Each model's length counts, or ``None`` when its totals have no ``length``."""
+    counts: List[Optional[LengthCounts]] = []
     for j, model in enumerate(summary["totals"]["models"][:models]):
         length = model.get("length") if isinstance(model, Mapping) else None
-        if length is None:
-            counts.append(None)
-            continue
         at = f"summary.totals.models[{j}].length"
-        values = []
-        for name in _LENGTH_FIELDS:
-            value = length.get(name) if isinstance(length, Mapping) else None
-            if name.startswith("agreeing"):
-                doubled = value * 2.0 if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
-                if not (math.isfinite(doubled) and doubled >= 0 and doubled == int(doubled)):
-                    raise fail(f"{at}.{name}", "no count of pairs")
-                values.append(int(doubled))
-            else:
-                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U64_MAX:
-                    raise fail(f"{at}.{name}", "no count of pairs")
-                values.append(value)
-        pairs, longer, agreeing_longer, shorter, agreeing_shorter = values
-        if longer + shorter > pairs:
-            raise fail(f"{at}.pairs_preferred_longer", "no count of pairs")
-        if agreeing_longer > 2 * longer:
-            raise fail(f"{at}.agreeing_preferred_longer", "no count of pairs")
-        if agreeing_shorter > 2 * shorter:
-            raise fail(f"{at}.agreeing_preferred_shorter", "no count of pairs")
-        counts.append(values)
+        counts.append(None if length is None else LengthCounts.read(length, at, fail))
     return counts
-
-
-def length_figures(counts: List[int]) -> Optional[Dict[str, Any]]:
-    pairs, longer, agreeing_longer, shorter, agreeing_shorter = counts
-    if pairs == 0:
-        return None
-
-    def ratio(halves: int, count: int) -> Optional[float]:
-        return float(halves) / float(2 * count) if count > 0 else None
-
-    equal = pairs - longer - shorter
-    figures: List[Tuple[str, Any]] = [
-        ("pairs", pairs),
-        ("baseline_accuracy", float(2 * longer + equal) / float(2 * pairs)),
-        ("reward_follows_length", ratio(agreeing_longer + (2 * shorter - agreeing_shorter), longer + shorter)),
-        ("accuracy_preferred_longer", ratio(agreeing_longer, longer)),
-        ("pairs_preferred_longer", longer),
-        ("accuracy_preferred_shorter", ratio(agreeing_shorter, shorter)),
-        ("pairs_preferred_shorter", shorter),
-    ]
-    return {name: value for name, value in figures if value is not None}
-
-
-def length_json(counts: List[int]) -> Dict[str, Any]:
-    pairs, longer, agreeing_longer, shorter, agreeing_shorter = counts
-    return {
-        "pairs": pairs,
-        "pairs_preferred_longer": longer,
-        "agreeing_preferred_longer": agreeing_longer / 2.0,
-        "pairs_preferred_shorter": shorter,
-        "agreeing_preferred_shorter": agreeing_shorter / 2.0,
-    }
 
 
 def comparison_json(
@@ -252,7 +196,7 @@ def comparison_json(
     confidence: float,
     models: List[str],
     totals: List[Any],
-    lengths: List[List[int]],
+    lengths: List[LengthCounts],
     paired: List[_Paired],
 ) -> Dict[str, Any]:
     """``Comparison::of``: `/v1/compare`'s fields from the sums, in the service's order."""
@@ -277,7 +221,7 @@ def comparison_json(
             ),
             ("chance_loss", (t.chance_loss() or 0.0) if listed else None),
             ("kendall_tau", t.kendall_tau()),
-            ("length", length_figures(counts)),
+            ("length", counts.figures()),
         ]
         model_figures.append({key: value for key, value in figures if value is not None})
     comparisons = []
