@@ -63,58 +63,89 @@ struct Side {
 /// The comparison of the models of `a` and `b` (in that order), as a compare summary whose
 /// intervals are at `confidence`.
 pub fn diff(a: &DiffInput<'_>, b: &DiffInput<'_>, confidence: f64) -> Result<CompareSummary, String> {
-    let a = read_side(a)?;
-    let b = read_side(b)?;
-    let (run_a, run_b) = (&a.summary.run, &b.summary.run);
-    if run_a.normalization != run_b.normalization {
-        return Err(format!(
-            "{}: summary.run.normalization `{}` differs from {}'s `{}`: losses of different normalizations do \
-             not compare",
-            b.name, run_b.normalization, a.name, run_a.normalization
-        ));
+    diff_all(&[a, b], confidence)
+}
+
+/// The comparison of the models of two outputs or more (in that order), as `diff` pairs two:
+/// every list of the first output in every other, and no other.
+pub fn diff_all(inputs: &[&DiffInput<'_>], confidence: f64) -> Result<CompareSummary, String> {
+    let sides = inputs.iter().map(|input| read_side(input)).collect::<Result<Vec<Side>, String>>()?;
+    let [first, rest @ ..] = sides.as_slice() else {
+        return Err("diff compares two outputs or more; none was given".to_string());
+    };
+    if rest.is_empty() {
+        return Err(format!("{} alone: diff compares two outputs or more", first.name));
     }
-    if run_a.beta != run_b.beta {
-        return Err(format!(
-            "{}: summary.run.beta {} differs from {}'s {}: evaluate both models at the same β",
-            b.name, run_b.beta, a.name, run_a.beta
-        ));
-    }
-    let models = labels(&a, &b)?;
-    for (id, _) in &b.lists {
-        if !a.index.contains_key(&id.to_string()) {
-            return Err(format!("{}: list id {id} is not in {}: diff compares the same lists", b.name, a.name));
-        }
-    }
-    let mut totals = CompareTotals::new(2);
-    for (id, evaluation_a) in &a.lists {
-        let Some(&at) = b.index.get(&id.to_string()) else {
-            return Err(format!("{}: list id {id} is not in {}: diff compares the same lists", a.name, b.name));
-        };
-        let evaluation_b = &b.lists[at].1;
-        if evaluation_a.pairs_count != evaluation_b.pairs_count {
+    let run_a = &first.summary.run;
+    for side in rest {
+        let run_b = &side.summary.run;
+        if run_a.normalization != run_b.normalization {
             return Err(format!(
-                "list id {id} has {} pairs in {} and {} in {}: not the same list",
-                evaluation_a.pairs_count, a.name, evaluation_b.pairs_count, b.name
+                "{}: summary.run.normalization `{}` differs from {}'s `{}`: losses of different normalizations \
+                 do not compare",
+                side.name, run_b.normalization, first.name, run_a.normalization
             ));
         }
-        totals.add_list(&[evaluation_a.clone(), evaluation_b.clone()]);
-    }
-    totals.lengths = same_length_pairs(&a, &b)?.to_vec();
-    // Each input once: two models' scores often sit in one export, evaluated twice; a merge of
-    // diffs refuses an input met twice.
-    let mut inputs: Vec<Fingerprint> = Vec::new();
-    for &input in run_a.fingerprints().chain(run_b.fingerprints()) {
-        if !inputs.contains(&input) {
-            inputs.push(input);
+        if run_a.beta != run_b.beta {
+            return Err(format!(
+                "{}: summary.run.beta {} differs from {}'s {}: evaluate every model at the same β",
+                side.name, run_b.beta, first.name, run_a.beta
+            ));
         }
     }
+    let models = labels(&sides)?;
+    for side in rest {
+        for (id, _) in &side.lists {
+            if !first.index.contains_key(&id.to_string()) {
+                return Err(format!(
+                    "{}: list id {id} is not in {}: diff compares the same lists",
+                    side.name, first.name
+                ));
+            }
+        }
+    }
+    let mut totals = CompareTotals::new(sides.len());
+    let mut per_model = Vec::with_capacity(sides.len());
+    for (id, evaluation_a) in &first.lists {
+        per_model.clear();
+        per_model.push(evaluation_a.clone());
+        for side in rest {
+            let Some(&at) = side.index.get(&id.to_string()) else {
+                return Err(format!(
+                    "{}: list id {id} is not in {}: diff compares the same lists",
+                    first.name, side.name
+                ));
+            };
+            let evaluation = &side.lists[at].1;
+            if evaluation_a.pairs_count != evaluation.pairs_count {
+                return Err(format!(
+                    "list id {id} has {} pairs in {} and {} in {}: not the same list",
+                    evaluation_a.pairs_count, first.name, evaluation.pairs_count, side.name
+                ));
+            }
+            per_model.push(evaluation.clone());
+        }
+        totals.add_list(&per_model);
+    }
+    totals.lengths = same_length_pairs(&sides)?;
+    // Each input once: several models' scores often sit in one export, evaluated once each; a
+    // merge of diffs refuses an input met twice.
+    let mut inputs: Vec<Fingerprint> = Vec::new();
+    for side in &sides {
+        for &input in side.summary.run.fingerprints() {
+            if !inputs.contains(&input) {
+                inputs.push(input);
+            }
+        }
+    }
+    let same_format = sides.iter().all(|side| side.summary.run.format == run_a.format);
     let run = Run {
         prefeval: VERSION.to_string(),
         model: None,
         models: Some(models),
         normalization: run_a.normalization.clone(),
         beta: run_a.beta,
-        format: if run_a.format == run_b.format { run_a.format.clone() } else { MIXED_FORMATS.to_string() },
+        format: if same_format { run_a.format.clone() } else { MIXED_FORMATS.to_string() },
         confidence,
         input: None,
         inputs: Some(inputs),
@@ -124,45 +155,54 @@ pub fn diff(a: &DiffInput<'_>, b: &DiffInput<'_>, confidence: f64) -> Result<Com
     Ok(CompareSummary::new(&totals, 0, run))
 }
 
-/// The length counts of both outputs (zero without `totals.length`), unless their pairs with two
-/// lengths differ: the lists' lengths are the same under both models.
-fn same_length_pairs(a: &Side, b: &Side) -> Result<[LengthCounts; 2], String> {
+/// Every output's length counts (zero without `totals.length`), unless their pairs with two
+/// lengths differ: the lists' lengths are the same under every model.
+fn same_length_pairs(sides: &[Side]) -> Result<Vec<LengthCounts>, String> {
     let counts = |side: &Side| match &side.summary.totals.length {
         None => Ok(LengthCounts::default()),
         Some(length) => length
             .counts()
             .map_err(|field| format!("{}: summary.totals.length.{field} is no count of pairs", side.name)),
     };
-    let (length_a, length_b) = (counts(a)?, counts(b)?);
+    let all = sides.iter().map(counts).collect::<Result<Vec<LengthCounts>, String>>()?;
     let pairs = |counts: &LengthCounts| (counts.pairs, counts.preferred_longer, counts.preferred_shorter);
-    if pairs(&length_a) != pairs(&length_b) {
-        let shown = |counts: &LengthCounts| {
-            format!(
-                "{} pairs with two lengths ({} preferred longer, {} preferred shorter)",
-                counts.pairs, counts.preferred_longer, counts.preferred_shorter
-            )
-        };
-        return Err(format!(
-            "{}: summary.totals.length has {} and {} has {}: the lists do not carry the same lengths",
-            b.name,
-            shown(&length_b),
-            a.name,
-            shown(&length_a)
-        ));
+    let shown = |counts: &LengthCounts| {
+        format!(
+            "{} pairs with two lengths ({} preferred longer, {} preferred shorter)",
+            counts.pairs, counts.preferred_longer, counts.preferred_shorter
+        )
+    };
+    for (side, length) in sides.iter().zip(&all).skip(1) {
+        if pairs(length) != pairs(&all[0]) {
+            return Err(format!(
+                "{}: summary.totals.length has {} and {} has {}: the lists do not carry the same lengths",
+                side.name,
+                shown(length),
+                sides[0].name,
+                shown(&all[0])
+            ));
+        }
     }
-    Ok([length_a, length_b])
+    Ok(all)
 }
 
-/// The two models' labels: each output's `run.model`, else its name; they must differ.
-fn labels(a: &Side, b: &Side) -> Result<Vec<String>, String> {
-    let (mut label_a, mut label_b) = (a.model.clone(), b.model.clone());
-    if label_a == label_b {
-        (label_a, label_b) = (a.name.clone(), b.name.clone());
+/// The models' labels: each output's `run.model`, else its name (every output's name when two
+/// models share a label); they must differ.
+fn labels(sides: &[Side]) -> Result<Vec<String>, String> {
+    let distinct = |labels: &[String]| labels.iter().enumerate().all(|(i, label)| !labels[..i].contains(label));
+    let models: Vec<String> = sides.iter().map(|side| side.model.clone()).collect();
+    if distinct(&models) {
+        return Ok(models);
     }
-    if label_a == label_b {
-        return Err(format!("{} and {} are one output: diff compares two", a.name, b.name));
+    let names: Vec<String> = sides.iter().map(|side| side.name.clone()).collect();
+    if distinct(&names) {
+        return Ok(names);
     }
-    Ok(vec![label_a, label_b])
+    let (i, j) = (0..names.len())
+        .flat_map(|j| (0..j).map(move |i| (i, j)))
+        .find(|&(i, j)| names[i] == names[j])
+        .unwrap_or((0, 1));
+    Err(format!("{} and {} are one output: diff compares two", names[i], names[j]))
 }
 
 fn read_side(input: &DiffInput<'_>) -> Result<Side, String> {

@@ -1,0 +1,390 @@
+//! The charts, drawn with plotters' SVG backend and inlined in the page. Every data mark (a bar, a
+//! point, an interval) is drawn in a colour of its own kind, and the drawn SVG gets a
+//! `class="mark KIND"` on each element of such a colour, so a reader (or a test) finds the marks
+//! of a chart: `<figure class="chart" data-chart="NAME" data-marks="N">` holds the SVG and its
+//! legend. Charts aggregate (a bar per bin, an interval per group or pair of models); none draws a
+//! point per pair.
+
+use std::fmt::Write;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::html::escape;
+use crate::model::{CalibrationBin, Length, Paired};
+
+const BAR: RGBColor = RGBColor(0x3A, 0x78, 0xB5);
+const POINT: RGBColor = RGBColor(0x1B, 0x4F, 0x80);
+const AGREE: RGBColor = RGBColor(0x3C, 0x9A, 0x5F);
+const DISAGREE: RGBColor = RGBColor(0xD0, 0x70, 0x3C);
+const INTERVAL: RGBColor = RGBColor(0x2F, 0x5D, 0x8C);
+const ESTIMATE: RGBColor = RGBColor(0x12, 0x35, 0x5B);
+const LONGER: RGBColor = RGBColor(0x5B, 0x8D, 0xB8);
+const SHORTER: RGBColor = RGBColor(0xC4, 0x70, 0x4F);
+const WIN_A: RGBColor = RGBColor(0x4C, 0x72, 0xB0);
+const TIE: RGBColor = RGBColor(0xB8, 0xB8, 0xB8);
+const WIN_B: RGBColor = RGBColor(0xDD, 0x84, 0x52);
+const COUNT: RGBColor = RGBColor(0x44, 0x44, 0x44);
+const DIAGONAL: RGBColor = RGBColor(0x88, 0x88, 0x88);
+const REFERENCES: [RGBColor; 3] = [RGBColor(0xB0, 0x3A, 0x2E), RGBColor(0x7D, 0x4E, 0x9F), RGBColor(0x2E, 0x8B, 0x57)];
+
+/// The class each colour's elements get: data marks (`mark KIND`, counted) and the rest.
+const CLASSES: [(RGBColor, &str); 16] = [
+    (BAR, "mark bar"),
+    (POINT, "mark point"),
+    (AGREE, "mark bar agree"),
+    (DISAGREE, "mark bar disagree"),
+    (INTERVAL, "mark interval"),
+    (ESTIMATE, "mark point"),
+    (LONGER, "mark bar longer"),
+    (SHORTER, "mark bar shorter"),
+    (WIN_A, "mark bar a-better"),
+    (TIE, "mark bar tied"),
+    (WIN_B, "mark bar b-better"),
+    (COUNT, "count"),
+    (DIAGONAL, "diagonal"),
+    (REFERENCES[0], "reference"),
+    (REFERENCES[1], "reference"),
+    (REFERENCES[2], "reference"),
+];
+
+const FONT: &str = "sans-serif";
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// One row of a forest plot: a label, the estimate and its interval.
+pub struct ForestRow {
+    pub label: String,
+    pub value: Option<f64>,
+    pub interval: Option<(f64, f64)>,
+}
+
+/// The reliability diagram: per non-empty bin a bar up to its observed rate, a point at (mean
+/// predicted, observed), its count above; the diagonal of perfect calibration.
+pub fn reliability(out: &mut String, bins: &[CalibrationBin]) {
+    figure(
+        out,
+        "reliability",
+        (440, 340),
+        &[(BAR, "observed rate per bin"), (DIAGONAL, "perfect calibration")],
+        |area| {
+            let mut chart = ChartBuilder::on(&area)
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(44)
+                .build_cartesian_2d(0.5f64..1.0, 0.0f64..1.08)?;
+            chart
+                .configure_mesh()
+                .max_light_lines(0)
+                .x_desc("predicted probability")
+                .y_desc("observed")
+                .label_style((FONT, 11))
+                .draw()?;
+            chart.draw_series(LineSeries::new([(0.5, 0.5), (1.0, 1.0)], DIAGONAL.stroke_width(1)))?;
+            for bin in bins.iter().filter(|bin| bin.count > 0) {
+                let (Some(predicted), Some(observed)) = (bin.mean_predicted, bin.observed) else { continue };
+                let gap = (bin.upper - bin.lower) * 0.06;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(bin.lower + gap, 0.0), (bin.upper - gap, observed)],
+                    BAR.mix(0.75).filled(),
+                )))?;
+                chart.draw_series(std::iter::once(Circle::new((predicted, observed), 3, POINT.filled())))?;
+                let label = TextStyle::from((FONT, 10)).color(&COUNT).pos(Pos::new(HPos::Center, VPos::Bottom));
+                chart.draw_series(std::iter::once(Text::new(
+                    bin.count.to_string(),
+                    ((bin.lower + bin.upper) / 2.0, (observed + 0.01).min(1.07)),
+                    label,
+                )))?;
+            }
+            Ok(())
+        },
+    );
+}
+
+/// The pairs per probability bin, stacked: those the human agreed with, then the others.
+pub fn probabilities(out: &mut String, bins: &[CalibrationBin], agreeing: &[f64]) {
+    let top = bins.iter().map(|bin| bin.count).max().unwrap_or(0).max(1) as f64 * 1.08;
+    figure(out, "probabilities", (440, 340), &[(AGREE, "human agreed"), (DISAGREE, "human disagreed")], |area| {
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.5f64..1.0, 0.0f64..top)?;
+        chart
+            .configure_mesh()
+            .max_light_lines(0)
+            .x_desc("probability of the predicted winner")
+            .y_desc("pairs")
+            .label_style((FONT, 11))
+            .draw()?;
+        for (bin, &agreed) in bins.iter().zip(agreeing) {
+            let gap = (bin.upper - bin.lower) * 0.06;
+            let (lo, hi) = (bin.lower + gap, bin.upper - gap);
+            if agreed > 0.0 {
+                chart.draw_series(std::iter::once(Rectangle::new([(lo, 0.0), (hi, agreed)], AGREE.filled())))?;
+            }
+            if (bin.count as f64) > agreed {
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(lo, agreed), (hi, bin.count as f64)],
+                    DISAGREE.filled(),
+                )))?;
+            }
+        }
+        Ok(())
+    });
+}
+
+/// A forest plot: one row per label, its interval and estimate, with vertical reference lines.
+pub fn forest(
+    out: &mut String,
+    name: &str,
+    x_desc: &str,
+    rows: &[ForestRow],
+    (lo, hi): (f64, f64),
+    references: &[(&str, f64)],
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let n = rows.len();
+    let labels: Vec<String> = rows.iter().map(|row| truncated(&row.label, 30)).collect();
+    let widest = labels.iter().map(|label| label.chars().count()).max().unwrap_or(0);
+    let label_area = (widest as u32 * 7 + 16).clamp(40, 230);
+    let height = 70 + 24 * n as u32;
+    let mut legend: Vec<(RGBColor, &str)> = vec![(INTERVAL, "interval"), (ESTIMATE, "estimate")];
+    legend.extend(references.iter().zip(REFERENCES).map(|((label, _), color)| (color, *label)));
+    figure(out, name, (560, height), &legend, |area| {
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(label_area)
+            .build_cartesian_2d(lo..hi, -0.5f64..(n as f64 - 0.5))?;
+        let row_label = |y: &f64| {
+            let index = y.round();
+            if (y - index).abs() > 1e-9 || index < 0.0 {
+                return String::new();
+            }
+            labels.get(n - 1 - index as usize).cloned().unwrap_or_default()
+        };
+        chart
+            .configure_mesh()
+            .max_light_lines(0)
+            .disable_y_mesh()
+            .y_labels(n)
+            .y_label_formatter(&row_label)
+            .x_desc(x_desc)
+            .label_style((FONT, 11))
+            .draw()?;
+        for ((_, x), color) in references.iter().zip(REFERENCES) {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(*x, -0.5), (*x, n as f64 - 0.5)],
+                color.stroke_width(1),
+            )))?;
+        }
+        for (index, row) in rows.iter().enumerate() {
+            let y = (n - 1 - index) as f64;
+            if let Some((from, to)) = row.interval {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(from, y), (to, y)],
+                    INTERVAL.stroke_width(2),
+                )))?;
+            }
+            if let Some(value) = row.value {
+                chart.draw_series(std::iter::once(Circle::new((value, y), 4, ESTIMATE.filled())))?;
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Accuracy where the human preferred the longer item and the shorter one, per model, with the
+/// length-only baseline.
+pub fn length(out: &mut String, lengths: &[(String, &Length)]) {
+    let bars = 2 * lengths.len();
+    let labels: Vec<String> = lengths
+        .iter()
+        .flat_map(|(model, _)| {
+            let prefix = if model.is_empty() { String::new() } else { format!("{} · ", truncated(model, 18)) };
+            [format!("{prefix}longer preferred"), format!("{prefix}shorter preferred")]
+        })
+        .collect();
+    let baseline = lengths.first().map(|(_, length)| length.baseline_accuracy).unwrap_or(0.5);
+    let legend = [
+        (LONGER, "accuracy, longer preferred"),
+        (SHORTER, "accuracy, shorter preferred"),
+        (REFERENCES[0], "length-only baseline"),
+    ];
+    figure(out, "length", ((150 * bars as u32).max(360), 320), &legend, |area| {
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(44)
+            .build_cartesian_2d(-0.5f64..(bars as f64 - 0.5), 0.0f64..1.0)?;
+        let bar_label = |x: &f64| {
+            let index = x.round();
+            if (x - index).abs() > 1e-9 || index < 0.0 {
+                String::new()
+            } else {
+                labels.get(index as usize).cloned().unwrap_or_default()
+            }
+        };
+        chart
+            .configure_mesh()
+            .max_light_lines(0)
+            .disable_x_mesh()
+            .x_labels(bars)
+            .x_label_formatter(&bar_label)
+            .y_desc("accuracy")
+            .label_style((FONT, 11))
+            .draw()?;
+        for (index, (_, length)) in lengths.iter().enumerate() {
+            let at = (2 * index) as f64;
+            for (offset, value, color) in
+                [(0.0, length.accuracy_preferred_longer, LONGER), (1.0, length.accuracy_preferred_shorter, SHORTER)]
+            {
+                if let Some(value) = value {
+                    let x = at + offset;
+                    chart.draw_series(std::iter::once(Rectangle::new(
+                        [(x - 0.35, 0.0), (x + 0.35, value)],
+                        color.filled(),
+                    )))?;
+                }
+            }
+        }
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(-0.5, baseline), (bars as f64 - 0.5, baseline)],
+            REFERENCES[0].stroke_width(2),
+        )))?;
+        Ok(())
+    });
+}
+
+/// Per pair of models, the share of lists each won and tied, stacked.
+pub fn wins(out: &mut String, pairs: &[Paired]) {
+    if pairs.is_empty() {
+        return;
+    }
+    let n = pairs.len();
+    let labels: Vec<String> = pairs.iter().map(|pair| truncated(&format!("{} vs {}", pair.a, pair.b), 34)).collect();
+    let widest = labels.iter().map(|label| label.chars().count()).max().unwrap_or(0);
+    let legend = [(WIN_A, "lists a won"), (TIE, "tied"), (WIN_B, "lists b won")];
+    figure(out, "wins", (560, 70 + 28 * n as u32), &legend, |area| {
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size((widest as u32 * 7 + 16).clamp(40, 250))
+            .build_cartesian_2d(0.0f64..1.0, -0.5f64..(n as f64 - 0.5))?;
+        let row_label = |y: &f64| {
+            let index = y.round();
+            if (y - index).abs() > 1e-9 || index < 0.0 {
+                String::new()
+            } else {
+                labels.get(n - 1 - index as usize).cloned().unwrap_or_default()
+            }
+        };
+        chart
+            .configure_mesh()
+            .max_light_lines(0)
+            .disable_y_mesh()
+            .y_labels(n)
+            .y_label_formatter(&row_label)
+            .x_desc("share of lists")
+            .label_style((FONT, 11))
+            .draw()?;
+        for (index, pair) in pairs.iter().enumerate() {
+            let y = (n - 1 - index) as f64;
+            let total = (pair.lists_a_better + pair.lists_tied + pair.lists_b_better) as f64;
+            if total == 0.0 {
+                continue;
+            }
+            let mut from = 0.0;
+            for (count, color) in [(pair.lists_a_better, WIN_A), (pair.lists_tied, TIE), (pair.lists_b_better, WIN_B)] {
+                if count == 0 {
+                    continue;
+                }
+                let to = from + count as f64 / total;
+                chart.draw_series(std::iter::once(Rectangle::new([(from, y - 0.3), (to, y + 0.3)], color.filled())))?;
+                from = to;
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Draws a chart and writes it as a figure with its marks classed and counted, and its legend.
+fn figure(
+    out: &mut String,
+    name: &str,
+    size: (u32, u32),
+    legend: &[(RGBColor, &str)],
+    draw: impl FnOnce(Area<'_>) -> Drawn,
+) {
+    let mut svg = String::new();
+    let drawn = {
+        let area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        area.fill(&WHITE)
+            .map_err(Into::into)
+            .and_then(|()| draw(area.clone()))
+            .and_then(|()| area.present().map_err(Into::into))
+    };
+    if let Err(error) = drawn {
+        let _ = writeln!(
+            out,
+            "<p class=\"absent\" data-absent=\"{name}\">The chart could not be drawn: {}</p>",
+            escape(&error.to_string())
+        );
+        return;
+    }
+    let (svg, marks) = classed(&svg);
+    let _ = write!(out, "<figure class=\"chart\" data-chart=\"{name}\" data-marks=\"{marks}\">\n{svg}<figcaption>");
+    for (color, label) in legend {
+        let _ = write!(
+            out,
+            "<span class=\"key\"><i style=\"background:#{:02X}{:02X}{:02X}\"></i>{}</span>",
+            color.0,
+            color.1,
+            color.2,
+            escape(label)
+        );
+    }
+    out.push_str("</figcaption>\n</figure>\n");
+}
+
+/// The SVG with `class` on every element drawn in a classed colour, and the count of data marks.
+/// plotters writes one element per line, its colour as `fill="#RRGGBB"` or `stroke="#RRGGBB"`.
+fn classed(svg: &str) -> (String, usize) {
+    let mut out = String::with_capacity(svg.len() + 1024);
+    let mut marks = 0;
+    for line in svg.lines() {
+        let class = CLASSES.iter().find_map(|(color, class)| {
+            let hex = format!("\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+            let painted = line.contains(&format!("fill={hex}")) || line.contains(&format!("stroke={hex}"));
+            painted.then_some(*class)
+        });
+        match (class, line.find(' ')) {
+            (Some(class), Some(space)) if line.starts_with('<') => {
+                if class.starts_with("mark") {
+                    marks += 1;
+                }
+                out.push_str(&line[..space]);
+                let _ = write!(out, " class=\"{class}\"");
+                out.push_str(&line[space..]);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    (out, marks)
+}
+
+fn truncated(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(chars - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
