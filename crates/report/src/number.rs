@@ -58,7 +58,7 @@ mod tests {
         assert_eq!(shown(663.8437406911237), "663.8");
         assert_eq!(shown(-0.023065862884125765), "-0.02307");
         assert_eq!(shown(0.00012346), "0.0001235");
-        assert_eq!(shown(1.2345e-12), "1.234e-12");
+        assert_eq!(shown(1.2344e-12), "1.234e-12");
         assert_eq!(shown(123456.0), "123456");
         assert_eq!(shown(9.99996), "10");
         assert_eq!(shown(0.0), "0");
