@@ -20,7 +20,7 @@ use crate::pipeline::compare_lines::{CompareOutcome, compare_chunk, refuse_compa
 use crate::pipeline::compare_totals::{CompareSummary, CompareTotals, compare_summary_line};
 use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::ndjson::{CHUNK_BYTES, Chunk};
-use crate::pipeline::options::Door;
+use crate::pipeline::options::{Door, Results};
 use crate::pipeline::run::Run;
 use crate::runtime::metrics::{EvaluationCounts, Metrics};
 use crate::runtime::pool::WorkerScope;
@@ -33,11 +33,8 @@ pub async fn compare_stream(
 ) -> Result<Response, HttpError> {
     check_content_type(&request)?;
     let coding = content_coding(request.headers())?;
-    let (options, models) = compare_stream_options(&query_pairs(query)?)?;
-    // Each line is held once per model while it is compared: smaller chunks keep a chunk's work
-    // near an evaluate chunk's.
-    let target = (CHUNK_BYTES / models.len()).max(16 * 1024);
-    start(state, request, coding, CompareLines { options, models }, target).await
+    let (kind, target) = CompareLines::of_query(&query_pairs(query)?)?;
+    start(state, request, coding, kind, target).await
 }
 
 /// The options of a compare stream from its query parameters (each at most once): `models`, a
@@ -53,12 +50,30 @@ pub fn compare_stream_options(query: &[(String, String)]) -> Result<(Options, Ve
 }
 
 /// The compare stream's chunks: every line compared across `models`.
-struct CompareLines {
+pub(super) struct CompareLines {
     options: Options,
     models: Vec<String>,
 }
 
-struct CompareProgress {
+impl CompareLines {
+    /// The compare stream a query string asks for, and the size of its chunks.
+    pub(super) fn of_query(query: &[(String, String)]) -> Result<(CompareLines, usize), Error> {
+        let (options, models) = compare_stream_options(query)?;
+        // Each line is held once per model while it is compared: smaller chunks keep a chunk's
+        // work near an evaluate chunk's.
+        let target = (CHUNK_BYTES / models.len()).max(16 * 1024);
+        Ok((CompareLines { options, models }, target))
+    }
+
+    /// Writes only the lines that fail (`results=errors`), whatever the query asked: for a door
+    /// that reads no result line. The summary does not depend on it.
+    pub(super) fn errors_only(mut self) -> CompareLines {
+        self.options.results = Results::Errors;
+        self
+    }
+}
+
+pub(super) struct CompareProgress {
     totals: CompareTotals,
     lines_failed: u64,
 }

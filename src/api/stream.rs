@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::body::{over_budget, reserved_bytes};
 use super::error::{Error, ErrorCode, HttpError};
@@ -31,7 +31,7 @@ use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::ndjson::{
     CHUNK_BYTES, CHUNK_BYTES_WITH_PAIRS, Chunk, ChunkBuilder, ChunkOutcome, evaluate_chunk, refuse_chunk,
 };
-use crate::pipeline::options::{Door, OptionDef, OptionSettings};
+use crate::pipeline::options::{Door, OptionDef, OptionSettings, Results};
 use crate::pipeline::run::Run;
 use crate::pipeline::summary::summary_line;
 use crate::pipeline::validate::check_model;
@@ -58,10 +58,8 @@ pub async fn evaluate_stream(
 ) -> Result<Response, HttpError> {
     check_content_type(&request)?;
     let coding = content_coding(request.headers())?;
-    let query = query_pairs(query)?;
-    let (options, model) = stream_options(&query)?;
-    let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
-    start(state, request, coding, EvaluateLines { options, model }, target).await
+    let (kind, target) = EvaluateLines::of_query(&query_pairs(query)?)?;
+    start(state, request, coding, kind, target).await
 }
 
 /// The query string's parameters in order, or the error that it could not be read.
@@ -122,13 +120,29 @@ pub(super) trait StreamKind: Send + Sync + 'static {
 }
 
 /// The evaluate stream's chunks: lists of one model, summed into a `Dataset`.
-struct EvaluateLines {
+pub(super) struct EvaluateLines {
     options: Options,
     model: Option<String>,
 }
 
+impl EvaluateLines {
+    /// The evaluate stream a query string asks for, and the size of its chunks.
+    pub(super) fn of_query(query: &[(String, String)]) -> Result<(EvaluateLines, usize), Error> {
+        let (options, model) = stream_options(query)?;
+        let target = if options.math.include_pairs { CHUNK_BYTES_WITH_PAIRS } else { CHUNK_BYTES };
+        Ok((EvaluateLines { options, model }, target))
+    }
+
+    /// Writes only the lines that fail (`results=errors`), whatever the query asked: for a door
+    /// that reads no result line. The summary does not depend on it.
+    pub(super) fn errors_only(mut self) -> EvaluateLines {
+        self.options.results = Results::Errors;
+        self
+    }
+}
+
 /// The evaluate stream's summary so far.
-struct EvaluateSummary {
+pub(super) struct EvaluateSummary {
     dataset: Dataset,
     /// Once the run holds as many groups as it may: the gate every later chunk is evaluated behind.
     full_gate: Option<Arc<GroupGate>>,
@@ -199,6 +213,51 @@ pub(super) async fn start<K: StreamKind>(
     kind: K,
     target: usize,
 ) -> Result<Response, HttpError> {
+    let (sender, receiver) = mpsc::channel(OUTPUT_BUFFERED);
+    open(state, request, coding, kind, target, Output::Lines(sender)).await?;
+    let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))];
+    Ok((content_type, Body::new(OutputBody { receiver })).into_response())
+}
+
+/// How a stream whose result lines nobody reads ended (`run_to_end`).
+pub(super) struct Ended {
+    /// The summary line, as the stream's answer ends with it.
+    pub summary: Vec<u8>,
+    /// The first result line the kind wrote, when it is no longer than `FIRST_LINE_MAX` (with
+    /// `results=errors`: the first line that failed).
+    pub first_line: Option<Vec<u8>>,
+}
+
+/// The longest first line `run_to_end` keeps: an error line is far shorter.
+const FIRST_LINE_MAX: usize = 64 * 1024;
+
+/// Runs a stream of `kind` exactly as `start` does (the same refusals, pool, budget and limits),
+/// but its result lines are dropped as they are delivered instead of sent: the answer is how it
+/// ended, its summary line or the error that stopped it (the last line `start`'s answer would
+/// carry), once the whole body is read. For a door that answers only then (`POST /v1/report`).
+pub(super) async fn run_to_end<K: StreamKind>(
+    state: AppState,
+    request: Request,
+    coding: ContentCoding,
+    kind: K,
+    target: usize,
+) -> Result<Ended, Error> {
+    let (sender, receiver) = oneshot::channel();
+    open(state, request, coding, kind, target, Output::Last { first_line: OnceLock::new(), sender }).await.map_err(|e| e.0)?;
+    // The task always answers, unless it panicked.
+    receiver.await.unwrap_or_else(|_| Err(Error::internal()))
+}
+
+/// What `start` and `run_to_end` share: the refusals before a byte is read, the reading
+/// reservation, the first body frame; then the stream runs on a task of its own into `output`.
+async fn open<K: StreamKind>(
+    state: AppState,
+    request: Request,
+    coding: ContentCoding,
+    kind: K,
+    target: usize,
+    output: Output,
+) -> Result<(), HttpError> {
     // Refuse at once, before reading a byte, when no chunk could start now.
     if !state.pool.has_room() {
         state.metrics.reject(REJECT_QUEUE_FULL);
@@ -224,11 +283,61 @@ pub(super) async fn start<K: StreamKind>(
         Some(Err(BodyError::Malformed(error))) => return Err(error.into()),
         None => None,
     };
-    let (sender, receiver) = mpsc::channel(OUTPUT_BUFFERED);
-    let stream = Stream { state, coding, kind: Arc::new(kind), target, sender };
+    let stream = Stream { state, coding, kind: Arc::new(kind), target, output };
     tokio::spawn(stream.run(first, body, reading));
-    let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))];
-    Ok((content_type, Body::new(OutputBody { receiver })).into_response())
+    Ok(())
+}
+
+/// Where a stream's output goes.
+enum Output {
+    /// The NDJSON answer: each chunk's lines, in order, as they are ready; then the last line.
+    Lines(mpsc::Sender<Bytes>),
+    /// Only how the stream ends (`run_to_end`): result lines are dropped, with their reservation,
+    /// as they are delivered (the first one kept).
+    Last { first_line: OnceLock<Option<Vec<u8>>>, sender: oneshot::Sender<Result<Ended, Error>> },
+}
+
+impl Output {
+    /// Nobody waits for the output any more: the client went away (or its request timed out).
+    fn is_closed(&self) -> bool {
+        match self {
+            Output::Lines(sender) => sender.is_closed(),
+            Output::Last { sender, .. } => sender.is_closed(),
+        }
+    }
+
+    /// One chunk's output, in input order.
+    async fn send(&self, piece: Bytes) -> Result<(), Stopped> {
+        match self {
+            Output::Lines(sender) => sender.send(piece).await.map_err(|_| Stopped::ClientGone),
+            Output::Last { first_line, sender } => {
+                if sender.is_closed() {
+                    return Err(Stopped::ClientGone);
+                }
+                if !piece.is_empty() {
+                    first_line.get_or_init(|| {
+                        let line = piece.split(|&b| b == b'\n').next().unwrap_or_default();
+                        (line.len() <= FIRST_LINE_MAX).then(|| line.to_vec())
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The last line: the summary, or the error that stopped the stream.
+    async fn finish(self, last: Result<Vec<u8>, Error>) {
+        match self {
+            Output::Lines(sender) => {
+                let last = last.unwrap_or_else(|error| stream_error_line(&error));
+                let _ = sender.send(Bytes::from(last)).await;
+            }
+            Output::Last { first_line, sender } => {
+                let first_line = first_line.into_inner().flatten();
+                let _ = sender.send(last.map(|summary| Ended { summary, first_line }));
+            }
+        }
+    }
 }
 
 /// NDJSON media types: `application/x-ndjson` and its common aliases.
@@ -292,7 +401,7 @@ struct Stream<K: StreamKind> {
     coding: ContentCoding,
     kind: Arc<K>,
     target: usize,
-    sender: mpsc::Sender<Bytes>,
+    output: Output,
 }
 
 /// A chunk's evaluation on the pool: its outcome and the reservation of its answer, or the
@@ -356,11 +465,11 @@ impl<K: StreamKind> Stream<K> {
             one_at_a_time: false,
         };
         let last = match self.pump(first, &mut body, &mut progress).await {
-            Ok(()) => self.kind.summary_line(progress.summary, body.fingerprint()),
+            Ok(()) => Ok(self.kind.summary_line(progress.summary, body.fingerprint())),
             Err(Stopped::ClientGone) => return,
-            Err(Stopped::Failed(error)) => stream_error_line(&error),
+            Err(Stopped::Failed(error)) => Err(error),
         };
-        let _ = self.sender.send(Bytes::from(last)).await;
+        self.output.finish(last).await;
     }
 
     /// Reads the body, keeps up to `workers + 1` chunks in flight, and sends their output in order.
@@ -400,7 +509,7 @@ impl<K: StreamKind> Stream<K> {
                 Ok(Some(Ok(frame))) => next_data = frame.into_data().ok(),
                 Err(_) => {
                     // The producer paused: hand out the whole lines held so far.
-                    if self.sender.is_closed() {
+                    if self.output.is_closed() {
                         return Err(Stopped::ClientGone);
                     }
                     ready.extend(progress.builder.flush());
@@ -529,7 +638,7 @@ impl<K: StreamKind> Stream<K> {
 
     /// Waits `RETRY_PAUSE`, unless the client is gone.
     async fn pause(&self) -> Result<(), Stopped> {
-        if self.sender.is_closed() {
+        if self.output.is_closed() {
             return Err(Stopped::ClientGone);
         }
         tokio::time::sleep(RETRY_PAUSE).await;
@@ -544,7 +653,7 @@ impl<K: StreamKind> Stream<K> {
         deadline: tokio::time::Instant,
     ) -> Result<Option<Reservation>, Stopped> {
         loop {
-            if self.sender.is_closed() {
+            if self.output.is_closed() {
                 return Err(Stopped::ClientGone);
             }
             match self.state.memory.reserve(needed) {
@@ -649,7 +758,7 @@ impl<K: StreamKind> Stream<K> {
         drop((input, turn));
         // Counted once, when its answer is sent: a result given back and made again counts once.
         let output = self.kind.deliver(outcome, &mut progress.summary, &self.state.metrics);
-        self.sender.send(reserved_bytes(output, answer)).await.map_err(|_| Stopped::ClientGone)
+        self.output.send(reserved_bytes(output, answer)).await
     }
 }
 

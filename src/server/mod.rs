@@ -1,7 +1,7 @@
 //! The HTTP plumbing: listeners and connections (`listen`, `connection`, `parse_errors`), answer
 //! bodies on their way out (`outbound`), the routes and their
 //! layers (`routes`, `middleware`, `request_id`), bearer tokens (`auth`, `tokens`), the state handlers share
-//! (`state`) and the offline API docs (`docs`). Handlers themselves are in `crate::api`.
+//! (`state`), the offline API docs (`docs`) and the report page (`ui`). Handlers themselves are in `crate::api`.
 
 pub mod auth;
 pub mod connection;
@@ -14,3 +14,4 @@ pub mod request_id;
 pub mod routes;
 pub mod state;
 pub mod tokens;
+pub mod ui;

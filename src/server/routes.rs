@@ -21,10 +21,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
-use crate::api::{Error, ErrorCode, HttpError, compare, compare_stream, evaluate, stream};
+use crate::api::{Error, ErrorCode, HttpError, compare, compare_stream, evaluate, report, stream};
 use crate::runtime::metrics::GaugeReadings;
 use crate::server::auth::require_token;
 use crate::server::docs;
+use crate::server::ui;
 use crate::server::middleware::{REQUEST_ID, error_bodies, record_http, request_span};
 use crate::server::request_id;
 use crate::server::state::AppState;
@@ -42,6 +43,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/v1/evaluate/stream", post(stream::evaluate_stream))
         .route("/v1/compare", post(compare::compare_models))
         .route("/v1/compare/stream", post(compare_stream::compare_stream))
+        .route("/v1/report", post(report::report))
         .route_layer(middleware::from_fn_with_state(state.api_tokens.clone(), require_token));
     let mut router = Router::new()
         .merge(v1)
@@ -51,6 +53,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/docs/init.js", get(docs::init_js))
         .route("/docs/swagger-ui-bundle.js", get(docs::bundle_js))
         .route("/docs/swagger-ui.css", get(docs::css))
+        .route("/ui", get(ui::page))
         .merge(extra);
     if state.metrics_on_main_listener {
         router = router.route("/metrics", get(metrics));
