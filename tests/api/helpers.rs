@@ -657,10 +657,16 @@ pub struct BinaryServer {
 
 impl BinaryServer {
     pub fn start(args: &[&str]) -> BinaryServer {
+        BinaryServer::start_with_env(args, &[])
+    }
+
+    /// As `start`, with these environment variables set for the server.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> BinaryServer {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_prefeval"))
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "warn,prefeval=info"])
             .args(args)
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()

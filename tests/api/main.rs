@@ -23,6 +23,7 @@ mod metrics;
 mod properties;
 mod readme;
 mod real_exports;
+mod report;
 mod runs;
 mod saturation;
 mod shutdown;
