@@ -5,7 +5,6 @@
 //! error, a body cut short or a limit hit mid-body included, is a JSON error with its status,
 //! never half a page.
 
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -17,7 +16,7 @@ use super::body::{over_budget, reserved_body};
 use super::compare_stream::CompareLines;
 use super::error::{Error, ErrorCode, HttpError};
 use super::request_body::content_coding;
-use super::stream::{EvaluateLines, Ended, check_content_type, query_pairs, run_to_end};
+use super::stream::{Ended, EvaluateLines, check_content_type, query_pairs, run_to_end};
 use crate::memory::Reservation;
 use crate::runtime::metrics::REJECT_QUEUE_FULL;
 use crate::runtime::pool::JobFailure;
@@ -122,10 +121,13 @@ fn nothing_to_report(lines_failed: u64, first_line: Option<&[u8]>, retry_after: 
         );
     }
     let failed = first_line.and_then(|line| serde_json::from_slice::<ErrorLine>(line).ok()).and_then(|line| {
-        let code = ErrorCode::ALL.into_iter().find(|code| serde_json::to_value(code).ok() == Some(line.error.code.clone().into()))?;
+        let code = ErrorCode::ALL
+            .into_iter()
+            .find(|code| serde_json::to_value(code).ok() == Some(line.error.code.clone().into()))?;
         Some((line.line, code, line.error))
     });
-    let summary = format!("no list of the body could be evaluated ({lines_failed} line(s) failed), so there is no report");
+    let summary =
+        format!("no list of the body could be evaluated ({lines_failed} line(s) failed), so there is no report");
     match failed {
         Some((line, code, error)) => {
             let mut answer = Error::new(code, format!("{summary}; the first, line {line}: {}", error.message));
@@ -135,7 +137,10 @@ fn nothing_to_report(lines_failed: u64, first_line: Option<&[u8]>, retry_after: 
             }
             answer
         }
-        None => Error::new(ErrorCode::InvalidValue, format!("{summary}; POST it to /v1/evaluate/stream to see each line's error")),
+        None => Error::new(
+            ErrorCode::InvalidValue,
+            format!("{summary}; POST it to /v1/evaluate/stream to see each line's error"),
+        ),
     }
 }
 

@@ -6,8 +6,8 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -243,7 +243,9 @@ pub(super) async fn run_to_end<K: StreamKind>(
     target: usize,
 ) -> Result<Ended, Error> {
     let (sender, receiver) = oneshot::channel();
-    open(state, request, coding, kind, target, Output::Last { first_line: OnceLock::new(), sender }).await.map_err(|e| e.0)?;
+    open(state, request, coding, kind, target, Output::Last { first_line: OnceLock::new(), sender })
+        .await
+        .map_err(|e| e.0)?;
     // The task always answers, unless it panicked.
     receiver.await.unwrap_or_else(|_| Err(Error::internal()))
 }

@@ -25,10 +25,10 @@ use crate::api::{Error, ErrorCode, HttpError, compare, compare_stream, evaluate,
 use crate::runtime::metrics::GaugeReadings;
 use crate::server::auth::require_token;
 use crate::server::docs;
-use crate::server::ui;
 use crate::server::middleware::{REQUEST_ID, error_bodies, record_http, request_span};
 use crate::server::request_id;
 use crate::server::state::AppState;
+use crate::server::ui;
 
 /// The whole HTTP surface, ready to serve or to drive in-process with `oneshot`.
 pub fn app(state: AppState) -> Router {

@@ -20,11 +20,12 @@ const ERROR_RS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/core/src/err
 
 /// Every route of `src/server/routes.rs` (`app` and `metrics_app`), as (method, path). Checked against
 /// the source itself and against the spec below.
-const ROUTES: [(&str, &str); 12] = [
+const ROUTES: [(&str, &str); 14] = [
     ("POST", "/v1/evaluate"),
     ("POST", "/v1/evaluate/stream"),
     ("POST", "/v1/compare"),
     ("POST", "/v1/compare/stream"),
+    ("POST", "/v1/report"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -33,6 +34,7 @@ const ROUTES: [(&str, &str); 12] = [
     ("GET", "/docs/init.js"),
     ("GET", "/docs/swagger-ui-bundle.js"),
     ("GET", "/docs/swagger-ui.css"),
+    ("GET", "/ui"),
 ];
 
 /// Every variant of `ErrorCode`; checked against the enum's source, so a new code fails here.
@@ -290,7 +292,7 @@ fn evaluate_request(body: impl Into<Body>, content_type: Option<&str>) -> Reques
 /// or a comparison of two models.
 fn valid_post(path: &str) -> Request<Body> {
     let (content_type, body) = match path {
-        "/v1/evaluate/stream" => ("application/x-ndjson", VALID_LINE),
+        "/v1/evaluate/stream" | "/v1/report" => ("application/x-ndjson", VALID_LINE),
         "/v1/compare" => ("application/json", VALID_COMPARE),
         "/v1/compare/stream" => ("application/x-ndjson", VALID_COMPARE_LINE),
         _ => ("application/json", VALID),
@@ -2513,23 +2515,59 @@ fn every_door_documents_exactly_the_option_tables_options() {
     };
     assert_eq!(schema_properties("Options"), table(Door::Batch), "POST /v1/evaluate options");
     assert_eq!(schema_properties("CompareOptions"), table(Door::Compare), "POST /v1/compare options");
-    let parameters = spec().at(&format!("/paths/{}/post/parameters", escape("/v1/evaluate/stream")));
-    let mut query: Vec<String> = parameters
-        .as_array()
-        .expect("a parameter list")
-        .iter()
-        .filter(|parameter| parameter["in"] == "query")
-        .map(|parameter| parameter["name"].as_str().expect("a name").to_string())
-        .filter(|name| name != "model")
-        .collect();
-    query.sort();
-    assert_eq!(query, table(Door::Stream), "POST /v1/evaluate/stream query parameters (besides model)");
-    let parameters = spec().at(&format!("/paths/{}/post/parameters", escape("/v1/compare/stream")));
-    let mut query: Vec<String> = (parameters.as_array().expect("a parameter list").iter())
-        .filter(|parameter| parameter["in"] == "query")
-        .map(|parameter| parameter["name"].as_str().expect("a name").to_string())
-        .filter(|name| name != "models")
-        .collect();
-    query.sort();
-    assert_eq!(query, table(Door::CompareStream), "POST /v1/compare/stream query parameters (besides models)");
+    // The query parameters of a POST operation (components resolved), but `other`.
+    let query = |path: &str, other: &str| -> Vec<String> {
+        let at = format!("/paths/{}/post/parameters", escape(path));
+        let count = spec().at(&at).as_array().expect("a parameter list").len();
+        let mut names: Vec<String> = (0..count)
+            .map(|index| spec().resolve(format!("{at}/{index}")).1)
+            .filter(|parameter| parameter["in"] == "query")
+            .map(|parameter| parameter["name"].as_str().expect("a name").to_string())
+            .filter(|name| name != other)
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(query("/v1/evaluate/stream", "model"), table(Door::Stream), "POST /v1/evaluate/stream (besides model)");
+    assert_eq!(
+        query("/v1/compare/stream", "models"),
+        table(Door::CompareStream),
+        "POST /v1/compare/stream query parameters (besides models)"
+    );
+    // The report takes the evaluate stream's parameters, and `models` for a comparison.
+    let mut report = query("/v1/report", "models");
+    report.retain(|name| name != "model");
+    assert_eq!(report, table(Door::Stream), "POST /v1/report query parameters (besides model and models)");
+    assert!(query("/v1/report", "").contains(&"models".to_string()));
+}
+
+// ----- /v1/report ------------------------------------------------------------------------------
+
+/// Every answer of `/v1/report`, the report and each kind of refusal, is documented.
+#[tokio::test]
+async fn report_answers_are_documented() {
+    const REPORT: &str = "/v1/report";
+    let app = TestApp::builder().max_body_bytes(4096).build().await;
+    let ndjson = ("content-type", "application/x-ndjson");
+    let long_line = format!("{{\"id\": \"{}\", \"items\": []}}\n", "x".repeat(5000));
+    let cases: [(&str, Vec<(&str, &str)>, Vec<u8>, u16); 9] = [
+        ("/v1/report?calibration_bins=4&top_disagreements=2", vec![ndjson], VALID_LINE.repeat(3).into_bytes(), 200),
+        ("/v1/report?models=a,b", vec![ndjson], VALID_COMPARE_LINE.repeat(2).into_bytes(), 200),
+        ("/v1/report?beta=0", vec![ndjson], VALID_LINE.into(), 422),
+        ("/v1/report?models=a,b&top_disagreements=3", vec![ndjson], VALID_COMPARE_LINE.into(), 422),
+        ("/v1/report", vec![ndjson], Vec::new(), 422),
+        ("/v1/report", vec![ndjson], b"{\"items\": [{\"reward\": 1}]}\n".to_vec(), 422),
+        ("/v1/report", vec![ndjson], long_line.into_bytes(), 413),
+        ("/v1/report", vec![("content-type", "text/plain")], VALID_LINE.into(), 415),
+        ("/v1/report", vec![ndjson, ("content-encoding", "zstd")], VALID_LINE.into(), 400),
+    ];
+    for (uri, headers, body, status) in cases {
+        let answer = app.request(Method::POST, uri, &headers, body).await;
+        assert_status(&answer, status, None);
+        spec().check(&Method::POST, REPORT, &answer);
+    }
+    let tokens = TestApp::builder().api_tokens("t0k3n").build().await;
+    let answer = tokens.request(Method::POST, REPORT, &[ndjson], VALID_LINE).await;
+    assert_status(&answer, 401, Some("unauthorized"));
+    spec().check(&Method::POST, REPORT, &answer);
 }

@@ -274,8 +274,14 @@ async fn the_ui_is_one_offline_page_with_the_form_the_browser_tests_drive() {
     assert!(text.contains("<input type=\"file\" id=\"file\""));
     assert!(text.contains("<textarea id=\"paste\""));
     assert!(text.contains("<iframe id=\"report\"") && text.contains("sandbox=\"allow-scripts"));
-    assert!(text.contains("id=\"calibration_bins\" name=\"calibration_bins\" min=\"1\" max=\"100\" step=\"1\" value=\"10\""));
-    assert!(text.contains("id=\"top_disagreements\" name=\"top_disagreements\" min=\"1\" max=\"1000\" step=\"1\" value=\"20\""));
+    assert!(
+        text.contains(
+            "id=\"calibration_bins\" name=\"calibration_bins\" min=\"1\" max=\"100\" step=\"1\" value=\"10\""
+        )
+    );
+    assert!(text.contains(
+        "id=\"top_disagreements\" name=\"top_disagreements\" min=\"1\" max=\"1000\" step=\"1\" value=\"20\""
+    ));
     // Nothing from another origin: no absolute URL at all, no external script, style or font.
     assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"), "an absolute URL");
     assert!(!text.contains("<script src") && !text.contains("<link rel=\"stylesheet\"") && !text.contains("@import"));
