@@ -2550,7 +2550,8 @@ async fn report_answers_are_documented() {
     let app = TestApp::builder().max_body_bytes(4096).build().await;
     let ndjson = ("content-type", "application/x-ndjson");
     let long_line = format!("{{\"id\": \"{}\", \"items\": []}}\n", "x".repeat(5000));
-    let cases: [(&str, Vec<(&str, &str)>, Vec<u8>, u16); 9] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+    let cases: [Case<'_>; 9] = [
         ("/v1/report?calibration_bins=4&top_disagreements=2", vec![ndjson], VALID_LINE.repeat(3).into_bytes(), 200),
         ("/v1/report?models=a,b", vec![ndjson], VALID_COMPARE_LINE.repeat(2).into_bytes(), 200),
         ("/v1/report?beta=0", vec![ndjson], VALID_LINE.into(), 422),
