@@ -178,9 +178,13 @@ async fn the_content_type_and_coding_are_the_streams() {
 async fn a_body_with_no_list_answers_422_and_one_whose_lines_all_failed_the_first_error() {
     let app = TestApp::spawn().await;
     for empty in [&b""[..], b"\n\n  \n"] {
-        let answer = post(&app, "/v1/report", &[NDJSON], empty).await;
-        assert_error(&answer, 422, "empty_batch", None);
+        for path in ["/v1/report", "/v1/report?models=a,b"] {
+            let answer = post(&app, path, &[NDJSON], empty).await;
+            assert_error(&answer, 422, "empty_batch", None);
+        }
     }
+    let answer = post(&app, "/v1/report?models=a,b", &[NDJSON], b"{\"items\": [{\"rewards\": [1]}]}\n").await;
+    assert_error(&answer, 422, "invalid_value", Some("items[0].rewards"));
     let body = b"{\"items\": [{\"reward\": 1.0}, {\"reward\": \"high\"}]}\n{\"items\": []}\n";
     let answer = post(&app, "/v1/report", &[NDJSON], body).await;
     assert_error(&answer, 422, "invalid_type", Some("items[1].reward"));
@@ -343,4 +347,33 @@ async fn the_binary_answers_the_report_byte_for_byte() {
     let expected = report_of_stream(&stream, "2025-12-04");
     assert!(report.body == expected.as_bytes(), "the binary's report differs from the stream's summary drawn");
     assert!(report.text().contains("2025-12-04"));
+}
+
+/// The page and the summary it is drawn from are reserved from the memory budget before they are
+/// drawn: refused for now (503) while others hold the budget, never (413) when they cannot fit,
+/// and released once the answer is written.
+#[tokio::test]
+async fn drawing_the_report_is_reserved_from_the_memory_budget() {
+    const LIMIT: u64 = 64 << 20;
+    let app = TestApp::builder().memory_limit(LIMIT).build().await;
+    let body = lists(50, 12);
+    // Others hold all but 1 MiB: the stream's chunks fit, the page does not, for now.
+    let others = app.state.memory.reserve(LIMIT as usize - (1 << 20)).expect("reserves");
+    let answer = post(&app, "/v1/report", &[NDJSON], &body).await;
+    assert_error(&answer, 503, "memory_budget", None);
+    assert!(answer.header("retry-after").is_some());
+    drop(others);
+    assert_html(&post(&app, "/v1/report", &[NDJSON], &body).await);
+    // The stream's task lets go of its reading reservation just after it hands on the summary.
+    for _ in 0..200 {
+        if app.state.memory.reserved() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(app.state.memory.reserved(), 0, "everything released");
+    // A budget smaller than a page can never draw one.
+    let small = TestApp::builder().memory_limit(2 << 20).build().await;
+    let answer = post(&small, "/v1/report", &[NDJSON], &body).await;
+    assert_error(&answer, 413, "payload_too_large", None);
 }
