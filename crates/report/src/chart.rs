@@ -168,7 +168,7 @@ pub fn forest(
     let height = 70 + 24 * n as u32;
     let mut legend: Vec<(RGBColor, &str)> = vec![(INTERVAL, "interval"), (ESTIMATE, "estimate")];
     legend.extend(references.iter().zip(REFERENCES).map(|((label, _), color)| (color, *label)));
-    figure(out, name, title, (560, height), &legend, |area| {
+    figure(out, name, title, (520, height), &legend, |area| {
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(36)
@@ -294,7 +294,7 @@ pub fn wins(out: &mut String, pairs: &[Paired]) {
     let labels: Vec<String> = pairs.iter().map(|pair| truncated(&format!("{} vs {}", pair.a, pair.b), 34)).collect();
     let widest = labels.iter().map(|label| label.chars().count()).max().unwrap_or(0);
     let legend = [(WIN_A, "lists a won"), (TIE, "tied"), (WIN_B, "lists b won")];
-    figure(out, "wins", "Lists won", (560, 70 + 28 * n as u32), &legend, |area| {
+    figure(out, "wins", "Lists won", (520, 70 + 28 * n as u32), &legend, |area| {
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(36)
