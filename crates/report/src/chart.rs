@@ -164,7 +164,7 @@ pub fn forest(
     let n = rows.len();
     let labels: Vec<String> = rows.iter().map(|row| truncated(&row.label, 30)).collect();
     let widest = labels.iter().map(|label| label.chars().count()).max().unwrap_or(0);
-    let label_area = (widest as u32 * 7 + 16).clamp(40, 230);
+    let label_area = (widest as u32 * 15 / 2 + 28).clamp(48, 260);
     let height = 70 + 24 * n as u32;
     let mut legend: Vec<(RGBColor, &str)> = vec![(INTERVAL, "interval"), (ESTIMATE, "estimate")];
     legend.extend(references.iter().zip(REFERENCES).map(|((label, _), color)| (color, *label)));
@@ -298,7 +298,7 @@ pub fn wins(out: &mut String, pairs: &[Paired]) {
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(36)
-            .y_label_area_size((widest as u32 * 7 + 16).clamp(40, 250))
+            .y_label_area_size((widest as u32 * 15 / 2 + 28).clamp(48, 280))
             .build_cartesian_2d(0.0f64..1.0, -0.5f64..(n as f64 - 0.5))?;
         let row_label = |y: &f64| {
             let index = y.round();
