@@ -59,7 +59,7 @@ impl Report {
             let scope = format!("m{index}");
             sections::calibration::write(&mut out, evaluation, &scope);
             sections::groups::write(&mut out, evaluation, &scope);
-            sections::length::write(&mut out, evaluation.length.as_ref(), &scope);
+            sections::length::write(&mut out, model, evaluation.length.as_ref(), &scope);
             sections::disagreements::write(&mut out, evaluation, &scope);
             out.push_str("</div>\n");
         }

@@ -10,13 +10,13 @@ use crate::model::Length;
 use crate::read::Report;
 
 /// The length section of one model.
-pub fn write(out: &mut String, length: Option<&Length>, scope: &str) {
+pub fn write(out: &mut String, model: &str, length: Option<&Length>, scope: &str) {
     let Some(length) = length else {
         return;
     };
     let _ = write!(out, "<section data-section=\"length\" id=\"length-{scope}\">\n<h3>Length bias</h3>\n");
     chart::length(out, &[(String::new(), length)]);
-    table(out, &[(String::new(), length)]);
+    table(out, &[(model.to_string(), length)]);
     out.push_str("</section>\n");
 }
 
