@@ -624,6 +624,11 @@ class Client:
         self, data_or_path: Any, path: PathArg = ..., *, models: Optional[Sequence[str]] = None, **options: Any
     ) -> Path: ...
 
+    @overload
+    def report(
+        self, data_or_path: Any, path: Optional[PathArg], *, models: Optional[Sequence[str]] = None, **options: Any
+    ) -> Union[Path, str]: ...
+
     def report(
         self,
         data_or_path: Any,
@@ -933,6 +938,11 @@ class AsyncClient:
     async def report(
         self, data_or_path: Any, path: PathArg = ..., *, models: Optional[Sequence[str]] = None, **options: Any
     ) -> Path: ...
+
+    @overload
+    async def report(
+        self, data_or_path: Any, path: Optional[PathArg], *, models: Optional[Sequence[str]] = None, **options: Any
+    ) -> Union[Path, str]: ...
 
     async def report(
         self,
