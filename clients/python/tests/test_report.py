@@ -114,7 +114,12 @@ def without_date(document: str) -> str:
     return re.sub(r'<tr data-run="report_date">.*?</tr>', "", document, flags=re.S)
 
 
-OPTIONS: Dict[str, Any] = {"calibration_bins": 5, "top_disagreements": 3, "normalization": "pairs"}
+def without_input(document: str) -> str:
+    """The report without the fingerprint of the body (a compressed body's is of its bytes as sent)."""
+    return re.sub(r'<tr data-run="input">.*?</tr>', "", without_date(document), flags=re.S)
+
+
+OPTIONS: Dict[str, Any] = {"calibration_bins": 5, "top_disagreements": 3, "normalization": "sum"}
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +172,11 @@ def test_report_of_files_plain_gzip_and_zstd(url: str, tmp_path: Path, lists: Li
         in_file = client.report(packed, tmp_path / "from-gz.html", model="rm-7", **OPTIONS)
     for document in documents:
         assert_report_of(document, summary)
-        assert without_date(document) == without_date(documents[0])  # the same lists, the same bytes
+    # The same lists, the same bytes; the .gz file is sent decompressed, the .zst one as it is.
+    assert without_date(documents[1]) == without_date(documents[0])
+    for document in documents[2:]:
+        assert without_input(document) == without_input(documents[0])
+        assert without_date(document) != without_date(documents[0])
     assert without_date(in_file.read_text(encoding="utf-8")) == without_date(documents[0])
 
 
@@ -212,6 +221,26 @@ def test_a_bad_option_raises_naming_it_and_leaves_no_file(url: str, tmp_path: Pa
         assert raised.value.path == "models", raised.value
     assert target.read_text() == "older"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
+def test_a_body_whose_every_line_fails_raises_the_first_lines_error(url: str, tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    with prefeval.Client(url, max_retries=0) as client:
+        with pytest.raises(prefeval.UnprocessableError) as raised:
+            client.report([{"id": "x", "items": [{"reward": 1.0}]}] * 2, target)
+        assert (raised.value.code, raised.value.path) == ("too_few_items", "items")
+        assert "line 1" in raised.value.message
+        with pytest.raises(prefeval.UnprocessableError) as raised:
+            client.report([], target)
+        assert raised.value.code == "empty_batch"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_name_is_escaped_in_the_report(url: str, lists: List[Dict[str, Any]]) -> None:
+    with prefeval.Client(url) as client:
+        document = client.report(lists[:5], None, model="<b>&")
+    assert "<b>&" not in document
+    assert list(Report(document).headline) == ["<b>&"]
 
 
 def test_an_interrupt_leaves_no_file_and_no_temporary(url: str, tmp_path: Path, lists: List[Dict[str, Any]]) -> None:
