@@ -652,6 +652,7 @@ class Client:
         of their comparison), written to ``path``::
 
             client.report("data.ndjson.gz", "report.html", format="pairs", calibration_bins=10)
+
         ``data_or_path`` is what the stream methods take: the path of an NDJSON file (``.gz``
         decompressed, ``.zst`` sent for the service to decode, as :meth:`evaluate_file` sends
         them), an iterable of lists (as :meth:`evaluate_stream`), or a data frame, Arrow table or

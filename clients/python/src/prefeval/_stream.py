@@ -1,4 +1,5 @@
-"""``POST /v1/evaluate/stream`` and ``POST /v1/compare/stream`` over a duplex HTTP/1.1 connection.
+"""``POST /v1/evaluate/stream`` and ``POST /v1/compare/stream`` (and ``POST /v1/report``, which
+takes their body and answers one HTML document) over a duplex HTTP/1.1 connection.
 
 Why not httpx: httpx (like ``requests`` and ``http.client``) writes the whole request body before
 it reads a byte of the answer. The stream endpoint answers *while* it reads, and it holds only a
