@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -155,8 +157,13 @@ def test_evaluate_file_keeps_the_file_line_numbers(url: str, tmp_path: Path) -> 
     plain.write_text(text)
     packed = tmp_path / "data.ndjson.gz"
     packed.write_bytes(gzip.compress(text.encode()))
+    paths = [plain, packed]
+    zstd = shutil.which("zstd")
+    if zstd is not None:  # sent as it is, with Content-Encoding: zstd
+        paths.append(tmp_path / "data.ndjson.zst")
+        subprocess.run([zstd, "-q", str(plain), "-o", str(paths[-1])], check=True)
     with prefeval.Client(url) as client:
-        for path in (plain, packed):
+        for path in paths:
             with client.evaluate_file(path, include_pairs=False) as stream:
                 items = list(stream)
             assert [(item.line, item.ok) for item in items] == [(1, True), (3, True), (4, False)]

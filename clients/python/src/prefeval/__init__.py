@@ -10,7 +10,9 @@
 ``evaluate_stream`` and ``evaluate_file`` (``/v1/evaluate/stream``, any size, constant memory) and
 ``compare`` (``/v1/compare``), ``compare_stream`` and ``compare_file`` (``/v1/compare/stream``),
 and ``evaluate_dataset`` (data frames, Arrow and Hugging Face
-datasets through the stream); ``merge`` merges summaries of shards locally. Errors are
+datasets through the stream), and ``report`` (``/v1/report``: a self-contained HTML report of any
+of those); ``merge`` merges summaries of shards locally. Results show their headline figures as
+a table in Jupyter. Errors are
 :class:`PrefevalError` and its subclasses.
 """
 
@@ -63,13 +65,22 @@ from ._models import (
     SummaryGroup,
     Totals,
 )
-from ._stream import AsyncCompareStream, AsyncEvaluateStream, CompareStream, EvaluateStream, LineFailedError
+from ._stream import (
+    AsyncCompareStream,
+    AsyncEvaluateStream,
+    AsyncReportStream,
+    CompareStream,
+    EvaluateStream,
+    LineFailedError,
+    ReportStream,
+)
 from ._version import __version__
 
 __all__ = [
     "AsyncClient",
     "AsyncCompareStream",
     "AsyncEvaluateStream",
+    "AsyncReportStream",
     "AuthenticationError",
     "BadRequestError",
     "Calibration",
@@ -106,6 +117,7 @@ __all__ = [
     "PrefevalError",
     "PrefevalTimeoutError",
     "ProtocolError",
+    "ReportStream",
     "RunInfo",
     "RequestTimeoutError",
     "StreamItem",

@@ -7,6 +7,7 @@ import os
 import ssl
 import time
 import uuid
+from pathlib import Path
 from typing import (
     Any,
     AsyncIterable,
@@ -23,10 +24,12 @@ from typing import (
     Type,
     TypeVar,
     Union,
+    overload,
 )
 
 import httpx
 
+from ._atomic import AtomicFile
 from ._errors import (
     PrefevalConnectionError,
     PrefevalError,
@@ -43,13 +46,17 @@ from ._retry import RetryPolicy
 from ._stream import (
     AsyncCompareStream,
     AsyncEvaluateStream,
+    AsyncByteSource,
+    AsyncReportStream,
     CompareStream,
     EvaluateStream,
+    ReportStream,
     StreamRequest,
     aencode_lists,
     aopen_stream,
     encode_lists,
     file_blocks,
+    file_encoding,
     open_stream,
 )
 from ._version import __version__
@@ -159,6 +166,17 @@ async def _in_threads(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield block
 
 
+def _report_file(data_or_path: Any) -> Optional[Tuple[Optional[str], Callable[[], Iterator[bytes]]]]:
+    """When ``data_or_path`` is a path: the ``Content-Encoding`` and the blocks of the NDJSON file,
+    as ``evaluate_file`` sends it; ``None`` for data."""
+    if not isinstance(data_or_path, (str, os.PathLike)):
+        return None
+    path: PathArg = data_or_path
+    if not os.path.isfile(path):
+        raise FileNotFoundError(path)
+    return file_encoding(path), lambda: file_blocks(path)
+
+
 class _Base:
     def __init__(
         self,
@@ -225,10 +243,12 @@ class _Base:
         request_id: Optional[str],
         line_errors: str,
         summary_only: bool = False,
-        endpoint: str = "evaluate",
+        route: str = "evaluate/stream",
+        accept: str = "application/x-ndjson",
+        content_encoding: Optional[str] = None,
     ) -> StreamRequest:
         query = stream_query(options)
-        path = f"{self._target.base_path}/v1/{endpoint}/stream"
+        path = f"{self._target.base_path}/v1/{route}"
         if query:
             path += "?" + query_string(query)
         return StreamRequest(
@@ -242,17 +262,43 @@ class _Base:
             expect_timeout=self._expect_timeout,
             line_errors=line_errors,
             summary_only=summary_only,
+            accept=accept,
+            content_encoding=content_encoding,
         )
 
     def _compare_stream_request(
-        self, models: Sequence[str], options: Dict[str, Any], request_id: Optional[str], line_errors: str
+        self,
+        models: Sequence[str],
+        options: Dict[str, Any],
+        request_id: Optional[str],
+        line_errors: str,
+        content_encoding: Optional[str] = None,
     ) -> StreamRequest:
         request = self._stream_request(
-            {"models": _models_query(models), **options}, request_id, line_errors, endpoint="compare"
+            {"models": _models_query(models), **options},
+            request_id,
+            line_errors,
+            route="compare/stream",
+            content_encoding=content_encoding,
         )
         request.parse_result = CompareStreamResult.from_dict
         request.parse_summary = ComparisonSummary.from_dict
         return request
+
+    def _report_request(
+        self,
+        models: Optional[Sequence[str]],
+        options: Dict[str, Any],
+        request_id: Optional[str],
+        content_encoding: Optional[str],
+    ) -> StreamRequest:
+        """``POST /v1/report``: the query of the evaluate stream, or with ``models`` of the compare
+        stream; the answer is an HTML document."""
+        if models is not None:
+            options = {"models": _models_query(models), **options}
+        return self._stream_request(
+            options, request_id, "yield", route="report", accept="text/html", content_encoding=content_encoding
+        )
 
     def _outcome(
         self, response: httpx.Response, parse: Type[_Result]
@@ -455,8 +501,8 @@ class Client:
         results: str = "all",
         **options: Any,
     ) -> EvaluateStream:
-        """The stream over an NDJSON file (``.gz`` is decompressed), sent as it is: the result
-        lines' ``line`` numbers are the file's line numbers."""
+        """The stream over an NDJSON file (``.gz`` is decompressed, ``.zst`` sent for the service to
+        decode), sent as it is: the result lines' ``line`` numbers are the file's line numbers."""
         opts = _options(
             model=model, normalization=normalization, include_pairs=include_pairs, beta=beta,
             format=format, confidence=confidence, include_gradients=include_gradients,
@@ -464,7 +510,7 @@ class Client:
         )  # fmt: skip
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
-        request = self._base._stream_request(opts, request_id, line_errors)
+        request = self._base._stream_request(opts, request_id, line_errors, content_encoding=file_encoding(path))
         return open_stream(request, lambda: file_blocks(path), EvaluateStream)
 
     def compare_stream(
@@ -513,14 +559,15 @@ class Client:
         results: str = "all",
         **options: Any,
     ) -> CompareStream:
-        """The comparison stream over an NDJSON file (``.gz`` is decompressed), sent as it is: the
-        result lines' ``line`` numbers are the file's line numbers."""
+        """The comparison stream over an NDJSON file (``.gz`` is decompressed, ``.zst`` sent for the
+        service to decode), sent as it is: the result lines' ``line`` numbers are the file's line
+        numbers."""
         opts = _options(
             normalization=normalization, beta=beta, format=format, confidence=confidence, results=results, **options
         )
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
-        request = self._base._compare_stream_request(models, opts, request_id, line_errors)
+        request = self._base._compare_stream_request(models, opts, request_id, line_errors, file_encoding(path))
         return open_stream(request, lambda: file_blocks(path), CompareStream)
 
     def evaluate_dataset(
@@ -566,6 +613,85 @@ class Client:
                 pass
         assert stream.summary is not None  # a stream that ends without its summary raises
         return stream.summary
+
+    @overload
+    def report(
+        self, data_or_path: Any, path: None, *, models: Optional[Sequence[str]] = None, **options: Any
+    ) -> str: ...
+
+    @overload
+    def report(
+        self, data_or_path: Any, path: PathArg = ..., *, models: Optional[Sequence[str]] = None, **options: Any
+    ) -> Path: ...
+
+    @overload
+    def report(
+        self, data_or_path: Any, path: Optional[PathArg], *, models: Optional[Sequence[str]] = None, **options: Any
+    ) -> Union[Path, str]: ...
+
+    def report(
+        self,
+        data_or_path: Any,
+        path: Optional[PathArg] = "report.html",
+        *,
+        models: Optional[Sequence[str]] = None,
+        model: Optional[str] = None,
+        normalization: Optional[str] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        calibration_bins: Optional[int] = None,
+        top_disagreements: Optional[int] = None,
+        fields: Optional[Mapping[str, str]] = None,
+        unknown_fields: Optional[str] = None,
+        batch_rows: int = BATCH_ROWS,
+        request_id: Optional[str] = None,
+        **options: Any,
+    ) -> Union[Path, str]:
+        """``POST /v1/report``: the HTML report of the evaluation of the lists (or, with ``models``,
+        of their comparison), written to ``path``::
+
+            client.report("data.ndjson.gz", "report.html", format="pairs", calibration_bins=10)
+
+        ``data_or_path`` is what the stream methods take: the path of an NDJSON file (``.gz``
+        decompressed, ``.zst`` sent for the service to decode, as :meth:`evaluate_file` sends
+        them), an iterable of lists (as :meth:`evaluate_stream`), or a data frame, Arrow table or
+        Hugging Face dataset (as :meth:`evaluate_dataset`, whose ``fields``, ``unknown_fields``
+        and ``batch_rows`` these are). The body is streamed, never held whole. With ``models``
+        (the names, in the order of each list's ``rewards``) the report is of the comparison
+        :meth:`compare_stream` computes, else of the evaluation :meth:`evaluate_stream` computes;
+        the other options are those methods' (``calibration_bins`` adds the reliability diagram,
+        ``top_disagreements`` the disagreements table).
+
+        The report is one self-contained HTML file: it loads nothing from anywhere. It is written
+        to a temporary file beside ``path`` and renamed to ``path`` once complete, so an error or
+        an interrupt leaves no file behind (and an older ``path`` as it was). Returns ``path`` as
+        a :class:`pathlib.Path`; ``path=None`` returns the document as a ``str`` instead. An
+        error answer raises :class:`PrefevalError` with the service's ``code``, ``message`` and
+        ``path`` (the option or field at fault).
+        """
+        opts = _options(
+            model=model, normalization=normalization, beta=beta, format=format, confidence=confidence,
+            calibration_bins=calibration_bins, top_disagreements=top_disagreements, fields=fields,
+            unknown_fields=unknown_fields, **options,
+        )  # fmt: skip
+        file = _report_file(data_or_path)
+        if file is not None:
+            encoding, source = file
+        else:
+            encoding, source = None, _dataset_source(data_or_path, fields, unknown_fields, batch_rows)
+        request = self._base._report_request(models, opts, request_id, encoding)
+        if path is None:
+            document = bytearray()
+            with open_stream(request, source, ReportStream) as stream:
+                for block in stream:
+                    document += block
+            return document.decode("utf-8")
+        with AtomicFile(path) as out:  # before the request: a path that cannot be written fails first
+            with open_stream(request, source, ReportStream) as stream:
+                for block in stream:
+                    out.write(block)
+            return out.commit()
 
     def close(self) -> None:
         self._http.close()
@@ -726,7 +852,7 @@ class AsyncClient:
         )  # fmt: skip
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
-        request = self._base._stream_request(opts, request_id, line_errors)
+        request = self._base._stream_request(opts, request_id, line_errors, content_encoding=file_encoding(path))
         return await aopen_stream(request, lambda: file_blocks(path), AsyncEvaluateStream)
 
     async def compare_stream(
@@ -771,7 +897,7 @@ class AsyncClient:
         )
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
-        request = self._base._compare_stream_request(models, opts, request_id, line_errors)
+        request = self._base._compare_stream_request(models, opts, request_id, line_errors, file_encoding(path))
         return await aopen_stream(request, lambda: file_blocks(path), AsyncCompareStream)
 
     async def evaluate_dataset(
@@ -803,6 +929,69 @@ class AsyncClient:
                 pass
         assert stream.summary is not None  # a stream that ends without its summary raises
         return stream.summary
+
+    @overload
+    async def report(
+        self, data_or_path: Any, path: None, *, models: Optional[Sequence[str]] = None, **options: Any
+    ) -> str: ...
+
+    @overload
+    async def report(
+        self, data_or_path: Any, path: PathArg = ..., *, models: Optional[Sequence[str]] = None, **options: Any
+    ) -> Path: ...
+
+    @overload
+    async def report(
+        self, data_or_path: Any, path: Optional[PathArg], *, models: Optional[Sequence[str]] = None, **options: Any
+    ) -> Union[Path, str]: ...
+
+    async def report(
+        self,
+        data_or_path: Any,
+        path: Optional[PathArg] = "report.html",
+        *,
+        models: Optional[Sequence[str]] = None,
+        model: Optional[str] = None,
+        normalization: Optional[str] = None,
+        beta: Optional[float] = None,
+        format: Optional[str] = None,
+        confidence: Optional[float] = None,
+        calibration_bins: Optional[int] = None,
+        top_disagreements: Optional[int] = None,
+        fields: Optional[Mapping[str, str]] = None,
+        unknown_fields: Optional[str] = None,
+        batch_rows: int = BATCH_ROWS,
+        request_id: Optional[str] = None,
+        **options: Any,
+    ) -> Union[Path, str]:
+        """As :meth:`Client.report`; ``data_or_path`` may also be an async iterable of lists. Data
+        frames are converted on worker threads; the file is written on the event loop."""
+        opts = _options(
+            model=model, normalization=normalization, beta=beta, format=format, confidence=confidence,
+            calibration_bins=calibration_bins, top_disagreements=top_disagreements, fields=fields,
+            unknown_fields=unknown_fields, **options,
+        )  # fmt: skip
+        file = _report_file(data_or_path)
+        source: Callable[[], AsyncByteSource]
+        if file is not None:
+            encoding, source = file
+        elif isinstance(data_or_path, AsyncIterable):
+            encoding, source = None, lambda: aencode_lists(data_or_path)
+        else:
+            blocks = _dataset_source(data_or_path, fields, unknown_fields, batch_rows)
+            encoding, source = None, lambda: _in_threads(blocks())
+        request = self._base._report_request(models, opts, request_id, encoding)
+        if path is None:
+            document = bytearray()
+            async with await aopen_stream(request, source, AsyncReportStream) as stream:
+                async for block in stream:
+                    document += block
+            return document.decode("utf-8")
+        with AtomicFile(path) as out:
+            async with await aopen_stream(request, source, AsyncReportStream) as stream:
+                async for block in stream:
+                    out.write(block)
+            return out.commit()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ._errors import ProtocolError
+from ._html import headline_table, row_of
 from ._length import U64_MAX, LengthCounts
 from ._stats import (
     NeumaierSum,
@@ -64,6 +65,14 @@ class ComparisonSummary:
     def comparisons(self) -> List[Dict[str, Any]]:
         comparisons: List[Dict[str, Any]] = self.raw["comparisons"]
         return comparisons
+
+    def _repr_html_(self) -> str:
+        """Every model's headline figures as a table (Jupyter)."""
+        rows = [row_of(str(m["model"]), self.lists, self.pairs, m.get("loss"), m) for m in self.models]
+        caption = f"comparison summary, {self.normalization}"
+        if self.lines_failed:
+            caption += f", {self.lines_failed} lines failed"
+        return headline_table(rows, caption)
 
 
 class _Paired:

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union,
 
 from . import _json
 from ._errors import ProtocolError
+from ._html import headline_table, row_of
 
 Json = Dict[str, Any]
 
@@ -453,6 +454,14 @@ class StreamSummary(_Decoded):
     run: Optional[RunInfo] = field(default=None, compare=False)
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
+    def _repr_html_(self) -> str:
+        """The headline figures as a table (Jupyter)."""
+        model = (self.run.model if self.run is not None else None) or "model"
+        caption = f"stream summary, {self.normalization}"
+        if self.lines_failed:
+            caption += f", {self.lines_failed} lines failed"
+        return headline_table([row_of(model, self.lists, self.pairs, self.loss, self.raw)], caption)
+
 
 @dataclass(frozen=True)
 class CalibrationBin(_Decoded):
@@ -561,6 +570,13 @@ class EvaluateResult:
     compute_time_ms: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
+    def _repr_html_(self) -> str:
+        """The headline figures as a table (Jupyter)."""
+        summary = self.summary
+        model = (summary.run.model if summary.run is not None else None) or "model"
+        row = row_of(model, summary.lists, summary.pairs, self.loss, summary.raw)
+        return headline_table([row], f"evaluation, {self.normalization}")
+
     @classmethod
     def from_response(cls, data: Json, headers: Optional[Mapping[str, str]] = None) -> "EvaluateResult":
         headers = headers or {}
@@ -641,6 +657,11 @@ class CompareResult:
     queue_time_ms: Optional[float] = None
     compute_time_ms: Optional[float] = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    def _repr_html_(self) -> str:
+        """Every model's headline figures as a table (Jupyter)."""
+        rows = [row_of(m.model, self.lists, self.pairs, m.loss, m.raw) for m in self.models]
+        return headline_table(rows, f"comparison, {self.normalization}")
 
     def model(self, name: str) -> ModelFigures:
         """The figures of the model called ``name``."""

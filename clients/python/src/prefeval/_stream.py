@@ -1,4 +1,5 @@
-"""``POST /v1/evaluate/stream`` and ``POST /v1/compare/stream`` over a duplex HTTP/1.1 connection.
+"""``POST /v1/evaluate/stream`` and ``POST /v1/compare/stream`` (and ``POST /v1/report``, which
+takes their body and answers one HTML document) over a duplex HTTP/1.1 connection.
 
 Why not httpx: httpx (like ``requests`` and ``http.client``) writes the whole request body before
 it reads a byte of the answer. The stream endpoint answers *while* it reads, and it holds only a
@@ -159,9 +160,17 @@ async def aencode_lists(lists: Union[AsyncIterable[Any], Iterable[Any]]) -> Asyn
 FILE_BLOCK_BYTES = 256 * 1024
 
 
+def file_encoding(path: Union[str, "os.PathLike[str]"]) -> Optional[str]:
+    """The ``Content-Encoding`` a file is sent with: ``zstd`` for a ``.zst`` file, sent as it is
+    and decoded by the service (the standard library has no zstd before Python 3.14); ``None``
+    for any other file, sent decoded."""
+    return "zstd" if os.fspath(path).endswith(".zst") else None
+
+
 def file_blocks(path: Union[str, "os.PathLike[str]"]) -> Iterator[bytes]:
-    """A file's bytes in blocks (``.gz`` files decompressed): the service reads the lines itself,
-    so its line numbers are the file's."""
+    """A file's bytes in blocks (``.gz`` files decompressed, ``.zst`` files as they are: see
+    :func:`file_encoding`): the service reads the lines itself, so its line numbers are the
+    file's."""
     name = os.fspath(path)
     opener: Callable[..., Any] = gzip.open if name.endswith(".gz") else open
     with opener(name, "rb") as handle:
@@ -190,11 +199,14 @@ class StreamRequest:
         summary_only: bool = False,
         parse_result: Callable[..., Any] = StreamResult.from_dict,
         parse_summary: Callable[[Dict[str, Any]], Any] = StreamSummary.from_dict,
+        accept: str = "application/x-ndjson",
+        content_encoding: Optional[str] = None,
     ) -> None:
         if line_errors not in LINE_ERROR_MODES:
             raise ValueError(f"line_errors must be one of {LINE_ERROR_MODES}, not {line_errors!r}")
         self.target = target
         self.path = path
+        encoding = [("Content-Encoding", content_encoding)] if content_encoding else []
         self.head = request_head(
             "POST",
             path,
@@ -202,7 +214,8 @@ class StreamRequest:
                 ("Host", target.host_header),
                 *headers,
                 ("Content-Type", "application/x-ndjson"),
-                ("Accept", "application/x-ndjson"),
+                *encoding,
+                ("Accept", accept),
                 ("Transfer-Encoding", "chunked"),
                 ("Expect", "100-continue"),
                 ("Connection", "close"),
@@ -384,6 +397,37 @@ class _Lines(Generic[_Item, _Summary]):
             error.request_id = self.request_id
             raise error from (writer_error or exc)
         self.handle(events)
+
+
+class _Document(_Lines[bytes, None]):
+    """The answer of ``/v1/report``: one HTML document, not lines. Its items are the blocks of the
+    document as they arrive; an error answer (JSON) is raised as the line streams' are."""
+
+    def _handle(self, events: List[Event]) -> None:
+        for kind, value in events:
+            if kind == "head":
+                assert isinstance(value, ResponseHead)
+                if value.status >= 200:
+                    self.head = value
+                    content_type = value.headers.get("content-type", "")
+                    if value.status == 200 and not content_type.startswith("text/html"):
+                        raise ProtocolError(
+                            f"the report came as {content_type or 'no content type'}, not text/html",
+                            status=200,
+                            code="invalid_response",
+                            request_id=self.request_id,
+                        )
+            elif kind == "data":
+                assert isinstance(value, bytes)
+                if self.head is not None and self.head.status != 200:
+                    if len(self.error_body) < ERROR_BODY_LIMIT:
+                        self.error_body += value
+                elif value:
+                    self.items.append(value)
+            elif kind == "end":
+                self.ended = True
+                if self.head is not None and self.head.status != 200:
+                    raise error_from_response(self.head.status, self.head.headers, bytes(self.error_body))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -623,7 +667,7 @@ class _DuplexStream(_AnswerView[_Summary], Iterator[_Item], Generic[_Item, _Summ
     ) -> None:
         self._connection = connection
         self._parser = parser
-        self._lines: _Lines[_Item, _Summary] = _Lines(request)
+        self._lines: _Lines[_Item, _Summary] = self._answer(request)
         self._request = request
         self._pending_events = events
         self._closed = False
@@ -637,6 +681,10 @@ class _DuplexStream(_AnswerView[_Summary], Iterator[_Item], Generic[_Item, _Summ
             target=self._write, args=(iter(source),), name="prefeval-stream-writer", daemon=True
         )
         self._writer.start()
+
+    def _answer(self, request: StreamRequest) -> "_Lines[_Item, _Summary]":
+        """What reads the answer: NDJSON lines (a document for :class:`ReportStream`)."""
+        return _Lines(request)
 
     # -- writing (the writer thread) --------------------------------------------------------------
 
@@ -807,6 +855,14 @@ class CompareStream(_DuplexStream[CompareStreamItem, ComparisonSummary]):
     :func:`~prefeval.merge` adds up across shards) as ``summary``."""
 
 
+class ReportStream(_DuplexStream[bytes, None]):
+    """The answer of ``/v1/report``, read as it arrives while the body is sent: iterate over it for
+    the blocks of the HTML document (``bytes``). What :meth:`Client.report` writes."""
+
+    def _answer(self, request: StreamRequest) -> "_Lines[bytes, None]":
+        return _Document(request)
+
+
 _Stream = TypeVar("_Stream", bound=_DuplexStream[Any, Any])
 _AsyncStream = TypeVar("_AsyncStream", bound="_AsyncDuplexStream[Any, Any]")
 
@@ -963,7 +1019,7 @@ class _AsyncDuplexStream(_AnswerView[_Summary], AsyncIterator[_Item], Generic[_I
         self._reader = reader
         self._writer = writer
         self._parser = parser
-        self._lines: _Lines[_Item, _Summary] = _Lines(request)
+        self._lines: _Lines[_Item, _Summary] = self._answer(request)
         self._request = request
         self._pending_events = events
         self._closed = False
@@ -975,6 +1031,10 @@ class _AsyncDuplexStream(_AnswerView[_Summary], AsyncIterator[_Item], Generic[_I
         self._writer_in_source = False
         self._writer_error: Optional[BaseException] = None
         self._writer_task = loop.create_task(self._write(source))
+
+    def _answer(self, request: StreamRequest) -> "_Lines[_Item, _Summary]":
+        """What reads the answer: NDJSON lines (a document for :class:`AsyncReportStream`)."""
+        return _Lines(request)
 
     async def _pull(self, source: Any) -> Optional[bytes]:
         self._writer_in_source = True
@@ -1130,3 +1190,10 @@ class AsyncEvaluateStream(_AsyncDuplexStream[StreamItem, StreamSummary]):
 
 class AsyncCompareStream(_AsyncDuplexStream[CompareStreamItem, ComparisonSummary]):
     """The async form of :class:`CompareStream`."""
+
+
+class AsyncReportStream(_AsyncDuplexStream[bytes, None]):
+    """The async form of :class:`ReportStream`."""
+
+    def _answer(self, request: StreamRequest) -> "_Lines[bytes, None]":
+        return _Document(request)
