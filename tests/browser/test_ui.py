@@ -20,8 +20,8 @@ TOKEN = "ui-test-token-7f3a"
 
 
 def scored_lists(path: Path, models: int) -> None:
-    """90 native lists in three groups, items with lengths; `models` == 0 gives each item a
-    `reward`, else `rewards` with one reward per model (the compare form). Seeded."""
+    """90 native lists, items with lengths; `models` == 0 gives each item a `reward` and each list
+    one of three groups, else each item `rewards`, one reward per model (the compare form). Seeded."""
     rng = random.Random(7)
     with open(path, "w", encoding="utf-8") as out:
         for index in range(90):
@@ -33,7 +33,10 @@ def scored_lists(path: Path, models: int) -> None:
                 else:
                     item["reward"] = round(rng.gauss(1.0 - 0.4 * rank, 1.0), 4)
                 items.append(item)
-            out.write(json.dumps({"id": f"l{index}", "group": ("a", "b", "c")[index % 3], "items": items}) + "\n")
+            line: Dict[str, Any] = {"id": f"l{index}", "items": items}
+            if not models:
+                line["group"] = ("a", "b", "c")[index % 3]  # a comparison has no groups
+            out.write(json.dumps(line) + "\n")
 
 
 def set_field(page: Page, element_id: str, value: str) -> None:
