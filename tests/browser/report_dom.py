@@ -218,7 +218,8 @@ def check_groups(doc: Doc, model: str, groups: List[Dict[str, Any]]) -> None:
 def check_comparisons(doc: Doc, comparisons: List[Dict[str, Any]]) -> None:
     """One row per pair of models, every difference, p-value (Holm's too) and count equal."""
     pairs = doc.eval_on_selector_all(
-        "section#comparison table[data-table=comparisons] tbody tr", "rows => rows.map(r => r.getAttribute('data-pair'))"
+        "section#comparison table[data-table=comparisons] tbody tr",
+        "rows => rows.map(r => r.getAttribute('data-pair'))",
     )
     assert pairs == [f"{c['a']}|{c['b']}" for c in comparisons], f"comparison rows {pairs}"
     found = cells(doc, "section#comparison table[data-table=comparisons]")

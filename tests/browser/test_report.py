@@ -27,7 +27,8 @@ HH_RLHF_FIELDS = "chosen_reward:chosen_score,rejected_reward:rejected_score"
 SCORED = REPO / "examples" / "compare" / "hh-rlhf-scored.jsonl.gz"
 SHARED_FLAGS = ("--format", "pairs", "--unknown-fields", "ignore", "--normalization", "comparisons", "--beta", "0.01")
 COMPARE_FIELDS = (
-    "chosen_rewards:chosen_scores,rejected_rewards:rejected_scores,chosen_length:chosen_chars,rejected_length:rejected_chars"
+    "chosen_rewards:chosen_scores,rejected_rewards:rejected_scores,"
+    "chosen_length:chosen_chars,rejected_length:rejected_chars"
 )
 ANALYSIS = ("--calibration-bins", "10", "--top-disagreements", "20")
 

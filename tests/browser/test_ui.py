@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 
 from conftest import PAGE_TIMEOUT_MS, Server, Watched, run
 from playwright.sync_api import Frame, Page
-from report_dom import check_charts, check_comparisons, check_figures, cells, summary_of, HEADLINE_FIGURES
+from report_dom import HEADLINE_FIGURES, cells, check_charts, check_comparisons, check_figures, check_run, summary_of
 
 # A report of a few hundred lists is drawn in well under a second; the bound only stops a hang.
 REPORT_TIMEOUT_MS = 30_000
@@ -89,6 +89,8 @@ def same_origin(server: Server):
 
 def check_evaluation_frame(frame: Frame, summary: Dict[str, Any]) -> None:
     assert frame.get_attribute("html", "data-report-kind") == "evaluation"
+    # The options the page sent are the run's (the input's fingerprint is the upload's, not compared).
+    check_run(frame, {key: value for key, value in summary["run"].items() if key != "input"})
     models = headline_rows(frame)
     assert len(models) == 1
     compared = check_figures(
@@ -107,14 +109,20 @@ def check_evaluation_frame(frame: Frame, summary: Dict[str, Any]) -> None:
     check_charts(frame, ["reliability", "probabilities", "groups", "length"])
 
 
+# The same options set in the page and given to `prefeval eval`.
 EVAL_OPTIONS = {"format": "native", "calibration_bins": "10", "top_disagreements": "20"}
+EVAL_FLAGS = ("--format", "native", "--calibration-bins", "10", "--top-disagreements", "20")
+CONTROLS = (
+    "file", "paste", "format", "normalization", "beta", "calibration_bins", "top_disagreements", "models",
+    "token", "submit", "status",
+)  # fmt: skip
 
 
 def test_ui_evaluates_an_uploaded_file(
     prefeval: Path, start_server, watched: Watched, tmp_path: Path, out_dir: Path
 ) -> None:
     scored_lists(tmp_path / "lists.ndjson", models=0)
-    run(prefeval, "eval", "lists.ndjson", "--calibration-bins", "10", "--top-disagreements", "20", "-o", "out.ndjson", cwd=tmp_path)
+    run(prefeval, "eval", "lists.ndjson", *EVAL_FLAGS, "-o", "out.ndjson", cwd=tmp_path)
     summary = summary_of(tmp_path / "out.ndjson")
     server = start_server()
     open_ui(watched, server)
@@ -153,7 +161,7 @@ def test_ui_asks_for_the_token_and_sends_it(
     prefeval: Path, start_server, watched: Watched, tmp_path: Path, out_dir: Path
 ) -> None:
     scored_lists(tmp_path / "lists.ndjson", models=0)
-    run(prefeval, "eval", "lists.ndjson", "--calibration-bins", "10", "--top-disagreements", "20", "-o", "out.ndjson", cwd=tmp_path)
+    run(prefeval, "eval", "lists.ndjson", *EVAL_FLAGS, "-o", "out.ndjson", cwd=tmp_path)
     summary = summary_of(tmp_path / "out.ndjson")
     server = start_server("--api-tokens", TOKEN)
     open_ui(watched, server)
@@ -175,7 +183,7 @@ def test_ui_asks_for_the_token_and_sends_it(
 def test_ui_has_its_controls(start_server, watched: Watched) -> None:
     server = start_server()
     open_ui(watched, server)
-    for element_id in ("file", "paste", "format", "normalization", "beta", "calibration_bins", "top_disagreements", "models", "submit", "status"):
+    for element_id in CONTROLS:
         assert watched.page.locator(f"#{element_id}").count() == 1, f"/ui has no #{element_id}"
     watched.assert_clean(same_origin(server))
 
