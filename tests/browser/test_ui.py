@@ -49,15 +49,12 @@ def set_field(page: Page, element_id: str, value: str) -> None:
 
 
 def report_frame(page: Page) -> Frame:
-    """The report the page shows in iframe#report, once its headline is there (bounded)."""
-    page.locator("iframe#report").wait_for(state="attached", timeout=REPORT_TIMEOUT_MS)
-    page.wait_for_function(
-        """() => { const f = document.querySelector('iframe#report');
-                   const d = f && f.contentDocument;
-                   return d && d.querySelector('section#headline table[data-table=headline] tbody tr'); }""",
-        timeout=REPORT_TIMEOUT_MS,
-    )
-    handle = page.locator("iframe#report").element_handle()
+    """The report the page shows in iframe#report, once its headline is there (bounded). Through
+    Playwright's frame API, so it works whatever the iframe's origin (srcdoc, blob: or a URL)."""
+    page.frame_locator("iframe#report").locator(
+        "section#headline table[data-table=headline] tbody tr"
+    ).first.wait_for(state="attached", timeout=REPORT_TIMEOUT_MS)
+    handle = page.locator("iframe#report").element_handle(timeout=PAGE_TIMEOUT_MS)
     frame = handle.content_frame() if handle else None
     assert frame is not None, "iframe#report holds no document"
     return frame
