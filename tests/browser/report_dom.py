@@ -27,7 +27,19 @@ HEADLINE_FIGURES = (
     "kendall_tau",
     "macro_accuracy",
 )
-COUNTS = {"lists", "pairs", "lists_a_better", "lists_b_better", "lists_tied"}
+COUNTS = {
+    "lists", "pairs", "lists_a_better", "lists_b_better", "lists_tied", "pairs_preferred_longer",
+    "pairs_preferred_shorter",
+}  # fmt: skip
+LENGTH_FIGURES = (
+    "pairs",
+    "baseline_accuracy",
+    "reward_follows_length",
+    "accuracy_preferred_longer",
+    "pairs_preferred_longer",
+    "accuracy_preferred_shorter",
+    "pairs_preferred_shorter",
+)
 COMPARISON_FIGURES = (
     "loss_difference",
     "loss_difference_ci",
@@ -213,6 +225,21 @@ def check_groups(doc: Doc, model: str, groups: List[Dict[str, Any]]) -> None:
         for name in ("lists", "pairs", "accuracy", "loss"):
             if name in row and group.get(name) is not None:
                 assert json.loads(row[name]) == group[name], f"group {group['group']}: {name}"
+
+
+def check_length(doc: Doc, table: str, expected: List[Dict[str, Any]]) -> None:
+    """The length-bias table under `table`: one row per `summary.length` of `expected`, in order,
+    every figure equal."""
+    rows = doc.eval_on_selector_all(
+        f"{table} tbody tr",
+        """rows => rows.map(r => Array.from(r.querySelectorAll('[data-figure]')).map(c => ({
+            figure: c.getAttribute('data-figure'), value: c.getAttribute('data-value'),
+            text: c.textContent, none: c.classList.contains('none') })))""",
+    )
+    assert len(rows) == len(expected) > 0, f"{len(rows)} length rows for {len(expected)} models"
+    for index, (found, length) in enumerate(zip(rows, expected)):
+        compared = check_figures(found, length, LENGTH_FIGURES, f"length row {index}")
+        assert compared >= 5, f"length row {index}: {compared} figures"
 
 
 def check_comparisons(doc: Doc, comparisons: List[Dict[str, Any]]) -> None:

@@ -17,6 +17,7 @@ from report_dom import (
     check_disagreements,
     check_groups,
     check_headline,
+    check_length,
     check_reliability,
     check_run,
     summary_of,
@@ -116,6 +117,7 @@ def test_grouped_report_with_lengths(prefeval: Path, watched: Watched, tmp_path:
     evaluation_checks(watched, summary, "grouped-rm", out_dir, "grouped")
     assert summary.get("macro_accuracy") is not None
     check_groups(watched.page, "grouped-rm", summary["groups"])
+    check_length(watched.page, "div.model[data-model='grouped-rm'] table[data-table=length]", [summary["length"]])
     check_charts(watched.page, ["reliability", "probabilities", "groups", "length"])
     finish(watched, url, out_dir, "grouped")
 
@@ -139,6 +141,7 @@ def test_comparison_report(prefeval: Path, watched: Watched, tmp_path: Path, out
         page, {m["model"]: {"lists": summary["lists"], "pairs": summary["pairs"], **m} for m in summary["models"]}
     )
     check_comparisons(page, summary["comparisons"])
+    check_length(page, "section#length-comparison table[data-table=length]", [m["length"] for m in summary["models"]])
     check_charts(page, ["comparison-accuracy", "comparison-loss", "wins", "length"])
     finish(watched, url, out_dir, "comparison")
 
@@ -172,6 +175,7 @@ def test_report_of_two_evaluations(prefeval: Path, watched: Watched, tmp_path: P
     for index, model in enumerate(("length", "length-penalized")):
         summary = summary_of(tmp_path / f"{model}.out.ndjson")
         check_reliability(page, model, summary["calibration"])
+        check_length(page, f"div.model[data-model='{model}'] table[data-table=length]", [summary["length"]])
         check_disagreements(page, index, summary["disagreements"], out_dir, "two-evaluations")
     finish(watched, url, out_dir, "two-evaluations")
 
