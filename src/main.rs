@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Action::Merge(args) => return cli::merge::run(&args),
         Action::Compare(args) => return cli::compare::run(&args),
         Action::Diff(args) => return cli::diff::run(&args),
+        Action::Report(args) => return cli::report::run(&args),
     };
     if let Err(error) = telemetry::init(&config.log_level, config.log_format) {
         eprintln!("prefeval: {error}");

@@ -16,6 +16,7 @@ use super::interrupt::Interrupt;
 use super::options::CompareFlags;
 use super::output::Output;
 use super::progress::Progress;
+use super::report::beside_results;
 use crate::limits::Limits;
 use crate::memory::{MemoryBudget, OverBudget};
 use crate::pipeline::Options;
@@ -43,7 +44,7 @@ pub struct CompareArgs {
 
 /// Exit status as `prefeval eval`'s: 0 every line compared, 1 some line failed, 2 usage or I/O.
 pub fn run(args: &CompareArgs) -> ExitCode {
-    let outcome = Interrupt::watch().and_then(|interrupt| compare_file(args, &interrupt));
+    let outcome = Interrupt::watch("compare").and_then(|interrupt| compare_file(args, &interrupt));
     exit_status("compare", outcome.as_ref().map_err(String::as_str))
 }
 
@@ -63,7 +64,8 @@ fn compare_file(args: &CompareArgs, interrupt: &Interrupt) -> Result<Report, Str
     let threads = args.run.threads("compare")?;
     let memory_limit = args.run.memory_limit();
     let mut input = Input::open(&args.input)?;
-    let mut output = Output::open(args.run.output.as_deref(), input.file, interrupt)?;
+    let report_path = args.run.report_path()?;
+    let mut output = Output::open(args.run.output.as_deref(), input.file.as_slice(), interrupt)?;
     let progress = Progress::new(input.size, !args.run.quiet);
     let work = Work { models: models.len(), options: &options, limits: &limits, threads: &threads, memory_limit };
 
@@ -95,8 +97,16 @@ fn compare_file(args: &CompareArgs, interrupt: &Interrupt) -> Result<Report, Str
     // Every byte of the input has been read: the fingerprint is the whole input's.
     let run = Run::compared(&options, &models).with_input(input.fingerprint());
     let summary = CompareSummary::new(&totals, report.lines_failed, run);
-    output.write_all(&compare_summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
+    let summary_line = compare_summary_line(&summary);
+    output.write_all(&summary_line).map_err(|error| format!("cannot write the results: {error}"))?;
+    let report_file = match report_path {
+        Some(path) => Some(beside_results(&summary_line, path, &args.input, input.file.as_slice(), interrupt)?),
+        None => None,
+    };
     output.finish(interrupt)?;
+    if let Some(report_file) = report_file {
+        report_file.finish(interrupt)?;
+    }
     progress.finish();
     Ok(report)
 }

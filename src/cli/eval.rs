@@ -18,6 +18,7 @@ use super::interrupt::Interrupt;
 use super::options::OptionFlags;
 use super::output::Output;
 use super::progress::Progress;
+use super::report::beside_results;
 use crate::limits::Limits;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -55,7 +56,7 @@ pub struct EvalArgs {
 
 pub fn run(args: &EvalArgs) -> ExitCode {
     let started = Instant::now();
-    let outcome = Interrupt::watch().and_then(|interrupt| evaluate_file(args, &interrupt));
+    let outcome = Interrupt::watch("eval").and_then(|interrupt| evaluate_file(args, &interrupt));
     if let (Ok(done), false) = (&outcome, args.run.quiet) {
         eprint!("{}", human_summary(&done.summary, done.bytes, started.elapsed()));
     }
@@ -77,7 +78,8 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Done, String>
     let limits = args.run.limits();
     let threads = args.run.threads("eval")?;
     let mut input = Input::open(&args.input)?;
-    let mut output = Output::open(args.run.output.as_deref(), input.file, interrupt)?;
+    let report_path = args.run.report_path()?;
+    let mut output = Output::open(args.run.output.as_deref(), input.file.as_slice(), interrupt)?;
     let progress = Progress::new(input.size, !args.run.quiet);
 
     let read_error = |error: std::io::Error| format!("cannot read {}: {error}", args.input.display());
@@ -110,8 +112,16 @@ fn evaluate_file(args: &EvalArgs, interrupt: &Interrupt) -> Result<Done, String>
     // Every byte of the input has been read: the fingerprint is the whole input's.
     let fingerprint = input.fingerprint();
     let summary = dataset.summary(report.lines_failed, run.with_input(fingerprint));
-    output.write_all(&summary_line(&summary)).map_err(|error| format!("cannot write the results: {error}"))?;
+    let summary_line = summary_line(&summary);
+    output.write_all(&summary_line).map_err(|error| format!("cannot write the results: {error}"))?;
+    let report_file = match report_path {
+        Some(path) => Some(beside_results(&summary_line, path, &args.input, input.file.as_slice(), interrupt)?),
+        None => None,
+    };
     output.finish(interrupt)?;
+    if let Some(report_file) = report_file {
+        report_file.finish(interrupt)?;
+    }
     progress.finish();
     // The rate a person reads is of the data, decoded: that of a compressed file would vary with its ratio.
     Ok(Done { report, summary, bytes: input.decoded_bytes() })

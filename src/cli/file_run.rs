@@ -2,7 +2,7 @@
 //! over a file (where the results go, the line limit, the memory budget of a chunk, the threads,
 //! the progress bar), the count of its lines, and the exit status it ends with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -16,6 +16,10 @@ pub struct FileRunFlags {
     /// it once the run is done (never the input file itself).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Also draw the HTML report of the run's summary here (as `prefeval report` would of the
+    /// output), put in place with the results.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Longest line (and, for `eval`, longest JSON batch file), in bytes: the service's body limit.
     #[arg(long, env = "PREFEVAL_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     pub max_body_bytes: usize,
@@ -32,6 +36,21 @@ pub struct FileRunFlags {
 }
 
 impl FileRunFlags {
+    /// Where the report goes, unless that is the results' own file.
+    pub fn report_path(&self) -> Result<Option<&Path>, String> {
+        let Some(report) = self.report.as_deref() else {
+            return Ok(None);
+        };
+        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if self.output.as_deref().is_some_and(|output| absolute(output) == absolute(report)) {
+            return Err(format!(
+                "--report {} is the results' file (--output): give the report a file of its own",
+                report.display()
+            ));
+        }
+        Ok(Some(report))
+    }
+
     pub fn limits(&self) -> Limits {
         Config { max_body_bytes: self.max_body_bytes, ..Config::default() }.limits()
     }

@@ -15,14 +15,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-/// What the output of the run is, as far as a signal needs to know.
+/// What the outputs of the run are, as far as a signal needs to know: the results, and with
+/// `--report` the report beside them.
 #[derive(Debug, Default)]
 struct State {
-    /// Where the results go, for the message (`None`: stdout).
-    target: Option<PathBuf>,
-    /// The temporary file being written, removed if the run is interrupted.
-    temp: Option<PathBuf>,
-    /// The output is complete and in place: a signal now changes nothing.
+    /// Where the outputs go, for the message (none: stdout).
+    targets: Vec<PathBuf>,
+    /// The temporary files being written and their targets, removed if the run is interrupted.
+    temps: Vec<(PathBuf, PathBuf)>,
+    /// The command, for the message.
+    command: &'static str,
+    /// Every output is complete and in place: a signal now changes nothing.
     finished: bool,
 }
 
@@ -34,10 +37,10 @@ pub struct Interrupt {
 
 impl Interrupt {
     /// Takes over SIGINT and SIGTERM for the rest of the process.
-    pub fn watch() -> Result<Interrupt, String> {
+    pub fn watch(command: &'static str) -> Result<Interrupt, String> {
         let mut signals =
             Signals::new([SIGINT, SIGTERM]).map_err(|error| format!("cannot watch for SIGINT and SIGTERM: {error}"))?;
-        let interrupt = Interrupt { state: Arc::default() };
+        let interrupt = Interrupt { state: Arc::new(Mutex::new(State { command, ..State::default() })) };
         let watcher = interrupt.clone();
         std::thread::Builder::new()
             .name("prefeval-signals".into())
@@ -63,49 +66,58 @@ impl Interrupt {
             return;
         }
         let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
-        let outcome = match (&state.target, &state.temp) {
-            (Some(target), Some(temp)) => {
-                let _ = std::fs::remove_file(temp);
-                format!("nothing written to {}", target.display())
-            }
-            (Some(target), None) if target.exists() => format!("{} is incomplete", target.display()),
-            (Some(target), None) => format!("nothing written to {}", target.display()),
-            (None, _) => "the results on stdout are incomplete".into(),
+        for (temp, _) in &state.temps {
+            let _ = std::fs::remove_file(temp);
+        }
+        let outcome = if state.targets.is_empty() {
+            "the results on stdout are incomplete".to_string()
+        } else {
+            let told = |target: &PathBuf| {
+                if state.temps.iter().any(|(_, pending)| pending == target) || !target.exists() {
+                    format!("nothing written to {}", target.display())
+                } else {
+                    format!("{} is complete", target.display())
+                }
+            };
+            state.targets.iter().map(told).collect::<Vec<_>>().join("; ")
         };
-        eprintln!("prefeval eval: interrupted by {name}; {outcome}");
+        eprintln!("prefeval {}: interrupted by {name}; {outcome}", state.command);
         std::process::exit(128 + signal);
     }
 
     /// Records that the results go to `target` (written directly, as to a pipe or a device).
     pub fn writing_to(&self, target: &Path) {
-        self.lock().target = Some(target.to_path_buf());
+        self.lock().targets.push(target.to_path_buf());
     }
 
-    /// Creates `temp` (never an existing file) for the results bound for `target`, recorded so that
+    /// Creates `temp` (never an existing file) for the output bound for `target`, recorded so that
     /// a signal removes it.
     pub fn create_temp(&self, temp: &Path, target: &Path) -> std::io::Result<File> {
         let mut state = self.lock();
         let file = OpenOptions::new().write(true).create_new(true).open(temp)?;
-        state.target = Some(target.to_path_buf());
-        state.temp = Some(temp.to_path_buf());
+        state.targets.push(target.to_path_buf());
+        state.temps.push((temp.to_path_buf(), target.to_path_buf()));
         Ok(file)
     }
 
-    /// Removes the temporary of a run that failed.
-    pub fn remove_temp(&self) {
+    /// Removes the temporary of an output that failed.
+    pub fn remove_temp(&self, temp: &Path) {
         let mut state = self.lock();
-        if let Some(temp) = state.temp.take() {
-            let _ = std::fs::remove_file(temp);
+        if let Some(at) = state.temps.iter().position(|(pending, _)| pending == temp) {
+            let _ = std::fs::remove_file(state.temps.remove(at).0);
         }
     }
 
-    /// Runs the last step of the output (the rename into place) under the lock; once it succeeds
-    /// the run is finished and a signal no longer ends it.
-    pub fn finish(&self, last_step: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+    /// Runs the last step of an output (the rename of `temp` into place, or a flush) under the
+    /// lock; once it succeeds and no other output is pending, the run is finished and a signal no
+    /// longer ends it.
+    pub fn finish(&self, temp: Option<&Path>, last_step: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
         let mut state = self.lock();
         last_step()?;
-        state.temp = None;
-        state.finished = true;
+        if let Some(temp) = temp {
+            state.temps.retain(|(pending, _)| pending != temp);
+        }
+        state.finished = state.temps.is_empty();
         Ok(())
     }
 }

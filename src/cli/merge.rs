@@ -38,7 +38,7 @@ pub struct MergeArgs {
 /// How much of a file's end is read at first for its summary line, and the longest summary line
 /// read (10,000 groups with their totals and 1,000 disagreements with long ids fit well inside).
 const TAIL_BYTES: u64 = 1024 * 1024;
-const MAX_SUMMARY_BYTES: u64 = 64 * 1024 * 1024;
+pub(super) const MAX_SUMMARY_BYTES: u64 = 64 * 1024 * 1024;
 
 pub fn run(args: &MergeArgs) -> ExitCode {
     match merge(&args.files, args.confidence) {
@@ -272,7 +272,7 @@ fn check_same_run(first: &Run, first_file: &Path, run: &Run, file: &Path) -> Res
 }
 
 /// The last non-empty line of `path`, and the file's identity.
-fn last_line(path: &Path) -> Result<(Vec<u8>, FileId), String> {
+pub(super) fn last_line(path: &Path) -> Result<(Vec<u8>, FileId), String> {
     let cannot_read = |error: std::io::Error| format!("cannot read {}: {error}", path.display());
     let mut file = File::open(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
     let metadata = file.metadata().map_err(cannot_read)?;

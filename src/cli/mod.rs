@@ -1,4 +1,4 @@
-//! The command line: `prefeval [serve]` (the service), `eval`, `compare`, `diff`, `merge` and `healthcheck`, one file
+//! The command line: `prefeval [serve]` (the service), `eval`, `compare`, `diff`, `merge`, `report` and `healthcheck`, one file
 //! per subcommand with its arguments beside it; the service's settings are `crate::config`.
 
 pub mod compare;
@@ -14,6 +14,7 @@ pub mod merge;
 pub mod options;
 pub mod output;
 mod progress;
+pub mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,7 @@ use diff::DiffArgs;
 use eval::EvalArgs;
 use healthcheck::HealthcheckArgs;
 use merge::MergeArgs;
+use report::ReportArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "prefeval", version, about = "Scores reward models against human rankings over HTTP.")]
@@ -61,6 +63,10 @@ pub enum Command {
     /// merge exactly (shards over replicas). Summaries that no evaluation could write, the two
     /// kinds mixed, and the same input twice, are refused (exit status 2).
     Merge(MergeArgs),
+    /// Draw one self-contained HTML report (inline SVG charts, no request of any kind) of an
+    /// output of `eval`, `compare`, `merge` or `diff`, or of several `eval` outputs of the same
+    /// lists by different models. Exit status 2 for an input that is none of those.
+    Report(ReportArgs),
 }
 
 /// What the command line asks for.
@@ -72,6 +78,7 @@ pub enum Action {
     Compare(CompareArgs),
     Diff(DiffArgs),
     Merge(MergeArgs),
+    Report(ReportArgs),
 }
 
 impl Cli {
@@ -83,6 +90,7 @@ impl Cli {
             Some(Command::Compare(args)) => Action::Compare(args),
             Some(Command::Diff(args)) => Action::Diff(args),
             Some(Command::Merge(args)) => Action::Merge(args),
+            Some(Command::Report(args)) => Action::Report(args),
             None => Action::Serve(self.serve),
         }
     }

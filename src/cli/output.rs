@@ -44,16 +44,16 @@ pub struct PendingFile {
 }
 
 impl Output {
-    /// The output for `path` (`None`: stdout). `input` is the identity of the input file, when it
-    /// is one; an output that is the same file is refused.
-    pub fn open(path: Option<&Path>, input: Option<FileId>, interrupt: &Interrupt) -> Result<Output, String> {
+    /// The output for `path` (`None`: stdout). `inputs` are the identities of the input files; an
+    /// output that is one of them is refused.
+    pub fn open(path: Option<&Path>, inputs: &[FileId], interrupt: &Interrupt) -> Result<Output, String> {
         let Some(path) = path else {
             return Ok(Output::Stdout(BufWriter::new(std::io::stdout().lock())));
         };
         // Follows symlinks: the target is the file the path names in the end.
         let existing = std::fs::metadata(path).ok();
-        if let (Some(existing), Some(input)) = (&existing, input) {
-            if FileId::of(existing) == input {
+        if let Some(existing) = &existing {
+            if inputs.contains(&FileId::of(existing)) {
                 return Err(format!(
                     "the output {} is the input file: writing it would destroy the input; choose another output",
                     path.display()
@@ -82,11 +82,11 @@ impl Output {
         match self {
             Output::Stdout(mut out) => {
                 out.flush().map_err(write_error)?;
-                interrupt.finish(|| Ok(())).map_err(write_error)
+                interrupt.finish(None, || Ok(())).map_err(write_error)
             }
             Output::Direct(mut out) => {
                 out.flush().map_err(write_error)?;
-                interrupt.finish(|| Ok(())).map_err(write_error)
+                interrupt.finish(None, || Ok(())).map_err(write_error)
             }
             Output::File(pending) => pending.commit(),
         }
@@ -135,7 +135,7 @@ impl PendingFile {
         self.writer.get_ref().sync_all().map_err(write_error)?;
         let (temp, target) = (&self.temp, &self.target);
         self.interrupt
-            .finish(|| std::fs::rename(temp, target))
+            .finish(Some(temp), || std::fs::rename(temp, target))
             .map_err(|error| format!("cannot move {} onto {}: {error}", temp.display(), target.display()))?;
         self.renamed = true;
         Ok(())
@@ -145,7 +145,7 @@ impl PendingFile {
 impl Drop for PendingFile {
     fn drop(&mut self) {
         if !self.renamed {
-            self.interrupt.remove_temp();
+            self.interrupt.remove_temp(&self.temp);
         }
     }
 }

@@ -27,5 +27,6 @@ mod length_doors;
 mod merge_checks;
 mod real_exports;
 mod reliability;
+mod report;
 mod serve;
 mod stalls;

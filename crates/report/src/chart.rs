@@ -117,6 +117,7 @@ pub fn probabilities(out: &mut String, bins: &[CalibrationBin], agreeing: &[f64]
             .max_light_lines(0)
             .x_desc("probability of the predicted winner")
             .y_desc("pairs")
+            .y_label_formatter(&|count: &f64| if count.fract() == 0.0 { format!("{count:.0}") } else { String::new() })
             .label_style((FONT, 11))
             .draw()?;
         for (bin, &agreed) in bins.iter().zip(agreeing) {
@@ -206,8 +207,12 @@ pub fn length(out: &mut String, lengths: &[(String, &Length)]) {
     let labels: Vec<String> = lengths
         .iter()
         .flat_map(|(model, _)| {
-            let prefix = if model.is_empty() { String::new() } else { format!("{} · ", truncated(model, 18)) };
-            [format!("{prefix}longer preferred"), format!("{prefix}shorter preferred")]
+            if model.is_empty() {
+                [String::from("longer preferred"), String::from("shorter preferred")]
+            } else {
+                let model = truncated(model, 14);
+                [format!("{model} · longer"), format!("{model} · shorter")]
+            }
         })
         .collect();
     let baseline = lengths.first().map(|(_, length)| length.baseline_accuracy).unwrap_or(0.5);

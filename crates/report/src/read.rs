@@ -56,6 +56,24 @@ pub struct Report {
     pub comparison: Option<Comparison>,
 }
 
+impl Report {
+    /// The report as drawn from the input named `name`: the name is listed as its source, and
+    /// labels an evaluation whose run names no model.
+    pub fn drawn_from(mut self, name: &str) -> Report {
+        self.sources = vec![name.to_string()];
+        if self.kind == Kind::Evaluation && self.run.as_ref().is_none_or(|run| run.model.is_none()) {
+            let label = file_name(name);
+            for row in &mut self.headline {
+                row.model = label.to_string();
+            }
+            for (model, _) in &mut self.evaluations {
+                *model = label.to_string();
+            }
+        }
+        self
+    }
+}
+
 /// The report of a summary line, an evaluation's or a comparison's (what the service draws).
 pub fn read_summary(line: &[u8]) -> Result<Report, Error> {
     match is_compare_summary(line) {
@@ -96,14 +114,7 @@ fn read_one(input: &Input<'_>) -> Result<Report, String> {
         return Err(format!("{name} is empty"));
     };
     if is_compare_summary(last).is_some() {
-        let mut report = read_summary(last).map_err(|error| located(name, &error))?;
-        report.sources = vec![name.clone()];
-        if report.kind == Kind::Evaluation {
-            let model = report.run.as_ref().and_then(|run| run.model.clone()).unwrap_or_else(|| name.clone());
-            report.headline[0].model = model.clone();
-            report.evaluations[0].0 = model;
-        }
-        return Ok(report);
+        return read_summary(last).map(|report| report.drawn_from(name)).map_err(|error| located(name, &error));
     }
     // A `/v1/compare` answer: one JSON document (perhaps pretty-printed), no `run`.
     let answer: Result<Comparison, _> = serde_json::from_slice(input.bytes);
@@ -192,4 +203,9 @@ fn located(name: &str, error: &Error) -> String {
         Some(path) => format!("{name}: {path}: {}", error.message),
         None => format!("{name}: {}", error.message),
     }
+}
+
+/// The last component of a path: what labels a model that its run does not name.
+fn file_name(name: &str) -> &str {
+    name.rsplit('/').find(|part| !part.is_empty()).unwrap_or(name)
 }
