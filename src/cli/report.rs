@@ -22,7 +22,7 @@ use super::output::{FileId, Output};
 pub struct ReportArgs {
     /// Outputs to draw: one output of `prefeval eval`, `compare`, `merge` or `diff` (or of the
     /// stream endpoints, or a `/v1/compare` answer), or several `prefeval eval` outputs of the same
-    /// lists by different models.
+    /// lists by different models. `-` reads stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Write the report here instead of stdout: to a temporary file beside it, renamed onto it once
@@ -49,16 +49,17 @@ fn draw(args: &ReportArgs, interrupt: &Interrupt) -> Result<(), String> {
         contents.push(bytes);
         files.push(file);
     }
-    let inputs: Vec<Input<'_>> = args
-        .inputs
-        .iter()
-        .zip(&contents)
-        .map(|(path, bytes)| Input { name: path.display().to_string(), bytes })
-        .collect();
+    let inputs: Vec<Input<'_>> =
+        args.inputs.iter().zip(&contents).map(|(path, bytes)| Input { name: input_name(path), bytes }).collect();
     let report = read_inputs(&inputs)?;
     let mut output = write_html(&report, args.output.as_deref(), &files, interrupt)?;
     output.flush().map_err(|error| format!("cannot write the report: {error}"))?;
     output.finish(interrupt)
+}
+
+/// How an input is named in messages and the report: its path, or `stdin` for `-`.
+fn input_name(path: &Path) -> String {
+    if path == Path::new("-") { "stdin".to_string() } else { path.display().to_string() }
 }
 
 /// The report of a run's summary line, written to `path` but not yet in place: the caller finishes
@@ -92,12 +93,22 @@ fn write_html(
 /// lines) or is small, else only its last line (a summary), so the report of a run of millions of
 /// lists reads a few bytes of it.
 fn read_one(path: &Path) -> Result<(Vec<u8>, FileId), String> {
+    if path == Path::new("-") {
+        return read_whole(path);
+    }
     let size = std::fs::metadata(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?.len();
     if size <= MAX_SUMMARY_BYTES { read_whole(path) } else { last_line(path) }
 }
 
+/// A file whole, or stdin for `-` (its identity that of the file it is redirected from, if any).
 fn read_whole(path: &Path) -> Result<(Vec<u8>, FileId), String> {
     let cannot_read = |error: std::io::Error| format!("cannot read {}: {error}", path.display());
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut bytes).map_err(cannot_read)?;
+        let metadata = std::fs::metadata("/dev/stdin").map_err(cannot_read)?;
+        return Ok((bytes, FileId::of(&metadata)));
+    }
     let mut file = File::open(path).map_err(cannot_read)?;
     let metadata = file.metadata().map_err(cannot_read)?;
     if metadata.is_dir() {

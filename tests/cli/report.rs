@@ -261,6 +261,12 @@ fn reports_are_the_same_bytes_for_the_same_input_and_name_what_is_missing() {
     assert_row("headline", segment(&html, "<tr data-model=", "</tr>"), &summary_of(&output), &HEADLINE);
     // Labelled by the output's file name when the run names no model.
     assert!(html.contains("<tr data-model=\"plain.out\">"));
+    // From stdin, as in `prefeval eval … | prefeval report -`.
+    let piped = crate::datasets::prefeval(&["report", "-"], Some(&std::fs::read(&output).expect("output")));
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    let piped = String::from_utf8(piped.stdout).expect("UTF-8");
+    assert!(piped.contains("<tr data-model=\"stdin\">"));
+    assert_row("piped", segment(&piped, "<tr data-model=", "</tr>"), &summary_of(&output), &HEADLINE);
 }
 
 #[test]

@@ -67,6 +67,7 @@ pub fn reliability(out: &mut String, bins: &[CalibrationBin]) {
     figure(
         out,
         "reliability",
+        "Reliability diagram",
         (440, 340),
         &[(BAR, "observed rate per bin"), (DIAGONAL, "perfect calibration")],
         |area| {
@@ -91,9 +92,9 @@ pub fn reliability(out: &mut String, bins: &[CalibrationBin]) {
                     BAR.mix(0.75).filled(),
                 )))?;
                 chart.draw_series(std::iter::once(Circle::new((predicted, observed), 3, POINT.filled())))?;
-                let label = TextStyle::from((FONT, 10)).color(&COUNT).pos(Pos::new(HPos::Center, VPos::Bottom));
+                let label = TextStyle::from((FONT, 9)).color(&COUNT).pos(Pos::new(HPos::Center, VPos::Bottom));
                 chart.draw_series(std::iter::once(Text::new(
-                    bin.count.to_string(),
+                    compact(bin.count),
                     ((bin.lower + bin.upper) / 2.0, (observed + 0.01).min(1.07)),
                     label,
                 )))?;
@@ -106,41 +107,52 @@ pub fn reliability(out: &mut String, bins: &[CalibrationBin]) {
 /// The pairs per probability bin, stacked: those the human agreed with, then the others.
 pub fn probabilities(out: &mut String, bins: &[CalibrationBin], agreeing: &[f64]) {
     let top = bins.iter().map(|bin| bin.count).max().unwrap_or(0).max(1) as f64 * 1.08;
-    figure(out, "probabilities", (440, 340), &[(AGREE, "human agreed"), (DISAGREE, "human disagreed")], |area| {
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.5f64..1.0, 0.0f64..top)?;
-        chart
-            .configure_mesh()
-            .max_light_lines(0)
-            .x_desc("probability of the predicted winner")
-            .y_desc("pairs")
-            .y_label_formatter(&|count: &f64| if count.fract() == 0.0 { format!("{count:.0}") } else { String::new() })
-            .label_style((FONT, 11))
-            .draw()?;
-        for (bin, &agreed) in bins.iter().zip(agreeing) {
-            let gap = (bin.upper - bin.lower) * 0.06;
-            let (lo, hi) = (bin.lower + gap, bin.upper - gap);
-            if agreed > 0.0 {
-                chart.draw_series(std::iter::once(Rectangle::new([(lo, 0.0), (hi, agreed)], AGREE.filled())))?;
+    figure(
+        out,
+        "probabilities",
+        "Pair probabilities",
+        (440, 340),
+        &[(AGREE, "human agreed"), (DISAGREE, "human disagreed")],
+        |area| {
+            let mut chart = ChartBuilder::on(&area)
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0.5f64..1.0, 0.0f64..top)?;
+            chart
+                .configure_mesh()
+                .max_light_lines(0)
+                .x_desc("probability of the predicted winner")
+                .y_desc("pairs")
+                .y_label_formatter(&|count: &f64| {
+                    if count.fract() == 0.0 { format!("{count:.0}") } else { String::new() }
+                })
+                .label_style((FONT, 11))
+                .draw()?;
+            for (bin, &agreed) in bins.iter().zip(agreeing) {
+                let gap = (bin.upper - bin.lower) * 0.06;
+                let (lo, hi) = (bin.lower + gap, bin.upper - gap);
+                if agreed > 0.0 {
+                    chart.draw_series(std::iter::once(Rectangle::new([(lo, 0.0), (hi, agreed)], AGREE.filled())))?;
+                }
+                if (bin.count as f64) > agreed {
+                    chart.draw_series(std::iter::once(Rectangle::new(
+                        [(lo, agreed), (hi, bin.count as f64)],
+                        DISAGREE.filled(),
+                    )))?;
+                }
             }
-            if (bin.count as f64) > agreed {
-                chart.draw_series(std::iter::once(Rectangle::new(
-                    [(lo, agreed), (hi, bin.count as f64)],
-                    DISAGREE.filled(),
-                )))?;
-            }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
 }
 
 /// A forest plot: one row per label, its interval and estimate, with vertical reference lines.
+#[allow(clippy::too_many_arguments)]
 pub fn forest(
     out: &mut String,
     name: &str,
+    title: &str,
     x_desc: &str,
     rows: &[ForestRow],
     (lo, hi): (f64, f64),
@@ -156,7 +168,7 @@ pub fn forest(
     let height = 70 + 24 * n as u32;
     let mut legend: Vec<(RGBColor, &str)> = vec![(INTERVAL, "interval"), (ESTIMATE, "estimate")];
     legend.extend(references.iter().zip(REFERENCES).map(|((label, _), color)| (color, *label)));
-    figure(out, name, (560, height), &legend, |area| {
+    figure(out, name, title, (520, height), &legend, |area| {
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(36)
@@ -221,49 +233,56 @@ pub fn length(out: &mut String, lengths: &[(String, &Length)]) {
         (SHORTER, "accuracy, shorter preferred"),
         (REFERENCES[0], "length-only baseline"),
     ];
-    figure(out, "length", ((150 * bars as u32).max(360), 320), &legend, |area| {
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(44)
-            .build_cartesian_2d(-0.5f64..(bars as f64 - 0.5), 0.0f64..1.0)?;
-        let bar_label = |x: &f64| {
-            let index = x.round();
-            if (x - index).abs() > 1e-9 || index < 0.0 {
-                String::new()
-            } else {
-                labels.get(index as usize).cloned().unwrap_or_default()
-            }
-        };
-        chart
-            .configure_mesh()
-            .max_light_lines(0)
-            .disable_x_mesh()
-            .x_labels(bars)
-            .x_label_formatter(&bar_label)
-            .y_desc("accuracy")
-            .label_style((FONT, 11))
-            .draw()?;
-        for (index, (_, length)) in lengths.iter().enumerate() {
-            let at = (2 * index) as f64;
-            for (offset, value, color) in
-                [(0.0, length.accuracy_preferred_longer, LONGER), (1.0, length.accuracy_preferred_shorter, SHORTER)]
-            {
-                if let Some(value) = value {
-                    let x = at + offset;
-                    chart.draw_series(std::iter::once(Rectangle::new(
-                        [(x - 0.35, 0.0), (x + 0.35, value)],
-                        color.filled(),
-                    )))?;
+    figure(
+        out,
+        "length",
+        "Accuracy by which item the human preferred",
+        ((150 * bars as u32).max(360), 320),
+        &legend,
+        |area| {
+            let mut chart = ChartBuilder::on(&area)
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(44)
+                .build_cartesian_2d(-0.5f64..(bars as f64 - 0.5), 0.0f64..1.0)?;
+            let bar_label = |x: &f64| {
+                let index = x.round();
+                if (x - index).abs() > 1e-9 || index < 0.0 {
+                    String::new()
+                } else {
+                    labels.get(index as usize).cloned().unwrap_or_default()
+                }
+            };
+            chart
+                .configure_mesh()
+                .max_light_lines(0)
+                .disable_x_mesh()
+                .x_labels(bars)
+                .x_label_formatter(&bar_label)
+                .y_desc("accuracy")
+                .label_style((FONT, 11))
+                .draw()?;
+            for (index, (_, length)) in lengths.iter().enumerate() {
+                let at = (2 * index) as f64;
+                for (offset, value, color) in
+                    [(0.0, length.accuracy_preferred_longer, LONGER), (1.0, length.accuracy_preferred_shorter, SHORTER)]
+                {
+                    if let Some(value) = value {
+                        let x = at + offset;
+                        chart.draw_series(std::iter::once(Rectangle::new(
+                            [(x - 0.35, 0.0), (x + 0.35, value)],
+                            color.filled(),
+                        )))?;
+                    }
                 }
             }
-        }
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(-0.5, baseline), (bars as f64 - 0.5, baseline)],
-            REFERENCES[0].stroke_width(2),
-        )))?;
-        Ok(())
-    });
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(-0.5, baseline), (bars as f64 - 0.5, baseline)],
+                REFERENCES[0].stroke_width(2),
+            )))?;
+            Ok(())
+        },
+    );
 }
 
 /// Per pair of models, the share of lists each won and tied, stacked.
@@ -275,7 +294,7 @@ pub fn wins(out: &mut String, pairs: &[Paired]) {
     let labels: Vec<String> = pairs.iter().map(|pair| truncated(&format!("{} vs {}", pair.a, pair.b), 34)).collect();
     let widest = labels.iter().map(|label| label.chars().count()).max().unwrap_or(0);
     let legend = [(WIN_A, "lists a won"), (TIE, "tied"), (WIN_B, "lists b won")];
-    figure(out, "wins", (560, 70 + 28 * n as u32), &legend, |area| {
+    figure(out, "wins", "Lists won", (520, 70 + 28 * n as u32), &legend, |area| {
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(36)
@@ -322,6 +341,7 @@ pub fn wins(out: &mut String, pairs: &[Paired]) {
 fn figure(
     out: &mut String,
     name: &str,
+    title: &str,
     size: (u32, u32),
     legend: &[(RGBColor, &str)],
     draw: impl FnOnce(Area<'_>) -> Drawn,
@@ -343,7 +363,11 @@ fn figure(
         return;
     }
     let (svg, marks) = classed(&svg);
-    let _ = write!(out, "<figure class=\"chart\" data-chart=\"{name}\" data-marks=\"{marks}\">\n{svg}<figcaption>");
+    let _ = write!(
+        out,
+        "<figure class=\"chart\" data-chart=\"{name}\" data-marks=\"{marks}\">\n<div class=\"chart-title\">{}</div>\n{svg}<figcaption>",
+        escape(title)
+    );
     for (color, label) in legend {
         let _ = write!(
             out,
@@ -391,5 +415,62 @@ fn truncated(text: &str, chars: usize) -> String {
         let mut cut: String = text.chars().take(chars - 1).collect();
         cut.push('…');
         cut
+    }
+}
+
+/// A count in at most four characters or so (`950`, `12.3k`, `375k`, `1.2M`): a label above a bar
+/// narrower than a long number; the table beside the chart has the count whole.
+fn compact(count: u64) -> String {
+    let scaled = |value: f64, unit: &str| {
+        if value < 10.0 { format!("{:.1}{unit}", value).replace(".0", "") } else { format!("{value:.0}{unit}") }
+    };
+    match count {
+        0..1_000 => count.to_string(),
+        1_000..999_500 => scaled(count as f64 / 1e3, "k"),
+        999_500..999_500_000 => scaled(count as f64 / 1e6, "M"),
+        _ => scaled(count as f64 / 1e9, "G"),
+    }
+}
+
+/// An x range that holds every row's estimate and interval and the reference lines, padded,
+/// within `bounds`.
+pub fn fitted_range(rows: &[ForestRow], references: &[(&str, f64)], bounds: (f64, f64)) -> (f64, f64) {
+    let xs = rows
+        .iter()
+        .flat_map(|row| row.interval.map(|(lo, hi)| vec![lo, hi]).unwrap_or_default().into_iter().chain(row.value))
+        .chain(references.iter().map(|(_, x)| *x))
+        .filter(|x| x.is_finite());
+    let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    if lo > hi {
+        return bounds;
+    }
+    let pad = ((hi - lo) * 0.1).max(0.01);
+    ((lo - pad).max(bounds.0), (hi + pad).min(bounds.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ForestRow, compact, fitted_range};
+
+    #[test]
+    fn counts_are_compact() {
+        assert_eq!(compact(950), "950");
+        assert_eq!(compact(1_000), "1k");
+        assert_eq!(compact(12_345), "12k");
+        assert_eq!(compact(375_001), "375k");
+        assert_eq!(compact(999_499), "999k");
+        assert_eq!(compact(999_500), "1M");
+        assert_eq!(compact(1_234_567), "1.2M");
+    }
+
+    #[test]
+    fn forest_ranges_hold_every_interval_and_reference() {
+        let rows = [
+            ForestRow { label: "a".into(), value: Some(0.5), interval: Some((0.45, 0.55)) },
+            ForestRow { label: "b".into(), value: Some(0.6), interval: None },
+        ];
+        let (lo, hi) = fitted_range(&rows, &[("micro", 0.52)], (0.0, 1.0));
+        assert!(lo < 0.45 && hi > 0.6 && lo >= 0.0 && hi <= 1.0, "{lo} {hi}");
+        assert_eq!(fitted_range(&[], &[], (0.0, 1.0)), (0.0, 1.0));
     }
 }

@@ -33,6 +33,7 @@ pub fn write(out: &mut String, comparison: &Comparison) {
     chart::forest(
         out,
         "comparison-accuracy",
+        "Accuracy difference",
         "accuracy difference (b − a)",
         &accuracy,
         symmetric(&accuracy),
@@ -41,6 +42,7 @@ pub fn write(out: &mut String, comparison: &Comparison) {
     chart::forest(
         out,
         "comparison-loss",
+        "Loss difference",
         "loss difference (b − a)",
         &loss,
         symmetric(&loss),

@@ -43,7 +43,8 @@ pub fn write(out: &mut String, evaluation: &Evaluation, scope: &str) {
     if let Some(accuracy) = evaluation.macro_accuracy {
         references.push(("macro accuracy", accuracy));
     }
-    chart::forest(out, "groups", "accuracy", &plotted, (0.0, 1.0), &references);
+    let range = chart::fitted_range(&plotted, &references, (0.0, 1.0));
+    chart::forest(out, "groups", "Accuracy by group", "accuracy", &plotted, range, &references);
     if groups.len() > MAX_PLOTTED_GROUPS {
         let _ = writeln!(
             out,
