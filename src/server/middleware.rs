@@ -5,13 +5,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Version, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::api::{Error, ErrorCode};
 use crate::runtime::metrics::Metrics;
@@ -139,4 +139,21 @@ pub async fn record_http(State(metrics): State<Arc<Metrics>>, request: Request, 
 pub fn request_span(request: &Request) -> tracing::Span {
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
     tracing::info_span!("request", request_id, method = %request.method(), path = request.uri().path())
+}
+
+/// The route whose whole request is not under the request timeout: it reads a body of any size
+/// before answering, paced as the streams' bodies are (no byte, or fewer than 16 bytes/s, over a
+/// whole window of the timeout ends it), as the streams, which answer before reading, are not.
+const UNTIMED_ROUTE: &str = "/v1/report";
+
+/// The whole-request deadline: 408 once `timeout` has passed before the answer started, on every
+/// route but `UNTIMED_ROUTE`.
+pub async fn request_deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    if request.uri().path() == UNTIMED_ROUTE {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
 }

@@ -17,7 +17,6 @@ use tower_http::compression::predicate::SizeAbove;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -25,7 +24,7 @@ use crate::api::{Error, ErrorCode, HttpError, compare, compare_stream, evaluate,
 use crate::runtime::metrics::GaugeReadings;
 use crate::server::auth::require_token;
 use crate::server::docs;
-use crate::server::middleware::{REQUEST_ID, error_bodies, record_http, request_span};
+use crate::server::middleware::{REQUEST_ID, error_bodies, record_http, request_deadline, request_span};
 use crate::server::request_id;
 use crate::server::state::AppState;
 use crate::server::ui;
@@ -74,7 +73,7 @@ fn probes() -> Router<AppState> {
 }
 
 /// Innermost first: a panic becomes a 500; the request timeout (which also covers reading the
-/// body) answers 408; every error body becomes JSON with the request id; the answer is compressed
+/// body; `request_deadline`) answers 408; every error body becomes JSON with the request id; the answer is compressed
 /// when the client asks (`answer_compression`); metrics see the final
 /// status; the span carries the request id, the client's own unless it is unusable; CORS answers
 /// preflights before anything else.
@@ -84,7 +83,7 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
     let router = router
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(middleware::from_fn_with_state(timeout, request_deadline))
         .layer(middleware::from_fn(error_bodies))
         .layer(answer_compression())
         .layer(middleware::from_fn_with_state(state.metrics.clone(), record_http))

@@ -377,3 +377,51 @@ async fn drawing_the_report_is_reserved_from_the_memory_budget() {
     let answer = post(&small, "/v1/report", &[NDJSON], &body).await;
     assert_error(&answer, 413, "payload_too_large", None);
 }
+
+/// Writes `head` and then `body` in `pieces` parts `pause` apart on a plain connection; the answer.
+fn paced(addr: std::net::SocketAddr, head: &str, body: &[u8], pieces: usize, pause: std::time::Duration) -> Answer {
+    let mut raw = Raw::connect(addr);
+    raw.write(head.as_bytes()).expect("head");
+    for piece in body.chunks(body.len().div_ceil(pieces)) {
+        std::thread::sleep(pause);
+        raw.write(piece).expect("a piece of the body");
+    }
+    raw.read_answer().expect("an answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_body_that_keeps_coming_outlasts_the_request_timeout_and_a_batch_does_not() {
+    // A report reads its whole body before it answers: like a stream's, its body is paced (a whole
+    // window without enough bytes ends it), not cut off by the whole-request timeout.
+    let app = TestApp::builder().request_timeout_secs(1).build().await;
+    let addr = app.addr;
+    let body = lists(12, 0x77);
+    let report_head = format!(
+        "POST /v1/report HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let pause = std::time::Duration::from_millis(300);
+    let answer = tokio::task::spawn_blocking(move || paced(addr, &report_head, &body, 8, pause)).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(answer.text().contains("<td data-figure=\"lists\" data-value=\"12\">"), "every list was read");
+    // The same pace over the same time, to a batch: 408.
+    let batch = serde_json::to_vec(&json!({"lists": [{"items": [{"reward": 1.0}, {"reward": 0.5}]}]})).unwrap();
+    let batch_head = format!(
+        "POST /v1/evaluate HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        batch.len()
+    );
+    let answer = tokio::task::spawn_blocking(move || paced(addr, &batch_head, &batch, 8, pause)).await.unwrap();
+    assert_error(&answer, 408, "request_timeout", None);
+    // A report body that stops: 408 once a whole window passes without a byte.
+    let (stalled, _) = tokio::task::spawn_blocking(move || {
+        let mut raw = Raw::connect(addr);
+        let head = "POST /v1/report HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\nContent-Length: 10000\r\n\r\n";
+        raw.write(head.as_bytes()).unwrap();
+        raw.write(&lists(2, 0x78)).unwrap(); // ... and the rest never comes
+        raw.read_until_closed()
+    })
+    .await
+    .unwrap();
+    assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
+    assert!(stalled.contains(r#""code":"request_timeout""#), "{stalled}");
+}

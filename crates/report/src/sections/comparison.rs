@@ -11,7 +11,7 @@ pub fn write(out: &mut String, comparison: &Comparison) {
     out.push_str(
         "<section id=\"comparison\" data-section=\"comparison\">\n<h2>Comparison</h2>\n<div class=\"charts\">\n",
     );
-    let label = |a: &str, b: &str| format!("{b} − {a}");
+    let label = |a: &str, b: &str| format!("{a} − {b}");
     let accuracy: Vec<ForestRow> = comparison
         .comparisons
         .iter()
@@ -34,7 +34,7 @@ pub fn write(out: &mut String, comparison: &Comparison) {
         out,
         "comparison-accuracy",
         "Accuracy difference",
-        "accuracy difference (b − a)",
+        "accuracy difference (a − b)",
         &accuracy,
         symmetric(&accuracy),
         &[("no difference", 0.0)],
@@ -43,7 +43,7 @@ pub fn write(out: &mut String, comparison: &Comparison) {
         out,
         "comparison-loss",
         "Loss difference",
-        "loss difference (b − a)",
+        "loss difference (a − b)",
         &loss,
         symmetric(&loss),
         &[("no difference", 0.0)],
@@ -77,7 +77,7 @@ pub fn write(out: &mut String, comparison: &Comparison) {
         out.push_str("</tr>\n");
     }
     out.push_str(
-        "</tbody>\n</table>\n<p class=\"note\">Differences are b minus a over the same lists, with intervals from the \
+        "</tbody>\n</table>\n<p class=\"note\">Differences are a minus b over the same lists (a negative loss difference: a has the lower loss), with intervals from the \
          paired per-list differences. A lower loss is better, a higher accuracy is. Holm's adjustment holds the \
          chance of any false finding among all pairs at the test's level. A list is won by the model with the lower \
          loss on it.</p>\n</section>\n",
