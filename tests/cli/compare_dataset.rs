@@ -36,6 +36,13 @@ fn offline_commands(commands: &str) -> String {
     commands.split_once("\n# The service answers").expect("the curl command comes last").0.to_string()
 }
 
+/// The block after it that draws the comparison's report.
+fn readme_report_commands(readme: &str) -> String {
+    let after = readme.split_once("The same comparison as a page to look at").expect("the README draws the report").1;
+    let block = after.split_once("```sh\n").expect("a sh block draws it").1;
+    block.split_once("\n```").expect("the block ends").0.to_string()
+}
+
 /// The query of the block's curl command.
 fn readme_query(commands: &str) -> String {
     let start = commands.find("/v1/compare/stream?").expect("the curl command's URL");
@@ -49,19 +56,7 @@ fn run_in(scratch: &Scratch, commands: &str) {
     std::fs::create_dir_all(&bin).expect("bin folder");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_prefeval"), bin.join("prefeval")).expect("links prefeval");
     std::os::unix::fs::symlink(root().join("examples"), scratch.path("examples")).expect("links examples");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let output = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", commands])
-        .current_dir(&scratch.0)
-        .env("PATH", path)
-        .output()
-        .expect("bash runs");
-    assert!(
-        output.status.success(),
-        "the README's commands failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    bash_in(scratch, commands);
 }
 
 fn summary_of(path: &PathBuf) -> Value {
@@ -188,6 +183,29 @@ fn the_readme_comparison_of_a_whole_dataset_runs_as_written_and_its_doors_agree(
     // Two eval outputs of the same lists, paired by id: the comparison's figures to the last bit.
     let diffed = summary_of(&scratch.path("diff.ndjson"));
     assert_eq!(figures(&diffed), figures(&whole), "diff of the two eval outputs");
+
+    // The report the README draws (and shows as a screenshot) carries the comparison's numbers.
+    bash_in(&scratch, &readme_report_commands(&readme));
+    let page = std::fs::read_to_string(scratch.path("report.html")).expect("report.html");
+    assert!(page.contains("data-report-kind=\"comparison\""));
+    for model in whole["models"].as_array().expect("models") {
+        let accuracy = serde_json::to_string(&model["accuracy"]).expect("number");
+        let row = page.split(&format!("<tr data-model=\"{}\">", model["model"].as_str().expect("name"))).nth(1);
+        let row = row.and_then(|row| row.split("</tr>").next()).expect("the model's headline row");
+        assert!(row.contains(&format!("data-figure=\"accuracy\" data-value=\"{accuracy}\"")), "{row}");
+    }
+}
+
+/// Runs `commands` with bash in a scratch `run_in` has set up.
+fn bash_in(scratch: &Scratch, commands: &str) {
+    let path = format!("{}:{}", scratch.path("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", commands])
+        .current_dir(&scratch.0)
+        .env("PATH", path)
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success(), "the README's commands failed: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[test]
