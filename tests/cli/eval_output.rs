@@ -159,6 +159,13 @@ fn sigint_and_sigterm_leave_no_output_and_say_so() {
     assert_eq!(message.lines().count(), 1, "one line: {message}");
     assert!(message.contains("interrupted by SIGTERM") && message.contains("nothing written"), "{message}");
     assert_eq!(names_in(&scratch.0), ["big.ndjson"], "no output and no temporary after SIGTERM");
+
+    // With `--report`: neither the results nor the report, nor a temporary of either.
+    let report = scratch.path("report.html").display().to_string();
+    let (status, message) = interrupted_run(&scratch, &["eval", input.as_str(), "--report", report.as_str()], "INT", None);
+    assert_eq!(status.code(), Some(130), "SIGINT with --report: {status}: {message}");
+    assert!(message.contains("prefeval eval: interrupted by SIGINT"), "{message}");
+    assert_eq!(names_in(&scratch.0), ["big.ndjson"], "no output, no report and no temporary after SIGINT");
 }
 
 #[test]
