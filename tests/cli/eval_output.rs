@@ -162,7 +162,8 @@ fn sigint_and_sigterm_leave_no_output_and_say_so() {
 
     // With `--report`: neither the results nor the report, nor a temporary of either.
     let report = scratch.path("report.html").display().to_string();
-    let (status, message) = interrupted_run(&scratch, &["eval", input.as_str(), "--report", report.as_str()], "INT", None);
+    let (status, message) =
+        interrupted_run(&scratch, &["eval", input.as_str(), "--report", report.as_str()], "INT", None);
     assert_eq!(status.code(), Some(130), "SIGINT with --report: {status}: {message}");
     assert!(message.contains("prefeval eval: interrupted by SIGINT"), "{message}");
     assert_eq!(names_in(&scratch.0), ["big.ndjson"], "no output, no report and no temporary after SIGINT");

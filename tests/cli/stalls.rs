@@ -502,3 +502,36 @@ fn an_http2_answer_that_gets_no_window_is_closed_even_while_pings_keep_the_conne
     assert!(eventually(Duration::from_secs(5), || reserved(server.addr) == 0), "released with the connection");
     assert_eq!(metric(server.addr, "prefeval_write_timeouts_total"), 1.0);
 }
+
+/// A report nobody reads: its page (about 2 MB, 10,000 groups) is reserved until the connection
+/// takes it or the write timeout closes the connection; either way everything is released and the
+/// server goes on answering.
+#[test]
+fn a_report_nobody_reads_is_released() {
+    let server = BinaryServer::start(&["--memory-limit-bytes", &(64 * MIB).to_string(), "--write-timeout-secs", "3"]);
+    let mut body = String::new();
+    for index in 0..10_000 {
+        body.push_str(&format!(
+            "{{\"id\":{index},\"group\":\"group-{index}\",\"items\":[{{\"reward\":{}}},{{\"reward\":0.5}}]}}\n",
+            index % 7
+        ));
+    }
+    let target = "/v1/report?calibration_bins=100&top_disagreements=1000";
+    let mut request = post_head(server.addr, target, "application/x-ndjson", body.len());
+    request.extend_from_slice(body.as_bytes());
+    let client = never_reading(server.addr, &request);
+    let drawn = || {
+        let metrics = Raw::get(server.addr, "/metrics").expect("metrics answer");
+        metrics.text().lines().any(|line| {
+            line.starts_with("prefeval_http_requests_total{")
+                && line.contains("route=\"/v1/report\"")
+                && line.contains("status=\"200\"")
+                && line.ends_with(" 1")
+        })
+    };
+    assert!(eventually(Duration::from_secs(30), drawn), "the report was drawn");
+    assert!(eventually(Duration::from_secs(20), || reserved(server.addr) == 0), "released");
+    let health = Raw::get(server.addr, "/healthz").expect("the server answers");
+    assert_eq!(health.status, 200);
+    drop(client);
+}
