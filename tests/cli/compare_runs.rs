@@ -12,7 +12,7 @@ use crate::helpers::{Answer, BinaryServer, Framing, Raw};
 use crate::length_data::{Item, brute_force, brute_force_totals};
 
 /// Model `j`'s view of compare lists: the evaluate stream's native lists, ranks and lengths kept.
-fn model_lists(lists: &[Value], j: usize) -> Vec<Value> {
+pub(crate) fn model_lists(lists: &[Value], j: usize) -> Vec<Value> {
     (lists.iter())
         .map(|list| {
             let items: Vec<Value> = (list["items"].as_array().expect("items").iter())

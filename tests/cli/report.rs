@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 
 use crate::compare_data::compare_lists;
+use crate::compare_runs::model_lists;
 use crate::datasets::{Scratch, ndjson, ndjson_values, stderr};
 
 const DATE_EPOCH: &str = "1764806400"; // 2025-12-04
@@ -328,23 +329,7 @@ fn several_evaluations_of_the_same_lists_are_compared_as_diff_compares_them() {
     let lists = compare_lists(0xD7, 150, 2);
     let outputs: Vec<String> = (0..2)
         .map(|j| {
-            let native: Vec<Value> = lists
-                .iter()
-                .map(|list| {
-                    let items: Vec<Value> = (list["items"].as_array().expect("items").iter())
-                        .map(|item| {
-                            let mut single = json!({"id": item["id"], "reward": item["rewards"][j]});
-                            for key in ["rank", "length"] {
-                                if let Some(value) = item.get(key) {
-                                    single[key] = value.clone();
-                                }
-                            }
-                            single
-                        })
-                        .collect();
-                    json!({"id": list["id"], "items": items})
-                })
-                .collect();
+            let native = model_lists(&lists, j);
             let input = scratch.write(&format!("m{j}.ndjson"), &ndjson(&native));
             let model = format!("rm-{j}");
             let flags = ["--model", model.as_str(), "--calibration-bins", "5", "--quiet"];

@@ -7,7 +7,11 @@
 
 use std::fmt::Write;
 
+use std::ops::Range;
+
+use plotters::chart::{ChartContext, MeshStyle};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -71,18 +75,8 @@ pub fn reliability(out: &mut String, bins: &[CalibrationBin]) {
         (440, 340),
         &[(BAR, "observed rate per bin"), (DIAGONAL, "perfect calibration")],
         |area| {
-            let mut chart = ChartBuilder::on(&area)
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(44)
-                .build_cartesian_2d(0.5f64..1.0, 0.0f64..1.08)?;
-            chart
-                .configure_mesh()
-                .max_light_lines(0)
-                .x_desc("predicted probability")
-                .y_desc("observed")
-                .label_style((FONT, 11))
-                .draw()?;
+            let mut chart = plane(&area, 44, 0.5f64..1.0, 0.0f64..1.08)?;
+            mesh(&mut chart).x_desc("predicted probability").y_desc("observed").draw()?;
             chart.draw_series(LineSeries::new([(0.5, 0.5), (1.0, 1.0)], DIAGONAL.stroke_width(1)))?;
             for bin in bins.iter().filter(|bin| bin.count > 0) {
                 let (Some(predicted), Some(observed)) = (bin.mean_predicted, bin.observed) else { continue };
@@ -114,20 +108,13 @@ pub fn probabilities(out: &mut String, bins: &[CalibrationBin], agreeing: &[f64]
         (440, 340),
         &[(AGREE, "human agreed"), (DISAGREE, "human disagreed")],
         |area| {
-            let mut chart = ChartBuilder::on(&area)
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(56)
-                .build_cartesian_2d(0.5f64..1.0, 0.0f64..top)?;
-            chart
-                .configure_mesh()
-                .max_light_lines(0)
+            let mut chart = plane(&area, 56, 0.5f64..1.0, 0.0f64..top)?;
+            mesh(&mut chart)
                 .x_desc("probability of the predicted winner")
                 .y_desc("pairs")
                 .y_label_formatter(&|count: &f64| {
                     if count.fract() == 0.0 { format!("{count:.0}") } else { String::new() }
                 })
-                .label_style((FONT, 11))
                 .draw()?;
             for (bin, &agreed) in bins.iter().zip(agreeing) {
                 let gap = (bin.upper - bin.lower) * 0.06;
@@ -169,11 +156,7 @@ pub fn forest(
     let mut legend: Vec<(RGBColor, &str)> = vec![(INTERVAL, "interval"), (ESTIMATE, "estimate")];
     legend.extend(references.iter().zip(REFERENCES).map(|((label, _), color)| (color, *label)));
     figure(out, name, title, (520, height), &legend, |area| {
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(label_area)
-            .build_cartesian_2d(lo..hi, -0.5f64..(n as f64 - 0.5))?;
+        let mut chart = plane(&area, label_area, lo..hi, -0.5f64..(n as f64 - 0.5))?;
         let row_label = |y: &f64| {
             let index = y.round();
             if (y - index).abs() > 1e-9 || index < 0.0 {
@@ -181,15 +164,7 @@ pub fn forest(
             }
             labels.get(n - 1 - index as usize).cloned().unwrap_or_default()
         };
-        chart
-            .configure_mesh()
-            .max_light_lines(0)
-            .disable_y_mesh()
-            .y_labels(n)
-            .y_label_formatter(&row_label)
-            .x_desc(x_desc)
-            .label_style((FONT, 11))
-            .draw()?;
+        mesh(&mut chart).disable_y_mesh().y_labels(n).y_label_formatter(&row_label).x_desc(x_desc).draw()?;
         for ((_, x), color) in references.iter().zip(REFERENCES) {
             chart.draw_series(std::iter::once(PathElement::new(
                 vec![(*x, -0.5), (*x, n as f64 - 0.5)],
@@ -240,11 +215,7 @@ pub fn length(out: &mut String, lengths: &[(String, &Length)]) {
         ((150 * bars as u32).max(360), 320),
         &legend,
         |area| {
-            let mut chart = ChartBuilder::on(&area)
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(44)
-                .build_cartesian_2d(-0.5f64..(bars as f64 - 0.5), 0.0f64..1.0)?;
+            let mut chart = plane(&area, 44, -0.5f64..(bars as f64 - 0.5), 0.0f64..1.0)?;
             let bar_label = |x: &f64| {
                 let index = x.round();
                 if (x - index).abs() > 1e-9 || index < 0.0 {
@@ -253,15 +224,7 @@ pub fn length(out: &mut String, lengths: &[(String, &Length)]) {
                     labels.get(index as usize).cloned().unwrap_or_default()
                 }
             };
-            chart
-                .configure_mesh()
-                .max_light_lines(0)
-                .disable_x_mesh()
-                .x_labels(bars)
-                .x_label_formatter(&bar_label)
-                .y_desc("accuracy")
-                .label_style((FONT, 11))
-                .draw()?;
+            mesh(&mut chart).disable_x_mesh().x_labels(bars).x_label_formatter(&bar_label).y_desc("accuracy").draw()?;
             for (index, (_, length)) in lengths.iter().enumerate() {
                 let at = (2 * index) as f64;
                 for (offset, value, color) in
@@ -295,11 +258,8 @@ pub fn wins(out: &mut String, pairs: &[Paired]) {
     let widest = labels.iter().map(|label| label.chars().count()).max().unwrap_or(0);
     let legend = [(WIN_A, "lists a won"), (TIE, "tied"), (WIN_B, "lists b won")];
     figure(out, "wins", "Lists won", (520, 70 + 28 * n as u32), &legend, |area| {
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size((widest as u32 * 15 / 2 + 28).clamp(48, 280))
-            .build_cartesian_2d(0.0f64..1.0, -0.5f64..(n as f64 - 0.5))?;
+        let mut chart =
+            plane(&area, (widest as u32 * 15 / 2 + 28).clamp(48, 280), 0.0f64..1.0, -0.5f64..(n as f64 - 0.5))?;
         let row_label = |y: &f64| {
             let index = y.round();
             if (y - index).abs() > 1e-9 || index < 0.0 {
@@ -308,15 +268,7 @@ pub fn wins(out: &mut String, pairs: &[Paired]) {
                 labels.get(n - 1 - index as usize).cloned().unwrap_or_default()
             }
         };
-        chart
-            .configure_mesh()
-            .max_light_lines(0)
-            .disable_y_mesh()
-            .y_labels(n)
-            .y_label_formatter(&row_label)
-            .x_desc("share of lists")
-            .label_style((FONT, 11))
-            .draw()?;
+        mesh(&mut chart).disable_y_mesh().y_labels(n).y_label_formatter(&row_label).x_desc("share of lists").draw()?;
         for (index, pair) in pairs.iter().enumerate() {
             let y = (n - 1 - index) as f64;
             let total = (pair.lists_a_better + pair.lists_tied + pair.lists_b_better) as f64;
@@ -335,6 +287,26 @@ pub fn wins(out: &mut String, pairs: &[Paired]) {
         }
         Ok(())
     });
+}
+
+type Plane<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart on `area` with the report's margins: `x` by `y`, with `y_labels` pixels for the y
+/// axis's labels.
+fn plane<'a, 'b>(
+    area: &'a Area<'b>,
+    y_labels: u32,
+    x: Range<f64>,
+    y: Range<f64>,
+) -> Result<Plane<'a, 'b>, Box<dyn std::error::Error>> {
+    Ok(ChartBuilder::on(area).margin(12).x_label_area_size(36).y_label_area_size(y_labels).build_cartesian_2d(x, y)?)
+}
+
+/// The axes of a chart as every chart draws them: no light grid lines, the report's label font.
+fn mesh<'m, 'a, 'b>(chart: &'m mut Plane<'a, 'b>) -> MeshStyle<'a, 'm, RangedCoordf64, RangedCoordf64, SVGBackend<'b>> {
+    let mut mesh = chart.configure_mesh();
+    mesh.max_light_lines(0).label_style((FONT, 11));
+    mesh
 }
 
 /// Draws a chart and writes it as a figure with its marks classed and counted, and its legend.
