@@ -358,12 +358,18 @@ fn figure(
 fn classed(svg: &str) -> (String, usize) {
     let mut out = String::with_capacity(svg.len() + 1024);
     let mut marks = 0;
-    for line in svg.lines() {
-        let class = CLASSES.iter().find_map(|(color, class)| {
+    // Each classed colour as plotters writes it in a fill and in a stroke.
+    let painted: Vec<(String, String, &str)> = CLASSES
+        .iter()
+        .map(|(color, class)| {
             let hex = format!("\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
-            let painted = line.contains(&format!("fill={hex}")) || line.contains(&format!("stroke={hex}"));
-            painted.then_some(*class)
-        });
+            (format!("fill={hex}"), format!("stroke={hex}"), *class)
+        })
+        .collect();
+    for line in svg.lines() {
+        let class = (painted.iter())
+            .find(|(fill, stroke, _)| line.contains(fill.as_str()) || line.contains(stroke.as_str()))
+            .map(|(_, _, class)| *class);
         match (class, line.find(' ')) {
             (Some(class), Some(space)) if line.starts_with('<') => {
                 if class.starts_with("mark") {

@@ -1,6 +1,11 @@
 //! The figures a report reads, as the JSON of a summary line names them. The lines were checked by
-//! the core's readers first (`read`); these structs only pick out what is drawn.
+//! the core's readers first (`read`); these structs only pick out what is drawn. Parts the core
+//! writes with types of their own (calibration, length, a comparison's models and pairs) are read
+//! back with those types.
 
+pub use prefeval_core::pipeline::compare::{ModelFigures, PairedComparison as Paired};
+pub use prefeval_core::pipeline::encode::{CalibrationBinJson as CalibrationBin, CalibrationJson as Calibration};
+pub use prefeval_core::pipeline::length_json::LengthJson as Length;
 use prefeval_core::pipeline::run::Run;
 use prefeval_core::pipeline::summary::{DisagreementJson, TotalsJson};
 use serde::Deserialize;
@@ -37,34 +42,6 @@ pub struct Group {
     pub totals: TotalsJson,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-pub struct Calibration {
-    pub ece: Option<f64>,
-    pub brier: Option<f64>,
-    pub bins: Vec<CalibrationBin>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct CalibrationBin {
-    pub lower: f64,
-    pub upper: f64,
-    pub count: u64,
-    pub mean_predicted: Option<f64>,
-    pub observed: Option<f64>,
-}
-
-/// `length` of a summary, or of a model of a comparison.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Length {
-    pub pairs: u64,
-    pub baseline_accuracy: f64,
-    pub reward_follows_length: Option<f64>,
-    pub accuracy_preferred_longer: Option<f64>,
-    pub pairs_preferred_longer: u64,
-    pub accuracy_preferred_shorter: Option<f64>,
-    pub pairs_preferred_shorter: u64,
-}
-
 /// A comparison: `/v1/compare`'s answer, or the summary of `prefeval compare`, the compare
 /// stream, `prefeval diff` and their merges (which add `lines_failed` and `run`).
 #[derive(Clone, Debug, Deserialize)]
@@ -77,35 +54,6 @@ pub struct Comparison {
     pub comparisons: Vec<Paired>,
     pub lines_failed: Option<u64>,
     pub run: Option<Run>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct ModelFigures {
-    pub model: String,
-    pub loss: Option<f64>,
-    pub loss_ci: Option<(f64, f64)>,
-    pub accuracy: Option<f64>,
-    pub accuracy_ci: Option<(f64, f64)>,
-    pub chance_loss: Option<f64>,
-    pub kendall_tau: Option<f64>,
-    pub length: Option<Length>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Paired {
-    pub a: String,
-    pub b: String,
-    pub loss_difference: Option<f64>,
-    pub loss_difference_ci: Option<(f64, f64)>,
-    pub loss_p_value: Option<f64>,
-    pub loss_p_value_holm: Option<f64>,
-    pub accuracy_difference: Option<f64>,
-    pub accuracy_difference_ci: Option<(f64, f64)>,
-    pub accuracy_p_value: Option<f64>,
-    pub accuracy_p_value_holm: Option<f64>,
-    pub lists_a_better: u64,
-    pub lists_b_better: u64,
-    pub lists_tied: u64,
 }
 
 /// One row of the headline table: a model's batch figures, from an evaluation or a comparison.

@@ -4,7 +4,7 @@
 //! differences, the accuracy difference as a ratio of summed per-list differences, each with its
 //! standard error, interval, two-sided p-value and Holm-adjusted p-value over the family.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::compare_lines::{length_counts, model_lists};
 use super::compare_totals::{CompareTotals, model_pairs};
@@ -39,7 +39,8 @@ pub struct Comparison {
     pub evaluated: Vec<(String, Totals, Vec<f64>)>,
 }
 
-#[derive(Debug, Serialize)]
+/// One model's figures in a comparison (read back by the report).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelFigures {
     pub model: String,
     /// Absent only without lists (a stream whose every line failed).
@@ -64,7 +65,8 @@ pub struct ModelFigures {
     pub length: Option<LengthJson>,
 }
 
-#[derive(Debug, Serialize)]
+/// One pair of models compared (read back by the report).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PairedComparison {
     pub a: String,
     pub b: String,

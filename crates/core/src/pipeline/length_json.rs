@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::math::{LengthCounts, LengthFigures};
 
 /// `length` of a summary (docs/design/api.md, "Dataset-scale figures"); ratios without pairs are
-/// left out.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// left out. Read back by the report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LengthJson {
     pub pairs: u64,
     pub baseline_accuracy: f64,

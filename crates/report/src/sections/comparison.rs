@@ -5,31 +5,26 @@ use std::fmt::Write;
 
 use crate::chart::{self, ForestRow};
 use crate::html::{count_cell, escape, figure_cell, interval_cell};
-use crate::model::Comparison;
+use crate::model::{Comparison, Paired};
+
+/// A paired difference and its interval.
+type Difference = (Option<f64>, Option<(f64, f64)>);
 
 pub fn write(out: &mut String, comparison: &Comparison) {
     out.push_str(
         "<section id=\"comparison\" data-section=\"comparison\">\n<h2>Comparison</h2>\n<div class=\"charts\">\n",
     );
-    let label = |a: &str, b: &str| format!("{a} − {b}");
-    let accuracy: Vec<ForestRow> = comparison
-        .comparisons
-        .iter()
-        .map(|pair| ForestRow {
-            label: label(&pair.a, &pair.b),
-            value: pair.accuracy_difference,
-            interval: pair.accuracy_difference_ci,
-        })
-        .collect();
-    let loss: Vec<ForestRow> = comparison
-        .comparisons
-        .iter()
-        .map(|pair| ForestRow {
-            label: label(&pair.a, &pair.b),
-            value: pair.loss_difference,
-            interval: pair.loss_difference_ci,
-        })
-        .collect();
+    // One row per pair of models, `a − b` as the JSON's differences are.
+    let rows = |figure: fn(&Paired) -> Difference| -> Vec<ForestRow> {
+        (comparison.comparisons.iter())
+            .map(|pair| {
+                let (value, interval) = figure(pair);
+                ForestRow { label: format!("{} − {}", pair.a, pair.b), value, interval }
+            })
+            .collect()
+    };
+    let accuracy = rows(|pair| (pair.accuracy_difference, pair.accuracy_difference_ci));
+    let loss = rows(|pair| (pair.loss_difference, pair.loss_difference_ci));
     chart::forest(
         out,
         "comparison-accuracy",

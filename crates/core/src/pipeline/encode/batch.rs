@@ -10,8 +10,8 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
 use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::list::{ListJson, write_list};
 use super::{OutputBlocks, write_f64, write_json};
@@ -209,25 +209,26 @@ impl Serialize for GroupJson<'_> {
     }
 }
 
-/// `calibration` of a batch answer and of a summary: ECE, Brier and every bin.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// `calibration` of a batch answer and of a summary: ECE, Brier and every bin (read back by the
+/// report).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationJson {
     #[serde(skip_serializing_if = "Option::is_none")]
-    ece: Option<f64>,
+    pub ece: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    brier: Option<f64>,
-    bins: Vec<CalibrationBinJson>,
+    pub brier: Option<f64>,
+    pub bins: Vec<CalibrationBinJson>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-struct CalibrationBinJson {
-    lower: f64,
-    upper: f64,
-    count: u64,
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBinJson {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    mean_predicted: Option<f64>,
+    pub mean_predicted: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    observed: Option<f64>,
+    pub observed: Option<f64>,
 }
 
 impl From<&Calibration> for CalibrationJson {

@@ -28,7 +28,9 @@ mod pairs;
 #[cfg(test)]
 mod reference;
 
-pub use batch::{BatchExtras, CalibrationJson, answer_size_estimate, encoded_size_estimate, write_batch};
+pub use batch::{
+    BatchExtras, CalibrationBinJson, CalibrationJson, answer_size_estimate, encoded_size_estimate, write_batch,
+};
 pub use blocks::OutputBlocks;
 pub use lines::{write_error_line, write_list_line, write_stream_error};
 pub use list::ListJson;
