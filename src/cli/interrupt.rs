@@ -23,6 +23,8 @@ struct State {
     targets: Vec<PathBuf>,
     /// The temporary files being written and their targets, removed if the run is interrupted.
     temps: Vec<(PathBuf, PathBuf)>,
+    /// Output has gone to stdout.
+    stdout: bool,
     /// The command, for the message.
     command: &'static str,
     /// Every output is complete and in place: a signal now changes nothing.
@@ -69,8 +71,10 @@ impl Interrupt {
         for (temp, _) in &state.temps {
             let _ = std::fs::remove_file(temp);
         }
-        let outcome = if state.targets.is_empty() {
+        let outcome = if state.stdout {
             "the results on stdout are incomplete".to_string()
+        } else if state.targets.is_empty() {
+            "nothing written".to_string()
         } else {
             let told = |target: &PathBuf| {
                 if state.temps.iter().any(|(_, pending)| pending == target) || !target.exists() {
@@ -83,6 +87,11 @@ impl Interrupt {
         };
         eprintln!("prefeval {}: interrupted by {name}; {outcome}", state.command);
         std::process::exit(128 + signal);
+    }
+
+    /// Records that the output goes to stdout.
+    pub fn writing_to_stdout(&self) {
+        self.lock().stdout = true;
     }
 
     /// Records that the results go to `target` (written directly, as to a pipe or a device).

@@ -48,6 +48,7 @@ impl Output {
     /// output that is one of them is refused.
     pub fn open(path: Option<&Path>, inputs: &[FileId], interrupt: &Interrupt) -> Result<Output, String> {
         let Some(path) = path else {
+            interrupt.writing_to_stdout();
             return Ok(Output::Stdout(BufWriter::new(std::io::stdout().lock())));
         };
         // Follows symlinks: the target is the file the path names in the end.

@@ -414,3 +414,50 @@ fn the_largest_report_a_run_can_ask_for_stays_small() {
     assert!(html.contains("of 10000"));
     assert_charts(&html);
 }
+
+/// Whether process `pid` catches SIGINT yet (bit 2 of `SigCgt` in /proc/PID/status).
+fn catches_sigint(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let caught = status.lines().find_map(|line| line.strip_prefix("SigCgt:")).unwrap_or("0");
+    u64::from_str_radix(caught.trim(), 16).is_ok_and(|mask| mask & 0x2 != 0)
+}
+
+#[test]
+fn sigint_while_reading_stdin_writes_nothing_and_says_so() {
+    let scratch = Scratch::new("report-sigint");
+    let target = scratch.path("report.html");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prefeval"))
+        .args(["report", "-", "-o", target.to_str().expect("UTF-8 path")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prefeval starts");
+    let stdin = child.stdin.take();
+    let started = std::time::Instant::now();
+    while !catches_sigint(child.id()) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "SIGINT is never caught");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let sent = Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    // Stdin stays open: only the signal can end the run; bounded, and killed if it does not.
+    let waited = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if waited.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("prefeval report did not end on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    drop(stdin);
+    let mut message = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut message).expect("stderr");
+    assert_eq!(status.code(), Some(130), "{message}");
+    assert!(message.contains("prefeval report: interrupted by SIGINT; nothing written"), "{message}");
+    let left: Vec<_> = std::fs::read_dir(scratch.path("")).expect("scratch").collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
